@@ -1,0 +1,30 @@
+namespace DbMigration.Errors;
+
+/// <summary>Stable error ids, <c>DbMigration.&lt;Area&gt;.&lt;Reason&gt;</c>. Scripts match on them, so never rename one.</summary>
+public static class ErrorIds
+{
+    public const string TargetInvalid = "DbMigration.Target.Invalid";
+    public const string TargetEngineRequired = "DbMigration.Target.EngineRequired";
+    public const string TargetUnsupportedScheme = "DbMigration.Target.UnsupportedScheme";
+    public const string TargetFileNotFound = "DbMigration.Target.FileNotFound";
+    public const string TargetNotADatabase = "DbMigration.Target.NotADatabase";
+    public const string TargetDatabaseNotFound = "DbMigration.Target.DatabaseNotFound";
+    public const string TargetReadOnly = "DbMigration.Target.ReadOnly";
+
+    public const string ConnectionRefused = "DbMigration.Connection.Refused";
+    public const string ConnectionAuthenticationFailed = "DbMigration.Connection.AuthenticationFailed";
+    public const string ConnectionTimeout = "DbMigration.Connection.Timeout";
+    public const string ConnectionHostNotFound = "DbMigration.Connection.HostNotFound";
+    public const string ConnectionFailed = "DbMigration.Connection.Failed";
+
+    public const string QueryStatementFailed = "DbMigration.Query.StatementFailed";
+    public const string QueryInvalidParameter = "DbMigration.Query.InvalidParameter";
+    public const string QueryTimeout = "DbMigration.Query.Timeout";
+    public const string QueryEmpty = "DbMigration.Query.Empty";
+
+    public const string LockTimeout = "DbMigration.Lock.Timeout";
+    public const string LockFailed = "DbMigration.Lock.Failed";
+
+    public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
+    public const string OperationCancelled = "DbMigration.Operation.Cancelled";
+}

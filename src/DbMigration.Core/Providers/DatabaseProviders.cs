@@ -1,0 +1,29 @@
+using DbMigration.Errors;
+using DbMigration.Providers.PostgreSql;
+using DbMigration.Providers.Sqlite;
+using DbMigration.Targets;
+
+namespace DbMigration.Providers;
+
+/// <summary>Finds the provider for a target's engine. The one place that knows every engine.</summary>
+public static class DatabaseProviders
+{
+    private static readonly SqliteProvider Sqlite = new();
+    private static readonly PostgreSqlProvider PostgreSql = new();
+
+    public static IDatabaseProvider For(DatabaseEngine engine) => engine switch
+    {
+        DatabaseEngine.Sqlite => Sqlite,
+        DatabaseEngine.PostgreSql => PostgreSql,
+        DatabaseEngine.MySql => throw new DbMigrationException(
+            ErrorIds.EngineNotSupported,
+            ErrorKind.NotImplemented,
+            "MySQL/MariaDB targets are not supported by this build yet: they need DbMigration's own MySQL protocol client."),
+        _ => throw new DbMigrationException(
+            ErrorIds.TargetEngineRequired,
+            ErrorKind.InvalidArgument,
+            "The target's engine is unknown. A raw connection string needs -Engine Sqlite, PostgreSql or MySql."),
+    };
+
+    public static IDatabaseProvider For(DatabaseTarget target) => For(target.Engine);
+}

@@ -1,0 +1,78 @@
+using System.Data.Common;
+using DbMigration.Targets;
+
+namespace DbMigration.Providers;
+
+/// <summary>
+/// The contract each engine implements. Everything engine-specific lives behind it; services above it never
+/// switch on the engine. Every provider passes the same conformance suite (tests/…/Conformance).
+/// </summary>
+public interface IDatabaseProvider
+{
+    DatabaseEngine Engine { get; }
+
+    /// <summary>Quotes an identifier for this engine's SQL.</summary>
+    string QuoteIdentifier(string identifier);
+
+    /// <summary>Quotes a possibly schema-qualified table name.</summary>
+    string QuoteTable(TableName table);
+
+    /// <summary>Capabilities for a given server version.</summary>
+    ProviderCapabilities GetCapabilities(ServerInfo server);
+
+    /// <summary>
+    /// Opens a connection. Never creates a missing SQLite file. Failures are translated into
+    /// <see cref="Errors.DbMigrationException"/> with a connection or target error id and a redacted target.
+    /// </summary>
+    Task<DbConnection> OpenConnectionAsync(DatabaseTarget target, TimeSpan connectTimeout, CancellationToken cancellationToken);
+
+    /// <summary>Turns a driver exception into a <see cref="Errors.DbMigrationException"/>, or returns null if it is not the driver's.</summary>
+    Errors.DbMigrationException? TranslateException(Exception exception, DatabaseTarget target, string? sql);
+
+    /// <summary>
+    /// Makes <paramref name="cancellationToken"/> interrupt whatever runs on the connection, for drivers that do
+    /// not honour tokens mid-statement (SQLite's sqlite3_interrupt). Dispose to detach.
+    /// </summary>
+    IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken);
+
+    Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>
+    Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Exact row count of one table.</summary>
+    Task<long> CountRowsAsync(DbConnection connection, TableName table, CancellationToken cancellationToken);
+
+    /// <summary>The database's size on disk in bytes.</summary>
+    Task<long> GetDatabaseSizeAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>The engine's own integrity check (SQLite integrity_check, PostgreSQL amcheck, MySQL CHECK TABLE).</summary>
+    Task<IntegrityReport> CheckIntegrityAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Other sessions on the same database, and whether they hold transactions or write locks.</summary>
+    Task<IReadOnlyList<SessionInfo>> GetOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Findings that must be read before the first connection changes them (a SQLite hot journal).</summary>
+    IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target);
+
+    /// <summary>
+    /// Proves the connection may create and alter tables, leaving nothing behind (a rolled-back transaction where
+    /// DDL is transactional). Throws a <see cref="Errors.DbMigrationException"/> when it may not.
+    /// </summary>
+    Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes a named lock that excludes other processes (not only other threads) until disposed.
+    /// Throws <see cref="Errors.ErrorIds.LockTimeout"/> when the timeout passes.
+    /// </summary>
+    Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+/// <summary>A held lock. Dispose to release it.</summary>
+public interface IDatabaseLock : IAsyncDisposable
+{
+    string Name { get; }
+
+    /// <summary>Where the lock lives: a lock file, or an advisory lock key.</summary>
+    string Resource { get; }
+}

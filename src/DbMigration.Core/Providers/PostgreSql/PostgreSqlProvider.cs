@@ -1,0 +1,504 @@
+using System.Data.Common;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using DbMigration.Errors;
+using DbMigration.Targets;
+using Npgsql;
+
+namespace DbMigration.Providers.PostgreSql;
+
+/// <summary>PostgreSQL through Npgsql.</summary>
+internal sealed class PostgreSqlProvider : IDatabaseProvider
+{
+    /// <summary>URI options we understand; anything else is an error rather than a silent no-op.</summary>
+    private static readonly HashSet<string> KnownOptions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "sslmode", "sslrootcert", "application_name", "passwordEnv", "search_path",
+    };
+
+    private static readonly ProviderCapabilities Capabilities = new(
+        TransactionalDdl: true,
+        NativeUuid: true,
+        NativeTimestampTz: true,
+        ServerLocks: true,
+        MultipleDatabases: true);
+
+    private const string UserSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+
+    public DatabaseEngine Engine => DatabaseEngine.PostgreSql;
+
+    public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);
+
+    public ProviderCapabilities GetCapabilities(ServerInfo server) => Capabilities;
+
+    internal static string BuildConnectionString(DatabaseTarget target, TimeSpan connectTimeout)
+    {
+        var builder = target.RawConnectionString is null ? new NpgsqlConnectionStringBuilder() : new NpgsqlConnectionStringBuilder(target.RawConnectionString);
+        if (target.RawConnectionString is null)
+        {
+            builder.Host = target.Host;
+            builder.Port = target.Port ?? 5432;
+            builder.Database = target.Database;
+            builder.Username = target.UserName ?? Environment.UserName;
+            builder.ApplicationName = "DbMigration";
+            foreach (var (key, value) in target.Options)
+            {
+                if (!KnownOptions.Contains(key))
+                {
+                    throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument,
+                        $"The PostgreSQL option '{key}' is not supported. Supported: {string.Join(", ", KnownOptions.Order())}.")
+                    { Target = target.ToString() };
+                }
+
+                switch (key.ToLowerInvariant())
+                {
+                    case "sslmode":
+                        builder.SslMode = Enum.TryParse<SslMode>(value.Replace("-", string.Empty, StringComparison.Ordinal), ignoreCase: true, out var mode)
+                            ? mode
+                            : throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument,
+                                $"sslmode '{value}' is not valid. Use disable, allow, prefer, require, verify-ca or verify-full.")
+                            { Target = target.ToString() };
+                        break;
+                    case "sslrootcert":
+                        builder.RootCertificate = value;
+                        break;
+                    case "application_name":
+                        builder.ApplicationName = value;
+                        break;
+                    case "search_path":
+                        builder.SearchPath = value;
+                        break;
+                }
+            }
+        }
+
+        if (target.ResolvePassword() is { } password)
+        {
+            builder.Password = password;
+        }
+
+        builder.Timeout = Math.Clamp((int)Math.Ceiling(connectTimeout.TotalSeconds), 1, 1024);
+        return builder.ConnectionString;
+    }
+
+    public async Task<DbConnection> OpenConnectionAsync(DatabaseTarget target, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(BuildConnectionString(target, connectTimeout));
+        try
+        {
+            // Npgsql's own Timeout covers the handshake; the linked token also bounds DNS and TLS.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(connectTimeout + TimeSpan.FromSeconds(1));
+            await connection.OpenAsync(timeout.Token).ConfigureAwait(false);
+            return connection;
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new DbMigrationException(ErrorIds.ConnectionTimeout, ErrorKind.OperationTimeout,
+                $"Timed out after {connectTimeout.TotalSeconds:0.#} s connecting to {target}.", ex)
+            { Target = target.ToString() };
+        }
+        catch (Exception ex) when (ex is not DbMigrationException and not OperationCanceledException)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw TranslateException(ex, target, null) ?? new DbMigrationException(ErrorIds.ConnectionFailed, ErrorKind.ConnectionError, $"Could not connect to {target}: {ex.Message}", ex) { Target = target.ToString() };
+        }
+    }
+
+    public DbMigrationException? TranslateException(Exception exception, DatabaseTarget target, string? sql)
+    {
+        var where = target.ToString();
+        switch (exception)
+        {
+            case DbMigrationException known:
+                return known;
+            case PostgresException pg:
+                var (id, kind, text) = pg.SqlState switch
+                {
+                    "28P01" or "28000" => (ErrorIds.ConnectionAuthenticationFailed, ErrorKind.AuthenticationError,
+                        $"Authentication failed for user '{target.UserName}' on {where}: check the password or credential."),
+                    "3D000" => (ErrorIds.TargetDatabaseNotFound, ErrorKind.ObjectNotFound, $"The database '{target.Database}' does not exist on {where}."),
+                    "42501" => (ErrorIds.QueryStatementFailed, ErrorKind.PermissionDenied, $"Permission denied: {pg.MessageText}"),
+                    "57014" => (ErrorIds.QueryTimeout, ErrorKind.OperationTimeout, "The statement was cancelled (timeout or stop)."),
+                    "53100" => (ErrorIds.QueryStatementFailed, ErrorKind.WriteError, $"The server's disk is full: {pg.MessageText}"),
+                    "55P03" or "40P01" => (ErrorIds.QueryStatementFailed, ErrorKind.ResourceBusy, $"Lock conflict: {pg.MessageText}"),
+                    _ when pg.SqlState.StartsWith("42", StringComparison.Ordinal) => (ErrorIds.QueryStatementFailed, ErrorKind.InvalidOperation, $"The statement failed: {pg.MessageText}"),
+                    _ => (ErrorIds.QueryStatementFailed, ErrorKind.InvalidOperation, $"The statement failed ({pg.SqlState}): {pg.MessageText}"),
+                };
+                return new DbMigrationException(id, kind, text, exception)
+                {
+                    Target = where,
+                    Sql = sql ?? pg.BatchCommand?.CommandText,
+                    SqlState = pg.SqlState,
+                };
+            case NpgsqlException npg when FindInner<SocketException>(npg) is { } socket:
+                return socket.SocketErrorCode switch
+                {
+                    SocketError.ConnectionRefused => new DbMigrationException(ErrorIds.ConnectionRefused, ErrorKind.ConnectionError,
+                        $"Connection refused by {target.Host}:{target.Port ?? 5432}: no PostgreSQL server is listening there.", exception)
+                    { Target = where },
+                    SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => new DbMigrationException(ErrorIds.ConnectionHostNotFound, ErrorKind.ConnectionError,
+                        $"The host '{target.Host}' could not be resolved.", exception)
+                    { Target = where },
+                    SocketError.TimedOut => new DbMigrationException(ErrorIds.ConnectionTimeout, ErrorKind.OperationTimeout,
+                        $"Timed out connecting to {where}.", exception)
+                    { Target = where },
+                    _ => new DbMigrationException(ErrorIds.ConnectionFailed, ErrorKind.ConnectionError,
+                        $"Could not connect to {where}: {socket.Message}", exception)
+                    { Target = where },
+                };
+            case NpgsqlException npg when FindInner<TimeoutException>(npg) is not null:
+                return new DbMigrationException(sql is null ? ErrorIds.ConnectionTimeout : ErrorIds.QueryTimeout, ErrorKind.OperationTimeout,
+                    sql is null ? $"Timed out connecting to {where}." : "The statement timed out.", exception)
+                { Target = where, Sql = sql };
+            case NpgsqlException npg:
+                return new DbMigrationException(sql is null ? ErrorIds.ConnectionFailed : ErrorIds.QueryStatementFailed, ErrorKind.ConnectionError,
+                    $"{(sql is null ? "Could not connect to" : "Lost the connection to")} {where}: {npg.Message}", exception)
+                { Target = where, Sql = sql };
+            default:
+                return null;
+        }
+    }
+
+    private static T? FindInner<T>(Exception exception)
+        where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T match)
+            {
+                return match;
+            }
+        }
+
+        return null;
+    }
+
+    // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
+    public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOp.Instance;
+
+    private sealed class NoOp : IDisposable
+    {
+        public static readonly NoOp Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
+    public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var version = await connection.ScalarAsync<string>("SHOW server_version;", cancellationToken).ConfigureAwait(false) ?? "0";
+        return new ServerInfo(DatabaseEngine.PostgreSql, "PostgreSQL", version, ProviderHelpers.ParseVersion(version));
+    }
+
+    public async Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var columns = new Dictionary<TableName, List<ColumnSchema>>();
+        var order = new List<TableName>();
+        await using (var command = connection.CreateCommand($"""
+            SELECT n.nspname, c.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE c.relkind IN ('r', 'p') AND {UserSchemas}
+            ORDER BY n.nspname, c.relname, a.attnum
+            """))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var table = new TableName(reader.GetString(0), reader.GetString(1));
+                if (!columns.TryGetValue(table, out var list))
+                {
+                    columns[table] = list = [];
+                    order.Add(table);
+                }
+
+                list.Add(new ColumnSchema(reader.GetString(2), reader.GetInt16(3), reader.GetString(4), reader.GetBoolean(5), reader.IsDBNull(6) ? null : reader.GetString(6), false));
+            }
+        }
+
+        var indexes = new Dictionary<TableName, List<IndexSchema>>();
+        await using (var command = connection.CreateCommand($"""
+            SELECT n.nspname, c.relname, ic.relname, i.indisunique, i.indisprimary,
+                   ARRAY(SELECT COALESCE(a.attname, '(expression)') FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                         LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)
+            FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE c.relkind IN ('r', 'p') AND {UserSchemas}
+            ORDER BY 1, 2, 3
+            """))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var table = new TableName(reader.GetString(0), reader.GetString(1));
+                if (!indexes.TryGetValue(table, out var list))
+                {
+                    indexes[table] = list = [];
+                }
+
+                list.Add(new IndexSchema(reader.GetString(2), reader.GetFieldValue<string[]>(5), reader.GetBoolean(3), reader.GetBoolean(4)));
+            }
+        }
+
+        var foreignKeys = new Dictionary<TableName, List<ForeignKeySchema>>();
+        await using (var command = connection.CreateCommand($"""
+            SELECT n.nspname, c.relname, con.conname,
+                   ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.ord),
+                   fn.nspname, fc.relname,
+                   ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.ord)
+            FROM pg_constraint con
+            JOIN pg_class c ON c.oid = con.conrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_class fc ON fc.oid = con.confrelid
+            JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+            WHERE con.contype = 'f' AND {UserSchemas}
+            ORDER BY 1, 2, 3
+            """))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var table = new TableName(reader.GetString(0), reader.GetString(1));
+                if (!foreignKeys.TryGetValue(table, out var list))
+                {
+                    foreignKeys[table] = list = [];
+                }
+
+                list.Add(new ForeignKeySchema(reader.GetString(2), reader.GetFieldValue<string[]>(3), new TableName(reader.GetString(4), reader.GetString(5)), reader.GetFieldValue<string[]>(6)));
+            }
+        }
+
+        var result = new List<TableSchema>(order.Count);
+        foreach (var table in order)
+        {
+            var tableIndexes = indexes.GetValueOrDefault(table) ?? [];
+            var primaryKey = tableIndexes.FirstOrDefault(i => i.IsPrimaryKey)?.Columns ?? [];
+            var tableColumns = columns[table].Select(c => c with { IsPrimaryKey = primaryKey.Contains(c.Name) }).ToList();
+            result.Add(new TableSchema(table, tableColumns, primaryKey, tableIndexes, foreignKeys.GetValueOrDefault(table) ?? []));
+        }
+
+        return result;
+    }
+
+    public async Task<long> CountRowsAsync(DbConnection connection, TableName table, CancellationToken cancellationToken) =>
+        await connection.ScalarAsync<long>("SELECT count(*) FROM " + QuoteTable(table), cancellationToken).ConfigureAwait(false);
+
+    public async Task<long> GetDatabaseSizeAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken) =>
+        await connection.ScalarAsync<long>("SELECT pg_database_size(current_database())", cancellationToken).ConfigureAwait(false);
+
+    public async Task<IntegrityReport> CheckIntegrityAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        const string method = "amcheck (bt_index_check, verify_heapam)";
+        var available = await connection.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'amcheck')", cancellationToken).ConfigureAwait(false);
+        if (!available)
+        {
+            return new IntegrityReport(IntegrityOutcome.NotAvailable, method,
+                "The amcheck extension is not available on this server (it ships in postgresql-contrib); no integrity check was run.", []);
+        }
+
+        // CREATE EXTENSION is transactional: create it if needed, check, and roll back so nothing is left behind.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var installed = await connection.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck')", cancellationToken, transaction).ConfigureAwait(false);
+            if (!installed)
+            {
+                try
+                {
+                    await connection.ExecuteAsync("CREATE EXTENSION amcheck", cancellationToken, transaction).ConfigureAwait(false);
+                }
+                catch (PostgresException ex)
+                {
+                    return new IntegrityReport(IntegrityOutcome.NotAvailable, method,
+                        $"amcheck is available but this user cannot enable it ({ex.MessageText}); ask a superuser to run CREATE EXTENSION amcheck.", []);
+                }
+            }
+
+            var problems = new List<string>();
+            var checkedObjects = 0;
+            var relations = new List<(uint Oid, string Name, bool IsIndex)>();
+            await using (var command = connection.CreateCommand($"""
+                SELECT c.oid, n.nspname || '.' || c.relname, c.relkind = 'i'
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                LEFT JOIN pg_am am ON am.oid = c.relam
+                WHERE {UserSchemas} AND c.relpersistence <> 't'
+                  AND ((c.relkind = 'i' AND am.amname = 'btree') OR c.relkind IN ('r', 'm', 't'))
+                ORDER BY 2
+                """, transaction))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    relations.Add((reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetBoolean(2)));
+                }
+            }
+
+            foreach (var (oid, name, isIndex) in relations)
+            {
+                // A savepoint per relation: one corrupt index must not hide the others.
+                await connection.ExecuteAsync("SAVEPOINT dbm_check", cancellationToken, transaction).ConfigureAwait(false);
+                try
+                {
+                    if (isIndex)
+                    {
+                        await using var check = connection.CreateCommand("SELECT bt_index_check(@oid)", transaction).AddParameter("@oid", oid);
+                        check.CommandTimeout = 0;
+                        await check.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await using var check = connection.CreateCommand("SELECT blkno, offnum, msg FROM verify_heapam(@oid)", transaction).AddParameter("@oid", oid);
+                        check.CommandTimeout = 0;
+                        await using var reader = await check.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            problems.Add($"{name}: block {reader.GetValue(0)} offset {reader.GetValue(1)}: {reader.GetValue(2)}");
+                        }
+                    }
+
+                    checkedObjects++;
+                    await connection.ExecuteAsync("RELEASE SAVEPOINT dbm_check", cancellationToken, transaction).ConfigureAwait(false);
+                }
+                catch (PostgresException ex)
+                {
+                    problems.Add($"{name}: {ex.MessageText}");
+                    await connection.ExecuteAsync("ROLLBACK TO SAVEPOINT dbm_check", cancellationToken, transaction).ConfigureAwait(false);
+                }
+            }
+
+            return problems.Count == 0
+                ? new IntegrityReport(IntegrityOutcome.Passed, method, $"amcheck verified {checkedObjects} table(s) and B-tree index(es); no corruption found.", problems)
+                : new IntegrityReport(IntegrityOutcome.Failed, method, $"amcheck found {problems.Count} problem(s).", problems);
+        }
+        finally
+        {
+            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<IReadOnlyList<SessionInfo>> GetOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        var sessions = new List<SessionInfo>();
+        await using var command = connection.CreateCommand("""
+            SELECT pid, usename, application_name, host(client_addr), state, xact_start
+            FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+            ORDER BY pid
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            DateTimeOffset? xactStart = reader.IsDBNull(5) ? null : new DateTimeOffset(reader.GetFieldValue<DateTime>(5), TimeSpan.Zero);
+            sessions.Add(new SessionInfo(
+                "pid " + reader.GetInt32(0),
+                reader.IsDBNull(1) ? null : reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? "local socket" : reader.GetString(3),
+                reader.IsDBNull(4) ? "unknown" : reader.GetString(4),
+                xactStart is not null,
+                xactStart));
+        }
+
+        return sessions;
+    }
+
+    public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target) => [];
+
+    public async Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var probe = QuoteIdentifier("dbmigration_preflight_probe_" + ProviderHelpers.RandomSuffix());
+        var sql = $"CREATE TABLE {probe} (id integer PRIMARY KEY); ALTER TABLE {probe} ADD COLUMN note text;";
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.ExecuteAsync(sql, cancellationToken, transaction).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw new DbMigrationException(ErrorIds.QueryStatementFailed, ex.SqlState == "42501" ? ErrorKind.PermissionDenied : ErrorKind.InvalidOperation,
+                $"Cannot create and alter tables: {ex.MessageText}", ex)
+            { Sql = sql, SqlState = ex.SqlState };
+        }
+        finally
+        {
+            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var key = LockKey(name);
+        var connection = (NpgsqlConnection)await OpenConnectionAsync(target, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                await using var command = connection.CreateCommand("SELECT pg_try_advisory_lock(@key)").AddParameter("@key", key);
+                if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+                {
+                    return new AdvisoryLock(name, key, connection);
+                }
+
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy,
+                        $"The lock '{name}' (advisory lock {key}) is held by another session on {target}; gave up after {timeout.TotalSeconds:0.#} s.")
+                    { Target = target.ToString() };
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A stable 64-bit advisory lock key from the lock name.</summary>
+    internal static long LockKey(string name) =>
+        BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("dbmigration:" + name)), 0);
+
+    private sealed class AdvisoryLock(string name, long key, NpgsqlConnection connection) : IDatabaseLock
+    {
+        private NpgsqlConnection? _connection = connection;
+
+        public string Name { get; } = name;
+
+        public string Resource { get; } = "pg_advisory_lock(" + key + ")";
+
+        public async ValueTask DisposeAsync()
+        {
+            var held = Interlocked.Exchange(ref _connection, null);
+            if (held is null)
+            {
+                return;
+            }
+
+            try
+            {
+                await using var command = held.CreateCommand("SELECT pg_advisory_unlock(@key)").AddParameter("@key", key);
+                await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Closing the session releases the lock even if the unlock above failed.
+                await held.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Data.Common;
+using System.Globalization;
+
+namespace DbMigration.Providers;
+
+/// <summary>Small ADO.NET helpers shared by providers.</summary>
+internal static class ProviderHelpers
+{
+    public static DbCommand CreateCommand(this DbConnection connection, string sql, DbTransaction? transaction = null, int? timeoutSeconds = null)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        if (timeoutSeconds is not null)
+        {
+            command.CommandTimeout = timeoutSeconds.Value;
+        }
+
+        return command;
+    }
+
+    public static DbCommand AddParameter(this DbCommand command, string name, object? value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
+        return command;
+    }
+
+    public static async Task<T?> ScalarAsync<T>(this DbConnection connection, string sql, CancellationToken cancellationToken, DbTransaction? transaction = null)
+    {
+        await using var command = connection.CreateCommand(sql, transaction);
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? default : (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    public static async Task ExecuteAsync(this DbConnection connection, string sql, CancellationToken cancellationToken, DbTransaction? transaction = null)
+    {
+        await using var command = connection.CreateCommand(sql, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Parses the leading "major.minor[.patch]" of a version string.</summary>
+    public static Version ParseVersion(string text)
+    {
+        var digits = new string(text.TakeWhile(c => char.IsAsciiDigit(c) || c == '.').ToArray()).Trim('.');
+        var parts = digits.Split('.', StringSplitOptions.RemoveEmptyEntries).Take(3).Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToList();
+        while (parts.Count < 2)
+        {
+            parts.Add(0);
+        }
+
+        return parts.Count == 2 ? new Version(parts[0], parts[1]) : new Version(parts[0], parts[1], parts[2]);
+    }
+
+    /// <summary>A short random suffix for probe objects, so concurrent checks never collide.</summary>
+    public static string RandomSuffix() => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
+}

@@ -1,0 +1,192 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using DbMigration.Errors;
+using DbMigration.Operations;
+using DbMigration.Providers;
+using DbMigration.Sql;
+
+namespace DbMigration.Query;
+
+/// <summary>Runs ad-hoc SQL scripts statement by statement, streaming rows.</summary>
+public sealed class QueryService
+{
+    /// <summary>Splits the script into the statements that would run, in order. Nothing touches the database.</summary>
+    public IReadOnlyList<SqlStatement> Plan(QueryRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var statements = SqlScriptSplitter.Split(request.Sql ?? string.Empty, request.Target.Engine);
+        if (statements.Count == 0)
+        {
+            throw new DbMigrationException(ErrorIds.QueryEmpty, ErrorKind.InvalidArgument, "The query contains no statement (only blanks or comments).");
+        }
+
+        foreach (var name in request.Parameters.Keys)
+        {
+            if (NormalizeParameterName(name).Length < 2)
+            {
+                throw new DbMigrationException(ErrorIds.QueryInvalidParameter, ErrorKind.InvalidArgument, $"'{name}' is not a valid parameter name; use names such as 'id' or '@id'.");
+            }
+        }
+
+        return statements;
+    }
+
+    /// <summary>
+    /// Runs the given statements in order on one connection. Rows stream as they are read; a statement that
+    /// returns none yields a <see cref="QueryStatementResult"/>. The first failure stops the script and is thrown
+    /// with the statement attached.
+    /// </summary>
+    public async IAsyncEnumerable<QueryOutput> ExecuteAsync(
+        QueryRequest request,
+        IReadOnlyList<SqlStatement> statements,
+        IProgress<OperationUpdate>? progress,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(statements);
+        var provider = DatabaseProviders.For(request.Target);
+        await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+
+        foreach (var statement in statements)
+        {
+            progress?.Report(new ProgressUpdate(1, "Invoke-DatabaseQuery", $"Statement {statement.Index} of {statements.Count}",
+                100.0 * (statement.Index - 1) / statements.Count, CurrentOperation: Abbreviate(statement.Text)));
+            progress.Verbose($"Running statement {statement.Index} (line {statement.Line}): {Abbreviate(statement.Text)}");
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            if (request.CommandTimeout > TimeSpan.Zero)
+            {
+                timeout.CancelAfter(request.CommandTimeout);
+            }
+
+            await using var command = connection.CreateCommand();
+            command.CommandText = statement.Text;
+            command.CommandTimeout = (int)Math.Ceiling(request.CommandTimeout.TotalSeconds);
+            foreach (var (name, value) in request.Parameters)
+            {
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = NormalizeParameterName(name);
+                parameter.Value = value ?? DBNull.Value;
+                command.Parameters.Add(parameter);
+            }
+
+            var stopwatch = Stopwatch.StartNew();
+            using var interrupt = provider.InterruptOn(connection, timeout.Token);
+            DbDataReader? reader = null;
+            try
+            {
+                reader = await Run(() => command.ExecuteReaderAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false);
+                if (reader.FieldCount == 0)
+                {
+                    // RecordsAffected is final once the reader is closed.
+                    await reader.CloseAsync().ConfigureAwait(false);
+                    var affected = reader.RecordsAffected;
+                    yield return new QueryStatementResult(statement.Index, statement.Text, affected, stopwatch.Elapsed);
+                    continue;
+                }
+
+                var (columns, ordinals) = ColumnNames(reader);
+                while (await Run(() => reader.ReadAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false))
+                {
+                    var values = new object?[reader.FieldCount];
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        var value = reader.GetValue(i);
+                        values[i] = value is DBNull ? null : value;
+                    }
+
+                    yield return new QueryRow(statement.Index, columns, ordinals, values);
+                }
+            }
+            finally
+            {
+                if (reader is not null)
+                {
+                    await reader.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        progress?.Report(new ProgressUpdate(1, "Invoke-DatabaseQuery", "Done", 100, Completed: true));
+    }
+
+    private static async Task<T> Run<T>(Func<Task<T>> action, IDatabaseProvider provider, QueryRequest request, SqlStatement statement, int total, CancellationToken timeoutToken, CancellationToken callerToken)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not DbMigrationException)
+        {
+            if (callerToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("The query was stopped.", ex, callerToken);
+            }
+
+            if (timeoutToken.IsCancellationRequested)
+            {
+                throw new DbMigrationException(ErrorIds.QueryTimeout, ErrorKind.OperationTimeout,
+                    $"Statement {statement.Index} of {total} (line {statement.Line}) did not finish within {request.CommandTimeout.TotalSeconds:0.#} s and was cancelled.", ex)
+                { Target = request.Target.ToString(), Sql = statement.Text };
+            }
+
+            var translated = provider.TranslateException(ex, request.Target, statement.Text);
+            if (translated is null)
+            {
+                throw;
+            }
+
+            throw new DbMigrationException(translated.ErrorId, translated.Kind,
+                $"Statement {statement.Index} of {total} (line {statement.Line}) failed: {translated.Message}", ex)
+            {
+                Target = translated.Target,
+                Sql = statement.Text,
+                SqlState = translated.SqlState,
+                ServerErrorNumber = translated.ServerErrorNumber,
+            };
+        }
+    }
+
+    internal static string NormalizeParameterName(string name)
+    {
+        var trimmed = name.Trim();
+        if (trimmed.Length > 0 && trimmed[0] is '@' or ':' or '$')
+        {
+            trimmed = trimmed[1..];
+        }
+
+        return trimmed.Length > 0 && trimmed.All(c => char.IsLetterOrDigit(c) || c == '_') ? "@" + trimmed : string.Empty;
+    }
+
+    private static (IReadOnlyList<string> Columns, IReadOnlyDictionary<string, int> Ordinals) ColumnNames(DbDataReader reader)
+    {
+        var columns = new List<string>(reader.FieldCount);
+        var ordinals = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < reader.FieldCount; i++)
+        {
+            var name = reader.GetName(i);
+            if (string.IsNullOrEmpty(name))
+            {
+                name = "Column" + (i + 1);
+            }
+
+            var unique = name;
+            for (var suffix = 1; ordinals.ContainsKey(unique); suffix++)
+            {
+                unique = name + suffix;
+            }
+
+            ordinals[unique] = i;
+            columns.Add(unique);
+        }
+
+        return (columns, ordinals);
+    }
+
+    private static string Abbreviate(string sql)
+    {
+        var flat = string.Join(' ', sql.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        return flat.Length <= 80 ? flat : flat[..77] + "...";
+    }
+}

@@ -1,0 +1,497 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using DbMigration.Errors;
+
+namespace DbMigration.Targets;
+
+/// <summary>
+/// Where a database lives: a SQLite file, a PostgreSQL or MySQL/MariaDB server database, or a raw connection
+/// string. Every cmdlet's <c>-Database</c> binds to this type; PowerShell converts strings through
+/// <see cref="Parse(string)"/>. The password is held privately and never appears in <see cref="ToString"/>.
+/// </summary>
+public sealed class DatabaseTarget
+{
+    /// <summary>Environment variable consulted for a password when nothing else supplies one.</summary>
+    public const string PasswordEnvironmentVariable = "DBMIGRATION_PASSWORD";
+
+    private const string PasswordEnvOption = "passwordEnv";
+
+    private static readonly string[] PasswordKeys = ["password", "pwd"];
+
+    private readonly string? _password;
+
+    private DatabaseTarget(
+        DatabaseEngine engine,
+        string? filePath,
+        string? host,
+        int? port,
+        string? database,
+        string? userName,
+        string? password,
+        IReadOnlyDictionary<string, string> options,
+        string? rawConnectionString,
+        bool isMariaDbHint)
+    {
+        Engine = engine;
+        FilePath = filePath;
+        Host = host;
+        Port = port;
+        Database = database;
+        UserName = userName;
+        _password = password;
+        Options = options;
+        RawConnectionString = rawConnectionString;
+        IsMariaDbHint = isMariaDbHint;
+    }
+
+    public DatabaseEngine Engine { get; }
+
+    /// <summary>The SQLite database file, as given (see <see cref="ResolveRelativePath"/>).</summary>
+    public string? FilePath { get; }
+
+    public string? Host { get; }
+
+    public int? Port { get; }
+
+    /// <summary>The server database name (PostgreSQL, MySQL).</summary>
+    public string? Database { get; }
+
+    public string? UserName { get; }
+
+    /// <summary>Non-secret options from the URI query or the connection string.</summary>
+    public IReadOnlyDictionary<string, string> Options { get; }
+
+    /// <summary>True when a password was given directly (URI, connection string or credential).</summary>
+    public bool HasExplicitPassword => _password is not null;
+
+    /// <summary>True when the target was written as <c>mariadb://</c>.</summary>
+    public bool IsMariaDbHint { get; }
+
+    /// <summary>A short name for catalogs and reports: the file name without extension, or the database name.</summary>
+    public string Name => Engine == DatabaseEngine.Sqlite && FilePath is not null
+        ? Path.GetFileNameWithoutExtension(FilePath)
+        : Database ?? Host ?? "database";
+
+    /// <summary>The raw connection string, when the target was given as one. Internal: it may hold a password.</summary>
+    internal string? RawConnectionString { get; }
+
+    /// <summary>
+    /// The password to connect with: the one given, else the variable named by the <c>passwordEnv</c> option,
+    /// else <c>DBMIGRATION_PASSWORD</c>, else the engine's own variable (<c>PGPASSWORD</c>, <c>MYSQL_PWD</c>).
+    /// </summary>
+    internal string? ResolvePassword()
+    {
+        if (_password is not null)
+        {
+            return _password;
+        }
+
+        if (Options.TryGetValue(PasswordEnvOption, out var variable))
+        {
+            return Environment.GetEnvironmentVariable(variable)
+                ?? throw new DbMigrationException(
+                    ErrorIds.TargetInvalid,
+                    ErrorKind.InvalidArgument,
+                    $"The target names the password variable '{variable}', but it is not set.")
+                { Target = ToString() };
+        }
+
+        return Environment.GetEnvironmentVariable(PasswordEnvironmentVariable)
+            ?? Engine switch
+            {
+                DatabaseEngine.PostgreSql => Environment.GetEnvironmentVariable("PGPASSWORD"),
+                DatabaseEngine.MySql => Environment.GetEnvironmentVariable("MYSQL_PWD"),
+                _ => null,
+            };
+    }
+
+    /// <summary>
+    /// Parses a file path, a <c>sqlite:</c>, <c>postgres://</c>, <c>postgresql://</c>, <c>mysql://</c> or
+    /// <c>mariadb://</c> URI, or a raw <c>key=value;</c> connection string (whose engine is given later with
+    /// <see cref="WithEngine"/>).
+    /// </summary>
+    public static DatabaseTarget Parse(string value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw Invalid("A database target is required: a SQLite file path, or a postgres://, mysql:// or sqlite: URI.", value);
+        }
+
+        var text = value.Trim();
+        var schemeEnd = text.IndexOf("://", StringComparison.Ordinal);
+        if (text.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase))
+        {
+            return ParseSqliteUri(text);
+        }
+
+        var firstEquals = text.IndexOf('=', StringComparison.Ordinal);
+        if (schemeEnd > 0 && (firstEquals < 0 || schemeEnd < firstEquals))
+        {
+            var scheme = text[..schemeEnd].ToLowerInvariant();
+            return scheme switch
+            {
+                "postgres" or "postgresql" => ParseServerUri(text, DatabaseEngine.PostgreSql, mariaDb: false),
+                "mysql" => ParseServerUri(text, DatabaseEngine.MySql, mariaDb: false),
+                "mariadb" => ParseServerUri(text, DatabaseEngine.MySql, mariaDb: true),
+                _ => throw new DbMigrationException(
+                    ErrorIds.TargetUnsupportedScheme,
+                    ErrorKind.InvalidArgument,
+                    $"'{scheme}://' is not a supported target. Use a SQLite file path, sqlite:, postgres://, postgresql://, mysql:// or mariadb://.")
+                { Target = scheme + "://…" },
+            };
+        }
+
+        if (LooksLikeConnectionString(text))
+        {
+            return new DatabaseTarget(DatabaseEngine.Unknown, null, null, null, null, null, null, EmptyOptions, text, false);
+        }
+
+        return FromFile(text);
+    }
+
+    /// <summary>A SQLite database file.</summary>
+    public static DatabaseTarget FromFile(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw Invalid("A SQLite file path must not be empty.", path);
+        }
+
+        if (path.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
+        {
+            throw Invalid("The SQLite file path contains characters that are not valid in a path.", path);
+        }
+
+        return new DatabaseTarget(DatabaseEngine.Sqlite, path, null, null, null, null, null, EmptyOptions, null, false);
+    }
+
+    /// <summary>A raw connection string for a known engine.</summary>
+    public static DatabaseTarget FromConnectionString(DatabaseEngine engine, string connectionString)
+    {
+        if (engine == DatabaseEngine.Unknown)
+        {
+            throw new DbMigrationException(ErrorIds.TargetEngineRequired, ErrorKind.InvalidArgument,
+                "A raw connection string needs an engine: pass -Engine Sqlite, PostgreSql or MySql.");
+        }
+
+        var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        string? Get(params string[] keys)
+        {
+            foreach (var key in keys)
+            {
+                if (builder.TryGetValue(key, out var v) && v is not null && v.ToString() is { Length: > 0 } s)
+                {
+                    return s;
+                }
+            }
+
+            return null;
+        }
+
+        int? port = null;
+        if (Get("port") is { } portText)
+        {
+            port = ParsePort(portText, connectionString);
+        }
+
+        if (engine == DatabaseEngine.Sqlite)
+        {
+            var file = Get("data source", "datasource", "filename") ?? throw Invalid("A SQLite connection string needs 'Data Source'.", "(connection string)");
+            return new DatabaseTarget(DatabaseEngine.Sqlite, file, null, null, null, null, null, EmptyOptions, connectionString, false);
+        }
+
+        return new DatabaseTarget(
+            engine,
+            null,
+            Get("host", "server", "data source"),
+            port,
+            Get("database", "initial catalog"),
+            Get("username", "user id", "user", "uid", "userid"),
+            Get(PasswordKeys),
+            EmptyOptions,
+            connectionString,
+            false);
+    }
+
+    /// <summary>Applies <c>-Engine</c>: required for a raw connection string, checked for anything else.</summary>
+    public DatabaseTarget WithEngine(DatabaseEngine engine)
+    {
+        if (engine == DatabaseEngine.Unknown || engine == Engine)
+        {
+            return this;
+        }
+
+        if (Engine == DatabaseEngine.Unknown && RawConnectionString is not null)
+        {
+            var parsed = FromConnectionString(engine, RawConnectionString);
+            return _password is null ? parsed : parsed.WithCredential(parsed.UserName, _password);
+        }
+
+        throw new DbMigrationException(
+            ErrorIds.TargetInvalid,
+            ErrorKind.InvalidArgument,
+            $"The target is a {Engine} database, but -Engine says {engine}.")
+        { Target = ToString() };
+    }
+
+    /// <summary>Applies a credential (user name and password); a null user keeps the current one.</summary>
+    public DatabaseTarget WithCredential(string? userName, string? password) =>
+        new(Engine, FilePath, Host, Port, Database, string.IsNullOrEmpty(userName) ? UserName : userName,
+            password, Options, RawConnectionString, IsMariaDbHint);
+
+    /// <summary>The same server with another database (scratch databases for restores and tests).</summary>
+    public DatabaseTarget WithDatabase(string database)
+    {
+        if (Engine == DatabaseEngine.Sqlite)
+        {
+            return new DatabaseTarget(Engine, database, null, null, null, null, null, Options, null, false);
+        }
+
+        return new(Engine, FilePath, Host, Port, database, UserName, _password, Options, RawConnectionString is null ? null : ReplaceDatabase(RawConnectionString, database), IsMariaDbHint);
+    }
+
+    /// <summary>Resolves a relative SQLite path against a base directory (PowerShell's current location).</summary>
+    public DatabaseTarget ResolveRelativePath(string baseDirectory)
+    {
+        if (Engine != DatabaseEngine.Sqlite || FilePath is null || Path.IsPathRooted(FilePath) || FilePath == ":memory:")
+        {
+            return this;
+        }
+
+        var full = Path.GetFullPath(Path.Combine(baseDirectory, FilePath));
+        return new DatabaseTarget(Engine, full, null, null, null, null, null, Options, RawConnectionString is null ? null : ReplaceDataSource(RawConnectionString, full), false);
+    }
+
+    /// <summary>The target without any secret: safe for logs, errors, reports and manifests.</summary>
+    public override string ToString()
+    {
+        if (Engine == DatabaseEngine.Sqlite)
+        {
+            return FilePath ?? "(sqlite)";
+        }
+
+        if (RawConnectionString is not null)
+        {
+            return RedactConnectionString(RawConnectionString);
+        }
+
+        var sb = new StringBuilder();
+        sb.Append(Engine == DatabaseEngine.PostgreSql ? "postgres://" : IsMariaDbHint ? "mariadb://" : "mysql://");
+        if (!string.IsNullOrEmpty(UserName))
+        {
+            sb.Append(Uri.EscapeDataString(UserName)).Append('@');
+        }
+
+        sb.Append(Host is not null && Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host);
+        if (Port is not null)
+        {
+            sb.Append(':').Append(Port.Value.ToString(CultureInfo.InvariantCulture));
+        }
+
+        sb.Append('/').Append(Database);
+        if (Options.Count > 0)
+        {
+            sb.Append('?').Append(string.Join("&", Options.Select(o => Uri.EscapeDataString(o.Key) + "=" + Uri.EscapeDataString(o.Value))));
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Removes every password-like key from a connection string.</summary>
+    public static string RedactConnectionString(string connectionString)
+    {
+        try
+        {
+            var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
+            foreach (var key in builder.Keys.Cast<string>().ToList())
+            {
+                if (PasswordKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+                {
+                    builder[key] = "********";
+                }
+            }
+
+            return builder.ConnectionString;
+        }
+        catch (ArgumentException)
+        {
+            return "(unreadable connection string)";
+        }
+    }
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyOptions =
+        new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    private static bool LooksLikeConnectionString(string text)
+    {
+        var eq = text.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var builder = new DbConnectionStringBuilder { ConnectionString = text };
+            return builder.Count > 0;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static DatabaseTarget ParseSqliteUri(string text)
+    {
+        var rest = text["sqlite:".Length..];
+        var query = string.Empty;
+        var q = rest.IndexOf('?', StringComparison.Ordinal);
+        if (q >= 0)
+        {
+            query = rest[(q + 1)..];
+            rest = rest[..q];
+        }
+
+        if (rest.StartsWith("//", StringComparison.Ordinal))
+        {
+            rest = rest[2..];
+        }
+
+        // sqlite:///C:/data/x.db on Windows: drop the slash before the drive letter.
+        if (rest.Length >= 3 && rest[0] == '/' && char.IsAsciiLetter(rest[1]) && rest[2] == ':')
+        {
+            rest = rest[1..];
+        }
+
+        rest = Uri.UnescapeDataString(rest);
+        var target = FromFile(rest);
+        if (query.Length > 0)
+        {
+            var options = ParseQuery(query, text, out _);
+            return new DatabaseTarget(DatabaseEngine.Sqlite, target.FilePath, null, null, null, null, null, options, null, false);
+        }
+
+        return target;
+    }
+
+    private static DatabaseTarget ParseServerUri(string text, DatabaseEngine engine, bool mariaDb)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+        {
+            throw Invalid("The URI is not valid. Expected scheme://user@host:port/database.", RedactUri(text));
+        }
+
+        string? user = null;
+        string? password = null;
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
+            user = Uri.UnescapeDataString(colon >= 0 ? uri.UserInfo[..colon] : uri.UserInfo);
+            password = colon >= 0 ? Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]) : null;
+        }
+
+        var database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+        if (database.Length == 0)
+        {
+            throw Invalid("The URI names no database. Expected scheme://user@host:port/database.", RedactUri(text));
+        }
+
+        var options = ParseQuery(uri.Query.TrimStart('?'), text, out var queryPassword);
+        password ??= queryPassword;
+        var host = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host;
+        return new DatabaseTarget(engine, null, host, uri.IsDefaultPort || uri.Port < 0 ? null : uri.Port, database, user, password, options, null, mariaDb);
+    }
+
+    private static Dictionary<string, string> ParseQuery(string query, string original, out string? password)
+    {
+        password = null;
+        var options = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            var key = Uri.UnescapeDataString(eq >= 0 ? pair[..eq] : pair);
+            var value = eq >= 0 ? Uri.UnescapeDataString(pair[(eq + 1)..].Replace('+', ' ')) : string.Empty;
+            if (PasswordKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            {
+                password = value;
+                continue;
+            }
+
+            if (!options.TryAdd(key, value))
+            {
+                throw Invalid($"The option '{key}' is given twice.", RedactUri(original));
+            }
+        }
+
+        return options;
+    }
+
+    private static int ParsePort(string text, string context)
+    {
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            throw Invalid($"'{text}' is not a valid port (1-65535).", RedactConnectionString(context));
+        }
+
+        return port;
+    }
+
+    private static string ReplaceDatabase(string connectionString, string database)
+    {
+        var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        foreach (var key in new[] { "database", "initial catalog" })
+        {
+            if (builder.ContainsKey(key))
+            {
+                builder.Remove(key);
+            }
+        }
+
+        builder["Database"] = database;
+        return builder.ConnectionString;
+    }
+
+    private static string ReplaceDataSource(string connectionString, string path)
+    {
+        var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        foreach (var key in new[] { "data source", "datasource", "filename" })
+        {
+            if (builder.ContainsKey(key))
+            {
+                builder.Remove(key);
+            }
+        }
+
+        builder["Data Source"] = path;
+        return builder.ConnectionString;
+    }
+
+    /// <summary>Strips the password from a URI-looking string, for error messages about malformed targets.</summary>
+    internal static string RedactUri(string text)
+    {
+        var schemeEnd = text.IndexOf("://", StringComparison.Ordinal);
+        if (schemeEnd < 0)
+        {
+            return text;
+        }
+
+        var at = text.LastIndexOf('@');
+        var colon = text.IndexOf(':', schemeEnd + 3);
+        var result = at > schemeEnd && colon > schemeEnd && colon < at
+            ? string.Concat(text.AsSpan(0, colon), ":********", text.AsSpan(at))
+            : text;
+        var query = result.IndexOf('?', StringComparison.Ordinal);
+        if (query >= 0)
+        {
+            var parts = result[(query + 1)..].Split('&').Select(p =>
+                PasswordKeys.Any(k => p.StartsWith(k + "=", StringComparison.OrdinalIgnoreCase)) ? p[..(p.IndexOf('=', StringComparison.Ordinal) + 1)] + "********" : p);
+            result = result[..(query + 1)] + string.Join("&", parts);
+        }
+
+        return result;
+    }
+
+    private static DbMigrationException Invalid(string message, string? target) =>
+        new(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument, message) { Target = target };
+}

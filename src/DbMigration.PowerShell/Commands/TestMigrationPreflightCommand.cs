@@ -1,0 +1,51 @@
+using System.Management.Automation;
+using DbMigration.PowerShell.Infrastructure;
+using DbMigration.Preflight;
+
+namespace DbMigration.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Checks that a database is safe to migrate, and reports one object per check.</para>
+/// <para type="description">Checks connectivity and server version, the engine's integrity check, other
+/// sessions, the privilege to create and alter tables, size and row counts, and - with -BackupPath - that the
+/// backup location is writable and has room. Bad input becomes a Failed check, never an exception.</para>
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "MigrationPreflight")]
+[OutputType(typeof(PreflightCheck))]
+[OutputType(typeof(bool))]
+public sealed class TestMigrationPreflightCommand : DatabaseCmdlet
+{
+    private readonly PreflightService _service = new();
+
+    /// <summary>Where backups will be written; its space and writability are checked.</summary>
+    [Parameter(HelpMessage = "Where backups will be written; checked for free space and writability.")]
+    [ValidateNotNullOrEmpty]
+    public string? BackupPath { get; set; }
+
+    /// <summary>Free space must be this many times the estimated backup size.</summary>
+    [Parameter(HelpMessage = "Free space must be this many times the estimated backup size (default 2).")]
+    [ValidateRange(1.0, 100.0)]
+    public double SafetyFactor { get; set; } = 2.0;
+
+    /// <summary>Return only $true (no check failed) or $false.</summary>
+    [Parameter(HelpMessage = "Return only $true when no check failed, otherwise $false.")]
+    public SwitchParameter Quiet { get; set; }
+
+    internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
+    {
+        var target = ResolveTarget(host);
+        var backupPath = BackupPath is null ? null : ResolvePath(host, BackupPath);
+        var request = new PreflightRequest(target, backupPath, TimeSpan.FromSeconds(ConnectTimeout), SafetyFactor);
+        var checks = await _service.RunAsync(request, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        if (Quiet)
+        {
+            host.WriteObject(checks.All(c => c.Status != PreflightStatus.Failed));
+            return;
+        }
+
+        foreach (var check in checks)
+        {
+            host.WriteObject(check);
+        }
+    }
+}

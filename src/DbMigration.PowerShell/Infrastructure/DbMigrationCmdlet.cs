@@ -1,0 +1,53 @@
+using System.Management.Automation;
+using DbMigration.Errors;
+
+namespace DbMigration.PowerShell.Infrastructure;
+
+/// <summary>
+/// Base of every DbMigration cmdlet. It runs the cmdlet's async logic through <see cref="PipelineDispatcher"/>,
+/// cancels it on Ctrl+C (StopProcessing), and turns <see cref="DbMigrationException"/> into a terminating
+/// ErrorRecord with a stable ErrorId.
+/// </summary>
+public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>The cmdlet's logic. It talks to PowerShell only through <paramref name="host"/>.</summary>
+    internal abstract Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken);
+
+    /// <summary>Reads PowerShell-only values (credentials, wrapped objects) on the pipeline thread before the logic runs.</summary>
+    internal virtual void PrepareOnPipelineThread()
+    {
+    }
+
+    /// <summary>Runs the logic against any host; xUnit calls this with a recording host.</summary>
+    internal void Invoke(ICmdletHost host, CancellationToken cancellationToken)
+    {
+        PrepareOnPipelineThread();
+        PipelineDispatcher.Run(host, ExecuteAsync, cancellationToken);
+    }
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            Invoke(new PowerShellCmdletHost(this), _stopping.Token);
+        }
+        catch (DbMigrationException ex)
+        {
+            ThrowTerminatingError(ErrorRecords.From(ex));
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

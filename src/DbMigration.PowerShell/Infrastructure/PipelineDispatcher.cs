@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using DbMigration.Errors;
+using DbMigration.Operations;
+
+namespace DbMigration.PowerShell.Infrastructure;
+
+/// <summary>
+/// Runs a cmdlet's async logic on the thread pool while the calling (pipeline) thread performs every host call.
+/// PowerShell allows Write* and ShouldProcess only on the pipeline thread; the worker queues them here, and waits
+/// for ShouldProcess answers. The queue is bounded, so a slow pipeline slows the producer instead of buffering a
+/// whole result set.
+/// </summary>
+internal static class PipelineDispatcher
+{
+    private const int QueueCapacity = 1024;
+
+    public static void Run(ICmdletHost pipelineHost, Func<ICmdletHost, CancellationToken, Task> work, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var queue = new BlockingCollection<Action>(QueueCapacity);
+        var proxy = new QueuedHost(pipelineHost, queue, linked.Token);
+        var task = Task.Run(() => work(proxy, linked.Token), linked.Token);
+        _ = task.ContinueWith(_ => queue.CompleteAdding(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+        Exception? hostFailure = null;
+        foreach (var action in queue.GetConsumingEnumerable(CancellationToken.None))
+        {
+            if (hostFailure is not null)
+            {
+                continue;
+            }
+
+            try
+            {
+                action();
+            }
+            catch (Exception ex)
+            {
+                // The host refused (pipeline stopped, a downstream error): stop the work, drain, rethrow below.
+                hostFailure = ex;
+                linked.Cancel();
+            }
+        }
+
+        try
+        {
+            task.GetAwaiter().GetResult();
+        }
+        catch (Exception) when (hostFailure is not null)
+        {
+            // The work only failed because we cancelled it.
+        }
+
+        if (hostFailure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(hostFailure).Throw();
+        }
+    }
+
+    private sealed class QueuedHost(ICmdletHost inner, BlockingCollection<Action> queue, CancellationToken cancellationToken) : ICmdletHost
+    {
+        public string CurrentDirectory { get; } = inner.CurrentDirectory;
+
+        public void WriteObject(object item) => Post(() => inner.WriteObject(item));
+
+        public void WriteError(DbMigrationException error) => Post(() => inner.WriteError(error));
+
+        public void WriteVerbose(string text) => Post(() => inner.WriteVerbose(text));
+
+        public void WriteWarning(string text) => Post(() => inner.WriteWarning(text));
+
+        public void WriteDebug(string text) => Post(() => inner.WriteDebug(text));
+
+        public void WriteProgress(ProgressUpdate progress) => Post(() => inner.WriteProgress(progress));
+
+        public bool ShouldProcess(string target, string action) => Ask(() => inner.ShouldProcess(target, action));
+
+        public bool ShouldContinue(string query, string caption) => Ask(() => inner.ShouldContinue(query, caption));
+
+        private void Post(Action action) => queue.Add(action, cancellationToken);
+
+        private bool Ask(Func<bool> question)
+        {
+            var answer = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Post(() =>
+            {
+                try
+                {
+                    answer.SetResult(question());
+                }
+                catch (Exception ex)
+                {
+                    answer.SetException(ex);
+                    throw;
+                }
+            });
+            return answer.Task.WaitAsync(cancellationToken).GetAwaiter().GetResult();
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using System.Management.Automation;
+using DbMigration.Errors;
+using DbMigration.Operations;
+using DbMigration.Query;
+
+namespace DbMigration.PowerShell.Infrastructure;
+
+/// <summary>The real host: forwards to the cmdlet. Called only on the pipeline thread (see PipelineDispatcher).</summary>
+internal sealed class PowerShellCmdletHost(PSCmdlet cmdlet) : ICmdletHost
+{
+    public string CurrentDirectory => cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+
+    public void WriteObject(object item) => cmdlet.WriteObject(item is QueryRow row ? ToPSObject(row) : item);
+
+    public void WriteError(DbMigrationException error) => cmdlet.WriteError(ErrorRecords.From(error));
+
+    public void WriteVerbose(string text) => cmdlet.WriteVerbose(text);
+
+    public void WriteWarning(string text) => cmdlet.WriteWarning(text);
+
+    public void WriteDebug(string text) => cmdlet.WriteDebug(text);
+
+    public void WriteProgress(ProgressUpdate progress)
+    {
+        var record = new ProgressRecord(progress.ActivityId, progress.Activity, string.IsNullOrEmpty(progress.Status) ? "Working" : progress.Status)
+        {
+            RecordType = progress.Completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
+        };
+        if (progress.PercentComplete is { } percent)
+        {
+            record.PercentComplete = (int)Math.Clamp(percent, 0, 100);
+        }
+
+        if (progress.Remaining is { } remaining)
+        {
+            record.SecondsRemaining = (int)Math.Ceiling(remaining.TotalSeconds);
+        }
+
+        if (progress.CurrentOperation is not null)
+        {
+            record.CurrentOperation = progress.CurrentOperation;
+        }
+
+        cmdlet.WriteProgress(record);
+    }
+
+    public bool ShouldProcess(string target, string action) => cmdlet.ShouldProcess(target, action);
+
+    public bool ShouldContinue(string query, string caption) => cmdlet.ShouldContinue(query, caption);
+
+    /// <summary>Rows become objects whose properties are the columns, typed "DbMigration.QueryRow" for formatting.</summary>
+    private static PSObject ToPSObject(QueryRow row)
+    {
+        var result = new PSObject();
+        foreach (var (column, value) in row)
+        {
+            result.Properties.Add(new PSNoteProperty(column, value));
+        }
+
+        result.TypeNames.Insert(0, "DbMigration.QueryRow");
+        return result;
+    }
+}
+
+/// <summary>Builds ErrorRecords from DbMigrationException: stable id, category, target, and the SQL when one failed.</summary>
+internal static class ErrorRecords
+{
+    public static ErrorRecord From(DbMigrationException exception)
+    {
+        var category = Enum.TryParse<ErrorCategory>(exception.Kind.ToString(), out var parsed) ? parsed : ErrorCategory.NotSpecified;
+        var record = new ErrorRecord(exception, exception.ErrorId, category, exception.Target);
+        var message = exception.Sql is null ? exception.Message : exception.Message + Environment.NewLine + "SQL: " + exception.Sql;
+        record.ErrorDetails = new ErrorDetails(message);
+        return record;
+    }
+}

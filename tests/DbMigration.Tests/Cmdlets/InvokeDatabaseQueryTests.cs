@@ -1,0 +1,228 @@
+using System.Collections;
+using DbMigration.Errors;
+using DbMigration.PowerShell.Commands;
+using DbMigration.Query;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Cmdlets;
+
+/// <summary>Invoke-DatabaseQuery's logic, run through the cmdlet class with a recording host, on every engine.</summary>
+public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
+{
+    protected IEngineUnderTest Engine { get; } = engine;
+
+    protected virtual string SleepQuery => "SELECT pg_sleep(10)";
+
+    private static RecordingHost Run(DatabaseTarget target, string query, Hashtable? parameters = null, int timeout = 30, bool whatIf = false, CancellationToken cancellationToken = default)
+    {
+        var host = new RecordingHost { WhatIf = whatIf };
+        new InvokeDatabaseQueryCommand { Database = target, Query = query, Parameters = parameters, Timeout = timeout }.Invoke(host, cancellationToken);
+        return host;
+    }
+
+    [Fact]
+    public async Task A_select_returns_one_object_per_row_with_the_columns_as_properties()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var host = Run(target, "SELECT 1 AS id, 'alpha' AS name UNION ALL SELECT 2, 'beta' ORDER BY id");
+
+        var rows = host.ObjectsOf<QueryRow>().ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(["id", "name"], rows[0].Columns);
+        Assert.Equal(1L, Convert.ToInt64(rows[0]["id"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("beta", rows[1]["name"]);
+        Assert.Empty(host.ObjectsOf<QueryStatementResult>());
+    }
+
+    [Fact]
+    public async Task A_script_runs_in_order_and_non_queries_report_rows_affected()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var host = Run(target, """
+            CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20));
+            INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c');
+            UPDATE items SET name = 'z' WHERE id >= 2;
+            SELECT id, name FROM items ORDER BY id;
+            """);
+
+        var results = host.ObjectsOf<QueryStatementResult>().ToList();
+        Assert.Equal([1, 2, 3], results.Select(r => r.StatementIndex));
+        Assert.Equal(3, results[1].RowsAffected);
+        Assert.Equal(2, results[2].RowsAffected);
+        var rows = host.ObjectsOf<QueryRow>().ToList();
+        Assert.Equal(["a", "z", "z"], rows.Select(r => (string)r["name"]!));
+        Assert.All(rows, r => Assert.Equal(4, r.StatementIndex));
+    }
+
+    [Fact]
+    public async Task Parameters_bind_values_without_pasting_them_into_the_sql()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(50))");
+        Run(target, "INSERT INTO people (id, name) VALUES (@id, @name)", new Hashtable { ["id"] = 7, ["@name"] = "O'Brien; DROP TABLE people" });
+
+        var host = Run(target, "SELECT name FROM people WHERE id = @id", new Hashtable { ["id"] = 7 });
+        Assert.Equal("O'Brien; DROP TABLE people", Assert.Single(host.ObjectsOf<QueryRow>())["name"]);
+    }
+
+    [Fact]
+    public async Task WhatIf_shows_every_statement_and_runs_none()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var host = Run(target, "CREATE TABLE should_not_exist (id INTEGER); INSERT INTO should_not_exist VALUES (1)", whatIf: true);
+
+        Assert.Equal(2, host.ShouldProcessCalls.Count);
+        Assert.Contains("CREATE TABLE should_not_exist", host.ShouldProcessCalls[0].Action, StringComparison.Ordinal);
+        Assert.Empty(host.Objects);
+        var check = Run(target, "SELECT COUNT(*) AS n FROM " + (Engine.Engine == DatabaseEngine.Sqlite ? "sqlite_master WHERE name = 'should_not_exist'" : "information_schema.tables WHERE table_name = 'should_not_exist'"));
+        Assert.Equal(0L, Convert.ToInt64(Assert.Single(check.ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task The_first_failing_statement_stops_the_script_with_its_sql_and_a_stable_id()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var ex = Assert.Throws<DbMigrationException>(() => Run(target, "CREATE TABLE t1 (id INTEGER);\nSELECT * FROM missing_table;\nCREATE TABLE t2 (id INTEGER);"));
+
+        Assert.Equal(ErrorIds.QueryStatementFailed, ex.ErrorId);
+        Assert.Equal("SELECT * FROM missing_table", ex.Sql);
+        Assert.Contains("Statement 2 of 3 (line 2)", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(target.ToString(), ex.Target);
+
+        var tables = Run(target, "SELECT COUNT(*) AS n FROM " + (Engine.Engine == DatabaseEngine.Sqlite ? "sqlite_master WHERE name IN ('t1', 't2')" : "information_schema.tables WHERE table_name IN ('t1', 't2')"));
+        Assert.Equal(1L, Convert.ToInt64(Assert.Single(tables.ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task A_statement_that_outlives_the_timeout_is_cancelled_with_a_timeout_error()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var started = DateTime.UtcNow;
+        var ex = Assert.Throws<DbMigrationException>(() => Run(target, SleepQuery, timeout: 1));
+
+        Assert.Equal(ErrorIds.QueryTimeout, ex.ErrorId);
+        Assert.Equal(ErrorKind.OperationTimeout, ex.Kind);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(9), "the statement was not interrupted");
+    }
+
+    [Fact]
+    public async Task Stopping_the_pipeline_cancels_a_running_statement()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        var started = DateTime.UtcNow;
+        Assert.ThrowsAny<OperationCanceledException>(() => Run(target, SleepQuery, timeout: 0, cancellationToken: stop.Token));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(9), "the statement was not interrupted");
+    }
+
+    [Fact]
+    public async Task Every_host_call_happens_on_the_calling_pipeline_thread()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand { Database = target, Query = "SELECT 1 AS a; SELECT 2 AS b" }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(2, host.ObjectsOf<QueryRow>().Count());
+        Assert.NotEmpty(host.Progress);
+        Assert.Equal([Environment.CurrentManagedThreadId], host.CallingThreads.Distinct());
+    }
+
+    [Fact]
+    public void An_empty_script_is_refused_before_connecting()
+    {
+        var ex = Assert.Throws<DbMigrationException>(() => Run(DatabaseTarget.Parse("/nonexistent/never.db"), "-- only a comment"));
+        Assert.Equal(ErrorIds.QueryEmpty, ex.ErrorId);
+    }
+}
+
+public sealed class SqliteInvokeDatabaseQueryTests() : InvokeDatabaseQueryTests(new SqliteEngine()), IDisposable
+{
+    // A recursive CTE that runs for minutes unless interrupted.
+    protected override string SleepQuery => "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
+
+    public void Dispose() => ((SqliteEngine)Engine).Dispose();
+
+    [Fact]
+    public void A_missing_file_is_reported_and_never_created()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("missing.db");
+        var host = new RecordingHost();
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new InvokeDatabaseQueryCommand { Database = DatabaseTarget.Parse(path), Query = "SELECT 1" }.Invoke(host, CancellationToken.None));
+
+        Assert.Equal(ErrorIds.TargetFileNotFound, ex.ErrorId);
+        Assert.Equal(ErrorKind.ObjectNotFound, ex.Kind);
+        Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public async Task A_relative_path_resolves_against_the_PowerShell_location_not_the_process_directory()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var host = new RecordingHost(Path.GetDirectoryName(target.FilePath));
+        new InvokeDatabaseQueryCommand { Database = DatabaseTarget.Parse(Path.GetFileName(target.FilePath!)), Query = "SELECT 42 AS answer" }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(42L, Assert.Single(host.ObjectsOf<QueryRow>())["answer"]);
+    }
+
+    [Fact]
+    public async Task A_raw_connection_string_needs_Engine()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var raw = DatabaseTarget.Parse($"Data Source={target.FilePath}");
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new InvokeDatabaseQueryCommand { Database = raw, Query = "SELECT 1" }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.TargetEngineRequired, ex.ErrorId);
+
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand { Database = raw, Engine = DatabaseEngine.Sqlite, Query = "SELECT 1 AS one" }.Invoke(host, CancellationToken.None);
+        Assert.Single(host.ObjectsOf<QueryRow>());
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_database_gets_a_clear_error()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("notes.txt");
+        File.WriteAllText(path, new string('x', 4096));
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new InvokeDatabaseQueryCommand { Database = DatabaseTarget.Parse(path), Query = "SELECT 1" }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.TargetNotADatabase, ex.ErrorId);
+        Assert.Contains("not a SQLite database", ex.Message, StringComparison.Ordinal);
+    }
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : InvokeDatabaseQueryTests(server)
+{
+    [Fact]
+    public async Task A_wrong_password_is_an_authentication_error_that_never_shows_the_password()
+    {
+        var target = (await server.CreateDatabaseAsync()).WithCredential("postgres", "Wr0ng-Secret-Value");
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new InvokeDatabaseQueryCommand { Database = target, Query = "SELECT 1" }.Invoke(new RecordingHost(), CancellationToken.None));
+
+        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, ex.ErrorId);
+        Assert.Equal(ErrorKind.AuthenticationError, ex.Kind);
+        Assert.DoesNotContain("Wr0ng-Secret-Value", ex.Message + ex.Target + ex.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dollar_quoted_functions_run_as_one_statement()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand
+        {
+            Database = target,
+            Query = "CREATE FUNCTION twice(x int) RETURNS int AS $$ BEGIN RETURN x * 2; END; $$ LANGUAGE plpgsql; SELECT twice(21) AS v;",
+        }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(42, Assert.Single(host.ObjectsOf<QueryRow>())["v"]);
+    }
+}

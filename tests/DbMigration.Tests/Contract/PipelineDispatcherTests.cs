@@ -1,0 +1,105 @@
+using DbMigration.Errors;
+using DbMigration.PowerShell.Infrastructure;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Contract;
+
+public sealed class PipelineDispatcherTests
+{
+    [Fact]
+    public void Writes_from_worker_threads_arrive_in_order_on_the_calling_thread()
+    {
+        var host = new RecordingHost();
+        PipelineDispatcher.Run(host, async (h, ct) =>
+        {
+            for (var i = 0; i < 3000; i++)
+            {
+                h.WriteObject(i);
+                if (i % 500 == 0)
+                {
+                    await Task.Yield();
+                }
+            }
+        }, CancellationToken.None);
+
+        Assert.Equal(Enumerable.Range(0, 3000).Cast<object>(), host.Objects);
+        Assert.Equal([Environment.CurrentManagedThreadId], host.CallingThreads.Distinct());
+    }
+
+    [Fact]
+    public void ShouldProcess_answers_reach_the_worker()
+    {
+        var answers = new List<bool>();
+        PipelineDispatcher.Run(new RecordingHost { WhatIf = true }, (h, ct) =>
+        {
+            answers.Add(h.ShouldProcess("db", "drop"));
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+        Assert.Equal([false], answers);
+    }
+
+    [Fact]
+    public void A_failing_worker_surfaces_its_exception_unchanged()
+    {
+        var ex = Assert.Throws<DbMigrationException>(() => PipelineDispatcher.Run(new RecordingHost(), (h, ct) =>
+            throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy, "busy"), CancellationToken.None));
+        Assert.Equal(ErrorIds.LockTimeout, ex.ErrorId);
+    }
+
+    [Fact]
+    public void A_host_that_refuses_a_write_stops_the_worker()
+    {
+        var produced = 0;
+        var host = new ThrowingHost(after: 5);
+        Assert.Throws<InvalidOperationException>(() => PipelineDispatcher.Run(host, async (h, ct) =>
+        {
+            for (var i = 0; i < 1_000_000; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                h.WriteObject(i);
+                Interlocked.Increment(ref produced);
+                await Task.Yield();
+            }
+        }, CancellationToken.None));
+        Assert.True(produced < 1_000_000, "the worker kept producing after the host failed");
+    }
+
+    private sealed class ThrowingHost(int after) : ICmdletHost
+    {
+        private int _writes;
+
+        public string CurrentDirectory => Environment.CurrentDirectory;
+
+        public void WriteObject(object item)
+        {
+            if (++_writes > after)
+            {
+                throw new InvalidOperationException("pipeline stopped");
+            }
+        }
+
+        public void WriteError(DbMigrationException error)
+        {
+        }
+
+        public void WriteVerbose(string text)
+        {
+        }
+
+        public void WriteWarning(string text)
+        {
+        }
+
+        public void WriteDebug(string text)
+        {
+        }
+
+        public void WriteProgress(DbMigration.Operations.ProgressUpdate progress)
+        {
+        }
+
+        public bool ShouldProcess(string target, string action) => true;
+
+        public bool ShouldContinue(string query, string caption) => true;
+    }
+}

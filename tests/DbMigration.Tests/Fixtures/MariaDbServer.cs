@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using DbMigration.Targets;
+
+namespace DbMigration.Tests.Fixtures;
+
+/// <summary>
+/// A throwaway MariaDB server (mariadb-install-db + mariadbd) on a free loopback port in a temp folder, run as the
+/// mysql user when the tests run as root. DBMIGRATION_TEST_MARIADB (a mariadb:// URI) uses an existing server.
+/// Until DbMigration's own MySQL client lands, set-up statements go through the mariadb CLI on the socket.
+/// </summary>
+public sealed class MariaDbServer : IAsyncLifetime
+{
+    public const string EnvironmentVariable = "DBMIGRATION_TEST_MARIADB";
+    private const string ServiceUser = "mysql";
+    private string? _directory;
+    private Process? _server;
+
+    public DatabaseTarget Admin { get; private set; } = null!;
+
+    public string Password { get; private set; } = string.Empty;
+
+    public int Port { get; private set; }
+
+    public string? Socket { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } uri)
+        {
+            Admin = DatabaseTarget.Parse(uri);
+            Port = Admin.Port ?? 3306;
+            return;
+        }
+
+        var installDb = ProcessRunner.FindBinary("mariadb-install-db", "DBMIGRATION_MARIADB_BINDIR");
+        var mariadbd = ProcessRunner.FindBinary("mariadbd", "DBMIGRATION_MARIADB_BINDIR");
+        var asRoot = ProcessRunner.IsRoot;
+        _directory = await ProcessRunner.CreateServiceDirectoryAsync("dbm-maria", asRoot ? ServiceUser : null);
+        var data = Path.Combine(_directory, "data");
+        var userArgs = asRoot ? new[] { "--user=" + ServiceUser } : [];
+        await ProcessRunner.RunCheckedAsync(installDb,
+            ["--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db", .. userArgs],
+            TimeSpan.FromMinutes(3));
+
+        Port = ProcessRunner.FreeTcpPort();
+        Socket = Path.Combine(_directory, "mysqld.sock");
+        var info = ProcessRunner.StartInfo(mariadbd,
+        [
+            "--no-defaults", "--datadir=" + data, "--socket=" + Socket, "--port=" + Port, "--bind-address=127.0.0.1",
+            "--pid-file=" + Path.Combine(_directory, "mysqld.pid"), "--log-error=" + Path.Combine(_directory, "error.log"),
+            "--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--max-allowed-packet=64M", "--local-infile=1",
+            "--innodb-flush-log-at-trx-commit=2", .. userArgs,
+        ]);
+        _server = Process.Start(info) ?? throw new InvalidOperationException("Could not start mariadbd.");
+
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!await CanConnectAsync())
+        {
+            if (_server.HasExited || DateTime.UtcNow > deadline)
+            {
+                var log = File.Exists(Path.Combine(_directory, "error.log")) ? await File.ReadAllTextAsync(Path.Combine(_directory, "error.log")) : "(no log)";
+                throw new InvalidOperationException("mariadbd did not start.\n" + log);
+            }
+
+            await Task.Delay(200);
+        }
+
+        Password = "pw-" + Guid.NewGuid().ToString("N")[..12];
+        await RunSqlAsync($"CREATE USER 'dbm'@'%' IDENTIFIED BY '{Password}'; GRANT ALL PRIVILEGES ON *.* TO 'dbm'@'%' WITH GRANT OPTION; FLUSH PRIVILEGES;");
+        Admin = DatabaseTarget.Parse($"mariadb://dbm@127.0.0.1:{Port}/mysql").WithCredential("dbm", Password);
+    }
+
+    /// <summary>Runs SQL through the mariadb CLI as root on the server's socket.</summary>
+    public async Task<string> RunSqlAsync(string sql)
+    {
+        var client = ProcessRunner.FindBinary("mariadb", "DBMIGRATION_MARIADB_BINDIR");
+        var result = await ProcessRunner.RunCheckedAsync(client, ["--no-defaults", "--socket=" + Socket, "-uroot", "--batch", "--skip-column-names", "-e", sql], TimeSpan.FromMinutes(2));
+        return result.StandardOutput;
+    }
+
+    public async Task<string> CreateDatabaseAsync()
+    {
+        var name = "t_" + Guid.NewGuid().ToString("N")[..12];
+        await RunSqlAsync($"CREATE DATABASE `{name}`");
+        return name;
+    }
+
+    private async Task<bool> CanConnectAsync()
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", Port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            if (!_server.HasExited)
+            {
+                _server.Kill(entireProcessTree: true);
+                await _server.WaitForExitAsync();
+            }
+
+            _server.Dispose();
+        }
+
+        if (_directory is not null)
+        {
+            try
+            {
+                Directory.Delete(_directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class MariaDbCollection : ICollectionFixture<MariaDbServer>
+{
+    public const string Name = "MariaDB server";
+}

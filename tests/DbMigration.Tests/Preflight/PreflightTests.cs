@@ -1,0 +1,330 @@
+using System.Net;
+using System.Net.Sockets;
+using DbMigration.Errors;
+using DbMigration.PowerShell.Commands;
+using DbMigration.Preflight;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+using Microsoft.Data.Sqlite;
+
+namespace DbMigration.Tests.Preflight;
+
+internal static class PreflightRun
+{
+    public static List<PreflightCheck> Checks(DatabaseTarget target, string? backupPath = null, int connectTimeout = 15)
+    {
+        var host = new RecordingHost();
+        new TestMigrationPreflightCommand { Database = target, BackupPath = backupPath, ConnectTimeout = connectTimeout }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var checks = host.ObjectsOf<PreflightCheck>().ToList();
+        Assert.Equal(
+            [PreflightCodes.Connectivity, PreflightCodes.Integrity, PreflightCodes.Sessions, PreflightCodes.SchemaPrivileges, PreflightCodes.DatabaseSize, PreflightCodes.BackupLocation, PreflightCodes.DiskSpace],
+            checks.Select(c => c.Code));
+        return checks;
+    }
+
+    public static PreflightCheck Get(this List<PreflightCheck> checks, string code) => checks.Single(c => c.Code == code);
+
+    public static string Describe(this IEnumerable<PreflightCheck> checks) => string.Join("\n", checks);
+}
+
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class SqlitePreflightTests : IDisposable
+{
+    private readonly SqliteEngine _engine = new();
+    private readonly TempDirectory _backups = new();
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _backups.Dispose();
+    }
+
+    private async Task<DatabaseTarget> EventsDatabaseAsync(int rows = 500)
+    {
+        var target = await _engine.CreateDatabaseAsync();
+        await DbMigration.Bench.Data.EventsLoader.LoadSqliteAsync(target.FilePath!, new DbMigration.Bench.Data.EventsDataGenerator().Generate(rows));
+        return target;
+    }
+
+    [Fact]
+    public async Task A_healthy_database_passes_every_check_and_reports_size_and_row_counts()
+    {
+        var target = await EventsDatabaseAsync();
+        var checks = PreflightRun.Checks(target, _backups.Path);
+
+        Assert.True(checks.All(c => c.Status == PreflightStatus.Passed), checks.Describe());
+        Assert.Contains("SQLite", checks.Get(PreflightCodes.Connectivity).Message, StringComparison.Ordinal);
+        var size = checks.Get(PreflightCodes.DatabaseSize);
+        Assert.True((long)size.Details["SizeBytes"]! > 0);
+        var tables = Assert.IsAssignableFrom<IEnumerable<TableRowCount>>(size.Details["Tables"]);
+        Assert.Equal(500, Assert.Single(tables, t => t.Table == "events").Rows);
+        Assert.True((long)checks.Get(PreflightCodes.DiskSpace).Details["FreeBytes"]! > 0);
+    }
+
+    [Fact]
+    public void A_missing_file_fails_connectivity_clearly_and_is_not_created()
+    {
+        var path = _backups.File("absent.db");
+        var checks = PreflightRun.Checks(DatabaseTarget.Parse(path), _backups.Path);
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.TargetFileNotFound, connectivity.ErrorId);
+        Assert.Contains("does not exist", connectivity.Message, StringComparison.Ordinal);
+        Assert.All(checks.Where(c => c.Code is PreflightCodes.Integrity or PreflightCodes.Sessions or PreflightCodes.SchemaPrivileges or PreflightCodes.DatabaseSize),
+            c => Assert.Equal(PreflightStatus.Skipped, c.Status));
+        Assert.Equal(PreflightStatus.Skipped, checks.Get(PreflightCodes.DiskSpace).Status);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_database_fails_connectivity()
+    {
+        var path = _backups.File("report.db");
+        File.WriteAllBytes(path, Enumerable.Range(0, 8192).Select(i => (byte)(i * 7)).ToArray());
+        var checks = PreflightRun.Checks(DatabaseTarget.Parse(path));
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.TargetNotADatabase, connectivity.ErrorId);
+        Assert.DoesNotContain("   at ", connectivity.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_read_only_file_fails_the_privilege_check()
+    {
+        var target = await EventsDatabaseAsync(10);
+        File.SetUnixFileMode(target.FilePath!, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var checks = PreflightRun.Checks(target, _backups.Path);
+
+        var privileges = checks.Get(PreflightCodes.SchemaPrivileges);
+        Assert.Equal(PreflightStatus.Failed, privileges.Status);
+        Assert.Equal(ErrorIds.TargetReadOnly, privileges.ErrorId);
+        Assert.Contains("read-only", privileges.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_read_only_folder_fails_the_privilege_check()
+    {
+        var target = await EventsDatabaseAsync(10);
+        var folder = Path.GetDirectoryName(target.FilePath)!;
+        var mode = File.GetUnixFileMode(folder);
+        File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        try
+        {
+            var checks = PreflightRun.Checks(target);
+            var privileges = checks.Get(PreflightCodes.SchemaPrivileges);
+            Assert.Equal(PreflightStatus.Failed, privileges.Status);
+            Assert.Contains("folder", privileges.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.SetUnixFileMode(folder, mode);
+        }
+    }
+
+    [Fact]
+    public async Task A_read_only_backup_location_fails_the_location_check()
+    {
+        var target = await EventsDatabaseAsync(10);
+        File.SetUnixFileMode(_backups.Path, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var checks = PreflightRun.Checks(target, Path.Combine(_backups.Path, "nightly"));
+
+        var location = checks.Get(PreflightCodes.BackupLocation);
+        Assert.Equal(PreflightStatus.Failed, location.Status);
+        Assert.Contains("read-only", location.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_backups.Path, "nightly")));
+    }
+
+    [Fact]
+    public async Task A_backup_location_that_does_not_exist_yet_passes_when_its_parent_is_writable()
+    {
+        var target = await EventsDatabaseAsync(10);
+        var location = PreflightRun.Checks(target, Path.Combine(_backups.Path, "a", "b")).Get(PreflightCodes.BackupLocation);
+
+        Assert.Equal(PreflightStatus.Passed, location.Status);
+        Assert.Contains("can be created", location.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_backups.Path, "a")));
+    }
+
+    [Fact]
+    public async Task Another_writer_fails_the_sessions_check()
+    {
+        var target = await EventsDatabaseAsync(10);
+        await using var writer = new SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        await writer.OpenAsync();
+        await using var transaction = writer.BeginTransaction(deferred: false);
+
+        var sessions = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Failed, sessions.Status);
+        Assert.Contains("write lock", sessions.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_leftover_rollback_journal_is_reported_before_sqlite_touches_it()
+    {
+        var target = await EventsDatabaseAsync(10);
+        File.WriteAllBytes(target.FilePath + "-journal", new byte[1024]);
+
+        var sessions = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Failed, sessions.Status);
+        Assert.Contains("rollback journal", sessions.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Quiet_returns_a_single_boolean()
+    {
+        var good = await EventsDatabaseAsync(10);
+        var host = new RecordingHost();
+        new TestMigrationPreflightCommand { Database = good, Quiet = true }.Invoke(host, CancellationToken.None);
+        Assert.True(Assert.IsType<bool>(Assert.Single(host.Objects)));
+
+        var bad = new RecordingHost();
+        new TestMigrationPreflightCommand { Database = DatabaseTarget.Parse(_backups.File("nope.db")), Quiet = true }.Invoke(bad, CancellationToken.None);
+        Assert.False(Assert.IsType<bool>(Assert.Single(bad.Objects)));
+    }
+
+    [Fact]
+    public void Too_little_free_space_fails_and_a_tight_margin_warns()
+    {
+        var free = new DriveInfo(_backups.Path).AvailableFreeSpace;
+
+        Assert.Equal(PreflightStatus.Failed, PreflightService.CheckDiskSpace(_backups.Path, free + (1L << 30), 2.0).Status);
+        Assert.Equal(PreflightStatus.Warning, PreflightService.CheckDiskSpace(_backups.Path, free * 2 / 3, 2.0).Status);
+        var passed = PreflightService.CheckDiskSpace(_backups.Path, 1024, 2.0);
+        Assert.Equal(PreflightStatus.Passed, passed.Status);
+        Assert.Equal(2048L, passed.Details["RequiredBytes"]);
+    }
+
+    [Fact]
+    public async Task Progress_is_reported_and_completed()
+    {
+        var target = await EventsDatabaseAsync(10);
+        var host = new RecordingHost();
+        new TestMigrationPreflightCommand { Database = target }.Invoke(host, CancellationToken.None);
+
+        Assert.True(host.Progress.Count >= 7);
+        Assert.True(host.Progress[^1].Completed);
+    }
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposable
+{
+    private readonly TempDirectory _backups = new();
+
+    public void Dispose() => _backups.Dispose();
+
+    [Fact]
+    public async Task A_healthy_database_passes_every_check_including_amcheck()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await DbMigration.Bench.Data.EventsLoader.LoadPostgreSqlAsync(server.AdminConnectionString.Replace("Database=postgres", "Database=" + target.Database, StringComparison.Ordinal),
+            new DbMigration.Bench.Data.EventsDataGenerator().Generate(300));
+        var checks = PreflightRun.Checks(target, _backups.Path);
+
+        Assert.True(checks.All(c => c.Status == PreflightStatus.Passed), checks.Describe());
+        Assert.Contains("amcheck", checks.Get(PreflightCodes.Integrity).Message, StringComparison.Ordinal);
+        Assert.Contains("PostgreSQL 15", checks.Get(PreflightCodes.Connectivity).Message, StringComparison.Ordinal);
+        var tables = (IEnumerable<TableRowCount>)checks.Get(PreflightCodes.DatabaseSize).Details["Tables"]!;
+        Assert.Equal(300, tables.Single(t => t.Table == "public.events").Rows);
+
+        // The integrity check created amcheck only inside a rolled-back transaction.
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand { Database = target, Query = "SELECT count(*) AS n FROM pg_extension WHERE extname = 'amcheck'" }.Invoke(host, CancellationToken.None);
+        Assert.Equal(0L, Assert.Single(host.ObjectsOf<DbMigration.Query.QueryRow>())["n"]);
+    }
+
+    [Fact]
+    public async Task A_wrong_password_fails_connectivity_without_revealing_it()
+    {
+        var target = (await server.CreateDatabaseAsync()).WithCredential("postgres", "Not-The-Password-9");
+        var checks = PreflightRun.Checks(target);
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, connectivity.ErrorId);
+        var everything = string.Join("|", checks.Select(c => c.Message + c.Target + string.Join(",", c.Details.Values)));
+        Assert.DoesNotContain("Not-The-Password-9", everything, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_closed_port_fails_connectivity_quickly()
+    {
+        var port = ProcessRunner.FreeTcpPort();
+        var started = DateTime.UtcNow;
+        var checks = PreflightRun.Checks(DatabaseTarget.Parse($"postgres://postgres:x@127.0.0.1:{port}/postgres"), connectTimeout: 5);
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
+        Assert.Contains("refused", connectivity.Message, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_server_that_never_answers_times_out_instead_of_hanging()
+    {
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var accept = silent.AcceptTcpClientAsync();
+        var started = DateTime.UtcNow;
+
+        var checks = await Task.Run(() => PreflightRun.Checks(DatabaseTarget.Parse($"postgres://postgres:x@127.0.0.1:{port}/postgres"), connectTimeout: 2));
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionTimeout, connectivity.ErrorId);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15), "pre-flight hung on a silent server");
+        (await accept).Dispose();
+    }
+
+    [Fact]
+    public async Task A_missing_database_fails_connectivity_with_its_name()
+    {
+        var target = server.Admin.WithDatabase("no_such_db_here");
+        var connectivity = PreflightRun.Checks(target).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.TargetDatabaseNotFound, connectivity.ErrorId);
+        Assert.Contains("no_such_db_here", connectivity.Message, StringComparison.Ordinal);
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Sessions_are_named_and_an_open_transaction_fails_the_check()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await server.ExecuteAsync(target, "CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+        await using var other = new Npgsql.NpgsqlConnection(DbMigration.Providers.PostgreSql.PostgreSqlProvider.BuildConnectionString(target, TimeSpan.FromSeconds(10)) + ";Pooling=false;Application Name=nightly-report");
+        await other.OpenAsync();
+
+        var idle = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Warning, idle.Status);
+        Assert.Contains("nightly-report", idle.Message, StringComparison.Ordinal);
+
+        await using var transaction = await other.BeginTransactionAsync();
+        await using (var update = new Npgsql.NpgsqlCommand("UPDATE t SET id = 2", other, transaction))
+        {
+            await update.ExecuteNonQueryAsync();
+        }
+
+        var busy = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Failed, busy.Status);
+        Assert.Contains("pid " + other.ProcessID, busy.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_user_without_create_privilege_fails_the_privilege_check()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var user = "ro_" + Guid.NewGuid().ToString("N")[..8];
+        await server.ExecuteAsync(target, $"CREATE ROLE {user} LOGIN PASSWORD 'ro-pass'; REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT CONNECT ON DATABASE \"{target.Database}\" TO {user};");
+
+        var privileges = PreflightRun.Checks(target.WithCredential(user, "ro-pass")).Get(PreflightCodes.SchemaPrivileges);
+        Assert.Equal(PreflightStatus.Failed, privileges.Status);
+        Assert.Contains("permission denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}

@@ -29,7 +29,14 @@ public sealed class TestMigrationPreflightCommand : DatabaseCmdlet
 
     /// <summary>Return only $true (no check failed) or $false.</summary>
     [Parameter(HelpMessage = "Return only $true when no check failed, otherwise $false.")]
-    public SwitchParameter Quiet { get; set; }
+    public SwitchParameter Quiet
+    {
+        get => new(QuietMode);
+        set => QuietMode = value.IsPresent;
+    }
+
+    /// <summary>The switch as a plain bool, so the logic never touches SwitchParameter (tests set it directly).</summary>
+    internal bool QuietMode { get; set; }
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
@@ -37,7 +44,7 @@ public sealed class TestMigrationPreflightCommand : DatabaseCmdlet
         var backupPath = BackupPath is null ? null : ResolvePath(host, BackupPath);
         var request = new PreflightRequest(target, backupPath, TimeSpan.FromSeconds(ConnectTimeout), SafetyFactor);
         var checks = await _service.RunAsync(request, new HostProgress(host), cancellationToken).ConfigureAwait(false);
-        if (Quiet)
+        if (QuietMode)
         {
             host.WriteObject(checks.All(c => c.Status != PreflightStatus.Failed));
             return;

@@ -177,11 +177,11 @@ public sealed class SqlitePreflightTests : IDisposable
     {
         var good = await EventsDatabaseAsync(10);
         var host = new RecordingHost();
-        new TestMigrationPreflightCommand { Database = good, Quiet = true }.Invoke(host, CancellationToken.None);
+        new TestMigrationPreflightCommand { Database = good, QuietMode = true }.Invoke(host, CancellationToken.None);
         Assert.True(Assert.IsType<bool>(Assert.Single(host.Objects)));
 
         var bad = new RecordingHost();
-        new TestMigrationPreflightCommand { Database = DatabaseTarget.Parse(_backups.File("nope.db")), Quiet = true }.Invoke(bad, CancellationToken.None);
+        new TestMigrationPreflightCommand { Database = DatabaseTarget.Parse(_backups.File("nope.db")), QuietMode = true }.Invoke(bad, CancellationToken.None);
         Assert.False(Assert.IsType<bool>(Assert.Single(bad.Objects)));
     }
 

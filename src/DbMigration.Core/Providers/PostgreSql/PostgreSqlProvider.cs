@@ -353,13 +353,13 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
                 {
                     if (isIndex)
                     {
-                        await using var check = connection.CreateCommand("SELECT bt_index_check(@oid)", transaction).AddParameter("@oid", oid);
+                        await using var check = connection.CreateCommand("SELECT bt_index_check(@oid::oid)", transaction).AddParameter("@oid", (long)oid);
                         check.CommandTimeout = 0;
                         await check.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     }
                     else
                     {
-                        await using var check = connection.CreateCommand("SELECT blkno, offnum, msg FROM verify_heapam(@oid)", transaction).AddParameter("@oid", oid);
+                        await using var check = connection.CreateCommand("SELECT blkno, offnum, msg FROM verify_heapam(@oid::oid)", transaction).AddParameter("@oid", (long)oid);
                         check.CommandTimeout = 0;
                         await using var reader = await check.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

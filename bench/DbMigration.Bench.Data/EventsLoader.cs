@@ -79,6 +79,45 @@ public static class EventsLoader
         await index.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Creates (or replaces) the events table in a MariaDB database through the mariadb CLI's LOAD DATA LOCAL
+    /// INFILE. The password travels in MYSQL_PWD, never on the command line.
+    /// </summary>
+    public static async Task LoadMariaDbWithCliAsync(MariaDbConnectionInfo server, IEnumerable<EventRow> rows, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        var csv = Path.Combine(Path.GetTempPath(), "dbm-events-" + Guid.NewGuid().ToString("N") + ".csv");
+        try
+        {
+            await EventsSchema.WriteCsvAsync(csv, rows, cancellationToken).ConfigureAwait(false);
+            var sql = "DROP TABLE IF EXISTS events;" + EventsSchema.MariaDb +
+                $"LOAD DATA LOCAL INFILE '{csv}' INTO TABLE events FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n' ({string.Join(',', EventsSchema.Columns)});" +
+                EventsSchema.CreateIndex;
+            var info = new System.Diagnostics.ProcessStartInfo(server.Client) { RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { "--no-defaults", "--local-infile=1", "-h", server.Host, "-P", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-u", server.User, server.Database, "-e", sql })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            if (server.Password is not null)
+            {
+                info.Environment["MYSQL_PWD"] = server.Password;
+            }
+
+            using var process = System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("Could not start " + server.Client);
+            var error = await process.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            if (process.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"{server.Client} exited {process.ExitCode}: {error}");
+            }
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
+
     private static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
@@ -86,3 +125,6 @@ public static class EventsLoader
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }
+
+/// <summary>Where the MariaDB loader connects, and which CLI it runs.</summary>
+public sealed record MariaDbConnectionInfo(string Host, int Port, string User, string? Password, string Database, string Client = "mariadb");

@@ -41,37 +41,18 @@ switch (engine)
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{rows} rows -> {engine} in {stopwatch.Elapsed.TotalSeconds:0.00} s"));
 return 0;
 
-static async Task LoadMariaDbAsync(string connection, IEnumerable<EventRow> data)
+static Task LoadMariaDbAsync(string connection, IEnumerable<EventRow> data)
 {
-    // Until DbMigration's own MySQL client lands, the mariadb CLI loads the CSV.
     var parts = connection.Split(';', StringSplitOptions.RemoveEmptyEntries)
         .Select(p => p.Split('=', 2))
         .ToDictionary(p => p[0].Trim().ToLowerInvariant(), p => p.Length > 1 ? p[1].Trim() : string.Empty);
-    var csv = Path.Combine(Path.GetTempPath(), "dbm-events-" + Guid.NewGuid().ToString("N") + ".csv");
-    try
-    {
-        await EventsSchema.WriteCsvAsync(csv, data);
-        var sql = "DROP TABLE IF EXISTS events;" + EventsSchema.MariaDb +
-            $"LOAD DATA LOCAL INFILE '{csv}' INTO TABLE events FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n' ({string.Join(',', EventsSchema.Columns)});" +
-            EventsSchema.CreateIndex;
-        var info = new ProcessStartInfo("mariadb") { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "--no-defaults", "--local-infile=1", "-h", parts.GetValueOrDefault("host", "127.0.0.1"), "-P", parts.GetValueOrDefault("port", "3306"), "-u", parts.GetValueOrDefault("user", "root"), parts.GetValueOrDefault("database", "bench"), "-e", sql })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException("mariadb failed: " + error);
-        }
-    }
-    finally
-    {
-        File.Delete(csv);
-    }
+    var server = new MariaDbConnectionInfo(
+        parts.GetValueOrDefault("host", "127.0.0.1"),
+        int.Parse(parts.GetValueOrDefault("port", "3306"), CultureInfo.InvariantCulture),
+        parts.GetValueOrDefault("user", "root"),
+        Environment.GetEnvironmentVariable("MYSQL_PWD"),
+        parts.GetValueOrDefault("database", "bench"));
+    return EventsLoader.LoadMariaDbWithCliAsync(server, data);
 }
 
 static Dictionary<string, string> ParseArgs(string[] args)

@@ -1,0 +1,119 @@
+#Requires -Version 7.4
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
+# The real module surface in a real pwsh: import, exports, help, typed output, errors, -WhatIf.
+# Run after `dotnet build` (build.ps1 -Test does both). PostgreSQL contexts run when DBMIGRATION_TEST_POSTGRES
+# holds a postgres:// URI of a superuser; otherwise they are skipped with that reason.
+
+BeforeAll {
+    $script:root = Resolve-Path (Join-Path $PSScriptRoot '..' '..')
+    Import-Module (Join-Path $root 'DbMigration.psd1') -Force
+    $script:work = Join-Path ([IO.Path]::GetTempPath()) ("dbm-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+    New-Item -ItemType Directory -Path $work | Out-Null
+    $script:db = Join-Path $work 'events.db'
+    & dotnet run --project (Join-Path $root 'bench/DbMigration.DataGen') -- --engine sqlite --target $db --rows 1000 | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw 'could not generate the events database' }
+}
+
+AfterAll {
+    Remove-Module DbMigration -ErrorAction SilentlyContinue
+    Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
+}
+
+Describe 'Module surface' {
+    It 'exports exactly the cmdlets the manifest lists' {
+        $manifest = Import-PowerShellDataFile (Join-Path $root 'DbMigration.psd1')
+        (Get-Command -Module DbMigration).Name | Sort-Object | Should -Be ($manifest.CmdletsToExport | Sort-Object)
+    }
+
+    It 'has help with examples for <_>' -ForEach @('Invoke-DatabaseQuery', 'Test-MigrationPreflight') {
+        $help = Get-Help $_ -Full
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        @($help.Examples.Example).Count | Should -BeGreaterThan 0
+        foreach ($parameter in (Get-Command $_).Parameters.Values | Where-Object { $_.Name -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_.Name -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }) {
+            ($help.parameters.parameter | Where-Object Name -EQ $parameter.Name).description | Should -Not -BeNullOrEmpty -Because "-$($parameter.Name) needs help"
+        }
+    }
+
+    It 'loads Core into its own AssemblyLoadContext' {
+        $core = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'DbMigration.Core' }
+        $core | Should -Not -BeNullOrEmpty
+        [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($core[0]).Name | Should -Be 'DbMigration'
+    }
+}
+
+Describe 'Invoke-DatabaseQuery on SQLite' {
+    It 'returns rows as objects with column properties' {
+        $rows = Invoke-DatabaseQuery -Database $db -Query 'SELECT id, event_type FROM events ORDER BY id LIMIT 3'
+        $rows.Count | Should -Be 3
+        $rows[0].id | Should -Be 1
+        $rows[0].PSObject.TypeNames[0] | Should -Be 'DbMigration.QueryRow'
+    }
+
+    It 'binds hashtable parameters' {
+        (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events WHERE id <= @max' -Parameters @{ max = 10 }).n | Should -Be 10
+    }
+
+    It 'reports rows affected as a typed result' {
+        $result = Invoke-DatabaseQuery $db "UPDATE events SET note = 'pester' WHERE id <= 5"
+        $result | Should -BeOfType ([DbMigration.Query.QueryStatementResult])
+        $result.RowsAffected | Should -Be 5
+    }
+
+    It '-WhatIf runs nothing' {
+        Invoke-DatabaseQuery $db 'DELETE FROM events' -WhatIf
+        (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
+    }
+
+    It 'resolves a relative path against the current location' {
+        Push-Location $work
+        try { (Invoke-DatabaseQuery 'events.db' 'SELECT 1 AS one').one | Should -Be 1 } finally { Pop-Location }
+    }
+
+    It 'fails with a stable ErrorId, category and target for a missing file, and creates nothing' {
+        $missing = Join-Path $work 'missing.db'
+        $err = { Invoke-DatabaseQuery $missing 'SELECT 1' } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Target.FileNotFound,*'
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err.TargetObject | Should -Be $missing
+        Test-Path $missing | Should -BeFalse
+    }
+
+    It 'attaches the failing SQL to the error' {
+        $err = { Invoke-DatabaseQuery $db 'SELECT * FROM nope' } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Query.StatementFailed,*'
+        $err.Exception.Sql | Should -Be 'SELECT * FROM nope'
+    }
+}
+
+Describe 'Test-MigrationPreflight on SQLite' {
+    It 'emits one PreflightCheck per check, all passing on a healthy database' {
+        $checks = Test-MigrationPreflight -Database $db -BackupPath (Join-Path $work 'backups')
+        $checks | Should -HaveCount 7
+        $checks | ForEach-Object { $_ | Should -BeOfType ([DbMigration.Preflight.PreflightCheck]) }
+        $checks.Status | Should -Not -Contain 'Failed'
+    }
+
+    It '-Quiet returns a single boolean' {
+        Test-MigrationPreflight $db -Quiet | Should -BeTrue
+        Test-MigrationPreflight (Join-Path $work 'nothing.db') -Quiet | Should -BeFalse
+    }
+
+    It 'turns a file that is not a database into a Failed check, not an exception' {
+        $bogus = Join-Path $work 'bogus.db'
+        Set-Content -Path $bogus -Value ('x' * 5000)
+        $check = Test-MigrationPreflight $bogus | Where-Object Code -EQ 'PF001'
+        $check.Status | Should -Be 'Failed'
+        $check.ErrorId | Should -Be 'DbMigration.Target.NotADatabase'
+    }
+}
+
+Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
+    It 'accepts -Credential and never shows the password' {
+        $uri = [DbMigration.Targets.DatabaseTarget]::Parse($env:DBMIGRATION_TEST_POSTGRES)
+        $bad = [pscredential]::new($uri.UserName, (ConvertTo-SecureString 'Definitely-Wrong-7' -AsPlainText -Force))
+        $check = Test-MigrationPreflight $env:DBMIGRATION_TEST_POSTGRES -Credential $bad | Where-Object Code -EQ 'PF001'
+        $check.Status | Should -Be 'Failed'
+        $check.ErrorId | Should -Be 'DbMigration.Connection.AuthenticationFailed'
+        ($check | ConvertTo-Json -Depth 5) | Should -Not -Match 'Definitely-Wrong-7'
+    }
+}

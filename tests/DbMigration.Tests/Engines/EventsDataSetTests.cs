@@ -59,12 +59,18 @@ public sealed class EventsDataSetTests
         var target = await engine.CreateDatabaseAsync();
         await EventsLoader.LoadSqliteAsync(target.FilePath!, new EventsDataGenerator().Generate(2_000));
 
+        await AssertLoadedAsync(target, 2_000);
+    }
+
+    /// <summary>Checks through the provider (introspection and counts) that the events table and its index exist.</summary>
+    internal static async Task AssertLoadedAsync(DbMigration.Targets.DatabaseTarget target, long rows)
+    {
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
         var events = Assert.Single(await provider.GetTablesAsync(connection, CancellationToken.None), t => t.Name.Name == "events");
         Assert.Equal(EventsSchema.Columns, events.Columns.Select(c => c.Name));
         Assert.Contains(events.Indexes, i => i.Name == EventsSchema.IndexName);
-        Assert.Equal(2_000, await provider.CountRowsAsync(connection, events.Name, CancellationToken.None));
+        Assert.Equal(rows, await provider.CountRowsAsync(connection, events.Name, CancellationToken.None));
     }
 }
 
@@ -78,11 +84,7 @@ public sealed class PostgreSqlEventsDataSetTests(PostgresServer server)
         var connectionString = DbMigration.Providers.PostgreSql.PostgreSqlProvider.BuildConnectionString(target, TimeSpan.FromSeconds(10));
         await EventsLoader.LoadPostgreSqlAsync(connectionString, new EventsDataGenerator().Generate(2_000));
 
-        var provider = DatabaseProviders.For(target);
-        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
-        var events = Assert.Single(await provider.GetTablesAsync(connection, CancellationToken.None), t => t.Name.Name == "events");
-        Assert.Contains(events.Indexes, i => i.Name == EventsSchema.IndexName);
-        Assert.Equal(2_000, await provider.CountRowsAsync(connection, events.Name, CancellationToken.None));
+        await EventsDataSetTests.AssertLoadedAsync(target, 2_000);
     }
 }
 

@@ -1,4 +1,5 @@
 using DbMigration.Errors;
+using DbMigration.Providers.MySql;
 using DbMigration.Providers.PostgreSql;
 using DbMigration.Providers.Sqlite;
 using DbMigration.Targets;
@@ -10,15 +11,13 @@ public static class DatabaseProviders
 {
     private static readonly SqliteProvider Sqlite = new();
     private static readonly PostgreSqlProvider PostgreSql = new();
+    private static readonly MySqlProvider MySql = new();
 
     public static IDatabaseProvider For(DatabaseEngine engine) => engine switch
     {
         DatabaseEngine.Sqlite => Sqlite,
         DatabaseEngine.PostgreSql => PostgreSql,
-        DatabaseEngine.MySql => throw new DbMigrationException(
-            ErrorIds.EngineNotSupported,
-            ErrorKind.NotImplemented,
-            "MySQL/MariaDB targets are not supported by this build yet: they need DbMigration's own MySQL protocol client."),
+        DatabaseEngine.MySql => MySql,
         _ => throw new DbMigrationException(
             ErrorIds.TargetEngineRequired,
             ErrorKind.InvalidArgument,

@@ -14,6 +14,18 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
 
     protected virtual string SleepQuery => "SELECT pg_sleep(10)";
 
+    /// <summary>SQL counting the named tables in the test database.</summary>
+    private string CountTables(params string[] names)
+    {
+        var list = string.Join(", ", names.Select(n => "'" + n + "'"));
+        return Engine.Engine switch
+        {
+            DatabaseEngine.Sqlite => $"SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN ({list})",
+            DatabaseEngine.PostgreSql => $"SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ({list})",
+            _ => $"SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ({list})",
+        };
+    }
+
     private static RecordingHost Run(DatabaseTarget target, string query, Hashtable? parameters = null, int timeout = 30, bool whatIf = false, CancellationToken cancellationToken = default)
     {
         var host = new RecordingHost { WhatIf = whatIf };
@@ -75,7 +87,7 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
         Assert.Equal(2, host.ShouldProcessCalls.Count);
         Assert.Contains("CREATE TABLE should_not_exist", host.ShouldProcessCalls[0].Action, StringComparison.Ordinal);
         Assert.Empty(host.Objects);
-        var check = Run(target, "SELECT COUNT(*) AS n FROM " + (Engine.Engine == DatabaseEngine.Sqlite ? "sqlite_master WHERE name = 'should_not_exist'" : "information_schema.tables WHERE table_name = 'should_not_exist'"));
+        var check = Run(target, CountTables("should_not_exist"));
         Assert.Equal(0L, Convert.ToInt64(Assert.Single(check.ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
     }
 
@@ -90,7 +102,7 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
         Assert.Contains("Statement 2 of 3 (line 2)", ex.Message, StringComparison.Ordinal);
         Assert.Equal(target.ToString(), ex.Target);
 
-        var tables = Run(target, "SELECT COUNT(*) AS n FROM " + (Engine.Engine == DatabaseEngine.Sqlite ? "sqlite_master WHERE name IN ('t1', 't2')" : "information_schema.tables WHERE table_name IN ('t1', 't2')"));
+        var tables = Run(target, CountTables("t1", "t2"));
         Assert.Equal(1L, Convert.ToInt64(Assert.Single(tables.ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
     }
 
@@ -224,5 +236,23 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         }.Invoke(host, CancellationToken.None);
 
         Assert.Equal(42, Assert.Single(host.ObjectsOf<QueryRow>())["v"]);
+    }
+}
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbInvokeDatabaseQueryTests(MariaDbServer server) : InvokeDatabaseQueryTests(server)
+{
+    protected override string SleepQuery => "SELECT SLEEP(10)";
+
+    [Fact]
+    public async Task A_wrong_password_is_an_authentication_error_that_never_shows_the_password()
+    {
+        var target = (await server.CreateDatabaseAsync()).WithCredential("dbm", "Wr0ng-Secret-Value");
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new InvokeDatabaseQueryCommand { Database = target, Query = "SELECT 1" }.Invoke(new RecordingHost(), CancellationToken.None));
+
+        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, ex.ErrorId);
+        Assert.Equal(1045, ex.ServerErrorNumber);
+        Assert.DoesNotContain("Wr0ng-Secret-Value", ex.Message + ex.Target + ex.ToString(), StringComparison.Ordinal);
     }
 }

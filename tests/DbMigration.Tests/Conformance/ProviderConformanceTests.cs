@@ -234,3 +234,6 @@ public sealed class SqliteProviderConformanceTests() : ProviderConformanceTests(
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlProviderConformanceTests(PostgresServer server) : ProviderConformanceTests(server, server.Password);
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbProviderConformanceTests(MariaDbServer server) : ProviderConformanceTests(server, server.Password);

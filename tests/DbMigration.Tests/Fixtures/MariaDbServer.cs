@@ -7,14 +7,16 @@ namespace DbMigration.Tests.Fixtures;
 /// <summary>
 /// A throwaway MariaDB server (mariadb-install-db + mariadbd) on a free loopback port in a temp folder, run as the
 /// mysql user when the tests run as root. DBMIGRATION_TEST_MARIADB (a mariadb:// URI) uses an existing server.
-/// Until DbMigration's own MySQL client lands, set-up statements go through the mariadb CLI on the socket.
+/// Set-up statements go through the mariadb CLI on the socket, independently of the client under test.
 /// </summary>
-public sealed class MariaDbServer : IAsyncLifetime
+public sealed class MariaDbServer : IAsyncLifetime, IEngineUnderTest
 {
     public const string EnvironmentVariable = "DBMIGRATION_TEST_MARIADB";
     private const string ServiceUser = "mysql";
     private string? _directory;
     private Process? _server;
+
+    public DatabaseEngine Engine => DatabaseEngine.MySql;
 
     public DatabaseTarget Admin { get; private set; } = null!;
 
@@ -23,6 +25,9 @@ public sealed class MariaDbServer : IAsyncLifetime
     public int Port { get; private set; }
 
     public string? Socket { get; private set; }
+
+    /// <summary>The CA that signed the server's TLS certificate (issued for "localhost"); null for an external server.</summary>
+    public string? CertificateAuthorityFile { get; private set; }
 
     public async Task InitializeAsync()
     {
@@ -43,6 +48,13 @@ public sealed class MariaDbServer : IAsyncLifetime
             ["--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db", .. userArgs],
             TimeSpan.FromMinutes(3));
 
+        var tls = await CreateCertificatesAsync(_directory);
+        CertificateAuthorityFile = tls.Ca;
+        if (asRoot)
+        {
+            await ProcessRunner.RunCheckedAsync("chown", ["-R", ServiceUser + ":", _directory], TimeSpan.FromSeconds(30));
+        }
+
         Port = ProcessRunner.FreeTcpPort();
         Socket = Path.Combine(_directory, "mysqld.sock");
         var info = ProcessRunner.StartInfo(mariadbd,
@@ -50,7 +62,8 @@ public sealed class MariaDbServer : IAsyncLifetime
             "--no-defaults", "--datadir=" + data, "--socket=" + Socket, "--port=" + Port, "--bind-address=127.0.0.1",
             "--pid-file=" + Path.Combine(_directory, "mysqld.pid"), "--log-error=" + Path.Combine(_directory, "error.log"),
             "--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--max-allowed-packet=64M", "--local-infile=1",
-            "--innodb-flush-log-at-trx-commit=2", .. userArgs,
+            "--innodb-flush-log-at-trx-commit=2", "--ssl-ca=" + tls.Ca, "--ssl-cert=" + tls.Cert, "--ssl-key=" + tls.Key,
+            "--plugin-load-add=auth_ed25519", .. userArgs,
         ]);
         _server = Process.Start(info) ?? throw new InvalidOperationException("Could not start mariadbd.");
 
@@ -79,11 +92,32 @@ public sealed class MariaDbServer : IAsyncLifetime
         return result.StandardOutput;
     }
 
-    public async Task<string> CreateDatabaseAsync()
+    public async Task<DatabaseTarget> CreateDatabaseAsync()
     {
         var name = "t_" + Guid.NewGuid().ToString("N")[..12];
         await RunSqlAsync($"CREATE DATABASE `{name}`");
-        return name;
+        return Admin.WithDatabase(name);
+    }
+
+    /// <summary>A connection string for DbMigration's own client, as the test user.</summary>
+    public string ConnectionString(string? database = null, string extra = "") =>
+        $"Server=127.0.0.1;Port={Port};User ID=dbm;Password={Password};Database={database ?? string.Empty};{extra}";
+
+    /// <summary>A throwaway CA and a server certificate for "localhost", made with the openssl CLI.</summary>
+    private static async Task<(string Ca, string Cert, string Key)> CreateCertificatesAsync(string directory)
+    {
+        var ca = Path.Combine(directory, "ca.pem");
+        var caKey = Path.Combine(directory, "ca-key.pem");
+        var key = Path.Combine(directory, "server-key.pem");
+        var csr = Path.Combine(directory, "server.csr");
+        var cert = Path.Combine(directory, "server-cert.pem");
+        var ext = Path.Combine(directory, "san.ext");
+        var timeout = TimeSpan.FromMinutes(1);
+        await ProcessRunner.RunCheckedAsync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=DbMigration Test CA", "-keyout", caKey, "-out", ca], timeout);
+        await ProcessRunner.RunCheckedAsync("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key, "-out", csr], timeout);
+        await File.WriteAllTextAsync(ext, "subjectAltName=DNS:localhost\n");
+        await ProcessRunner.RunCheckedAsync("openssl", ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert], timeout);
+        return (ca, cert, key);
     }
 
     private async Task<bool> CanConnectAsync()

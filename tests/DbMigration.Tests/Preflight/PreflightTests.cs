@@ -328,3 +328,119 @@ public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposabl
         Assert.Contains("permission denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
     }
 }
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
+{
+    private readonly TempDirectory _backups = new();
+
+    public void Dispose() => _backups.Dispose();
+
+    [Fact]
+    public async Task A_healthy_database_passes_every_check_including_check_table()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var client = ProcessRunner.FindBinary("mariadb", "DBMIGRATION_MARIADB_BINDIR");
+        await DbMigration.Bench.Data.EventsLoader.LoadMariaDbWithCliAsync(
+            new DbMigration.Bench.Data.MariaDbConnectionInfo("127.0.0.1", server.Port, "dbm", server.Password, target.Database!, client),
+            new DbMigration.Bench.Data.EventsDataGenerator().Generate(300));
+        var checks = PreflightRun.Checks(target, _backups.Path);
+
+        Assert.True(checks.All(c => c.Status == PreflightStatus.Passed), checks.Describe());
+        Assert.Contains("CHECK TABLE", checks.Get(PreflightCodes.Integrity).Message, StringComparison.Ordinal);
+        Assert.Contains("MariaDB", checks.Get(PreflightCodes.Connectivity).Message, StringComparison.Ordinal);
+        Assert.Equal(false, checks.Get(PreflightCodes.Connectivity).Details["TransactionalDdl"]);
+        var tables = (IEnumerable<TableRowCount>)checks.Get(PreflightCodes.DatabaseSize).Details["Tables"]!;
+        Assert.Equal(300, tables.Single(t => t.Table == "events").Rows);
+        var leftovers = await server.RunSqlAsync($"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{target.Database}' AND table_name LIKE 'dbmigration_preflight_probe%'");
+        Assert.Equal("0", leftovers.Trim());
+    }
+
+    [Fact]
+    public async Task A_wrong_password_fails_connectivity_without_revealing_it()
+    {
+        var target = (await server.CreateDatabaseAsync()).WithCredential("dbm", "Not-The-Password-9");
+        var checks = PreflightRun.Checks(target);
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, connectivity.ErrorId);
+        var everything = string.Join("|", checks.Select(c => c.Message + c.Target + string.Join(",", c.Details.Values)));
+        Assert.DoesNotContain("Not-The-Password-9", everything, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_closed_port_fails_connectivity_quickly()
+    {
+        var port = ProcessRunner.FreeTcpPort();
+        var started = DateTime.UtcNow;
+        var connectivity = PreflightRun.Checks(DatabaseTarget.Parse($"mariadb://dbm:x@127.0.0.1:{port}/mysql"), connectTimeout: 5).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_server_that_never_answers_times_out_instead_of_hanging()
+    {
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var accept = silent.AcceptTcpClientAsync();
+        var started = DateTime.UtcNow;
+
+        var checks = await Task.Run(() => PreflightRun.Checks(DatabaseTarget.Parse($"mysql://dbm:x@127.0.0.1:{port}/mysql"), connectTimeout: 2));
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionTimeout, connectivity.ErrorId);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15), "pre-flight hung on a silent server");
+        (await accept).Dispose();
+    }
+
+    [Fact]
+    public void A_missing_database_fails_connectivity_with_its_name()
+    {
+        var connectivity = PreflightRun.Checks(server.Admin.WithDatabase("no_such_db_here")).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.TargetDatabaseNotFound, connectivity.ErrorId);
+        Assert.Contains("no_such_db_here", connectivity.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sessions_are_named_and_an_open_transaction_fails_the_check()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await server.RunSqlAsync($"CREATE TABLE `{target.Database}`.t (id INT PRIMARY KEY); INSERT INTO `{target.Database}`.t VALUES (1);");
+        await using var other = new DbMigration.MySql.MySqlConnection(server.ConnectionString(target.Database, "Pooling=false"));
+        await other.OpenAsync();
+
+        var idle = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Warning, idle.Status);
+        Assert.Contains("id " + other.ServerThread, idle.Message, StringComparison.Ordinal);
+
+        await using var transaction = await other.BeginTransactionAsync();
+        await using (var update = new DbMigration.MySql.MySqlCommand("UPDATE t SET id = 2", other))
+        {
+            await update.ExecuteNonQueryAsync();
+        }
+
+        var busy = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Failed, busy.Status);
+        Assert.Contains("id " + other.ServerThread, busy.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_user_without_create_privilege_fails_the_privilege_check()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var user = "ro_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass'; GRANT SELECT ON `{target.Database}`.* TO '{user}'@'%';");
+
+        var privileges = PreflightRun.Checks(target.WithCredential(user, "ro-pass")).Get(PreflightCodes.SchemaPrivileges);
+        Assert.Equal(PreflightStatus.Failed, privileges.Status);
+        Assert.Contains("denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}

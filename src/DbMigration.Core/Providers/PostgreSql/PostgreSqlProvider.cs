@@ -179,16 +179,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     }
 
     // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
-    public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOp.Instance;
-
-    private sealed class NoOp : IDisposable
-    {
-        public static readonly NoOp Instance = new();
-
-        public void Dispose()
-        {
-        }
-    }
+    public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {

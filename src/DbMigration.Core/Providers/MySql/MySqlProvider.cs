@@ -1,0 +1,378 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using DbMigration.Errors;
+using DbMigration.MySql;
+using DbMigration.Targets;
+
+namespace DbMigration.Providers.MySql;
+
+/// <summary>MySQL and MariaDB through DbMigration's own protocol client (DbMigration.MySql).</summary>
+internal sealed class MySqlProvider : IDatabaseProvider
+{
+    private static readonly HashSet<string> KnownOptions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "sslmode", "sslca", "passwordEnv", "socket", "application_name",
+    };
+
+    public DatabaseEngine Engine => DatabaseEngine.MySql;
+
+    public string QuoteIdentifier(string identifier) => "`" + identifier.Replace("`", "``", StringComparison.Ordinal) + "`";
+
+    public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);
+
+    /// <summary>DDL commits implicitly on MySQL and MariaDB; MariaDB has a native UUID type from 10.7.</summary>
+    public ProviderCapabilities GetCapabilities(ServerInfo server) => new(
+        TransactionalDdl: false,
+        NativeUuid: server.Product == "MariaDB" && server.Version >= new Version(10, 7),
+        NativeTimestampTz: false,
+        ServerLocks: true,
+        MultipleDatabases: true);
+
+    internal static string BuildConnectionString(DatabaseTarget target, TimeSpan connectTimeout)
+    {
+        var builder = target.RawConnectionString is null ? new MySqlConnectionStringBuilder() : new MySqlConnectionStringBuilder(target.RawConnectionString);
+        if (target.RawConnectionString is null)
+        {
+            builder.Server = target.Host ?? "localhost";
+            builder.Port = (uint)(target.Port ?? 3306);
+            builder.Database = target.Database ?? string.Empty;
+            builder.UserID = target.UserName ?? Environment.UserName;
+            foreach (var (key, value) in target.Options)
+            {
+                if (!KnownOptions.Contains(key))
+                {
+                    throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument,
+                        $"The MySQL option '{key}' is not supported. Supported: {string.Join(", ", KnownOptions.Order())}.")
+                    { Target = target.ToString() };
+                }
+
+                switch (key.ToLowerInvariant())
+                {
+                    case "sslmode":
+                        builder.SslMode = Enum.TryParse<MySqlSslMode>(value.Replace("-", string.Empty, StringComparison.Ordinal).Replace("_", string.Empty, StringComparison.Ordinal), ignoreCase: true, out var mode)
+                            ? mode
+                            : throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument,
+                                $"sslmode '{value}' is not valid. Use none, preferred, required, verifyca or verifyfull.")
+                            { Target = target.ToString() };
+                        break;
+                    case "sslca":
+                        builder.SslCa = value;
+                        break;
+                    case "socket":
+                        builder.Server = value;
+                        break;
+                    case "application_name":
+                        builder.ApplicationName = value;
+                        break;
+                }
+            }
+        }
+
+        if (target.ResolvePassword() is { } password)
+        {
+            builder.Password = password;
+        }
+
+        builder.ConnectionTimeout = (uint)Math.Clamp((int)Math.Ceiling(connectTimeout.TotalSeconds), 1, 600);
+        return builder.ConnectionString;
+    }
+
+    public async Task<DbConnection> OpenConnectionAsync(DatabaseTarget target, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    {
+        var connection = new MySqlConnection(BuildConnectionString(target, connectTimeout));
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw TranslateException(ex, target, null) ?? new DbMigrationException(ErrorIds.ConnectionFailed, ErrorKind.ConnectionError, $"Could not connect to {target}: {ex.Message}", ex) { Target = target.ToString() };
+        }
+    }
+
+    public DbMigrationException? TranslateException(Exception exception, DatabaseTarget target, string? sql)
+    {
+        if (exception is DbMigrationException known)
+        {
+            return known;
+        }
+
+        if (exception is not MySqlException my)
+        {
+            return null;
+        }
+
+        var where = target.ToString();
+        var (id, kind, text) = my.Number switch
+        {
+            1045 or 1698 => (ErrorIds.ConnectionAuthenticationFailed, ErrorKind.AuthenticationError,
+                $"Authentication failed for user '{target.UserName}' on {where}: check the password or credential."),
+            1049 => (ErrorIds.TargetDatabaseNotFound, ErrorKind.ObjectNotFound, $"The database '{target.Database}' does not exist on {where}."),
+            MySqlClientError.ConnectionRefused => (ErrorIds.ConnectionRefused, ErrorKind.ConnectionError, $"Connection refused by {target.Host}:{target.Port ?? 3306}: no MySQL/MariaDB server is listening there."),
+            MySqlClientError.UnknownHost => (ErrorIds.ConnectionHostNotFound, ErrorKind.ConnectionError, $"The host '{target.Host}' could not be resolved."),
+            MySqlClientError.ConnectTimeout => (ErrorIds.ConnectionTimeout, ErrorKind.OperationTimeout, my.Message),
+            MySqlClientError.SslConnectionError or MySqlClientError.InsecureAuthRefused or MySqlClientError.AuthPluginNotSupported => (ErrorIds.ConnectionFailed, ErrorKind.SecurityError, my.Message),
+            MySqlClientError.ServerLost or MySqlClientError.ServerGone => (sql is null ? ErrorIds.ConnectionFailed : ErrorIds.QueryStatementFailed, ErrorKind.ConnectionError, my.Message),
+            MySqlClientError.CommandTimeout => (ErrorIds.QueryTimeout, ErrorKind.OperationTimeout, "The statement timed out and was killed."),
+            1044 or 1142 or 1143 or 1227 => (ErrorIds.QueryStatementFailed, ErrorKind.PermissionDenied, $"Permission denied: {my.Message}"),
+            1205 or 1213 => (ErrorIds.QueryStatementFailed, ErrorKind.ResourceBusy, $"Lock conflict: {my.Message}"),
+            1114 or 1021 => (ErrorIds.QueryStatementFailed, ErrorKind.WriteError, $"The server is out of space: {my.Message}"),
+            _ => (ErrorIds.QueryStatementFailed, ErrorKind.InvalidOperation, sql is null ? my.Message : $"The statement failed ({my.Number}): {my.Message}"),
+        };
+        return new DbMigrationException(id, kind, text, exception)
+        {
+            Target = where,
+            Sql = sql,
+            SqlState = my.SqlStateCode,
+            ServerErrorNumber = my.Number,
+        };
+    }
+
+    // The client kills the running statement itself when a command's token fires.
+    public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
+
+    public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var version = await connection.ScalarAsync<string>("SELECT VERSION()", cancellationToken).ConfigureAwait(false) ?? "0";
+        var product = version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase) ? "MariaDB" : "MySQL";
+        return new ServerInfo(DatabaseEngine.MySql, product, version, ProviderHelpers.ParseVersion(version));
+    }
+
+    public async Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var columns = new Dictionary<string, List<ColumnSchema>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        await using (var command = connection.CreateCommand("""
+            SELECT c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.COLUMN_KEY
+            FROM information_schema.COLUMNS c
+            JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+            WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+            ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION
+            """))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var table = reader.GetString(0);
+                if (!columns.TryGetValue(table, out var list))
+                {
+                    columns[table] = list = [];
+                    order.Add(table);
+                }
+
+                list.Add(new ColumnSchema(reader.GetString(1), Convert.ToInt32(reader.GetValue(2), CultureInfo.InvariantCulture), reader.GetString(3),
+                    reader.GetString(4) == "YES", reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6) == "PRI"));
+            }
+        }
+
+        var indexes = new Dictionary<string, List<IndexSchema>>(StringComparer.Ordinal);
+        await using (var command = connection.CreateCommand("""
+            SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME
+            FROM information_schema.STATISTICS
+            WHERE TABLE_SCHEMA = DATABASE()
+            ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
+            """))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var rows = new List<(string Table, string Index, bool Unique, string Column)>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rows.Add((reader.GetString(0), reader.GetString(1), Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture) == 0, reader.IsDBNull(3) ? "(expression)" : reader.GetString(3)));
+            }
+
+            foreach (var group in rows.GroupBy(r => (r.Table, r.Index)))
+            {
+                if (!indexes.TryGetValue(group.Key.Table, out var list))
+                {
+                    indexes[group.Key.Table] = list = [];
+                }
+
+                list.Add(new IndexSchema(group.Key.Index, group.Select(r => r.Column).ToList(), group.First().Unique, group.Key.Index == "PRIMARY"));
+            }
+        }
+
+        var foreignKeys = new Dictionary<string, List<ForeignKeySchema>>(StringComparer.Ordinal);
+        await using (var command = connection.CreateCommand("""
+            SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+            FROM information_schema.KEY_COLUMN_USAGE
+            WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL
+            ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION
+            """))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var rows = new List<(string Table, string Name, string Column, string RefSchema, string RefTable, string RefColumn)>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5)));
+            }
+
+            foreach (var group in rows.GroupBy(r => (r.Table, r.Name)))
+            {
+                if (!foreignKeys.TryGetValue(group.Key.Table, out var list))
+                {
+                    foreignKeys[group.Key.Table] = list = [];
+                }
+
+                var first = group.First();
+                list.Add(new ForeignKeySchema(group.Key.Name, group.Select(r => r.Column).ToList(), new TableName(null, first.RefTable), group.Select(r => r.RefColumn).ToList()));
+            }
+        }
+
+        return order.Select(table =>
+        {
+            var tableIndexes = indexes.GetValueOrDefault(table) ?? [];
+            var primaryKey = tableIndexes.FirstOrDefault(i => i.IsPrimaryKey)?.Columns ?? [];
+            return new TableSchema(new TableName(null, table), columns[table], primaryKey, tableIndexes, foreignKeys.GetValueOrDefault(table) ?? []);
+        }).ToList();
+    }
+
+    public async Task<long> CountRowsAsync(DbConnection connection, TableName table, CancellationToken cancellationToken) =>
+        await connection.ScalarAsync<long>("SELECT COUNT(*) FROM " + QuoteTable(table), cancellationToken).ConfigureAwait(false);
+
+    public async Task<long> GetDatabaseSizeAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken) =>
+        await connection.ScalarAsync<long>("SELECT CAST(COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS SIGNED) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()", cancellationToken).ConfigureAwait(false);
+
+    public async Task<IntegrityReport> CheckIntegrityAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        const string method = "CHECK TABLE";
+        var tables = (await GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name).ToList();
+        if (tables.Count == 0)
+        {
+            return new IntegrityReport(IntegrityOutcome.Passed, method, "No tables to check.", []);
+        }
+
+        var problems = new List<string>();
+        await using (var command = connection.CreateCommand("CHECK TABLE " + string.Join(", ", tables.Select(QuoteTable)), timeoutSeconds: 0))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var type = reader.GetString(2);
+                var text = reader.GetString(3);
+                var healthy = type.Equals("status", StringComparison.OrdinalIgnoreCase) && text.Equals("OK", StringComparison.OrdinalIgnoreCase)
+                    || type.Equals("note", StringComparison.OrdinalIgnoreCase) || type.Equals("info", StringComparison.OrdinalIgnoreCase);
+                if (!healthy)
+                {
+                    problems.Add($"{reader.GetString(0)}: {type}: {text}");
+                }
+            }
+        }
+
+        return problems.Count == 0
+            ? new IntegrityReport(IntegrityOutcome.Passed, method, $"CHECK TABLE reported OK for {tables.Count} table(s).", problems)
+            : new IntegrityReport(IntegrityOutcome.Failed, method, $"CHECK TABLE found {problems.Count} problem(s).", problems);
+    }
+
+    public async Task<IReadOnlyList<SessionInfo>> GetOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        // InnoDB serves INNODB_TRX from a cache it refreshes only when 0.1 s have passed since the last read;
+        // waiting that long first means an open transaction is never missed because of a recent read.
+        await Task.Delay(TimeSpan.FromMilliseconds(150), cancellationToken).ConfigureAwait(false);
+        var sessions = new List<SessionInfo>();
+        await using var command = connection.CreateCommand("""
+            SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.STATE, t.trx_started
+            FROM information_schema.PROCESSLIST p
+            LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+            WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND <> 'Daemon'
+            ORDER BY p.ID
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            DateTimeOffset? started = reader.IsDBNull(5) ? null : new DateTimeOffset(DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Unspecified), TimeSpan.Zero);
+            var state = reader.GetString(3) + (reader.IsDBNull(4) || reader.GetString(4).Length == 0 ? string.Empty : " (" + reader.GetString(4) + ")");
+            sessions.Add(new SessionInfo("id " + Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture), reader.GetString(1), null, reader.GetString(2), state, started is not null, started));
+        }
+
+        return sessions;
+    }
+
+    public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target) => [];
+
+    public async Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        // MySQL DDL commits implicitly, so the probe is created and dropped rather than rolled back.
+        var probe = QuoteIdentifier("dbmigration_preflight_probe_" + ProviderHelpers.RandomSuffix());
+        var sql = $"CREATE TABLE {probe} (id INT PRIMARY KEY); ALTER TABLE {probe} ADD COLUMN note TEXT";
+        try
+        {
+            await connection.ExecuteAsync(sql, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlException ex)
+        {
+            throw new DbMigrationException(ErrorIds.QueryStatementFailed, ex.Number is 1044 or 1142 ? ErrorKind.PermissionDenied : ErrorKind.InvalidOperation,
+                $"Cannot create and alter tables: {ex.Message}", ex)
+            { Sql = sql, ServerErrorNumber = ex.Number, SqlState = ex.SqlStateCode };
+        }
+        finally
+        {
+            try
+            {
+                await connection.ExecuteAsync($"DROP TABLE IF EXISTS {probe}", CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (MySqlException)
+            {
+                // Nothing was created when CREATE failed; a failed DROP after a successful CREATE surfaces below.
+            }
+        }
+    }
+
+    public async Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // GET_LOCK names are server-wide and at most 64 characters: scope by database and hash the rest.
+        var key = "dbm:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(target.Database + "\0" + name)))[..40];
+        var connection = await OpenConnectionAsync(target, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var command = connection.CreateCommand("SELECT GET_LOCK(@name, @timeout)", timeoutSeconds: (int)Math.Ceiling(timeout.TotalSeconds) + 30)
+                .AddParameter("@name", key)
+                .AddParameter("@timeout", Math.Max(0, timeout.TotalSeconds));
+            var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            if (result is null or DBNull || Convert.ToInt64(result, CultureInfo.InvariantCulture) != 1)
+            {
+                throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy,
+                    $"The lock '{name}' (GET_LOCK '{key}') is held by another session on {target}; gave up after {timeout.TotalSeconds:0.#} s.")
+                { Target = target.ToString() };
+            }
+
+            return new NamedLock(name, key, connection);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private sealed class NamedLock(string name, string key, DbConnection connection) : IDatabaseLock
+    {
+        private DbConnection? _connection = connection;
+
+        public string Name { get; } = name;
+
+        public string Resource { get; } = "GET_LOCK('" + key + "')";
+
+        public async ValueTask DisposeAsync()
+        {
+            var held = Interlocked.Exchange(ref _connection, null);
+            if (held is null)
+            {
+                return;
+            }
+
+            try
+            {
+                await using var command = held.CreateCommand("SELECT RELEASE_LOCK(@name)").AddParameter("@name", key);
+                await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                await held.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -170,7 +170,8 @@ public sealed class MySqlCommand : DbCommand
         BeginExecution(session.ConnectionId, connection, cancellationToken);
         try
         {
-            await session.SendCommandAsync(CommandCode.Query, sql, ioAsync, cancellationToken).ConfigureAwait(false);
+            // Never abandon a half-written packet: the token acts through KILL QUERY, not the socket.
+            await session.SendCommandAsync(CommandCode.Query, sql, ioAsync, CancellationToken.None).ConfigureAwait(false);
             return await MySqlDataReader.CreateAsync(this, connection, session, behavior, ioAsync, cancellationToken).ConfigureAwait(false);
         }
         catch (MySqlException ex)

@@ -132,11 +132,17 @@ public sealed class MySqlDataReader : DbDataReader
         }
     }
 
+    /// <summary>
+    /// Reads the next packet. The caller's token is deliberately not passed to the socket: abandoning a read
+    /// mid-reply would leave the rest of the reply for the next command. Cancellation kills the statement on the
+    /// server instead (KILL QUERY), and the reply that follows is read to its end.
+    /// </summary>
     private async ValueTask<ReadOnlyMemory<byte>> ReadPacketAsync(bool ioAsync, CancellationToken cancellationToken)
     {
+        _ = cancellationToken;
         try
         {
-            return await _session.ReadPayloadAsync(ioAsync, cancellationToken).ConfigureAwait(false);
+            return await _session.ReadPayloadAsync(ioAsync, CancellationToken.None).ConfigureAwait(false);
         }
         catch (MySqlException ex) when (ex.IsFatal)
         {
@@ -145,9 +151,8 @@ public sealed class MySqlDataReader : DbDataReader
             _command.EndExecution();
             throw;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        catch (IOException)
         {
-            // An interrupted read leaves the stream mid-packet: this session cannot be reused.
             _session.IsBroken = true;
             _state = State.Finished;
             _command.EndExecution();

@@ -252,8 +252,9 @@ internal sealed class ServerSession : IDisposable
                     return;
                 case 0xFF:
                     var error = ErrPacket.ToException(span);
+                    var hint = _channel.IsTls ? string.Empty : " If the account requires TLS, connect with SslMode=Required.";
                     throw error.Number is 1045 or 1698
-                        ? new MySqlException($"Authentication failed for user '{Settings.User}' at {Describe(Settings)}: {error.Message}", error.Number, error.SqlState, error)
+                        ? new MySqlException($"Authentication failed for user '{Settings.User}' at {Describe(Settings)}: {error.Message}.{hint}", error.Number, error.SqlState, error)
                         : error;
                 case 0xFE:
                     {

@@ -61,7 +61,7 @@ public sealed class MariaDbServer : IAsyncLifetime, IEngineUnderTest
         [
             "--no-defaults", "--datadir=" + data, "--socket=" + Socket, "--port=" + Port, "--bind-address=127.0.0.1",
             "--pid-file=" + Path.Combine(_directory, "mysqld.pid"), "--log-error=" + Path.Combine(_directory, "error.log"),
-            "--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--max-allowed-packet=64M", "--local-infile=1",
+            "--skip-name-resolve", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", "--innodb-buffer-pool-size=128M", "--max-allowed-packet=64M", "--local-infile=1",
             "--innodb-flush-log-at-trx-commit=2", "--ssl-ca=" + tls.Ca, "--ssl-cert=" + tls.Cert, "--ssl-key=" + tls.Key,
             "--plugin-load-add=auth_ed25519", .. userArgs,
         ]);

@@ -90,6 +90,9 @@ public sealed class MySqlCommand : DbCommand
     /// <summary>The AUTO_INCREMENT value the last statement generated.</summary>
     public long LastInsertedId { get; internal set; }
 
+    /// <summary>How many warnings the last statement raised (SHOW WARNINGS lists them).</summary>
+    public int WarningCount { get; internal set; }
+
     internal CancelReason CancelRequested => _cancelReason;
 
     public override void Cancel() => RequestCancel(CancelReason.Cancelled);

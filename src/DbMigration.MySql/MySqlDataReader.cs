@@ -91,6 +91,7 @@ public sealed class MySqlDataReader : DbDataReader
             {
                 var ok = OkPacket.Parse(span);
                 _session.Status = ok.Status;
+                _command.WarningCount = ok.Warnings;
                 _recordsAffected = Math.Max(0, _recordsAffected) + (long)ok.AffectedRows;
                 _command.LastInsertedId = (long)ok.LastInsertId;
                 if ((ok.Status & ServerStatus.MoreResultsExist) != 0)
@@ -169,6 +170,7 @@ public sealed class MySqlDataReader : DbDataReader
         {
             var ok = OkPacket.ParseTerminator(span, _session.DeprecateEof);
             _session.Status = ok.Status;
+            _command.WarningCount = ok.Warnings;
             _state = (ok.Status & ServerStatus.MoreResultsExist) != 0 ? State.ResultDone : State.Finished;
             if (_state == State.Finished)
             {

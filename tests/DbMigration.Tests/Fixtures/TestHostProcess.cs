@@ -12,15 +12,18 @@ internal sealed class TestHostProcess : IAsyncDisposable
     private TestHostProcess(Process process)
     {
         _process = process;
+        // A null line marks the end of stdout; Exited can fire before the last lines are delivered.
         _process.OutputDataReceived += (_, e) =>
         {
-            if (e.Data is not null)
+            if (e.Data is null)
+            {
+                _lines.Writer.TryComplete();
+            }
+            else
             {
                 _lines.Writer.TryWrite(e.Data);
             }
         };
-        _process.Exited += (_, _) => _lines.Writer.TryComplete();
-        _process.EnableRaisingEvents = true;
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }

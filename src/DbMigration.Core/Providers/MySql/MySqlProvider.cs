@@ -16,6 +16,8 @@ internal sealed class MySqlProvider : IDatabaseProvider
         "sslmode", "sslca", "passwordEnv", "socket", "application_name",
     };
 
+    internal const string UtcSessionSql = "SET time_zone = '+00:00'";
+
     public DatabaseEngine Engine => DatabaseEngine.MySql;
 
     public string QuoteIdentifier(string identifier) => "`" + identifier.Replace("`", "``", StringComparison.Ordinal) + "`";
@@ -85,6 +87,9 @@ internal sealed class MySqlProvider : IDatabaseProvider
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+
+            // DbMigration works in UTC: TIMESTAMP values and NOW() in its sessions are UTC, whatever the server's zone.
+            await connection.ExecuteAsync(UtcSessionSql, cancellationToken).ConfigureAwait(false);
             return connection;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

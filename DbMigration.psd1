@@ -10,7 +10,12 @@
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('module/DbMigration.Format.ps1xml')
     CmdletsToExport      = @(
+        'Backup-Database'
+        'Get-DatabaseBackup'
+        'Invoke-BackupRetention'
         'Invoke-DatabaseQuery'
+        'Restore-MigrationBackup'
+        'Test-DatabaseBackup'
         'Test-MigrationPreflight'
     )
     FunctionsToExport    = @()

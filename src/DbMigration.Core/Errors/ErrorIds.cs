@@ -25,6 +25,19 @@ public static class ErrorIds
     public const string LockTimeout = "DbMigration.Lock.Timeout";
     public const string LockFailed = "DbMigration.Lock.Failed";
 
+    public const string BackupNotFound = "DbMigration.Backup.NotFound";
+    public const string BackupCorrupt = "DbMigration.Backup.Corrupt";
+    public const string BackupWrongPassphrase = "DbMigration.Backup.WrongPassphrase";
+    public const string BackupPassphraseRequired = "DbMigration.Backup.PassphraseRequired";
+    public const string BackupDestinationNotWritable = "DbMigration.Backup.DestinationNotWritable";
+    public const string BackupDiskFull = "DbMigration.Backup.DiskFull";
+    public const string BackupFailed = "DbMigration.Backup.Failed";
+    public const string BackupToolFailed = "DbMigration.Backup.ToolFailed";
+    public const string BackupVerificationFailed = "DbMigration.Backup.VerificationFailed";
+    public const string RestoreEngineMismatch = "DbMigration.Restore.EngineMismatch";
+    public const string RestoreSessionsConnected = "DbMigration.Restore.SessionsConnected";
+    public const string RestoreFailed = "DbMigration.Restore.Failed";
+
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
     public const string OperationCancelled = "DbMigration.Operation.Cancelled";
 }

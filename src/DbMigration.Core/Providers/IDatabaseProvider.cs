@@ -61,6 +61,9 @@ public interface IDatabaseProvider
     /// </summary>
     Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>How this engine takes, restores and swaps in backups.</summary>
+    internal Backups.IBackupStrategy BackupStrategy { get; }
+
     /// <summary>
     /// Takes a named lock that excludes other processes (not only other threads) until disposed.
     /// Throws <see cref="Errors.ErrorIds.LockTimeout"/> when the timeout passes.

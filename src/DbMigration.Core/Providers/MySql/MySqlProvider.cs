@@ -18,6 +18,10 @@ internal sealed class MySqlProvider : IDatabaseProvider
 
     internal const string UtcSessionSql = "SET time_zone = '+00:00'";
 
+    private Backups.IBackupStrategy? _backupStrategy;
+
+    Backups.IBackupStrategy IDatabaseProvider.BackupStrategy => _backupStrategy ??= new Backups.MySqlBackupStrategy(this);
+
     public DatabaseEngine Engine => DatabaseEngine.MySql;
 
     public string QuoteIdentifier(string identifier) => "`" + identifier.Replace("`", "``", StringComparison.Ordinal) + "`";

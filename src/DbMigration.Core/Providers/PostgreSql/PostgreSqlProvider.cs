@@ -26,6 +26,10 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     private const string UserSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
+    private Backups.IBackupStrategy? _backupStrategy;
+
+    Backups.IBackupStrategy IDatabaseProvider.BackupStrategy => _backupStrategy ??= new Backups.PostgreSqlBackupStrategy(this);
+
     public DatabaseEngine Engine => DatabaseEngine.PostgreSql;
 
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

@@ -27,6 +27,10 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     static SqliteProvider() => SQLitePCL.Batteries_V2.Init();
 
+    private Backups.IBackupStrategy? _backupStrategy;
+
+    Backups.IBackupStrategy IDatabaseProvider.BackupStrategy => _backupStrategy ??= new Backups.SqliteBackupStrategy(this);
+
     public DatabaseEngine Engine => DatabaseEngine.Sqlite;
 
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DbMigration.Errors;
+
+namespace DbMigration.Backups;
+
+/// <summary>Reads and writes backup.json. Writes go to a temp file that is renamed over the old one.</summary>
+public static class BackupManifest
+{
+    public const string FileName = "backup.json";
+
+    internal static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public static BackupInfo Read(string folder)
+    {
+        var path = System.IO.Path.Combine(folder, FileName);
+        try
+        {
+            var info = JsonSerializer.Deserialize<BackupInfo>(File.ReadAllText(path), Options)
+                ?? throw new JsonException("empty manifest");
+            return info with { Path = folder };
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException)
+        {
+            throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"'{path}' is not a readable backup manifest: {ex.Message}", ex) { Target = path };
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound, $"No backup manifest at '{path}'.", ex) { Target = path };
+        }
+    }
+
+    public static void Write(string folder, BackupInfo info)
+    {
+        var path = System.IO.Path.Combine(folder, FileName);
+        var temp = path + ".tmp";
+        using (var stream = SecureFiles.Create(temp))
+        {
+            JsonSerializer.Serialize(stream, info, Options);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, path, overwrite: true);
+    }
+}

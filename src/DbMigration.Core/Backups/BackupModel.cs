@@ -1,0 +1,161 @@
+using System.Text.Json.Serialization;
+
+namespace DbMigration.Backups;
+
+[JsonConverter(typeof(JsonStringEnumConverter<BackupCategory>))]
+public enum BackupCategory
+{
+    Manual,
+    Daily,
+    Weekly,
+    Monthly,
+    PreMigration,
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<BackupCompression>))]
+public enum BackupCompression
+{
+    None,
+
+    /// <summary>Brotli at quality 1: several hundred MB/s, for nightly runs.</summary>
+    Fast,
+
+    /// <summary>Brotli at quality 4 (.NET's Optimal): smaller files, still streaming speed.</summary>
+    Small,
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<VerificationStatus>))]
+public enum VerificationStatus
+{
+    NotVerified,
+    Passed,
+    Failed,
+}
+
+/// <summary>One file of a backup, with its size and SHA-256 as written.</summary>
+public sealed record BackupFile(string Name, long Size, string Sha256, string Kind);
+
+/// <summary>A table as it was when the backup was taken.</summary>
+public sealed record TableSnapshot(string Table, long Rows, string ContentHash);
+
+/// <summary>How the primary copy is encrypted. The key is derived from the passphrase and never stored.</summary>
+public sealed record BackupEncryption(string Algorithm, string KeyDerivation, int Iterations, string Salt, string KeyCheck, int ChunkSize);
+
+/// <summary>The outcome of the last Test-DatabaseBackup on a backup.</summary>
+public sealed record BackupVerificationState(VerificationStatus Status, DateTimeOffset? VerifiedUtc, string? Message);
+
+/// <summary>One backup in a repository, as described by its backup.json. Returned by Backup-Database and Get-DatabaseBackup.</summary>
+public sealed record BackupInfo
+{
+    public required string Id { get; init; }
+
+    /// <summary>The database name the backup is filed under.</summary>
+    public required string Database { get; init; }
+
+    public required Targets.DatabaseEngine Engine { get; init; }
+
+    public required string ServerVersion { get; init; }
+
+    /// <summary>The source, redacted (no password).</summary>
+    public required string Source { get; init; }
+
+    public required DateTimeOffset CreatedUtc { get; init; }
+
+    public required BackupCategory Category { get; init; }
+
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
+    public required string ToolVersion { get; init; }
+
+    /// <summary>How the primary copy was taken: sqlite-backup-api, pg_dump-custom, mariadb-dump-sql.</summary>
+    public required string Format { get; init; }
+
+    public required IReadOnlyList<BackupFile> Files { get; init; }
+
+    public required IReadOnlyList<TableSnapshot> Tables { get; init; }
+
+    public required BackupCompression Compression { get; init; }
+
+    public BackupEncryption? Encryption { get; init; }
+
+    public required long DurationMs { get; init; }
+
+    public BackupVerificationState Verification { get; init; } = new(VerificationStatus.NotVerified, null, null);
+
+    /// <summary>The folder holding this backup (not stored in backup.json; filled in when read).</summary>
+    [JsonIgnore]
+    public string Path { get; init; } = string.Empty;
+
+    /// <summary>The independent second copy, when one was written.</summary>
+    [JsonIgnore]
+    public string? SecondaryPath { get; init; }
+
+    [JsonIgnore]
+    public bool IsEncrypted => Encryption is not null;
+
+    [JsonIgnore]
+    public long TotalSize => Files.Sum(f => f.Size);
+
+    public override string ToString() => $"{Database} {Id} ({Category}, {Engine})";
+}
+
+/// <summary>One check made by Test-DatabaseBackup.</summary>
+public sealed record BackupCheck(string Name, bool Passed, string Message);
+
+/// <summary>The outcome of Test-DatabaseBackup for one backup.</summary>
+public sealed record BackupVerification
+{
+    public required string BackupId { get; init; }
+
+    public required string Database { get; init; }
+
+    public required string Path { get; init; }
+
+    public required VerificationStatus Status { get; init; }
+
+    public required string Message { get; init; }
+
+    public required IReadOnlyList<BackupCheck> Checks { get; init; }
+
+    public required TimeSpan Duration { get; init; }
+
+    public string? ErrorId { get; init; }
+
+    public override string ToString() => $"{BackupId}: {Status} - {Message}";
+}
+
+/// <summary>The outcome of Restore-MigrationBackup.</summary>
+public sealed record RestoreResult
+{
+    public required string BackupId { get; init; }
+
+    public required string Target { get; init; }
+
+    public string? SafetyBackupId { get; init; }
+
+    public required IReadOnlyList<TableSnapshot> Tables { get; init; }
+
+    public required bool RowCountsMatch { get; init; }
+
+    public required TimeSpan Duration { get; init; }
+
+    public override string ToString() => $"Restored {BackupId} onto {Target}";
+}
+
+/// <summary>A backup that retention removed, or would remove under -WhatIf.</summary>
+public sealed record RetentionDecision
+{
+    public required string BackupId { get; init; }
+
+    public required string Database { get; init; }
+
+    public required DateTimeOffset CreatedUtc { get; init; }
+
+    public required BackupCategory Category { get; init; }
+
+    public required string Reason { get; init; }
+
+    public required bool Removed { get; init; }
+
+    public required IReadOnlyList<string> Paths { get; init; }
+}

@@ -1,0 +1,140 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using DbMigration.Errors;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// The on-disk catalog: &lt;root&gt;/&lt;database&gt;/&lt;backup-id&gt;/. A backup is written into a hidden
+/// ".partial-…" folder and renamed into place only when complete, so the catalog never lists a half backup.
+/// </summary>
+public sealed class BackupRepository
+{
+    private const string PartialPrefix = ".partial-";
+
+    public BackupRepository(string root)
+    {
+        if (string.IsNullOrWhiteSpace(root))
+        {
+            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.InvalidArgument, "A backup path is required.");
+        }
+
+        Root = Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+
+    /// <summary>A sortable UTC timestamp plus a short random suffix: 20261121T024600123Z-3fa9c1.</summary>
+    public static string NewId(DateTimeOffset now) =>
+        now.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
+
+    public static string SafeName(string database)
+    {
+        var invalid = Path.GetInvalidFileNameChars();
+        var safe = new string(database.Select(c => invalid.Contains(c) || c is '/' or '\\' or ':' ? '_' : c).ToArray()).Trim('.', ' ');
+        return safe.Length == 0 ? "database" : safe;
+    }
+
+    public string DatabaseFolder(string database) => Path.Combine(Root, SafeName(database));
+
+    public string BackupFolder(string database, string id) => Path.Combine(DatabaseFolder(database), id);
+
+    internal string BeginPartial(string database, string id)
+    {
+        try
+        {
+            SecureFiles.CreateDirectory(Root);
+            SecureFiles.CreateDirectory(DatabaseFolder(database));
+            var partial = Path.Combine(DatabaseFolder(database), PartialPrefix + id);
+            SecureFiles.CreateDirectory(partial);
+            var probe = Path.Combine(partial, ".write-probe");
+            using (SecureFiles.Create(probe))
+            {
+            }
+
+            File.Delete(probe);
+            return partial;
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {ex.Message}", ex) { Target = Root };
+        }
+    }
+
+    internal string Publish(string partial, string database, string id)
+    {
+        var final = BackupFolder(database, id);
+        Directory.Move(partial, final);
+        SecureFiles.FlushDirectory(DatabaseFolder(database));
+        return final;
+    }
+
+    /// <summary>Removes partial folders left by backups that were killed; they were never in the catalog.</summary>
+    internal static void RemoveStalePartials(string databaseFolder, TimeSpan olderThan)
+    {
+        if (!Directory.Exists(databaseFolder))
+        {
+            return;
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(databaseFolder, PartialPrefix + "*"))
+        {
+            if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) > olderThan)
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
+
+    /// <summary>Every complete backup, oldest first; unreadable manifests are skipped and reported to <paramref name="onError"/>.</summary>
+    public IReadOnlyList<BackupInfo> List(string? database = null, Action<DbMigrationException>? onError = null)
+    {
+        if (!Directory.Exists(Root))
+        {
+            return [];
+        }
+
+        var folders = database is null
+            ? Directory.EnumerateDirectories(Root).Where(d => !Path.GetFileName(d).StartsWith('.'))
+            : [DatabaseFolder(database)];
+        var result = new List<BackupInfo>();
+        foreach (var dbFolder in folders.Where(Directory.Exists))
+        {
+            foreach (var backup in Directory.EnumerateDirectories(dbFolder).Where(d => !Path.GetFileName(d).StartsWith('.')))
+            {
+                if (!File.Exists(Path.Combine(backup, BackupManifest.FileName)))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    result.Add(BackupManifest.Read(backup));
+                }
+                catch (DbMigrationException ex)
+                {
+                    onError?.Invoke(ex);
+                }
+            }
+        }
+
+        return result.OrderBy(b => b.CreatedUtc).ThenBy(b => b.Id, StringComparer.Ordinal).ToList();
+    }
+
+    public BackupInfo Get(string id, string? database = null)
+    {
+        var match = List(database).Where(b => b.Id == id).ToList();
+        return match.Count switch
+        {
+            1 => match[0],
+            0 => throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound, $"No backup with id '{id}' under '{Root}'.") { Target = Root },
+            _ => throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.InvalidArgument, $"Backup id '{id}' exists for several databases under '{Root}'; name the database.") { Target = Root },
+        };
+    }
+}

@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Reflection;
+using DbMigration.Errors;
+using DbMigration.Operations;
+using DbMigration.Providers;
+using DbMigration.Targets;
+
+namespace DbMigration.Backups;
+
+/// <summary>What Backup-Database was asked to do.</summary>
+public sealed record BackupRequest
+{
+    public required DatabaseTarget Source { get; init; }
+
+    public required string Path { get; init; }
+
+    public string? SecondaryPath { get; init; }
+
+    public BackupCategory Category { get; init; } = BackupCategory.Manual;
+
+    public BackupCompression Compression { get; init; } = BackupCompression.None;
+
+    public bool IncludeSqlDump { get; init; }
+
+    /// <summary>Encrypts with AES-256-GCM when set. Held only for the duration of the call.</summary>
+    public string? Passphrase { get; init; }
+
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
+    /// <summary>Test for fault injection: wraps the stream each backup file is written to.</summary>
+    internal Func<Stream, Stream>? WrapOutput { get; init; }
+}
+
+/// <summary>Takes backups: snapshot, compress, encrypt, checksum, then publish atomically (and copy to the secondary).</summary>
+public sealed class BackupService
+{
+    public static string ToolVersion { get; } =
+        typeof(BackupService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public async Task<BackupInfo> CreateAsync(BackupRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var stopwatch = Stopwatch.StartNew();
+        var provider = DatabaseProviders.For(request.Source);
+        var strategy = provider.BackupStrategy;
+        var repository = new BackupRepository(request.Path);
+        var created = DateTimeOffset.UtcNow;
+        var id = BackupRepository.NewId(created);
+        var database = request.Source.Name;
+        BackupRepository.RemoveStalePartials(repository.DatabaseFolder(database), TimeSpan.FromHours(12));
+        var partial = repository.BeginPartial(database, id);
+        var log = new BackupLog(Path.Combine(partial, "backup.log"));
+        try
+        {
+            log.Write($"Backup {id} of {request.Source} ({request.Category}) by DbMigration {ToolVersion}.");
+            progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Snapshot of {database}", 0));
+            var raw = Path.Combine(partial, ".snapshot.raw");
+            var dump = request.IncludeSqlDump ? Path.Combine(partial, "dump.sql") : null;
+            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, progress, cancellationToken).ConfigureAwait(false);
+            log.Write($"Snapshot taken ({strategy.Format}): {snapshot.Tables.Count} table(s), {snapshot.Tables.Sum(t => t.Rows)} row(s).");
+
+            byte[]? key = null;
+            BackupEncryption? encryption = null;
+            if (request.Passphrase is not null)
+            {
+                (key, encryption) = BackupStreams.DeriveNewKey(request.Passphrase);
+            }
+
+            var files = new List<BackupFile>();
+            var rawSize = new FileInfo(raw).Length;
+            var primaryName = strategy.PrimaryFileName + BackupStreams.Extension(request.Compression, key is not null);
+            var started = Stopwatch.StartNew();
+            var bytes = new Progress<long>(done => progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Writing {primaryName}",
+                100.0 * done / Math.Max(1, rawSize),
+                done > 0 ? TimeSpan.FromSeconds(started.Elapsed.TotalSeconds * (rawSize - done) / done) : null,
+                $"{IO.ByteSize.Format(done)} of {IO.ByteSize.Format(rawSize)}")));
+            await using (var input = new FileStream(raw, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
+            {
+                files.Add(await Write(input, Path.Combine(partial, primaryName), "primary", request, key, bytes, cancellationToken).ConfigureAwait(false));
+            }
+
+            File.Delete(raw);
+            if (dump is not null)
+            {
+                // The dump is as sensitive as the data: it gets the same compression and encryption.
+                var dumpName = "dump.sql" + BackupStreams.Extension(request.Compression, key is not null);
+                if (dumpName != "dump.sql")
+                {
+                    await using (var input = new FileStream(dump, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
+                    {
+                        files.Add(await Write(input, Path.Combine(partial, dumpName), "sql-dump", request, key, null, cancellationToken).ConfigureAwait(false));
+                    }
+
+                    File.Delete(dump);
+                }
+                else
+                {
+                    files.Add(new BackupFile("dump.sql", new FileInfo(dump).Length, await BackupStreams.Sha256Async(dump, cancellationToken).ConfigureAwait(false), "sql-dump"));
+                }
+            }
+
+            log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(request.Compression, key is not null)}.");
+            var info = new BackupInfo
+            {
+                Id = id,
+                Database = database,
+                Engine = request.Source.Engine,
+                ServerVersion = snapshot.ServerVersion,
+                Source = request.Source.ToString(),
+                CreatedUtc = created,
+                Category = request.Category,
+                Tags = request.Tags,
+                ToolVersion = ToolVersion,
+                Format = strategy.Format,
+                Files = files,
+                Tables = snapshot.Tables,
+                Compression = request.Compression,
+                Encryption = encryption,
+                DurationMs = stopwatch.ElapsedMilliseconds,
+            };
+            BackupManifest.Write(partial, info);
+            log.Write($"Completed in {stopwatch.ElapsedMilliseconds} ms.");
+            log.Close();
+            var final = repository.Publish(partial, database, id);
+            string? secondary = null;
+            if (request.SecondaryPath is not null)
+            {
+                secondary = CopyToSecondary(final, new BackupRepository(request.SecondaryPath), database, id);
+            }
+
+            progress?.Report(new ProgressUpdate(3, "Backup-Database", "Done", 100, Completed: true));
+            return info with { Path = final, SecondaryPath = secondary };
+        }
+        catch (Exception ex)
+        {
+            log.Write("FAILED: " + ex.Message);
+            log.Close();
+            TryDelete(partial);
+            throw Translate(ex, request, provider);
+        }
+    }
+
+    private static Task<BackupFile> Write(Stream input, string destination, string kind, BackupRequest request, byte[]? key, IProgress<long>? progress, CancellationToken cancellationToken) =>
+        BackupStreams.WriteAsync(input, destination, kind, request.Compression, key, request.WrapOutput, progress, cancellationToken);
+
+    /// <summary>The secondary copy is written the same way (partial, then rename) and checked against the primary's checksums.</summary>
+    private static string CopyToSecondary(string primary, BackupRepository secondary, string database, string id)
+    {
+        var partial = secondary.BeginPartial(database, id);
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(primary))
+            {
+                var destination = Path.Combine(partial, Path.GetFileName(file));
+                File.Copy(file, destination);
+                SecureFiles.RestrictFile(destination);
+                SecureFiles.FlushFile(destination);
+            }
+
+            var manifest = BackupManifest.Read(partial);
+            foreach (var file in manifest.Files)
+            {
+                var hash = BackupStreams.Sha256Async(Path.Combine(partial, file.Name), CancellationToken.None).GetAwaiter().GetResult();
+                if (hash != file.Sha256)
+                {
+                    throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.WriteError, $"The secondary copy of {file.Name} does not match its checksum.");
+                }
+            }
+
+            return secondary.Publish(partial, database, id);
+        }
+        catch
+        {
+            TryDelete(partial);
+            throw;
+        }
+    }
+
+    private static Exception Translate(Exception ex, BackupRequest request, IDatabaseProvider provider) => ex switch
+    {
+        DbMigrationException known => known,
+        OperationCanceledException => ex,
+        IOException io when IsDiskFull(io) => new DbMigrationException(ErrorIds.BackupDiskFull, ErrorKind.WriteError,
+            $"The disk holding '{request.Path}' filled up during the backup; the partial backup was removed and the catalog is unchanged.", ex)
+        { Target = request.Path },
+        UnauthorizedAccessException or IOException => new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.WriteError,
+            $"Writing the backup to '{request.Path}' failed: {ex.Message}. The partial backup was removed.", ex)
+        { Target = request.Path },
+        _ => provider.TranslateException(ex, request.Source, null) ?? new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.NotSpecified, $"The backup failed: {ex.Message}", ex),
+    };
+
+    internal static bool IsDiskFull(IOException ex) =>
+        ex.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027) || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
+
+    internal static void TryDelete(string folder)
+    {
+        try
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
+
+/// <summary>backup.log beside the backup: UTC timestamps, one line per step.</summary>
+internal sealed class BackupLog(string path)
+{
+    private StreamWriter? _writer;
+
+    public void Write(string line)
+    {
+        try
+        {
+            _writer ??= new StreamWriter(SecureFiles.Create(path, 4096));
+            _writer.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-dd'T'HH:mm:ss.fff'Z'} {line}");
+            _writer.Flush();
+        }
+        catch (IOException)
+        {
+            // The log never decides whether a backup succeeds.
+        }
+    }
+
+    public void Close()
+    {
+        _writer?.Dispose();
+        _writer = null;
+    }
+}

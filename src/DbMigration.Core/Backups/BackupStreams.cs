@@ -1,0 +1,399 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using DbMigration.Errors;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// The byte pipeline of a backup file: raw snapshot, then Brotli, then AES-256-GCM in authenticated chunks, hashed
+/// with SHA-256 as it is written. Reading runs it backwards and detects a wrong passphrase, a flipped byte and a
+/// truncated file.
+/// </summary>
+internal static class BackupStreams
+{
+    public const int ChunkSize = 1 << 20;
+    public const int Iterations = 600_000;
+    private static readonly byte[] Magic = "DBMENC1\n"u8.ToArray();
+    private static readonly byte[] KeyCheckLabel = "dbmigration-key-check"u8.ToArray();
+
+    public static int BrotliQuality(BackupCompression compression) => compression switch
+    {
+        BackupCompression.Fast => 1,
+        BackupCompression.Small => 4,
+        _ => 0,
+    };
+
+    public static string Extension(BackupCompression compression, bool encrypted) =>
+        (compression == BackupCompression.None ? string.Empty : ".br") + (encrypted ? ".enc" : string.Empty);
+
+    /// <summary>Derives the key and describes it for backup.json (salt and a key check, never the key).</summary>
+    public static (byte[] Key, BackupEncryption Description) DeriveNewKey(string passphrase)
+    {
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var key = Rfc2898DeriveBytes.Pbkdf2(passphrase, salt, Iterations, HashAlgorithmName.SHA256, 32);
+        return (key, new BackupEncryption("AES-256-GCM", "PBKDF2-SHA256", Iterations, Convert.ToBase64String(salt), KeyCheck(key), ChunkSize));
+    }
+
+    public static byte[] DeriveKey(string passphrase, BackupEncryption encryption)
+    {
+        var key = Rfc2898DeriveBytes.Pbkdf2(passphrase, Convert.FromBase64String(encryption.Salt), encryption.Iterations, HashAlgorithmName.SHA256, 32);
+        if (!CryptographicOperations.FixedTimeEquals(Convert.FromBase64String(KeyCheck(key)), Convert.FromBase64String(encryption.KeyCheck)))
+        {
+            throw new DbMigrationException(ErrorIds.BackupWrongPassphrase, ErrorKind.SecurityError, "The passphrase does not match the one this backup was encrypted with.");
+        }
+
+        return key;
+    }
+
+    private static string KeyCheck(byte[] key) => Convert.ToBase64String(HMACSHA256.HashData(key, KeyCheckLabel));
+
+    /// <summary>Copies <paramref name="source"/> to a new file through compression and encryption; returns size and SHA-256.</summary>
+    public static async Task<BackupFile> WriteAsync(
+        Stream source, string destination, string kind, BackupCompression compression, byte[]? key,
+        Func<Stream, Stream>? wrapOutput, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        await using var file = SecureFiles.Create(destination, 1 << 20);
+        Stream output = wrapOutput is null ? file : wrapOutput(file);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var hashing = new HashingStream(output, sha);
+        Stream sink = hashing;
+        EncryptingStream? encrypting = null;
+        if (key is not null)
+        {
+            encrypting = new EncryptingStream(hashing, key);
+            sink = encrypting;
+        }
+
+        BrotliStream? brotli = null;
+        if (compression != BackupCompression.None)
+        {
+            brotli = new BrotliStream(sink, compression == BackupCompression.Fast ? CompressionLevel.Fastest : CompressionLevel.Optimal, leaveOpen: true);
+            sink = brotli;
+        }
+
+        var buffer = new byte[1 << 20];
+        long total = 0;
+        int read;
+        while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            total += read;
+            progress?.Report(total);
+        }
+
+        if (brotli is not null)
+        {
+            await brotli.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (encrypting is not null)
+        {
+            await encrypting.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (!ReferenceEquals(output, file))
+        {
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        file.Flush(flushToDisk: true);
+        return new BackupFile(Path.GetFileName(destination), file.Length, Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant(), kind);
+    }
+
+    /// <summary>Computes a file's SHA-256 (lower-case hex).</summary>
+    public static async Task<string> Sha256Async(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        return Convert.ToHexString(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)).ToLowerInvariant();
+    }
+
+    /// <summary>Opens a backup file for reading its plain content: decrypting and decompressing as needed.</summary>
+    public static Stream OpenRead(string path, BackupCompression compression, byte[]? key)
+    {
+        Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        if (key is not null)
+        {
+            stream = new DecryptingStream(stream, key);
+        }
+
+        if (compression != BackupCompression.None)
+        {
+            stream = new BrotliStream(stream, CompressionMode.Decompress);
+        }
+
+        return stream;
+    }
+
+    /// <summary>Hashes everything written through it.</summary>
+    private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            hash.AppendData(buffer);
+            inner.Write(buffer);
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            hash.AppendData(buffer.Span);
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>
+    /// AES-256-GCM in chunks: header = magic + 4-byte nonce prefix; chunk = 4-byte length, ciphertext, 16-byte tag.
+    /// The nonce is prefix + chunk index; the associated data binds the index and a final-chunk flag, so chunks
+    /// cannot be reordered, dropped or cut off without detection.
+    /// </summary>
+    private sealed class EncryptingStream(Stream inner, byte[] key) : Stream
+    {
+        private readonly AesGcm _aes = new(key, 16);
+        private readonly byte[] _prefix = RandomNumberGenerator.GetBytes(4);
+        private readonly byte[] _plain = new byte[ChunkSize];
+        private int _filled;
+        private long _index;
+        private bool _headerWritten;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            while (buffer.Length > 0)
+            {
+                var take = Math.Min(buffer.Length, ChunkSize - _filled);
+                buffer.Span[..take].CopyTo(_plain.AsSpan(_filled));
+                _filled += take;
+                buffer = buffer[take..];
+                if (_filled == ChunkSize)
+                {
+                    await WriteChunkAsync(final: false, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public async Task CompleteAsync(CancellationToken cancellationToken) => await WriteChunkAsync(final: true, cancellationToken).ConfigureAwait(false);
+
+        private async Task WriteChunkAsync(bool final, CancellationToken cancellationToken)
+        {
+            if (!_headerWritten)
+            {
+                await inner.WriteAsync(Magic, cancellationToken).ConfigureAwait(false);
+                await inner.WriteAsync(_prefix, cancellationToken).ConfigureAwait(false);
+                _headerWritten = true;
+            }
+
+            var output = new byte[4 + _filled + 16];
+            BinaryPrimitives.WriteInt32LittleEndian(output, _filled);
+            _aes.Encrypt(Nonce(_prefix, _index), _plain.AsSpan(0, _filled), output.AsSpan(4, _filled), output.AsSpan(4 + _filled, 16), Aad(_index, final));
+            await inner.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+            _index++;
+            _filled = 0;
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _aes.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    private static byte[] Nonce(byte[] prefix, long index)
+    {
+        var nonce = new byte[12];
+        prefix.CopyTo(nonce, 0);
+        BinaryPrimitives.WriteInt64BigEndian(nonce.AsSpan(4), index);
+        return nonce;
+    }
+
+    private static byte[] Aad(long index, bool final)
+    {
+        var aad = new byte[9];
+        BinaryPrimitives.WriteInt64BigEndian(aad, index);
+        aad[8] = final ? (byte)1 : (byte)0;
+        return aad;
+    }
+
+    private sealed class DecryptingStream(Stream inner, byte[] key) : Stream
+    {
+        private readonly AesGcm _aes = new(key, 16);
+        private byte[]? _prefix;
+        private byte[] _plain = [];
+        private int _offset;
+        private int _length;
+        private long _index;
+        private bool _finished;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            while (_offset == _length)
+            {
+                if (_finished || !NextChunk())
+                {
+                    return 0;
+                }
+            }
+
+            var take = Math.Min(buffer.Length, _length - _offset);
+            _plain.AsSpan(_offset, take).CopyTo(buffer);
+            _offset += take;
+            return take;
+        }
+
+        private bool NextChunk()
+        {
+            if (_prefix is null)
+            {
+                var header = new byte[Magic.Length + 4];
+                if (inner.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) < header.Length || !header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+                {
+                    throw Corrupt("the encrypted file has no valid header");
+                }
+
+                _prefix = header[Magic.Length..];
+            }
+
+            var lengthBytes = new byte[4];
+            var got = inner.ReadAtLeast(lengthBytes, 4, throwOnEndOfStream: false);
+            if (got < 4)
+            {
+                throw Corrupt("the encrypted file is truncated (its final chunk is missing)");
+            }
+
+            var length = BinaryPrimitives.ReadInt32LittleEndian(lengthBytes);
+            if (length < 0 || length > ChunkSize)
+            {
+                throw Corrupt("a chunk length is invalid");
+            }
+
+            var cipher = new byte[length + 16];
+            if (inner.ReadAtLeast(cipher, cipher.Length, throwOnEndOfStream: false) < cipher.Length)
+            {
+                throw Corrupt("the encrypted file is truncated mid-chunk");
+            }
+
+            if (_plain.Length < length)
+            {
+                _plain = new byte[ChunkSize];
+            }
+
+            // A chunk is final when nothing follows it; the tag proves the writer marked it so.
+            var final = inner.CanSeek ? inner.Position == inner.Length : PeekEnd();
+            try
+            {
+                _aes.Decrypt(Nonce(_prefix, _index), cipher.AsSpan(0, length), cipher.AsSpan(length, 16), _plain.AsSpan(0, length), Aad(_index, final));
+            }
+            catch (AuthenticationTagMismatchException ex)
+            {
+                throw Corrupt(final ? "a chunk failed authentication (altered data, or the file was cut short)" : "a chunk failed authentication (altered data)", ex);
+            }
+
+            _index++;
+            _offset = 0;
+            _length = length;
+            _finished = final;
+            return true;
+        }
+
+        private bool PeekEnd() => throw new NotSupportedException("Encrypted backups are read from files.");
+
+        private static DbMigrationException Corrupt(string reason, Exception? inner = null) =>
+            new(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"The backup is corrupt: {reason}.", inner);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _aes.Dispose();
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    internal static string Describe(BackupCompression compression, bool encrypted)
+    {
+        var parts = new StringBuilder(compression == BackupCompression.None ? "uncompressed" : $"Brotli q{BrotliQuality(compression)}");
+        if (encrypted)
+        {
+            parts.Append(", AES-256-GCM");
+        }
+
+        return parts.ToString();
+    }
+}

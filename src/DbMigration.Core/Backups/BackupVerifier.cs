@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using DbMigration.Errors;
+using DbMigration.Operations;
+using DbMigration.Providers;
+using DbMigration.Targets;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// Proves a backup restores: checksums, then decrypt and decompress, restore into a scratch database, run the
+/// engine's integrity check, and compare every table's row count and content hash with the manifest. The outcome is
+/// written back into backup.json.
+/// </summary>
+public sealed class BackupVerifier
+{
+    /// <param name="scratchServer">Where to create the scratch database for server engines (defaults to the backup's source).</param>
+    public async Task<BackupVerification> VerifyAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(backup);
+        var stopwatch = Stopwatch.StartNew();
+        var checks = new List<BackupCheck>();
+        string? errorId = null;
+        string message;
+        try
+        {
+            message = await RunAsync(backup, passphrase, scratchServer, checks, progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex)
+        {
+            errorId = ex.ErrorId;
+            message = ex.Message;
+            checks.Add(new BackupCheck("Restore", false, ex.Message));
+        }
+
+        var passed = errorId is null && checks.All(c => c.Passed);
+        if (!passed && errorId is null)
+        {
+            errorId = ErrorIds.BackupVerificationFailed;
+            message = "Verification failed: " + string.Join("; ", checks.Where(c => !c.Passed).Select(c => c.Message));
+        }
+
+        var status = passed ? VerificationStatus.Passed : VerificationStatus.Failed;
+        Record(backup, status, message);
+        progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Done", 100, Completed: true));
+        return new BackupVerification
+        {
+            BackupId = backup.Id,
+            Database = backup.Database,
+            Path = backup.Path,
+            Status = status,
+            Message = message,
+            Checks = checks,
+            Duration = stopwatch.Elapsed,
+            ErrorId = errorId,
+        };
+    }
+
+    private static async Task<string> RunAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, List<BackupCheck> checks, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", $"Checksums of {backup.Id}", 5));
+        foreach (var file in backup.Files)
+        {
+            var path = Path.Combine(backup.Path, file.Name);
+            if (!File.Exists(path))
+            {
+                checks.Add(new BackupCheck("Checksum " + file.Name, false, $"{file.Name} is missing."));
+                continue;
+            }
+
+            var size = new FileInfo(path).Length;
+            var hash = await BackupStreams.Sha256Async(path, cancellationToken).ConfigureAwait(false);
+            var ok = size == file.Size && hash == file.Sha256;
+            checks.Add(new BackupCheck("Checksum " + file.Name, ok, ok
+                ? $"{file.Name}: {size} bytes, SHA-256 matches."
+                : $"{file.Name}: expected {file.Size} bytes with SHA-256 {file.Sha256[..12]}…, found {size} bytes with {hash[..12]}… (the file is corrupt or truncated)."));
+        }
+
+        if (checks.Any(c => !c.Passed))
+        {
+            return "Checksums do not match; the backup was not restored.";
+        }
+
+        var key = Key(backup, passphrase);
+        var provider = DatabaseProviders.For(backup.Engine);
+        var strategy = provider.BackupStrategy;
+        var work = Path.Combine(Path.GetTempPath(), "dbm-verify-" + Guid.NewGuid().ToString("N"));
+        SecureFiles.CreateDirectory(work);
+        DatabaseTarget? scratch = null;
+        try
+        {
+            progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Decrypting and decompressing", 20));
+            var raw = await ExtractPrimaryAsync(backup, key, work, cancellationToken).ConfigureAwait(false);
+            checks.Add(new BackupCheck("Decode", true, BackupStreams.Describe(backup.Compression, key is not null) + " decoded."));
+
+            progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Restoring into a scratch database", 40));
+            var like = backup.Engine == DatabaseEngine.Sqlite
+                ? DatabaseTarget.FromFile(Path.Combine(work, "scratch.db"))
+                : scratchServer ?? DatabaseTarget.Parse(backup.Source);
+            scratch = await strategy.RestoreToNewAsync(raw, like, ScratchName(backup), progress, cancellationToken).ConfigureAwait(false);
+            checks.Add(new BackupCheck("Restore", true, $"Restored into scratch {scratch}."));
+
+            progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Integrity and content", 70));
+            await using (var connection = await provider.OpenConnectionAsync(scratch, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+            {
+                var integrity = await provider.CheckIntegrityAsync(connection, cancellationToken).ConfigureAwait(false);
+                checks.Add(new BackupCheck("Integrity", integrity.Outcome != IntegrityOutcome.Failed, $"{integrity.Method}: {integrity.Message}"));
+                var restored = await ContentHasher.SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
+                checks.AddRange(CompareTables(backup.Tables, restored));
+            }
+
+            return checks.All(c => c.Passed)
+                ? $"Restored and verified {backup.Tables.Count} table(s), {backup.Tables.Sum(t => t.Rows)} row(s)."
+                : "Verification failed.";
+        }
+        finally
+        {
+            if (scratch is not null)
+            {
+                try
+                {
+                    await strategy.DropAsync(scratch, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (DbMigrationException)
+                {
+                    // A scratch database left behind is reported by name in the next pre-flight; never fail the verdict on it.
+                }
+            }
+
+            BackupService.TryDelete(work);
+        }
+    }
+
+    internal static string ScratchName(BackupInfo backup) => backup.Engine == DatabaseEngine.Sqlite
+        ? "scratch-" + backup.Id + ".db"
+        : PostgreSqlBackupStrategy.ShortName("dbm_verify", backup.Database, backup.Id + Guid.NewGuid().ToString("N"));
+
+    internal static IEnumerable<BackupCheck> CompareTables(IReadOnlyList<TableSnapshot> expected, IReadOnlyList<TableSnapshot> actual)
+    {
+        var byName = actual.ToDictionary(t => t.Table, StringComparer.Ordinal);
+        foreach (var table in expected)
+        {
+            if (!byName.Remove(table.Table, out var found))
+            {
+                yield return new BackupCheck("Table " + table.Table, false, $"{table.Table} is missing after restore.");
+                continue;
+            }
+
+            var ok = found.Rows == table.Rows && found.ContentHash == table.ContentHash;
+            yield return new BackupCheck("Table " + table.Table, ok, ok
+                ? $"{table.Table}: {table.Rows} row(s), content hash matches."
+                : $"{table.Table}: expected {table.Rows} row(s) (hash {table.ContentHash[..12]}…), restored {found.Rows} (hash {found.ContentHash[..12]}…).");
+        }
+
+        foreach (var extra in byName.Values)
+        {
+            yield return new BackupCheck("Table " + extra.Table, false, $"{extra.Table} appeared after restore but is not in the manifest.");
+        }
+    }
+
+    internal static byte[]? Key(BackupInfo backup, string? passphrase)
+    {
+        if (backup.Encryption is null)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(passphrase))
+        {
+            throw new DbMigrationException(ErrorIds.BackupPassphraseRequired, ErrorKind.InvalidArgument,
+                $"Backup {backup.Id} is encrypted ({backup.Encryption.Algorithm}); pass -Passphrase.") { Target = backup.Path };
+        }
+
+        return BackupStreams.DeriveKey(passphrase, backup.Encryption);
+    }
+
+    /// <summary>Decrypts and decompresses the primary copy to a raw file in <paramref name="folder"/>.</summary>
+    internal static async Task<string> ExtractPrimaryAsync(BackupInfo backup, byte[]? key, string folder, CancellationToken cancellationToken)
+    {
+        var primary = backup.Files.Single(f => f.Kind == "primary");
+        var raw = Path.Combine(folder, "snapshot.raw");
+        try
+        {
+            await using var input = BackupStreams.OpenRead(Path.Combine(backup.Path, primary.Name), backup.Compression, key);
+            await using var output = SecureFiles.Create(raw, 1 << 20);
+            await input.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+            output.Flush(flushToDisk: true);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"{primary.Name} does not decompress: {ex.Message}", ex) { Target = backup.Path };
+        }
+
+        return raw;
+    }
+
+    private static void Record(BackupInfo backup, VerificationStatus status, string message)
+    {
+        var updated = backup with { Verification = new BackupVerificationState(status, DateTimeOffset.UtcNow, message) };
+        foreach (var folder in new[] { backup.Path, backup.SecondaryPath })
+        {
+            if (folder is not null && File.Exists(Path.Combine(folder, BackupManifest.FileName)))
+            {
+                try
+                {
+                    BackupManifest.Write(folder, updated);
+                }
+                catch (IOException)
+                {
+                    // A read-only repository can still be verified; the verdict is returned either way.
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+    }
+}

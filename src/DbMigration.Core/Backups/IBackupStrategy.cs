@@ -1,0 +1,34 @@
+using DbMigration.Operations;
+using DbMigration.Targets;
+
+namespace DbMigration.Backups;
+
+/// <summary>What a snapshot produced: the server version and the tables as they were in that snapshot.</summary>
+internal sealed record SnapshotResult(string ServerVersion, IReadOnlyList<TableSnapshot> Tables);
+
+/// <summary>
+/// How one engine takes, restores and swaps in backups. The backup service handles files, compression,
+/// encryption, checksums and the catalog; the strategy handles only the database side.
+/// </summary>
+internal interface IBackupStrategy
+{
+    /// <summary>How the primary copy is taken, recorded in backup.json (for example "sqlite-backup-api").</summary>
+    string Format { get; }
+
+    /// <summary>The primary copy's file name before compression and encryption suffixes.</summary>
+    string PrimaryFileName { get; }
+
+    /// <summary>
+    /// Writes a consistent snapshot of <paramref name="source"/> to <paramref name="rawPath"/>, and optionally a
+    /// human-readable SQL dump, with row counts and content hashes taken from the same state.
+    /// </summary>
+    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+
+    /// <summary>Restores a raw snapshot into a new, empty database named <paramref name="name"/> beside <paramref name="like"/>.</summary>
+    Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+
+    Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
+
+    /// <summary>Puts <paramref name="restored"/> in place of <paramref name="target"/>. Until the final step the original is untouched.</summary>
+    Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken);
+}

@@ -1,0 +1,157 @@
+using System.Globalization;
+using System.Text;
+using DbMigration.Errors;
+using DbMigration.Operations;
+using DbMigration.Providers;
+using DbMigration.Targets;
+using Microsoft.Data.Sqlite;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// SQLite through the online backup API: one step that copies every page under a read lock, so the copy is
+/// consistent while the application writes, WAL mode included.
+/// </summary>
+internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
+{
+    public string Format => "sqlite-backup-api";
+
+    public string PrimaryFileName => "database.sqlite";
+
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        string version;
+        await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(source, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+        {
+            version = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).VersionText;
+            progress.Verbose($"Copying {source} with the SQLite online backup API.");
+            await using var destination = OpenFile(rawPath, SqliteOpenMode.ReadWriteCreate);
+            await destination.OpenAsync(cancellationToken).ConfigureAwait(false);
+            connection.BackupDatabase(destination);
+        }
+
+        SecureFiles.RestrictFile(rawPath);
+        SecureFiles.FlushFile(rawPath);
+        await using var copy = OpenFile(rawPath, SqliteOpenMode.ReadOnly);
+        await copy.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var tables = await ContentHasher.SnapshotAsync(provider, copy, null, cancellationToken).ConfigureAwait(false);
+        if (sqlDumpPath is not null)
+        {
+            await WriteSqlDumpAsync(copy, sqlDumpPath, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new SnapshotResult(version, tables);
+    }
+
+    private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>
+        new(new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ConnectionString);
+
+    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(like.FilePath!))!;
+        var path = Path.Combine(directory, name);
+        await using (var input = new FileStream(rawPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
+        await using (var output = SecureFiles.Create(path, 1 << 20))
+        {
+            await input.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+            output.Flush(flushToDisk: true);
+        }
+
+        return DatabaseTarget.FromFile(path);
+    }
+
+    public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
+    {
+        foreach (var suffix in new[] { string.Empty, "-wal", "-shm", "-journal" })
+        {
+            File.Delete(scratch.FilePath + suffix);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken)
+    {
+        var path = target.FilePath!;
+
+        // Fold the target's WAL into its file first: a stale -wal left beside the swapped-in file would be replayed into it.
+        await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+        {
+            await connection.ExecuteAsync("PRAGMA wal_checkpoint(TRUNCATE);", cancellationToken).ConfigureAwait(false);
+        }
+
+        if (File.Exists(path + "-wal") && new FileInfo(path + "-wal").Length > 0)
+        {
+            throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.ResourceBusy,
+                $"'{path}-wal' still holds changes after a checkpoint: another process is writing. Nothing was replaced.")
+            { Target = path };
+        }
+
+        File.Delete(path + "-wal");
+        File.Delete(path + "-shm");
+
+        // rename(2) replaces the file atomically: readers see the old database or the new one, never a mix.
+        File.Move(restored.FilePath!, path, overwrite: true);
+        SecureFiles.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>A plain SQL script that recreates the database (schema, then rows, then indexes, triggers, views).</summary>
+    private static async Task WriteSqlDumpAsync(SqliteConnection connection, string path, CancellationToken cancellationToken)
+    {
+        await using var file = SecureFiles.Create(path, 1 << 20);
+        await using var writer = new StreamWriter(file, new UTF8Encoding(false));
+        await writer.WriteLineAsync("-- DbMigration SQL dump (SQLite)").ConfigureAwait(false);
+        await writer.WriteLineAsync("PRAGMA foreign_keys = OFF;").ConfigureAwait(false);
+        await writer.WriteLineAsync("BEGIN TRANSACTION;").ConfigureAwait(false);
+        var objects = new List<(string Type, string Name, string Sql)>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'trigger' THEN 2 ELSE 3 END, rowid";
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                objects.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+
+        foreach (var (_, name, sql) in objects.Where(o => o.Type == "table"))
+        {
+            await writer.WriteLineAsync(sql + ";").ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT * FROM \"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var line = new StringBuilder(256);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                line.Clear().Append("INSERT INTO \"").Append(name.Replace("\"", "\"\"", StringComparison.Ordinal)).Append("\" VALUES(");
+                for (var i = 0; i < reader.FieldCount; i++)
+                {
+                    if (i > 0)
+                    {
+                        line.Append(',');
+                    }
+
+                    line.Append(reader.GetValue(i) switch
+                    {
+                        DBNull => "NULL",
+                        long l => l.ToString(CultureInfo.InvariantCulture),
+                        double d => d.ToString("R", CultureInfo.InvariantCulture),
+                        byte[] b => "X'" + Convert.ToHexString(b) + "'",
+                        var other => "'" + Convert.ToString(other, CultureInfo.InvariantCulture)!.Replace("'", "''", StringComparison.Ordinal) + "'",
+                    });
+                }
+
+                await writer.WriteLineAsync(line.Append(");")).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var (_, _, sql) in objects.Where(o => o.Type != "table"))
+        {
+            await writer.WriteLineAsync(sql + ";").ConfigureAwait(false);
+        }
+
+        await writer.WriteLineAsync("COMMIT;").ConfigureAwait(false);
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        file.Flush(flushToDisk: true);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Management.Automation;
+using DbMigration.Backups;
+using DbMigration.PowerShell.Infrastructure;
+using DbMigration.Targets;
+
+namespace DbMigration.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Lists the backups in a repository, oldest first.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "DatabaseBackup")]
+[OutputType(typeof(BackupInfo))]
+public sealed class GetDatabaseBackupCommand : DbMigrationCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, HelpMessage = "The backup repository folder.")]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = string.Empty;
+
+    [Parameter(Position = 1, HelpMessage = "Only backups of this database: its name, file path or URI.")]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    [Parameter(HelpMessage = "Only backups of these categories.")]
+    public BackupCategory[]? Category { get; set; }
+
+    [Parameter(HelpMessage = "Only the newest matching backup (per database).")]
+    public SwitchParameter Latest { get => new(LatestMode); set => LatestMode = value.IsPresent; }
+
+    [Parameter(HelpMessage = "Only the backup with this id.")]
+    [ValidateNotNullOrEmpty]
+    public string? Id { get; set; }
+
+    internal bool LatestMode { get; set; }
+
+    internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
+    {
+        var repository = new BackupRepository(DatabaseCmdlet.ResolvePath(host, Path));
+        var name = Database is null ? null : DatabaseTarget.Parse(Database).Name;
+        IEnumerable<BackupInfo> backups = repository.List(name, host.WriteError);
+        if (Category is { Length: > 0 })
+        {
+            backups = backups.Where(b => Category.Contains(b.Category));
+        }
+
+        if (Id is not null)
+        {
+            backups = backups.Where(b => b.Id == Id);
+        }
+
+        if (LatestMode)
+        {
+            backups = backups.GroupBy(b => b.Database).Select(g => g.Last());
+        }
+
+        foreach (var backup in backups)
+        {
+            host.WriteObject(backup);
+        }
+
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Management.Automation;
+using DbMigration.Backups;
+using DbMigration.PowerShell.Infrastructure;
+using DbMigration.Targets;
+
+namespace DbMigration.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Removes backups outside a grandfather-father-son policy, from the primary and secondary repositories.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "BackupRetention", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(RetentionDecision))]
+public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, HelpMessage = "The backup repository folder.")]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = string.Empty;
+
+    [Parameter(HelpMessage = "The secondary repository; the same backups are removed there.")]
+    [ValidateNotNullOrEmpty]
+    public string? SecondaryPath { get; set; }
+
+    [Parameter(HelpMessage = "Only apply the policy to this database: its name, file path or URI.")]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    [Parameter(HelpMessage = "Always keep this many newest backups (default 3).")]
+    [ValidateRange(0, 10000)]
+    public int KeepLast { get; set; } = 3;
+
+    [Parameter(HelpMessage = "Keep the newest backup of each of this many days (default 7).")]
+    [ValidateRange(0, 10000)]
+    public int KeepDaily { get; set; } = 7;
+
+    [Parameter(HelpMessage = "Keep the newest backup of each of this many ISO weeks (default 4).")]
+    [ValidateRange(0, 10000)]
+    public int KeepWeekly { get; set; } = 4;
+
+    [Parameter(HelpMessage = "Keep the newest backup of each of this many months (default 12).")]
+    [ValidateRange(0, 10000)]
+    public int KeepMonthly { get; set; } = 12;
+
+    internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
+    {
+        var repository = new BackupRepository(DatabaseCmdlet.ResolvePath(host, Path));
+        var secondary = SecondaryPath is null ? null : DatabaseCmdlet.ResolvePath(host, SecondaryPath);
+        var backups = repository.List(Database is null ? null : DatabaseTarget.Parse(Database).Name, host.WriteError);
+        var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));
+        foreach (var (backup, reason) in plan)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var removed = host.ShouldProcess(backup.Path, $"Remove backup {backup.Id} of '{backup.Database}': {reason}");
+            var paths = removed ? RetentionService.Remove(backup, secondary) : [];
+            host.WriteObject(new RetentionDecision
+            {
+                BackupId = backup.Id,
+                Database = backup.Database,
+                CreatedUtc = backup.CreatedUtc,
+                Category = backup.Category,
+                Reason = reason,
+                Removed = removed,
+                Paths = paths,
+            });
+        }
+
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,105 @@
+using System.Management.Automation;
+using System.Security;
+using DbMigration.Backups;
+using DbMigration.Errors;
+using DbMigration.PowerShell.Infrastructure;
+
+namespace DbMigration.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Restores a backup onto a database, verifying first and never leaving it half-written.</para>
+/// </summary>
+[Cmdlet(VerbsData.Restore, "MigrationBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = LatestSet)]
+[OutputType(typeof(RestoreResult))]
+public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
+{
+    private const string LatestSet = "Latest";
+    private const string IdSet = "Id";
+    private const string BackupPathSet = "BackupPath";
+    private const string InputObjectSet = "InputObject";
+
+    [Parameter(Mandatory = true, ParameterSetName = LatestSet, HelpMessage = "The backup repository to choose from (with -Latest or -Id).")]
+    [Parameter(Mandatory = true, ParameterSetName = IdSet, HelpMessage = "The backup repository to choose from (with -Latest or -Id).")]
+    [ValidateNotNullOrEmpty]
+    public string? Path { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = IdSet, HelpMessage = "The id of the backup to restore.")]
+    [ValidateNotNullOrEmpty]
+    public string? Id { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = LatestSet, HelpMessage = "Restore the newest backup of this database (the emergency rollback).")]
+    public SwitchParameter Latest { get => new(LatestMode); set => LatestMode = value.IsPresent; }
+
+    [Parameter(ParameterSetName = LatestSet, HelpMessage = "With -Latest: only consider backups of this category, such as PreMigration.")]
+    public BackupCategory? Category { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = BackupPathSet, HelpMessage = "The folder of one backup (the one holding backup.json).")]
+    [ValidateNotNullOrEmpty]
+    public string? BackupPath { get; set; }
+
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = InputObjectSet, HelpMessage = "A BackupInfo from Get-DatabaseBackup or Backup-Database.")]
+    public BackupInfo? InputObject { get; set; }
+
+    [Parameter(HelpMessage = "The passphrase of an encrypted backup.")]
+    public SecureString? Passphrase { get; set; }
+
+    [Parameter(HelpMessage = "Do not back up the current database before replacing it.")]
+    public SwitchParameter SkipSafetyBackup { get => new(SkipSafetyBackupMode); set => SkipSafetyBackupMode = value.IsPresent; }
+
+    [Parameter(HelpMessage = "Where the safety backup goes; defaults to the backup's repository.")]
+    [ValidateNotNullOrEmpty]
+    public string? SafetyBackupPath { get; set; }
+
+    [Parameter(HelpMessage = "Restore even while other sessions are connected (PostgreSQL sessions are terminated).")]
+    public SwitchParameter Force { get => new(ForceMode); set => ForceMode = value.IsPresent; }
+
+    internal bool LatestMode { get; set; }
+
+    internal bool SkipSafetyBackupMode { get; set; }
+
+    internal bool ForceMode { get; set; }
+
+    internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
+    {
+        var target = ResolveTarget(host);
+        var backup = ChooseBackup(host, target);
+        if (!host.ShouldProcess(target.ToString(), $"Replace the database with backup {backup.Id} ({backup.Category}, taken {backup.CreatedUtc:u})"))
+        {
+            return;
+        }
+
+        var result = await new RestoreService().RestoreAsync(new RestoreRequest
+        {
+            Target = target,
+            Backup = backup,
+            Passphrase = Secrets.ToPlain(Passphrase),
+            SkipSafetyBackup = SkipSafetyBackupMode,
+            SafetyBackupPath = SafetyBackupPath is null ? null : ResolvePath(host, SafetyBackupPath),
+            Force = ForceMode,
+        }, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        host.WriteObject(result);
+    }
+
+    private BackupInfo ChooseBackup(ICmdletHost host, Targets.DatabaseTarget target)
+    {
+        if (InputObject is not null)
+        {
+            return InputObject;
+        }
+
+        if (BackupPath is not null)
+        {
+            return BackupManifest.Read(ResolvePath(host, BackupPath));
+        }
+
+        var repository = new BackupRepository(ResolvePath(host, Path!));
+        if (Id is not null)
+        {
+            return repository.Get(Id, target.Name);
+        }
+
+        return repository.List(target.Name).LastOrDefault(b => Category is null || b.Category == Category)
+            ?? throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound,
+                $"No {(Category is null ? string.Empty : Category + " ")}backup of '{target.Name}' under '{repository.Root}'.") { Target = repository.Root };
+    }
+}

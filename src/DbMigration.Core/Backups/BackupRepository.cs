@@ -41,6 +41,13 @@ public sealed class BackupRepository
 
     internal string BeginPartial(string database, string id)
     {
+        // Mode bits first: root writes through them, but a repository someone made read-only is not to be used.
+        var existing = IO.DiskSpace.NearestExistingDirectory(Root);
+        if (existing is not null && IO.DirectoryProbe.CheckWritable(existing) is { } problem)
+        {
+            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {problem}") { Target = Root };
+        }
+
         try
         {
             SecureFiles.CreateDirectory(Root);

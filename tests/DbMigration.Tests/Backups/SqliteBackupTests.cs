@@ -1,0 +1,462 @@
+using System.Security;
+using DbMigration.Backups;
+using DbMigration.Bench.Data;
+using DbMigration.Errors;
+using DbMigration.PowerShell.Commands;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+using Microsoft.Data.Sqlite;
+
+namespace DbMigration.Tests.Backups;
+
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class SqliteBackupTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Repository => _dir.File("backups");
+
+    private async Task<DatabaseTarget> EventsAsync(int rows = 2_000, string name = "events.db")
+    {
+        var path = _dir.File(name);
+        await EventsLoader.LoadSqliteAsync(path, new EventsDataGenerator().Generate(rows));
+        return DatabaseTarget.FromFile(path);
+    }
+
+    private static SecureString Secure(string text)
+    {
+        var secure = new SecureString();
+        foreach (var c in text)
+        {
+            secure.AppendChar(c);
+        }
+
+        secure.MakeReadOnly();
+        return secure;
+    }
+
+    private BackupInfo Backup(DatabaseTarget target, Action<BackupDatabaseCommand>? configure = null)
+    {
+        var command = new BackupDatabaseCommand { Database = target, Path = Repository };
+        configure?.Invoke(command);
+        var host = new RecordingHost(_dir.Path);
+        command.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        return Assert.Single(host.ObjectsOf<BackupInfo>());
+    }
+
+    private static BackupVerification Verify(BackupInfo backup, string? passphrase = null)
+    {
+        var host = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Passphrase = passphrase is null ? null : Secure(passphrase) }.Invoke(host, CancellationToken.None);
+        return Assert.Single(host.ObjectsOf<BackupVerification>());
+    }
+
+    private static long Count(DatabaseTarget target, string sql = "SELECT COUNT(*) FROM events")
+    {
+        using var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
+
+    [Theory]
+    [InlineData(BackupCompression.None, false)]
+    [InlineData(BackupCompression.Fast, false)]
+    [InlineData(BackupCompression.Small, true)]
+    public async Task A_backup_is_catalogued_checksummed_and_verified_by_restoring_it(BackupCompression compression, bool encrypt)
+    {
+        var target = await EventsAsync();
+        var backup = Backup(target, c =>
+        {
+            c.Compress = compression;
+            c.EncryptMode = encrypt;
+            c.Passphrase = encrypt ? Secure("correct horse") : null;
+            c.IncludeSqlDumpMode = true;
+            c.Category = BackupCategory.PreMigration;
+            c.Tag = ["release-42"];
+        });
+
+        Assert.Equal("events", backup.Database);
+        Assert.Equal(DatabaseEngine.Sqlite, backup.Engine);
+        Assert.Equal(target.FilePath, backup.Source);
+        Assert.Equal(["release-42"], backup.Tags);
+        Assert.Equal(encrypt, backup.IsEncrypted);
+        Assert.Matches("^[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}$", backup.Id);
+        Assert.Equal(Path.Combine(Repository, "events", backup.Id), backup.Path);
+        var events = Assert.Single(backup.Tables);
+        Assert.Equal(2_000, events.Rows);
+        Assert.Equal(["primary", "sql-dump"], backup.Files.Select(f => f.Kind));
+        foreach (var file in backup.Files)
+        {
+            Assert.Equal(file.Sha256, await BackupStreams.Sha256Async(Path.Combine(backup.Path, file.Name), CancellationToken.None));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(backup.Path, file.Name)));
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(backup.Path));
+        Assert.True(File.Exists(Path.Combine(backup.Path, "backup.log")));
+        if (encrypt)
+        {
+            var json = await File.ReadAllTextAsync(Path.Combine(backup.Path, "backup.json"));
+            Assert.Contains("AES-256-GCM", json, StringComparison.Ordinal);
+            Assert.DoesNotContain("correct horse", json, StringComparison.Ordinal);
+        }
+
+        var verification = Verify(backup, encrypt ? "correct horse" : null);
+        Assert.True(verification.Status == VerificationStatus.Passed, verification.Message + string.Join("\n", verification.Checks));
+        var listed = Assert.Single(new BackupRepository(Repository).List());
+        Assert.Equal(VerificationStatus.Passed, listed.Verification.Status);
+    }
+
+    [Fact]
+    public async Task A_backup_taken_while_the_application_writes_in_WAL_mode_is_consistent()
+    {
+        var target = await EventsAsync(20_000);
+        using (var wal = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
+        {
+            wal.Open();
+            using var pragma = wal.CreateCommand();
+            pragma.CommandText = "PRAGMA journal_mode=WAL;";
+            pragma.ExecuteNonQuery();
+        }
+
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(() =>
+        {
+            using var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False;Default Timeout=30");
+            connection.Open();
+            var id = 100_000L;
+            while (!stop.IsCancellationRequested)
+            {
+                using var insert = connection.CreateCommand();
+                insert.CommandText = $"INSERT INTO events (id, device_id, event_type, location, created_at, amount, event_uuid) VALUES ({id++}, 1, 'w', 'x', '2024-01-01 00:00:00', 1, 'u')";
+                insert.ExecuteNonQuery();
+            }
+        });
+
+        await Task.Delay(100);
+        var backup = Backup(target);
+        stop.Cancel();
+        await writer;
+
+        Assert.InRange(backup.Tables.Single().Rows, 20_001, Count(target));
+        Assert.Equal(VerificationStatus.Passed, Verify(backup).Status);
+    }
+
+    [Fact]
+    public async Task Flipping_one_byte_or_truncating_the_file_fails_verification()
+    {
+        var target = await EventsAsync();
+        var flipped = Backup(target, c => c.Compress = BackupCompression.Fast);
+        var primary = Path.Combine(flipped.Path, flipped.Files[0].Name);
+        var bytes = await File.ReadAllBytesAsync(primary);
+        bytes[bytes.Length / 2] ^= 0x01;
+        await File.WriteAllBytesAsync(primary, bytes);
+        var first = Verify(flipped);
+        Assert.Equal(VerificationStatus.Failed, first.Status);
+        Assert.Contains(first.Checks, c => !c.Passed && c.Message.Contains("corrupt or truncated", StringComparison.Ordinal));
+
+        var truncated = Backup(target);
+        var file = Path.Combine(truncated.Path, truncated.Files[0].Name);
+        await using (var stream = new FileStream(file, FileMode.Open))
+        {
+            stream.SetLength(stream.Length - 4096);
+        }
+
+        Assert.Equal(VerificationStatus.Failed, Verify(truncated).Status);
+        Assert.Equal(VerificationStatus.Failed, BackupManifest.Read(truncated.Path).Verification.Status);
+    }
+
+    [Fact]
+    public async Task A_truncated_encrypted_file_with_a_matching_checksum_is_still_caught_by_authentication()
+    {
+        var target = await EventsAsync(30_000);
+        var backup = Backup(target, c =>
+        {
+            c.EncryptMode = true;
+            c.Passphrase = Secure("pw");
+        });
+        var primary = Path.Combine(backup.Path, backup.Files[0].Name);
+        var length = new FileInfo(primary).Length;
+        Assert.True(length > BackupStreams.ChunkSize + 100, "need at least two chunks");
+        await using (var stream = new FileStream(primary, FileMode.Open))
+        {
+            stream.SetLength(8 + 4 + 4 + BackupStreams.ChunkSize + 16);
+        }
+
+        // Re-record the checksum so only the chunk authentication can notice.
+        var doctored = backup with { Files = [backup.Files[0] with { Size = new FileInfo(primary).Length, Sha256 = await BackupStreams.Sha256Async(primary, CancellationToken.None) }] };
+        BackupManifest.Write(backup.Path, doctored);
+
+        var verification = Verify(BackupManifest.Read(backup.Path), "pw");
+        Assert.Equal(VerificationStatus.Failed, verification.Status);
+        Assert.Equal(ErrorIds.BackupCorrupt, verification.ErrorId);
+    }
+
+    [Fact]
+    public async Task A_wrong_or_missing_passphrase_fails_clearly()
+    {
+        var target = await EventsAsync();
+        var backup = Backup(target, c =>
+        {
+            c.EncryptMode = true;
+            c.Passphrase = Secure("right");
+        });
+
+        var wrong = Verify(backup, "wrong");
+        Assert.Equal(VerificationStatus.Failed, wrong.Status);
+        Assert.Equal(ErrorIds.BackupWrongPassphrase, wrong.ErrorId);
+        var missing = Verify(backup);
+        Assert.Equal(ErrorIds.BackupPassphraseRequired, missing.ErrorId);
+    }
+
+    [Fact]
+    public async Task An_unwritable_destination_fails_before_anything_is_written()
+    {
+        var target = await EventsAsync(10);
+        Directory.CreateDirectory(Repository);
+        File.SetUnixFileMode(Repository, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new BackupDatabaseCommand { Database = target, Path = Path.Combine(Repository, "nested") }.Invoke(new RecordingHost(), CancellationToken.None));
+
+        Assert.Equal(ErrorIds.BackupDestinationNotWritable, ex.ErrorId);
+        Assert.Contains("read-only", ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(Repository, "nested")));
+    }
+
+    [Fact]
+    public async Task A_full_disk_mid_backup_leaves_no_backup_and_a_clean_catalog()
+    {
+        var target = await EventsAsync(20_000);
+        var request = new BackupRequest
+        {
+            Source = target,
+            Path = Repository,
+            WrapOutput = inner => new FillingDisk(inner, failAfterBytes: 256 * 1024),
+        };
+
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => new BackupService().CreateAsync(request, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupDiskFull, ex.ErrorId);
+        Assert.Empty(new BackupRepository(Repository).List());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(Repository, "events")));
+    }
+
+    [Fact]
+    public void A_missing_source_is_reported_and_leaves_no_backup()
+    {
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new BackupDatabaseCommand { Database = DatabaseTarget.Parse(_dir.File("missing.db")), Path = Repository }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.TargetFileNotFound, ex.ErrorId);
+        Assert.Empty(new BackupRepository(Repository).List());
+        Assert.False(File.Exists(_dir.File("missing.db")));
+    }
+
+    [Fact]
+    public async Task WhatIf_writes_no_backup()
+    {
+        var target = await EventsAsync(10);
+        var host = new RecordingHost { WhatIf = true };
+        new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Objects);
+        Assert.False(Directory.Exists(Repository));
+    }
+
+    [Fact]
+    public async Task A_secondary_copy_is_independent_and_identical()
+    {
+        var target = await EventsAsync(100);
+        var secondary = _dir.File("offsite");
+        var backup = Backup(target, c => c.SecondaryPath = secondary);
+
+        Assert.Equal(Path.Combine(secondary, "events", backup.Id), backup.SecondaryPath);
+        Directory.Delete(backup.Path, recursive: true);
+        var copy = Assert.Single(new BackupRepository(secondary).List());
+        Assert.Equal(VerificationStatus.Passed, Verify(copy).Status);
+    }
+
+    [Fact]
+    public async Task Restore_puts_back_the_backup_takes_a_safety_backup_and_checks_counts()
+    {
+        var target = await EventsAsync(1_000);
+        Backup(target, c => c.Category = BackupCategory.PreMigration);
+        using (var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
+        {
+            connection.Open();
+            using var damage = connection.CreateCommand();
+            damage.CommandText = "DELETE FROM events WHERE id > 10; UPDATE events SET note = 'migrated';";
+            damage.ExecuteNonQuery();
+        }
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, Path = Repository, LatestMode = true, Category = BackupCategory.PreMigration }.Invoke(host, CancellationToken.None);
+
+        var result = Assert.Single(host.ObjectsOf<RestoreResult>());
+        Assert.True(result.RowCountsMatch);
+        Assert.NotNull(result.SafetyBackupId);
+        Assert.Equal(1_000, Count(target));
+        Assert.Equal(0, Count(target, "SELECT COUNT(*) FROM events WHERE note = 'migrated'"));
+        var safety = new BackupRepository(Repository).Get(result.SafetyBackupId!);
+        Assert.Equal(10, safety.Tables.Single().Rows);
+        Assert.Contains("safety", safety.Tags);
+        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task WhatIf_restores_nothing()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        using (var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
+        {
+            connection.Open();
+            using var delete = connection.CreateCommand();
+            delete.CommandText = "DELETE FROM events";
+            delete.ExecuteNonQuery();
+        }
+
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(new RecordingHost { WhatIf = true }, CancellationToken.None);
+        Assert.Equal(0, Count(target));
+        Assert.Single(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
+    public async Task Restore_refuses_while_another_session_holds_the_database()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        using var writer = new SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        writer.Open();
+        using var transaction = writer.BeginTransaction(deferred: false);
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.RestoreSessionsConnected, ex.ErrorId);
+        Assert.Contains("write lock", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_corrupt_backup_is_never_restored()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        var primary = Path.Combine(backup.Path, backup.Files[0].Name);
+        var bytes = await File.ReadAllBytesAsync(primary);
+        bytes[^100] ^= 0xFF;
+        await File.WriteAllBytesAsync(primary, bytes);
+        var before = await File.ReadAllBytesAsync(target.FilePath!);
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupVerificationFailed, ex.ErrorId);
+        Assert.Equal(before, await File.ReadAllBytesAsync(target.FilePath!));
+    }
+
+    [Fact]
+    public async Task Get_filters_by_database_category_id_and_latest()
+    {
+        var events = await EventsAsync(10);
+        var other = await EventsAsync(10, "other.db");
+        var first = Backup(events, c => c.Category = BackupCategory.Daily);
+        var second = Backup(events, c => c.Category = BackupCategory.PreMigration);
+        Backup(other);
+
+        IReadOnlyList<BackupInfo> Get(Action<GetDatabaseBackupCommand> configure)
+        {
+            var command = new GetDatabaseBackupCommand { Path = Repository };
+            configure(command);
+            var host = new RecordingHost(_dir.Path);
+            command.Invoke(host, CancellationToken.None);
+            return host.ObjectsOf<BackupInfo>().ToList();
+        }
+
+        Assert.Equal(3, Get(_ => { }).Count);
+        Assert.Equal([first.Id, second.Id], Get(c => c.Database = "events").Select(b => b.Id));
+        Assert.Equal([second.Id], Get(c => { c.Database = events.FilePath; c.LatestMode = true; }).Select(b => b.Id));
+        Assert.Equal([first.Id], Get(c => c.Category = [BackupCategory.Daily]).Select(b => b.Id));
+        Assert.Equal([second.Id], Get(c => c.Id = second.Id).Select(b => b.Id));
+    }
+
+    [Fact]
+    public async Task Retention_keeps_the_policy_and_the_newest_verified_backup_and_honours_WhatIf()
+    {
+        var target = await EventsAsync(10);
+        var secondary = _dir.File("offsite");
+        var made = new List<BackupInfo>();
+        for (var i = 0; i < 6; i++)
+        {
+            made.Add(Backup(target, c => c.SecondaryPath = secondary));
+        }
+
+        // Spread them over time: 0 is oldest (200 days ago), 5 is newest (today).
+        var ages = new[] { 200, 100, 40, 9, 2, 0 };
+        for (var i = 0; i < made.Count; i++)
+        {
+            var dated = made[i] with { CreatedUtc = DateTimeOffset.UtcNow.AddDays(-ages[i]) };
+            if (i == 0)
+            {
+                dated = dated with { Verification = new BackupVerificationState(VerificationStatus.Passed, DateTimeOffset.UtcNow, "ok") };
+            }
+
+            BackupManifest.Write(made[i].Path, dated);
+        }
+
+        var preview = new RecordingHost(_dir.Path) { WhatIf = true };
+        new InvokeBackupRetentionCommand { Path = Repository, SecondaryPath = secondary, KeepLast = 1, KeepDaily = 2, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(preview, CancellationToken.None);
+        var planned = preview.ObjectsOf<RetentionDecision>().ToList();
+        Assert.Equal([made[1].Id, made[2].Id, made[3].Id], planned.Select(d => d.BackupId).Order());
+        Assert.All(planned, d => Assert.False(d.Removed));
+        Assert.Equal(6, new BackupRepository(Repository).List().Count);
+
+        var host = new RecordingHost(_dir.Path);
+        new InvokeBackupRetentionCommand { Path = Repository, SecondaryPath = secondary, KeepLast = 1, KeepDaily = 2, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(host, CancellationToken.None);
+        Assert.All(host.ObjectsOf<RetentionDecision>(), d => Assert.True(d.Removed));
+        Assert.Equal([made[0].Id, made[4].Id, made[5].Id], new BackupRepository(Repository).List().Select(b => b.Id).Order());
+        Assert.Equal([made[0].Id, made[4].Id, made[5].Id], new BackupRepository(secondary).List().Select(b => b.Id).Order());
+    }
+
+    /// <summary>A stream that fails like a full disk after a number of bytes.</summary>
+    private sealed class FillingDisk(Stream inner, long failAfterBytes) : Stream
+    {
+        private long _written;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => inner.Length;
+
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            _written += buffer.Length;
+            if (_written > failAfterBytes)
+            {
+                throw new IOException("No space left on device", 28);
+            }
+
+            inner.Write(buffer);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

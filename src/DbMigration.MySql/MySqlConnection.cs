@@ -176,6 +176,13 @@ public sealed class MySqlConnection : DbConnection
     /// <summary>Closes every idle pooled connection.</summary>
     public static void ClearAllPools() => ConnectionPool.ClearAll();
 
+    /// <summary>Closes the idle pooled connections of this connection's pool.</summary>
+    public static void ClearPool(MySqlConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ConnectionPool.For(connection.Settings).Clear();
+    }
+
     public new MySqlCommand CreateCommand() => new(string.Empty, this);
 
     protected override DbCommand CreateDbCommand() => CreateCommand();

@@ -29,5 +29,27 @@ if (args.Length == 5 && args[0] == "lock")
     }
 }
 
-Console.Error.WriteLine("usage: lock <target> <name> <holdMs> <timeoutMs>");
+// Usage: backup <target> <repository>   and   restore <target> <backup folder>
+// Print STARTED, then DONE when finished; tests kill the process in between.
+if (args.Length == 3 && args[0] == "backup")
+{
+    Console.WriteLine("STARTED");
+    await new DbMigration.Backups.BackupService().CreateAsync(
+        new DbMigration.Backups.BackupRequest { Source = DatabaseTarget.Parse(args[1]), Path = args[2], Compression = DbMigration.Backups.BackupCompression.Small },
+        null, CancellationToken.None);
+    Console.WriteLine("DONE");
+    return 0;
+}
+
+if (args.Length == 3 && args[0] == "restore")
+{
+    Console.WriteLine("STARTED");
+    await new DbMigration.Backups.RestoreService().RestoreAsync(
+        new DbMigration.Backups.RestoreRequest { Target = DatabaseTarget.Parse(args[1]), Backup = DbMigration.Backups.BackupManifest.Read(args[2]), SkipSafetyBackup = true },
+        null, CancellationToken.None);
+    Console.WriteLine("DONE");
+    return 0;
+}
+
+Console.Error.WriteLine("usage: lock <target> <name> <holdMs> <timeoutMs> | backup <target> <repository> | restore <target> <backup folder>");
 return 2;

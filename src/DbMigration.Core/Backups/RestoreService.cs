@@ -53,6 +53,7 @@ public sealed class RestoreService
             { Target = backup.Path };
         }
 
+        provider.ReleasePooledConnections(target);
         await using (var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
         {
             var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
@@ -113,6 +114,8 @@ public sealed class RestoreService
             }
 
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Swapping the restored database in", 90));
+            provider.ReleasePooledConnections(target);
+            provider.ReleasePooledConnections(restored);
             await strategy.SwapAsync(target, restored, backup.Id, cancellationToken).ConfigureAwait(false);
             swapped = true;
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Done", 100, Completed: true));

@@ -61,6 +61,9 @@ public interface IDatabaseProvider
     /// </summary>
     Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>Closes DbMigration's own idle pooled connections to the target, so they neither block nor count as other sessions.</summary>
+    void ReleasePooledConnections(DatabaseTarget target);
+
     /// <summary>How this engine takes, restores and swaps in backups.</summary>
     internal Backups.IBackupStrategy BackupStrategy { get; }
 

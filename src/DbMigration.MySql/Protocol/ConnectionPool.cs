@@ -84,14 +84,19 @@ internal sealed class ConnectionPool
         session.Dispose();
     }
 
+    public void Clear()
+    {
+        while (_idle.TryPop(out var session))
+        {
+            session.Quit();
+        }
+    }
+
     public static void ClearAll()
     {
         foreach (var pool in Pools.Values)
         {
-            while (pool._idle.TryPop(out var session))
-            {
-                session.Quit();
-            }
+            pool.Clear();
         }
     }
 }

@@ -45,7 +45,22 @@ internal sealed class TestHostProcess : IAsyncDisposable
         return new TestHostProcess(Process.Start(info) ?? throw new InvalidOperationException("Could not start the test host."));
     }
 
+    /// <summary>Starts the test host with any command (backup, restore).</summary>
+    public static TestHostProcess Start(string? password, params string[] arguments)
+    {
+        var environment = new Dictionary<string, string>();
+        if (password is not null)
+        {
+            environment[DatabaseTarget.PasswordEnvironmentVariable] = password;
+        }
+
+        var info = ProcessRunner.StartInfo("dotnet", [Repo.TestHostDll, .. arguments], environment: environment);
+        return new TestHostProcess(Process.Start(info) ?? throw new InvalidOperationException("Could not start the test host."));
+    }
+
     public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
 
     /// <summary>Waits for the next line of output, failing the test if none comes in time.</summary>
     public async Task<string> NextLineAsync(TimeSpan timeout)

@@ -32,6 +32,9 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     public DatabaseEngine Engine => DatabaseEngine.PostgreSql;
 
+    // Pools are keyed by the whole connection string (timeouts included), so all of DbMigration's idle ones go.
+    public void ReleasePooledConnections(DatabaseTarget target) => NpgsqlConnection.ClearAllPools();
+
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);

@@ -33,6 +33,11 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public DatabaseEngine Engine => DatabaseEngine.Sqlite;
 
+    // Connections are opened with Pooling=False: there is nothing to release.
+    public void ReleasePooledConnections(DatabaseTarget target)
+    {
+    }
+
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);

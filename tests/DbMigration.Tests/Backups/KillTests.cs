@@ -1,0 +1,88 @@
+using DbMigration.Backups;
+using DbMigration.Bench.Data;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+using Microsoft.Data.Sqlite;
+
+namespace DbMigration.Tests.Backups;
+
+/// <summary>Killing the process mid-backup or mid-restore must leave the catalog clean and the database whole.</summary>
+public sealed class SqliteKillTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static string Fingerprint(string path)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA integrity_check; ";
+        Assert.Equal("ok", command.ExecuteScalar());
+        command.CommandText = "SELECT COUNT(*) || ':' || COALESCE(SUM(id), 0) || ':' || COALESCE(SUM(LENGTH(note)), 0) FROM events";
+        return (string)command.ExecuteScalar()!;
+    }
+
+    [Fact]
+    public async Task A_backup_killed_midway_never_appears_in_the_catalog()
+    {
+        var database = _dir.File("events.db");
+        await EventsLoader.LoadSqliteAsync(database, new EventsDataGenerator().Generate(300_000));
+        var repository = _dir.File("backups");
+
+        await using (var host = TestHostProcess.Start(null, "backup", database, repository))
+        {
+            Assert.Equal("STARTED", await host.NextLineAsync(TimeSpan.FromSeconds(60)));
+            var partial = Path.Combine(repository, "events");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!(Directory.Exists(partial) && Directory.EnumerateDirectories(partial, ".partial-*").Any()) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.False(host.HasExited, "the backup finished before it could be killed");
+            host.Kill();
+            await host.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Empty(new BackupRepository(repository).List());
+        var next = await new BackupService().CreateAsync(new BackupRequest { Source = DatabaseTarget.FromFile(database), Path = repository }, null, CancellationToken.None);
+        Assert.Equal(next.Id, Assert.Single(new BackupRepository(repository).List()).Id);
+    }
+
+    [Fact]
+    public async Task A_restore_killed_midway_leaves_the_database_whole()
+    {
+        var database = _dir.File("events.db");
+        await EventsLoader.LoadSqliteAsync(database, new EventsDataGenerator().Generate(300_000));
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = DatabaseTarget.FromFile(database), Path = _dir.File("backups") }, null, CancellationToken.None);
+        var backedUp = Fingerprint(database);
+        using (var connection = new SqliteConnection($"Data Source={database};Pooling=False"))
+        {
+            connection.Open();
+            using var change = connection.CreateCommand();
+            change.CommandText = "DELETE FROM events WHERE id % 2 = 0; UPDATE events SET note = 'changed';";
+            change.ExecuteNonQuery();
+        }
+
+        var changed = Fingerprint(database);
+        await using (var host = TestHostProcess.Start(null, "restore", database, backup.Path))
+        {
+            Assert.Equal("STARTED", await host.NextLineAsync(TimeSpan.FromSeconds(60)));
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*").Any() && !host.HasExited && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(5);
+            }
+
+            host.Kill();
+            await host.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        // Killed before the swap: the changed original, untouched. After it: the complete backup. Never a mix.
+        var after = Fingerprint(database);
+        Assert.True(after == changed || after == backedUp, $"the database is neither the original ({changed}) nor the backup ({backedUp}): {after}");
+        Assert.Equal(changed, after);
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using DbMigration.Backups;
+using DbMigration.Errors;
+using DbMigration.PowerShell.Commands;
+using DbMigration.Query;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Backups;
+
+/// <summary>Backup, verification and restore on the server engines, through the cmdlets.</summary>
+public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    protected IEngineUnderTest Engine { get; } = engine;
+
+    private string Repository => _dir.File("backups");
+
+    protected abstract string CountDatabasesLike(string prefix);
+
+    private static List<QueryRow> Query(DatabaseTarget target, string sql)
+    {
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(host, CancellationToken.None);
+        return host.ObjectsOf<QueryRow>().ToList();
+    }
+
+    private static long Scalar(DatabaseTarget target, string sql) => Convert.ToInt64(Query(target, sql).Single()[0], CultureInfo.InvariantCulture);
+
+    private async Task<DatabaseTarget> SeededAsync()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);
+            CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, note VARCHAR(100), FOREIGN KEY (parent_id) REFERENCES parent (id));
+            CREATE INDEX ix_child_parent ON child (parent_id);
+            INSERT INTO parent (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'it''s');
+            INSERT INTO child (id, parent_id, note) VALUES (10, 1, 'x'), (11, 1, NULL), (12, 3, 'é🦀');
+            """);
+        return target;
+    }
+
+    private BackupInfo Backup(DatabaseTarget target, BackupCompression compression = BackupCompression.Fast)
+    {
+        var host = new RecordingHost(_dir.Path);
+        new BackupDatabaseCommand { Database = target, Path = Repository, Compress = compression, IncludeSqlDumpMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        return Assert.Single(host.ObjectsOf<BackupInfo>());
+    }
+
+    [Fact]
+    public async Task A_backup_verifies_by_restoring_into_a_scratch_database_that_is_dropped()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        Assert.Equal(Engine.Engine, backup.Engine);
+        Assert.Equal(2, backup.Tables.Count);
+        Assert.Equal(3, backup.Tables.Single(t => t.Table.EndsWith("child", StringComparison.Ordinal)).Rows);
+        Assert.DoesNotContain("pw-", backup.Source, StringComparison.Ordinal);
+
+        var host = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(host, CancellationToken.None);
+        var verification = Assert.Single(host.ObjectsOf<BackupVerification>());
+        Assert.True(verification.Status == VerificationStatus.Passed, verification.Message + "\n" + string.Join("\n", verification.Checks));
+        Assert.Contains(verification.Checks, c => c.Name == "Integrity" && c.Passed);
+        Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_verify")));
+    }
+
+    [Fact]
+    public async Task Restore_replaces_the_database_with_the_backup_and_keeps_a_safety_backup()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        Query(target, "DELETE FROM child; UPDATE parent SET name = 'migrated'");
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(host, CancellationToken.None);
+
+        var result = Assert.Single(host.ObjectsOf<RestoreResult>());
+        Assert.True(result.RowCountsMatch);
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+        Assert.Equal(0, Scalar(target, "SELECT COUNT(*) FROM parent WHERE name = 'migrated'"));
+        Assert.Equal("é🦀", Query(target, "SELECT note FROM child WHERE id = 12").Single()["note"]);
+        var safety = new BackupRepository(Repository).Get(result.SafetyBackupId!);
+        Assert.Equal(0, safety.Tables.Single(t => t.Table.EndsWith("child", StringComparison.Ordinal)).Rows);
+        Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
+    }
+
+    [Fact]
+    public async Task Restore_refuses_while_other_sessions_are_connected_and_names_them()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using var other = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.RestoreSessionsConnected, ex.ErrorId);
+        Assert.Contains("connected", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_backup_of_another_engine_is_refused()
+    {
+        using var sqlite = new SqliteEngine();
+        var file = await sqlite.CreateDatabaseAsync();
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = file, Path = Repository }, null, CancellationToken.None);
+        var target = await SeededAsync();
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.RestoreEngineMismatch, ex.ErrorId);
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM parent"));
+    }
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupTests(server)
+{
+    protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM pg_database WHERE datname LIKE '{prefix}%'";
+}
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests(server)
+{
+    protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{prefix}%'";
+}

@@ -70,7 +70,7 @@ public sealed class BackupService
             var rawSize = new FileInfo(raw).Length;
             var primaryName = strategy.PrimaryFileName + BackupStreams.Extension(request.Compression, key is not null);
             var started = Stopwatch.StartNew();
-            var bytes = new Progress<long>(done => progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Writing {primaryName}",
+            var bytes = new SyncProgress<long>(done => progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Writing {primaryName}",
                 100.0 * done / Math.Max(1, rawSize),
                 done > 0 ? TimeSpan.FromSeconds(started.Elapsed.TotalSeconds * (rawSize - done) / done) : null,
                 $"{IO.ByteSize.Format(done)} of {IO.ByteSize.Format(rawSize)}")));
@@ -234,4 +234,13 @@ internal sealed class BackupLog(string path)
         _writer?.Dispose();
         _writer = null;
     }
+}
+
+/// <summary>
+/// Reports on the caller's thread. System.Progress posts to the thread pool, where a late report can outlive the
+/// operation it belongs to.
+/// </summary>
+internal sealed class SyncProgress<T>(Action<T> handler) : IProgress<T>
+{
+    public void Report(T value) => handler(value);
 }

@@ -51,6 +51,7 @@ internal static class PipelineDispatcher
             // The work only failed because we cancelled it.
         }
 
+        proxy.Close();
         if (hostFailure is not null)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(hostFailure).Throw();
@@ -59,6 +60,11 @@ internal static class PipelineDispatcher
 
     private sealed class QueuedHost(ICmdletHost inner, BlockingCollection<Action> queue, CancellationToken cancellationToken) : ICmdletHost
     {
+        private volatile bool _closed;
+
+        /// <summary>After this, posts are dropped: the call is over and its queue is about to be disposed.</summary>
+        public void Close() => _closed = true;
+
         public string CurrentDirectory { get; } = inner.CurrentDirectory;
 
         public void WriteObject(object item) => Post(() => inner.WriteObject(item));
@@ -77,7 +83,22 @@ internal static class PipelineDispatcher
 
         public bool ShouldContinue(string query, string caption) => Ask(() => inner.ShouldContinue(query, caption));
 
-        private void Post(Action action) => queue.Add(action, cancellationToken);
+        private void Post(Action action)
+        {
+            // Messages that arrive after the call has finished have nowhere to go; dropping them beats crashing a pool thread.
+            if (_closed)
+            {
+                return;
+            }
+
+            try
+            {
+                queue.Add(action, cancellationToken);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException && (_closed || queue.IsAddingCompleted))
+            {
+            }
+        }
 
         private bool Ask(Func<bool> question)
         {

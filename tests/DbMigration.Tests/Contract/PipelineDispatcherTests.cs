@@ -103,3 +103,23 @@ public sealed class PipelineDispatcherTests
         public bool ShouldContinue(string query, string caption) => true;
     }
 }
+
+public sealed class LateMessageTests
+{
+    [Fact]
+    public async Task A_message_posted_after_the_call_ended_is_dropped_not_thrown()
+    {
+        ICmdletHost? captured = null;
+        var host = new RecordingHost();
+        PipelineDispatcher.Run(host, (h, ct) =>
+        {
+            captured = h;
+            h.WriteObject(1);
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+
+        await Task.Run(() => captured!.WriteProgress(new DbMigration.Operations.ProgressUpdate(1, "late", "late")));
+        Assert.Equal([1], host.Objects);
+        Assert.Empty(host.Progress);
+    }
+}

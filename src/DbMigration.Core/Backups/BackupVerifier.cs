@@ -58,22 +58,7 @@ public sealed class BackupVerifier
     private static async Task<string> RunAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, List<BackupCheck> checks, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", $"Checksums of {backup.Id}", 5));
-        foreach (var file in backup.Files)
-        {
-            var path = Path.Combine(backup.Path, file.Name);
-            if (!File.Exists(path))
-            {
-                checks.Add(new BackupCheck("Checksum " + file.Name, false, $"{file.Name} is missing."));
-                continue;
-            }
-
-            var size = new FileInfo(path).Length;
-            var hash = await BackupStreams.Sha256Async(path, cancellationToken).ConfigureAwait(false);
-            var ok = size == file.Size && hash == file.Sha256;
-            checks.Add(new BackupCheck("Checksum " + file.Name, ok, ok
-                ? $"{file.Name}: {size} bytes, SHA-256 matches."
-                : $"{file.Name}: expected {file.Size} bytes with SHA-256 {file.Sha256[..12]}…, found {size} bytes with {hash[..12]}… (the file is corrupt or truncated)."));
-        }
+        checks.AddRange(await CheckFilesAsync(backup, cancellationToken).ConfigureAwait(false));
 
         if (checks.Any(c => !c.Passed))
         {
@@ -128,6 +113,30 @@ public sealed class BackupVerifier
 
             BackupService.TryDelete(work);
         }
+    }
+
+    /// <summary>Every file present, with the recorded size and SHA-256.</summary>
+    internal static async Task<IReadOnlyList<BackupCheck>> CheckFilesAsync(BackupInfo backup, CancellationToken cancellationToken)
+    {
+        var checks = new List<BackupCheck>();
+        foreach (var file in backup.Files)
+        {
+            var path = Path.Combine(backup.Path, file.Name);
+            if (!File.Exists(path))
+            {
+                checks.Add(new BackupCheck("Checksum " + file.Name, false, $"{file.Name} is missing."));
+                continue;
+            }
+
+            var size = new FileInfo(path).Length;
+            var hash = await BackupStreams.Sha256Async(path, cancellationToken).ConfigureAwait(false);
+            var ok = size == file.Size && hash == file.Sha256;
+            checks.Add(new BackupCheck("Checksum " + file.Name, ok, ok
+                ? $"{file.Name}: {size} bytes, SHA-256 matches."
+                : $"{file.Name}: expected {file.Size} bytes with SHA-256 {file.Sha256[..12]}…, found {size} bytes with {hash[..12]}… (the file is corrupt or truncated)."));
+        }
+
+        return checks;
     }
 
     internal static string ScratchName(BackupInfo backup) => backup.Engine == DatabaseEngine.Sqlite
@@ -193,7 +202,7 @@ public sealed class BackupVerifier
         return raw;
     }
 
-    private static void Record(BackupInfo backup, VerificationStatus status, string message)
+    internal static void Record(BackupInfo backup, VerificationStatus status, string message)
     {
         var updated = backup with { Verification = new BackupVerificationState(status, DateTimeOffset.UtcNow, message) };
         foreach (var folder in new[] { backup.Path, backup.SecondaryPath })

@@ -44,77 +44,76 @@ public sealed class RestoreService
         }
 
         var provider = DatabaseProviders.For(target);
-        progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Verifying {backup.Id}", 5));
-        var verification = await new BackupVerifier().VerifyAsync(backup, request.Passphrase, target, null, cancellationToken).ConfigureAwait(false);
-        if (verification.Status != VerificationStatus.Passed)
-        {
-            throw new DbMigrationException(verification.ErrorId ?? ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
-                $"Backup {backup.Id} failed verification, so nothing was restored: {verification.Message}")
-            { Target = backup.Path };
-        }
-
-        provider.ReleasePooledConnections(target);
-        await using (var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
-        {
-            var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
-            if (sessions.Count > 0 && !request.Force)
-            {
-                throw new DbMigrationException(ErrorIds.RestoreSessionsConnected, ErrorKind.ResourceBusy,
-                    $"{sessions.Count} other session(s) are connected to {target}: {string.Join("; ", sessions)}. Stop them, or pass -Force.")
-                { Target = target.ToString() };
-            }
-
-            if (sessions.Count > 0 && target.Engine == DatabaseEngine.PostgreSql)
-            {
-                progress.Warning($"-Force: terminating {sessions.Count} session(s) on {target}.");
-                await connection.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", cancellationToken).ConfigureAwait(false);
-            }
-        }
-
-        string? safetyId = null;
-        if (!request.SkipSafetyBackup)
-        {
-            progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Safety backup of the current database", 30));
-            var safety = await new BackupService().CreateAsync(new BackupRequest
-            {
-                Source = target,
-                Path = request.SafetyBackupPath ?? RepositoryRoot(backup),
-                Category = BackupCategory.Manual,
-                Tags = ["safety", "before-restore-" + backup.Id],
-            }, progress, cancellationToken).ConfigureAwait(false);
-            safetyId = safety.Id;
-        }
-
-        progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Restoring into a new database", 50));
         var strategy = provider.BackupStrategy;
+
+        // Checksums first, and sessions: both are cheap and either one stops the restore before any work.
+        progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Checking {backup.Id}", 5));
+        var checksums = await BackupVerifier.CheckFilesAsync(backup, cancellationToken).ConfigureAwait(false);
+        if (checksums.Any(c => !c.Passed))
+        {
+            var why = string.Join("; ", checksums.Where(c => !c.Passed).Select(c => c.Message));
+            BackupVerifier.Record(backup, VerificationStatus.Failed, why);
+            throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
+                $"Backup {backup.Id} failed verification, so nothing was restored: {why}") { Target = backup.Path };
+        }
+
+        await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false);
+
+        // The verified copy is the one swapped in: restore once into a new database or file, verify it there.
         var work = Path.Combine(Path.GetTempPath(), "dbm-restore-" + Guid.NewGuid().ToString("N"));
         SecureFiles.CreateDirectory(work);
         DatabaseTarget? restored = null;
         var swapped = false;
         try
         {
+            progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Restoring into a new database", 20));
             var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, cancellationToken).ConfigureAwait(false);
             var name = target.Engine == DatabaseEngine.Sqlite
                 ? "." + Path.GetFileName(target.FilePath) + ".dbm-restore-" + backup.Id
                 : PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
             restored = await strategy.RestoreToNewAsync(raw, target, name, progress, cancellationToken).ConfigureAwait(false);
+            BackupService.TryDelete(work);
 
+            progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Verifying the restored copy", 60));
             IReadOnlyList<TableSnapshot> tables;
+            var problems = new List<string>();
             await using (var connection = await provider.OpenConnectionAsync(restored, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
             {
+                var integrity = await provider.CheckIntegrityAsync(connection, cancellationToken).ConfigureAwait(false);
+                if (integrity.Outcome == IntegrityOutcome.Failed)
+                {
+                    problems.Add($"{integrity.Method}: {integrity.Message}");
+                }
+
                 tables = await ContentHasher.SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
             }
 
-            var mismatches = BackupVerifier.CompareTables(backup.Tables, tables).Where(c => !c.Passed).ToList();
-            if (mismatches.Count > 0)
+            problems.AddRange(BackupVerifier.CompareTables(backup.Tables, tables).Where(c => !c.Passed).Select(c => c.Message));
+            if (problems.Count > 0)
             {
-                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.InvalidData,
-                    "The restored copy does not match the manifest, so the original was left in place: " + string.Join("; ", mismatches.Select(m => m.Message)))
-                { Target = target.ToString() };
+                BackupVerifier.Record(backup, VerificationStatus.Failed, string.Join("; ", problems));
+                throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
+                    $"Backup {backup.Id} failed verification, so the original was left in place: {string.Join("; ", problems)}") { Target = backup.Path };
+            }
+
+            BackupVerifier.Record(backup, VerificationStatus.Passed, $"Restored and verified {tables.Count} table(s) during a restore onto {target}.");
+
+            string? safetyId = null;
+            if (!request.SkipSafetyBackup)
+            {
+                progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Safety backup of the current database", 75));
+                var safety = await new BackupService().CreateAsync(new BackupRequest
+                {
+                    Source = target,
+                    Path = request.SafetyBackupPath ?? RepositoryRoot(backup),
+                    Category = BackupCategory.Manual,
+                    Tags = ["safety", "before-restore-" + backup.Id],
+                }, progress, cancellationToken).ConfigureAwait(false);
+                safetyId = safety.Id;
             }
 
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Swapping the restored database in", 90));
-            provider.ReleasePooledConnections(target);
+            await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false);
             provider.ReleasePooledConnections(restored);
             await strategy.SwapAsync(target, restored, backup.Id, cancellationToken).ConfigureAwait(false);
             swapped = true;
@@ -148,6 +147,25 @@ public sealed class RestoreService
             }
 
             BackupService.TryDelete(work);
+        }
+    }
+
+    private static async Task EnsureNoOtherSessionsAsync(IDatabaseProvider provider, DatabaseTarget target, bool force, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        provider.ReleasePooledConnections(target);
+        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
+        if (sessions.Count > 0 && !force)
+        {
+            throw new DbMigrationException(ErrorIds.RestoreSessionsConnected, ErrorKind.ResourceBusy,
+                $"{sessions.Count} other session(s) are connected to {target}: {string.Join("; ", sessions)}. Stop them, or pass -Force.")
+            { Target = target.ToString() };
+        }
+
+        if (sessions.Count > 0 && target.Engine == DatabaseEngine.PostgreSql)
+        {
+            progress.Warning($"-Force: terminating {sessions.Count} session(s) on {target}.");
+            await connection.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -6,9 +6,11 @@ using DbMigration.MySql;
 // run and on the same data, and write the comparison to bench/results/.
 //   mysql-read <connection string> <sql>
 //   mysql-load <connection string> <table> <csv file> <comma-separated columns>
+//   backup <target> <repository> <None|Fast|Small>       (prints seconds and the backup folder)
+//   restore <target> <backup folder>                    (no safety backup; prints seconds and rows)
 if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: mysql-read <cs> <sql> | mysql-load <cs> <table> <csv> <columns>");
+    Console.Error.WriteLine("usage: mysql-read <cs> <sql> | mysql-load <cs> <table> <csv> <columns> | backup <target> <repo> <compression> | restore <target> <backup>");
     return 2;
 }
 
@@ -22,6 +24,30 @@ switch (args[0])
     case "mysql-load":
         rows = await LoadAsync(args[1], args[2], args[3], args[4]);
         break;
+    case "backup":
+        {
+            var info = await new DbMigration.Backups.BackupService().CreateAsync(new DbMigration.Backups.BackupRequest
+            {
+                Source = DbMigration.Targets.DatabaseTarget.Parse(args[1]),
+                Path = args[2],
+                Compression = Enum.Parse<DbMigration.Backups.BackupCompression>(args[3]),
+            }, null, CancellationToken.None);
+            Console.Error.WriteLine(info.Path);
+            rows = info.Tables.Sum(t => t.Rows);
+            break;
+        }
+
+    case "restore":
+        {
+            var result = await new DbMigration.Backups.RestoreService().RestoreAsync(new DbMigration.Backups.RestoreRequest
+            {
+                Target = DbMigration.Targets.DatabaseTarget.Parse(args[1]),
+                Backup = DbMigration.Backups.BackupManifest.Read(args[2]),
+                SkipSafetyBackup = true,
+            }, null, CancellationToken.None);
+            rows = result.Tables.Sum(t => t.Rows);
+            break;
+        }
     default:
         Console.Error.WriteLine("unknown workload " + args[0]);
         return 2;

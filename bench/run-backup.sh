@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Side-by-side backup and restore benchmarks, written to bench/results/backup.md:
+#   SQLite (about 1 GB, 5M events rows): Backup-Database vs cp + sha256sum and the sqlite3 .backup CLI; compressed throughput;
+#   the quickstart emergency rollback (Restore-MigrationBackup -Latest PreMigration on a 1,000-row events.db);
+#   PostgreSQL (1M rows): backup vs pg_dump -Fc, restore vs pg_restore -j2;
+#   MariaDB (1M rows): backup vs mariadb-dump and mydumper -t 2.
+# Usage: bench/run-backup.sh [sqlite-rows] [server-rows] [runs]. Needs sqlite3, postgresql, mariadb-server, mydumper.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sqlite_rows="${1:-5000000}"; server_rows="${2:-1000000}"; runs="${3:-3}"
+work=$(mktemp -d /tmp/dbm-bench-backup-XXXXXX); chmod 755 "$work"
+trap 'pkill -f "$work" 2>/dev/null || true; [ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; sleep 1; rm -rf "$work"' EXIT
+dotnet build -c Release bench/DbMigration.Bench >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
+bench=(dotnet bench/DbMigration.Bench/bin/Release/net10.0/DbMigration.Bench.dll)
+datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
+now() { date +%s.%N; }
+elapsed() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
+timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1; elapsed "$t0" "$(now)"; }
+
+# ---- SQLite ----
+db="$work/events.db"
+echo "bench: generating $sqlite_rows SQLite rows"
+"${datagen[@]}" --engine sqlite --target "$db" --rows "$sqlite_rows" >/dev/null
+size=$(stat -c %s "$db"); size_mb=$(echo "$size" | awk '{printf "%.0f", $1/1048576}')
+cat "$db" > /dev/null
+cp_runs=(); cpsync_runs=(); cli_runs=(); ours_runs=(); fast_runs=(); small_runs=()
+for r in $(seq 1 "$runs"); do
+  cp_runs+=("$(timeit bash -c "cp '$db' '$work/copy.db' && sha256sum '$work/copy.db'")"); rm -f "$work/copy.db"
+  cpsync_runs+=("$(timeit bash -c "cp '$db' '$work/copy.db' && sync '$work/copy.db' && sha256sum '$work/copy.db'")"); rm -f "$work/copy.db"
+  cli_runs+=("$(timeit sqlite3 "$db" ".backup '$work/cli.db'")"); rm -f "$work/cli.db"
+  ours_runs+=("$(timeit "${bench[@]}" backup "$db" "$work/repo" None)"); rm -rf "$work/repo"
+  fast_runs+=("$(timeit "${bench[@]}" backup "$db" "$work/repo" Fast)"); rm -rf "$work/repo"
+  small_runs+=("$(timeit "${bench[@]}" backup "$db" "$work/repo" Small)"); rm -rf "$work/repo"
+done
+m_cp=$(printf '%s\n' "${cp_runs[@]}" | median); m_cpsync=$(printf '%s\n' "${cpsync_runs[@]}" | median); m_cli=$(printf '%s\n' "${cli_runs[@]}" | median)
+m_ours=$(printf '%s\n' "${ours_runs[@]}" | median); m_fast=$(printf '%s\n' "${fast_runs[@]}" | median); m_small=$(printf '%s\n' "${small_runs[@]}" | median)
+r_cp=$(ratio "$m_ours" "$m_cp"); mbps_fast=$(echo "$size $m_fast" | awk '{printf "%.0f", $1/1048576/$2}'); mbps_small=$(echo "$size $m_small" | awk '{printf "%.0f", $1/1048576/$2}')
+
+# The quickstart's emergency rollback.
+qs="$work/quickstart/events.db"; mkdir -p "$work/quickstart"
+"${datagen[@]}" --engine sqlite --target "$qs" --rows 1000 >/dev/null
+qs_backup=$("${bench[@]}" backup "$qs" "$work/quickstart/migration_backups" None 2>&1 >/dev/null | tail -1)
+qs_runs=()
+for r in $(seq 1 "$runs"); do qs_runs+=("$(timeit "${bench[@]}" restore "$qs" "$qs_backup")"); done
+m_qs=$(printf '%s\n' "${qs_runs[@]}" | median)
+
+# ---- PostgreSQL ----
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); pg_ctl="$pg_bin/pg_ctl"
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+chown postgres: "$work" 2>/dev/null || true
+runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null
+runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB" start >/dev/null
+psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
+"${psql[@]}" -d postgres -c "CREATE DATABASE bench"
+echo "bench: generating $server_rows PostgreSQL rows"
+"${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=bench;Username=postgres" --rows "$server_rows" >/dev/null
+pg_target="postgres://postgres@127.0.0.1:$pg_port/bench"
+pgdump_runs=(); pgours_runs=(); pgrestore_runs=(); pgoursrestore_runs=()
+"$pg_bin/pg_dump" -h 127.0.0.1 -p "$pg_port" -U postgres -Fc -f "$work/warm.dump" bench
+for r in $(seq 1 "$runs"); do
+  pgdump_runs+=("$(timeit "$pg_bin/pg_dump" -h 127.0.0.1 -p "$pg_port" -U postgres -Fc -f "$work/bench.dump" bench)")
+  rm -rf "$work/pgrepo"; pgours_runs+=("$(timeit "${bench[@]}" backup "$pg_target" "$work/pgrepo" None)")
+  "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE restored"
+  pgrestore_runs+=("$(timeit "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 -d restored "$work/bench.dump")")
+  pg_backup=$(ls -d "$work/pgrepo/bench/"*/ | head -1)
+  pgoursrestore_runs+=("$(timeit "${bench[@]}" restore "$pg_target" "$pg_backup")")
+done
+m_pgdump=$(printf '%s\n' "${pgdump_runs[@]}" | median); m_pgours=$(printf '%s\n' "${pgours_runs[@]}" | median)
+m_pgrestore=$(printf '%s\n' "${pgrestore_runs[@]}" | median); m_pgoursrestore=$(printf '%s\n' "${pgoursrestore_runs[@]}" | median)
+r_pgdump=$(ratio "$m_pgours" "$m_pgdump"); r_pgrestore=$(ratio "$m_pgoursrestore" "$m_pgrestore")
+pg_version=$("${psql[@]}" -d postgres -At -c "SHOW server_version")
+
+# ---- MariaDB ----
+my_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/my"; chown mysql: "$work/my"
+mariadb-install-db --no-defaults --datadir="$work/my/data" --auth-root-authentication-method=normal --skip-test-db --user=mysql >/dev/null
+mariadbd --no-defaults --datadir="$work/my/data" --socket="$work/my/sock" --port="$my_port" --bind-address=127.0.0.1 --user=mysql \
+  --character-set-server=utf8mb4 --innodb-buffer-pool-size=1G --innodb-log-file-size=512M --innodb-flush-log-at-trx-commit=2 \
+  --local-infile=1 --log-error="$work/my/error.log" &
+for _ in $(seq 1 100); do mariadb --no-defaults -S "$work/my/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+mariadb --no-defaults -S "$work/my/sock" -uroot -e "CREATE DATABASE bench; CREATE USER 'b'@'%' IDENTIFIED BY 'bpw'; GRANT ALL ON *.* TO 'b'@'%';"
+echo "bench: generating $server_rows MariaDB rows"
+MYSQL_PWD=bpw "${datagen[@]}" --engine mariadb --target "host=127.0.0.1;port=$my_port;database=bench;user=b" --rows "$server_rows" >/dev/null
+my_target="mariadb://b:bpw@127.0.0.1:$my_port/bench"
+mydump_runs=(); mydumper_runs=(); myours_runs=()
+for r in $(seq 1 "$runs"); do
+  mydump_runs+=("$(timeit bash -c "MYSQL_PWD=bpw mariadb-dump --no-defaults -h 127.0.0.1 -P $my_port -u b --single-transaction --routines --triggers --events --hex-blob bench > '$work/my.sql'")")
+  rm -rf "$work/mydumper"; mydumper_runs+=("$(timeit mydumper -h 127.0.0.1 -P "$my_port" -u b -p bpw -B bench -t 2 -o "$work/mydumper")")
+  rm -rf "$work/myrepo"; myours_runs+=("$(timeit "${bench[@]}" backup "$my_target" "$work/myrepo" None)")
+done
+m_mydump=$(printf '%s\n' "${mydump_runs[@]}" | median); m_mydumper=$(printf '%s\n' "${mydumper_runs[@]}" | median); m_myours=$(printf '%s\n' "${myours_runs[@]}" | median)
+my_version=$(mariadb --no-defaults -S "$work/my/sock" -uroot -N -e "SELECT VERSION()")
+
+mkdir -p bench/results
+cat > bench/results/backup.md <<MD
+# Backup benchmark
+
+Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-backup.sh $sqlite_rows $server_rows $runs\`, side by side in one run on one machine
+($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM). Every figure is the median of $runs runs, each a fresh process timed
+from outside (so DbMigration's figures include .NET start-up). DbMigration's backups include everything a backup
+does here: a consistent snapshot, per-table row counts and content hashes, SHA-256 of every file, fsync, and the
+atomic publish into the catalog.
+
+## SQLite: $sqlite_rows events rows, $size_mb MiB
+
+| Workload | Baseline | Baseline (s) | DbMigration (s) | Ratio | Goal | Verdict |
+|---|---|---|---|---|---|---|
+| Full backup, uncompressed | \`cp\` then \`sha256sum\` | $m_cp | $m_ours | ${r_cp}x | at most 1.5x \`cp\` | $(verdict "$r_cp" 1.5) |
+| | \`cp\`, \`sync\`, \`sha256sum\` (same durability as ours) | $m_cpsync | $m_ours | $(ratio "$m_ours" "$m_cpsync")x | | |
+| | \`sqlite3 .backup\` | $m_cli | $m_ours | $(ratio "$m_ours" "$m_cli")x | | |
+| Compressed backup, \`-Compress Fast\` | | | $m_fast | $mbps_fast MiB/s | at least 150 MB/s | $(awk -v m="$mbps_fast" 'BEGIN { print (m * 1.048576 >= 150 ? "met" : "NOT met") }') |
+| Compressed backup, \`-Compress Small\` | | | $m_small | $mbps_small MiB/s | | |
+| Emergency rollback of the quickstart events.db (1,000 rows): \`Restore-MigrationBackup -Latest\` without safety backup | | | $m_qs | | seconds | $(awk -v t="$m_qs" 'BEGIN { print (t < 10 ? "met" : "NOT met") }') |
+
+## PostgreSQL $pg_version: $server_rows events rows
+
+| Workload | Baseline | Baseline (s) | DbMigration (s) | Ratio | Goal | Verdict |
+|---|---|---|---|---|---|---|
+| Backup | \`pg_dump -Fc\` | $m_pgdump | $m_pgours | ${r_pgdump}x | at most 1.1x | $(verdict "$r_pgdump" 1.1) |
+| Restore (ours: into a new database, amcheck, counts and content hashes, swap) | \`pg_restore -j2\` into an empty database | $m_pgrestore | $m_pgoursrestore | ${r_pgrestore}x | at most 1.1x | $(verdict "$r_pgrestore" 1.1) |
+
+## MariaDB $my_version: $server_rows events rows
+
+| Workload | Baseline | Baseline (s) | DbMigration (s) | Ratio to mariadb-dump |
+|---|---|---|---|---|
+| Backup | \`mariadb-dump --single-transaction\` | $m_mydump | $m_myours | $(ratio "$m_myours" "$m_mydump")x |
+| | \`mydumper -t 2\` | $m_mydumper | | |
+
+Raw runs (seconds): cp+sha256 ${cp_runs[*]}; cp+sync+sha256 ${cpsync_runs[*]}; sqlite3 .backup ${cli_runs[*]}; ours ${ours_runs[*]};
+ours Fast ${fast_runs[*]}; ours Small ${small_runs[*]}; quickstart rollback ${qs_runs[*]}; pg_dump ${pgdump_runs[*]}; ours pg ${pgours_runs[*]};
+pg_restore ${pgrestore_runs[*]}; ours pg restore ${pgoursrestore_runs[*]}; mariadb-dump ${mydump_runs[*]}; mydumper ${mydumper_runs[*]}; ours mariadb ${myours_runs[*]}.
+MD
+cat bench/results/backup.md

@@ -57,7 +57,7 @@ public sealed class BackupService
             var raw = Path.Combine(partial, ".snapshot.raw");
             var dump = request.IncludeSqlDump ? Path.Combine(partial, "dump.sql") : null;
             var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, progress, cancellationToken).ConfigureAwait(false);
-            log.Write($"Snapshot taken ({strategy.Format}): {snapshot.Tables.Count} table(s), {snapshot.Tables.Sum(t => t.Rows)} row(s).");
+            log.Write($"Snapshot taken ({strategy.Format}).");
 
             byte[]? key = null;
             BackupEncryption? encryption = null;
@@ -74,12 +74,23 @@ public sealed class BackupService
                 100.0 * done / Math.Max(1, rawSize),
                 done > 0 ? TimeSpan.FromSeconds(started.Elapsed.TotalSeconds * (rawSize - done) / done) : null,
                 $"{IO.ByteSize.Format(done)} of {IO.ByteSize.Format(rawSize)}")));
-            await using (var input = new FileStream(raw, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
+            if (request.Compression == BackupCompression.None && key is null && request.WrapOutput is null)
             {
-                files.Add(await Write(input, Path.Combine(partial, primaryName), "primary", request, key, bytes, cancellationToken).ConfigureAwait(false));
+                // Nothing to transform: the snapshot file is the primary copy. Checksum it in place (while the
+                // tables are hashed from it), then rename it.
+                var sha = await BackupStreams.Sha256Async(raw, cancellationToken).ConfigureAwait(false);
+                await snapshot.Tables.ConfigureAwait(false);
+                File.Move(raw, Path.Combine(partial, primaryName));
+                files.Add(new BackupFile(primaryName, rawSize, sha, "primary"));
+            }
+            else
+            {
+                await using (var input = new FileStream(raw, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
+                {
+                    files.Add(await Write(input, Path.Combine(partial, primaryName), "primary", request, key, bytes, cancellationToken).ConfigureAwait(false));
+                }
             }
 
-            File.Delete(raw);
             if (dump is not null)
             {
                 // The dump is as sensitive as the data: it gets the same compression and encryption.
@@ -99,6 +110,13 @@ public sealed class BackupService
                 }
             }
 
+            var tables = await snapshot.Tables.ConfigureAwait(false);
+            if (File.Exists(raw))
+            {
+                File.Delete(raw);
+            }
+
+            log.Write($"{tables.Count} table(s), {tables.Sum(t => t.Rows)} row(s) hashed.");
             log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(request.Compression, key is not null)}.");
             var info = new BackupInfo
             {
@@ -113,7 +131,7 @@ public sealed class BackupService
                 ToolVersion = ToolVersion,
                 Format = strategy.Format,
                 Files = files,
-                Tables = snapshot.Tables,
+                Tables = tables,
                 Compression = request.Compression,
                 Encryption = encryption,
                 DurationMs = stopwatch.ElapsedMilliseconds,

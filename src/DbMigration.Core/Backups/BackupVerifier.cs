@@ -89,7 +89,10 @@ public sealed class BackupVerifier
             {
                 var integrity = await provider.CheckIntegrityAsync(connection, cancellationToken).ConfigureAwait(false);
                 checks.Add(new BackupCheck("Integrity", integrity.Outcome != IntegrityOutcome.Failed, $"{integrity.Method}: {integrity.Message}"));
-                var restored = await ContentHasher.SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
+            }
+
+            {
+                var restored = await strategy.HashTablesAsync(scratch, cancellationToken).ConfigureAwait(false);
                 checks.AddRange(CompareTables(backup.Tables, restored));
             }
 

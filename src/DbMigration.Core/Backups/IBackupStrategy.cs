@@ -3,8 +3,11 @@ using DbMigration.Targets;
 
 namespace DbMigration.Backups;
 
-/// <summary>What a snapshot produced: the server version and the tables as they were in that snapshot.</summary>
-internal sealed record SnapshotResult(string ServerVersion, IReadOnlyList<TableSnapshot> Tables);
+/// <summary>
+/// What a snapshot produced: the server version, and the tables as they were in that snapshot. The tables may
+/// still be being hashed when the snapshot file is ready, so the file's own checksum can run alongside.
+/// </summary>
+internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<TableSnapshot>> Tables);
 
 /// <summary>
 /// How one engine takes, restores and swaps in backups. The backup service handles files, compression,
@@ -28,6 +31,9 @@ internal interface IBackupStrategy
     Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
+
+    /// <summary>Row counts and content hashes of a restored copy, computed exactly as at backup time.</summary>
+    Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken);
 
     /// <summary>Puts <paramref name="restored"/> in place of <paramref name="target"/>. Until the final step the original is untouched.</summary>
     Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken);

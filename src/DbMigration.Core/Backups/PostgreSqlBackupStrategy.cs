@@ -45,7 +45,7 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
             SecureFiles.RestrictFile(sqlDumpPath);
         }
 
-        return new SnapshotResult(server.VersionText, tables);
+        return new SnapshotResult(server.VersionText, Task.FromResult(tables));
     }
 
     public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
@@ -72,6 +72,12 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
             await DropAsync(scratch, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+    }
+
+    public async Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken)
+    {
+        await using var connection = await provider.OpenConnectionAsync(database, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        return await ContentHasher.SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)

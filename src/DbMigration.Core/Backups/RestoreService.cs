@@ -85,8 +85,9 @@ public sealed class RestoreService
                     problems.Add($"{integrity.Method}: {integrity.Message}");
                 }
 
-                tables = await ContentHasher.SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
             }
+
+            tables = await strategy.HashTablesAsync(restored, cancellationToken).ConfigureAwait(false);
 
             problems.AddRange(BackupVerifier.CompareTables(backup.Tables, tables).Where(c => !c.Passed).Select(c => c.Message));
             if (problems.Count > 0)

@@ -32,14 +32,15 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
 
         SecureFiles.RestrictFile(rawPath);
         SecureFiles.FlushFile(rawPath);
-        await using var copy = OpenFile(rawPath, SqliteOpenMode.ReadOnly);
-        await copy.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var tables = await ContentHasher.SnapshotAsync(provider, copy, null, cancellationToken).ConfigureAwait(false);
         if (sqlDumpPath is not null)
         {
+            await using var copy = OpenFile(rawPath, SqliteOpenMode.ReadOnly);
+            await copy.OpenAsync(cancellationToken).ConfigureAwait(false);
             await WriteSqlDumpAsync(copy, sqlDumpPath, cancellationToken).ConfigureAwait(false);
         }
 
+        // Hash the copy (it is the snapshot) on another core while the caller checksums and publishes the file.
+        var tables = Task.Run(() => SqliteContentHasher.Hash(rawPath, cancellationToken), cancellationToken);
         return new SnapshotResult(version, tables);
     }
 
@@ -59,6 +60,9 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
 
         return DatabaseTarget.FromFile(path);
     }
+
+    public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
+        Task.Run(() => SqliteContentHasher.Hash(database.FilePath!, cancellationToken), cancellationToken);
 
     public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {

@@ -1,0 +1,172 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using DbMigration.Errors;
+using SQLitePCL;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// Row counts and content hashes for SQLite files, read through SQLite's C API: each value is hashed from the
+/// bytes SQLite holds (type tag, length, payload) without building strings, in rowid or primary-key order.
+/// Backups and their verification both use it, so equal hashes mean equal content.
+/// </summary>
+internal static class SqliteContentHasher
+{
+    private const int Row = 100;
+    private const int Done = 101;
+
+    public static IReadOnlyList<TableSnapshot> Hash(string path, CancellationToken cancellationToken)
+    {
+        Batteries_V2.Init();
+        if (raw.sqlite3_open_v2(path, out var db, raw.SQLITE_OPEN_READONLY, null) != raw.SQLITE_OK)
+        {
+            var message = raw.sqlite3_errmsg(db).utf8_to_string();
+            db.Dispose();
+            throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"Cannot open '{path}' to hash it: {message}") { Target = path };
+        }
+
+        using (db)
+        {
+            var tables = new List<(string Name, bool WithoutRowId)>();
+            foreach (var row in Query(db, "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"))
+            {
+                tables.Add((row[0]!, row[1]?.Contains("WITHOUT ROWID", StringComparison.OrdinalIgnoreCase) == true));
+            }
+
+            var result = new List<TableSnapshot>(tables.Count);
+            foreach (var (name, withoutRowId) in tables)
+            {
+                var quoted = "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+                string order;
+                if (withoutRowId)
+                {
+                    var keys = Query(db, $"SELECT name FROM pragma_table_info('{name.Replace("'", "''", StringComparison.Ordinal)}') WHERE pk > 0 ORDER BY pk").Select(r => "\"" + r[0]!.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"");
+                    order = string.Join(", ", keys);
+                }
+                else
+                {
+                    order = "rowid";
+                }
+
+                result.Add(HashTable(db, name, $"SELECT * FROM {quoted} ORDER BY {order}", cancellationToken));
+            }
+
+            return result;
+        }
+    }
+
+    private static TableSnapshot HashTable(sqlite3 db, string name, string sql, CancellationToken cancellationToken)
+    {
+        Check(db, raw.sqlite3_prepare_v2(db, sql, out var statement));
+        using (statement)
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[1 << 16];
+            var used = 0;
+            long rows = 0;
+            var columns = raw.sqlite3_column_count(statement);
+            int rc;
+            while ((rc = raw.sqlite3_step(statement)) == Row)
+            {
+                if ((++rows & 0xFFFF) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                for (var i = 0; i < columns; i++)
+                {
+                    var type = raw.sqlite3_column_type(statement, i);
+                    switch (type)
+                    {
+                        case raw.SQLITE_INTEGER:
+                            Ensure(hash, buffer, ref used, 9);
+                            buffer[used] = (byte)'I';
+                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), raw.sqlite3_column_int64(statement, i));
+                            used += 9;
+                            break;
+                        case raw.SQLITE_FLOAT:
+                            Ensure(hash, buffer, ref used, 9);
+                            buffer[used] = (byte)'F';
+                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), BitConverter.DoubleToInt64Bits(raw.sqlite3_column_double(statement, i)));
+                            used += 9;
+                            break;
+                        case raw.SQLITE_NULL:
+                            Ensure(hash, buffer, ref used, 1);
+                            buffer[used++] = (byte)'N';
+                            break;
+                        default:
+                            var bytes = raw.sqlite3_column_blob(statement, i);
+                            Ensure(hash, buffer, ref used, 5);
+                            buffer[used] = type == raw.SQLITE_TEXT ? (byte)'T' : (byte)'B';
+                            BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(used + 1), bytes.Length);
+                            used += 5;
+                            if (bytes.Length > buffer.Length - used)
+                            {
+                                hash.AppendData(buffer, 0, used);
+                                used = 0;
+                                hash.AppendData(bytes);
+                            }
+                            else
+                            {
+                                bytes.CopyTo(buffer.AsSpan(used));
+                                used += bytes.Length;
+                            }
+
+                            break;
+                    }
+                }
+
+                Ensure(hash, buffer, ref used, 1);
+                buffer[used++] = (byte)'\n';
+            }
+
+            if (rc != Done)
+            {
+                Check(db, rc);
+            }
+
+            hash.AppendData(buffer, 0, used);
+            return new TableSnapshot(name, rows, Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant());
+        }
+    }
+
+    private static void Ensure(IncrementalHash hash, byte[] buffer, ref int used, int needed)
+    {
+        if (used + needed > buffer.Length)
+        {
+            hash.AppendData(buffer, 0, used);
+            used = 0;
+        }
+    }
+
+    private static List<string?[]> Query(sqlite3 db, string sql)
+    {
+        Check(db, raw.sqlite3_prepare_v2(db, sql, out var statement));
+        using (statement)
+        {
+            var rows = new List<string?[]>();
+            var columns = raw.sqlite3_column_count(statement);
+            while (raw.sqlite3_step(statement) == Row)
+            {
+                var row = new string?[columns];
+                for (var i = 0; i < columns; i++)
+                {
+                    row[i] = raw.sqlite3_column_type(statement, i) == raw.SQLITE_NULL ? null : Encoding.UTF8.GetString(raw.sqlite3_column_blob(statement, i));
+                }
+
+                rows.Add(row);
+            }
+
+            return rows;
+        }
+    }
+
+    private static void Check(sqlite3 db, int rc)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"SQLite error {rc} while hashing: {raw.sqlite3_errmsg(db).utf8_to_string()}");
+        }
+    }
+}

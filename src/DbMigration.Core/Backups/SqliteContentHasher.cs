@@ -9,14 +9,16 @@ namespace DbMigration.Backups;
 /// <summary>
 /// Row counts and content hashes for SQLite files, read through SQLite's C API: each value is hashed from the
 /// bytes SQLite holds (type tag, length, payload) without building strings, in rowid or primary-key order.
-/// Backups and their verification both use it, so equal hashes mean equal content.
+/// Backups and their verification both use it, so equal hashes mean equal content. A rowid table is hashed as two
+/// rowid ranges on two threads (always two, so the hash does not depend on the machine), combined in order.
 /// </summary>
 internal static class SqliteContentHasher
 {
     private const int Row = 100;
     private const int Done = 101;
+    private const int Segments = 2;
 
-    public static IReadOnlyList<TableSnapshot> Hash(string path, CancellationToken cancellationToken)
+    private static sqlite3 Open(string path)
     {
         Batteries_V2.Init();
         if (raw.sqlite3_open_v2(path, out var db, raw.SQLITE_OPEN_READONLY, null) != raw.SQLITE_OK)
@@ -26,7 +28,12 @@ internal static class SqliteContentHasher
             throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"Cannot open '{path}' to hash it: {message}") { Target = path };
         }
 
-        using (db)
+        return db;
+    }
+
+    public static IReadOnlyList<TableSnapshot> Hash(string path, CancellationToken cancellationToken)
+    {
+        using (var db = Open(path))
         {
             var tables = new List<(string Name, bool WithoutRowId)>();
             foreach (var row in Query(db, "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"))
@@ -49,7 +56,34 @@ internal static class SqliteContentHasher
                     order = "rowid";
                 }
 
-                result.Add(HashTable(db, name, $"SELECT * FROM {quoted} ORDER BY {order}", cancellationToken));
+                if (withoutRowId)
+                {
+                    result.Add(HashTable(db, name, $"SELECT * FROM {quoted} ORDER BY {order}", cancellationToken));
+                    continue;
+                }
+
+                var bounds = Query(db, $"SELECT min(rowid), max(rowid) FROM {quoted}")[0];
+                var low = bounds[0] is null ? 0L : long.Parse(bounds[0]!, System.Globalization.CultureInfo.InvariantCulture);
+                var high = bounds[1] is null ? 0L : long.Parse(bounds[1]!, System.Globalization.CultureInfo.InvariantCulture);
+                var split = low + (high - low) / Segments;
+                var parts = new[]
+                {
+                    $"SELECT * FROM {quoted} WHERE rowid <= {split} ORDER BY rowid",
+                    $"SELECT * FROM {quoted} WHERE rowid > {split} ORDER BY rowid",
+                };
+                var segments = new TableSnapshot[Segments];
+                Parallel.For(0, Segments, new ParallelOptions { CancellationToken = cancellationToken }, i =>
+                {
+                    using var own = Open(path);
+                    segments[i] = HashTable(own, name, parts[i], cancellationToken);
+                });
+                using var combined = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                foreach (var segment in segments)
+                {
+                    combined.AppendData(Convert.FromHexString(segment.ContentHash));
+                }
+
+                result.Add(new TableSnapshot(name, segments.Sum(s => s.Rows), Convert.ToHexString(combined.GetHashAndReset()).ToLowerInvariant()));
             }
 
             return result;

@@ -107,6 +107,44 @@ Describe 'Test-MigrationPreflight on SQLite' {
     }
 }
 
+Describe 'Backups on SQLite' {
+    BeforeAll {
+        $script:repo = Join-Path $work 'backups'
+    }
+
+    It 'Backup-Database | Test-DatabaseBackup passes and records the verdict' {
+        $backup = Backup-Database -Database $db -Path $repo -Category PreMigration -Compress Fast
+        $backup | Should -BeOfType ([DbMigration.Backups.BackupInfo])
+        $result = $backup | Test-DatabaseBackup
+        $result.Status | Should -Be 'Passed'
+        (Get-DatabaseBackup -Path $repo -Latest).Verification.Status | Should -Be 'Passed'
+    }
+
+    It 'encrypts with a SecureString passphrase and refuses a wrong one' {
+        $pass = ConvertTo-SecureString 'nightly-secret' -AsPlainText -Force
+        $backup = Backup-Database $db -Path $repo -Encrypt -Passphrase $pass
+        ($backup | Test-DatabaseBackup -Passphrase $pass).Status | Should -Be 'Passed'
+        $wrong = ConvertTo-SecureString 'nope' -AsPlainText -Force
+        $result = $backup | Test-DatabaseBackup -Passphrase $wrong -ErrorAction SilentlyContinue -ErrorVariable err
+        $result.Status | Should -Be 'Failed'
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'DbMigration.Backup.WrongPassphrase,*'
+    }
+
+    It 'rolls back with Restore-MigrationBackup -Latest -Category PreMigration' {
+        Invoke-DatabaseQuery $db 'DELETE FROM events WHERE id > 100' -Confirm:$false | Out-Null
+        $restore = Restore-MigrationBackup -Database $db -Path $repo -Latest -Category PreMigration -Confirm:$false
+        $restore.RowCountsMatch | Should -BeTrue
+        $restore.SafetyBackupId | Should -Not -BeNullOrEmpty
+        (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
+    }
+
+    It 'Invoke-BackupRetention -WhatIf removes nothing' {
+        $before = @(Get-DatabaseBackup $repo).Count
+        Invoke-BackupRetention $repo -KeepLast 1 -KeepDaily 0 -KeepWeekly 0 -KeepMonthly 0 -WhatIf | Out-Null
+        @(Get-DatabaseBackup $repo).Count | Should -Be $before
+    }
+}
+
 Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
     It 'accepts -Credential and never shows the password' {
         $uri = [DbMigration.Targets.DatabaseTarget]::Parse($env:DBMIGRATION_TEST_POSTGRES)

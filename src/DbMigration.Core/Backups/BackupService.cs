@@ -56,7 +56,8 @@ public sealed class BackupService
             progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Snapshot of {database}", 0));
             var raw = Path.Combine(partial, ".snapshot.raw");
             var dump = request.IncludeSqlDump ? Path.Combine(partial, "dump.sql") : null;
-            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, progress, cancellationToken).ConfigureAwait(false);
+            var transforms = request.Compression != BackupCompression.None || request.Passphrase is not null;
+            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, hashInParallel: !transforms, progress, cancellationToken).ConfigureAwait(false);
             log.Write($"Snapshot taken ({strategy.Format}).");
 
             byte[]? key = null;

@@ -25,7 +25,8 @@ internal interface IBackupStrategy
     /// Writes a consistent snapshot of <paramref name="source"/> to <paramref name="rawPath"/>, and optionally a
     /// human-readable SQL dump, with row counts and content hashes taken from the same state.
     /// </summary>
-    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    /// <param name="hashInParallel">False when compression or encryption will keep another core busy meanwhile.</param>
+    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     /// <summary>Restores a raw snapshot into a new, empty database named <paramref name="name"/> beside <paramref name="like"/>.</summary>
     Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);

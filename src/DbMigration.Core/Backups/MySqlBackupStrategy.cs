@@ -19,7 +19,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var dumpTool = ExternalTool.Find("mariadb-dump", "mysqldump") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
             "mariadb-dump (or mysqldump) was not found on PATH. Install the MariaDB client (mariadb-client).");

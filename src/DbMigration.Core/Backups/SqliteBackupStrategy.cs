@@ -18,7 +18,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
 
     public string PrimaryFileName => "database.sqlite";
 
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         string version;
         await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(source, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
@@ -40,7 +40,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         }
 
         // Hash the copy (it is the snapshot) on another core while the caller checksums and publishes the file.
-        var tables = Task.Run(() => SqliteContentHasher.Hash(rawPath, cancellationToken), cancellationToken);
+        var tables = Task.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
         return new SnapshotResult(version, tables);
     }
 
@@ -62,7 +62,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     }
 
     public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
-        Task.Run(() => SqliteContentHasher.Hash(database.FilePath!, cancellationToken), cancellationToken);
+        Task.Run(() => SqliteContentHasher.Hash(database.FilePath!, parallel: true, cancellationToken), cancellationToken);
 
     public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {

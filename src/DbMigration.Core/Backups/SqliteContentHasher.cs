@@ -10,7 +10,7 @@ namespace DbMigration.Backups;
 /// Row counts and content hashes for SQLite files, read through SQLite's C API: each value is hashed from the
 /// bytes SQLite holds (type tag, length, payload) without building strings, in rowid or primary-key order.
 /// Backups and their verification both use it, so equal hashes mean equal content. A rowid table is hashed as two
-/// rowid ranges on two threads (always two, so the hash does not depend on the machine), combined in order.
+/// rowid ranges (always two, so the hash does not depend on the machine), on two threads when the CPU is free.
 /// </summary>
 internal static class SqliteContentHasher
 {
@@ -31,7 +31,7 @@ internal static class SqliteContentHasher
         return db;
     }
 
-    public static IReadOnlyList<TableSnapshot> Hash(string path, CancellationToken cancellationToken)
+    public static IReadOnlyList<TableSnapshot> Hash(string path, bool parallel, CancellationToken cancellationToken)
     {
         using (var db = Open(path))
         {
@@ -72,7 +72,8 @@ internal static class SqliteContentHasher
                     $"SELECT * FROM {quoted} WHERE rowid > {split} ORDER BY rowid",
                 };
                 var segments = new TableSnapshot[Segments];
-                Parallel.For(0, Segments, new ParallelOptions { CancellationToken = cancellationToken }, i =>
+                // The segments define the hash; whether they run at once only changes the speed.
+                Parallel.For(0, Segments, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = parallel ? Segments : 1 }, i =>
                 {
                     using var own = Open(path);
                     segments[i] = HashTable(own, name, parts[i], cancellationToken);

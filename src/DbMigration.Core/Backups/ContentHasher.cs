@@ -12,6 +12,13 @@ namespace DbMigration.Backups;
 /// </summary>
 internal static class ContentHasher
 {
+    /// <summary>Opens the database and hashes every table (restored copies of server engines).</summary>
+    public static async Task<IReadOnlyList<TableSnapshot>> HashDatabaseAsync(IDatabaseProvider provider, Targets.DatabaseTarget database, CancellationToken cancellationToken)
+    {
+        await using var connection = await provider.OpenConnectionAsync(database, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        return await SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
+    }
+
     public static async Task<IReadOnlyList<TableSnapshot>> SnapshotAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
     {
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);

@@ -74,11 +74,8 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
         }
     }
 
-    public async Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken)
-    {
-        await using var connection = await provider.OpenConnectionAsync(database, ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        return await ContentHasher.SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
+        ContentHasher.HashDatabaseAsync(provider, database, cancellationToken);
 
     public async Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {

@@ -210,6 +210,12 @@ public sealed class SqlitePreflightTests : IDisposable
 }
 
 [Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlPreflightBadInputTests(PostgresServer server) : ServerPreflightBadInputTests(server, "postgres", "postgres");
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbPreflightBadInputTests(MariaDbServer server) : ServerPreflightBadInputTests(server, "mariadb", "dbm");
+
+[Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposable
 {
     private readonly TempDirectory _backups = new();
@@ -234,63 +240,6 @@ public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposabl
         var host = new RecordingHost();
         new InvokeDatabaseQueryCommand { Database = target, Query = "SELECT count(*) AS n FROM pg_extension WHERE extname = 'amcheck'" }.Invoke(host, CancellationToken.None);
         Assert.Equal(0L, Assert.Single(host.ObjectsOf<DbMigration.Query.QueryRow>())["n"]);
-    }
-
-    [Fact]
-    public async Task A_wrong_password_fails_connectivity_without_revealing_it()
-    {
-        var target = (await server.CreateDatabaseAsync()).WithCredential("postgres", "Not-The-Password-9");
-        var checks = PreflightRun.Checks(target);
-
-        var connectivity = checks.Get(PreflightCodes.Connectivity);
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, connectivity.ErrorId);
-        var everything = string.Join("|", checks.Select(c => c.Message + c.Target + string.Join(",", c.Details.Values)));
-        Assert.DoesNotContain("Not-The-Password-9", everything, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void A_closed_port_fails_connectivity_quickly()
-    {
-        var port = ProcessRunner.FreeTcpPort();
-        var started = DateTime.UtcNow;
-        var checks = PreflightRun.Checks(DatabaseTarget.Parse($"postgres://postgres:x@127.0.0.1:{port}/postgres"), connectTimeout: 5);
-
-        var connectivity = checks.Get(PreflightCodes.Connectivity);
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
-        Assert.Contains("refused", connectivity.Message, StringComparison.Ordinal);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
-    }
-
-    [Fact]
-    public async Task A_server_that_never_answers_times_out_instead_of_hanging()
-    {
-        using var silent = new TcpListener(IPAddress.Loopback, 0);
-        silent.Start();
-        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
-        var accept = silent.AcceptTcpClientAsync();
-        var started = DateTime.UtcNow;
-
-        var checks = await Task.Run(() => PreflightRun.Checks(DatabaseTarget.Parse($"postgres://postgres:x@127.0.0.1:{port}/postgres"), connectTimeout: 2));
-
-        var connectivity = checks.Get(PreflightCodes.Connectivity);
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.ConnectionTimeout, connectivity.ErrorId);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15), "pre-flight hung on a silent server");
-        (await accept).Dispose();
-    }
-
-    [Fact]
-    public async Task A_missing_database_fails_connectivity_with_its_name()
-    {
-        var target = server.Admin.WithDatabase("no_such_db_here");
-        var connectivity = PreflightRun.Checks(target).Get(PreflightCodes.Connectivity);
-
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.TargetDatabaseNotFound, connectivity.ErrorId);
-        Assert.Contains("no_such_db_here", connectivity.Message, StringComparison.Ordinal);
-        await Task.CompletedTask;
     }
 
     [Fact]
@@ -357,59 +306,6 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
     }
 
     [Fact]
-    public async Task A_wrong_password_fails_connectivity_without_revealing_it()
-    {
-        var target = (await server.CreateDatabaseAsync()).WithCredential("dbm", "Not-The-Password-9");
-        var checks = PreflightRun.Checks(target);
-
-        var connectivity = checks.Get(PreflightCodes.Connectivity);
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, connectivity.ErrorId);
-        var everything = string.Join("|", checks.Select(c => c.Message + c.Target + string.Join(",", c.Details.Values)));
-        Assert.DoesNotContain("Not-The-Password-9", everything, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void A_closed_port_fails_connectivity_quickly()
-    {
-        var port = ProcessRunner.FreeTcpPort();
-        var started = DateTime.UtcNow;
-        var connectivity = PreflightRun.Checks(DatabaseTarget.Parse($"mariadb://dbm:x@127.0.0.1:{port}/mysql"), connectTimeout: 5).Get(PreflightCodes.Connectivity);
-
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
-    }
-
-    [Fact]
-    public async Task A_server_that_never_answers_times_out_instead_of_hanging()
-    {
-        using var silent = new TcpListener(IPAddress.Loopback, 0);
-        silent.Start();
-        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
-        var accept = silent.AcceptTcpClientAsync();
-        var started = DateTime.UtcNow;
-
-        var checks = await Task.Run(() => PreflightRun.Checks(DatabaseTarget.Parse($"mysql://dbm:x@127.0.0.1:{port}/mysql"), connectTimeout: 2));
-
-        var connectivity = checks.Get(PreflightCodes.Connectivity);
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.ConnectionTimeout, connectivity.ErrorId);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15), "pre-flight hung on a silent server");
-        (await accept).Dispose();
-    }
-
-    [Fact]
-    public void A_missing_database_fails_connectivity_with_its_name()
-    {
-        var connectivity = PreflightRun.Checks(server.Admin.WithDatabase("no_such_db_here")).Get(PreflightCodes.Connectivity);
-
-        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
-        Assert.Equal(ErrorIds.TargetDatabaseNotFound, connectivity.ErrorId);
-        Assert.Contains("no_such_db_here", connectivity.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task Sessions_are_named_and_an_open_transaction_fails_the_check()
     {
         var target = await server.CreateDatabaseAsync();
@@ -442,5 +338,65 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
         var privileges = PreflightRun.Checks(target.WithCredential(user, "ro-pass")).Get(PreflightCodes.SchemaPrivileges);
         Assert.Equal(PreflightStatus.Failed, privileges.Status);
         Assert.Contains("denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}
+
+/// <summary>Bad-input cases every server engine must turn into a Failed connectivity check.</summary>
+public abstract class ServerPreflightBadInputTests(IEngineUnderTest engine, string scheme, string user)
+{
+    protected IEngineUnderTest Engine { get; } = engine;
+
+    [Fact]
+    public async Task A_wrong_password_fails_connectivity_without_revealing_it()
+    {
+        var target = (await Engine.CreateDatabaseAsync()).WithCredential(user, "Not-The-Password-9");
+        var checks = PreflightRun.Checks(target);
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, connectivity.ErrorId);
+        var everything = string.Join("|", checks.Select(c => c.Message + c.Target + string.Join(",", c.Details.Values)));
+        Assert.DoesNotContain("Not-The-Password-9", everything, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_closed_port_fails_connectivity_quickly()
+    {
+        var port = ProcessRunner.FreeTcpPort();
+        var started = DateTime.UtcNow;
+        var connectivity = PreflightRun.Checks(DatabaseTarget.Parse($"{scheme}://{user}:x@127.0.0.1:{port}/db"), connectTimeout: 5).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
+        Assert.Contains("refused", connectivity.Message, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_server_that_never_answers_times_out_instead_of_hanging()
+    {
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var accept = silent.AcceptTcpClientAsync();
+        var started = DateTime.UtcNow;
+
+        var checks = await Task.Run(() => PreflightRun.Checks(DatabaseTarget.Parse($"{scheme}://{user}:x@127.0.0.1:{port}/db"), connectTimeout: 2));
+
+        var connectivity = checks.Get(PreflightCodes.Connectivity);
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionTimeout, connectivity.ErrorId);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(15), "pre-flight hung on a silent server");
+        (await accept).Dispose();
+    }
+
+    [Fact]
+    public async Task A_missing_database_fails_connectivity_with_its_name()
+    {
+        var connectivity = PreflightRun.Checks((await Engine.CreateDatabaseAsync()).WithDatabase("no_such_db_here")).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.TargetDatabaseNotFound, connectivity.ErrorId);
+        Assert.Contains("no_such_db_here", connectivity.Message, StringComparison.Ordinal);
     }
 }

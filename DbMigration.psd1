@@ -12,11 +12,20 @@
     CmdletsToExport      = @(
         'Backup-Database'
         'Get-DatabaseBackup'
+        'Get-MigrationLock'
+        'Get-MigrationStatus'
         'Invoke-BackupRetention'
+        'Invoke-DatabaseMigration'
         'Invoke-DatabaseQuery'
+        'New-Migration'
+        'Repair-MigrationHistory'
         'Restore-MigrationBackup'
+        'Set-MigrationBaseline'
         'Test-DatabaseBackup'
+        'Test-MigrationDrift'
         'Test-MigrationPreflight'
+        'Undo-DatabaseMigration'
+        'Unlock-Migration'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -38,6 +38,22 @@ public static class ErrorIds
     public const string RestoreSessionsConnected = "DbMigration.Restore.SessionsConnected";
     public const string RestoreFailed = "DbMigration.Restore.Failed";
 
+    public const string MigrationInvalidFile = "DbMigration.Migration.InvalidFile";
+    public const string MigrationDuplicateVersion = "DbMigration.Migration.DuplicateVersion";
+    public const string MigrationFolderNotFound = "DbMigration.Migration.FolderNotFound";
+    public const string MigrationJournalBlocked = "DbMigration.Migration.JournalBlocked";
+    public const string MigrationMissingDependency = "DbMigration.Migration.MissingDependency";
+    public const string MigrationOutOfOrder = "DbMigration.Migration.OutOfOrder";
+    public const string MigrationPreflightFailed = "DbMigration.Migration.PreflightFailed";
+    public const string MigrationFailed = "DbMigration.Migration.Failed";
+    public const string MigrationPartiallyApplied = "DbMigration.Migration.PartiallyApplied";
+    public const string MigrationBackupRequired = "DbMigration.Migration.BackupRequired";
+    public const string MigrationNoDownSection = "DbMigration.Migration.NoDownSection";
+    public const string MigrationVersionNotFound = "DbMigration.Migration.VersionNotFound";
+    public const string MigrationNoSnapshot = "DbMigration.Migration.NoSnapshot";
+    public const string MigrationStaleLock = "DbMigration.Migration.StaleLock";
+    public const string MigrationLockHeld = "DbMigration.Migration.LockHeld";
+
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
     public const string OperationCancelled = "DbMigration.Operation.Cancelled";
 }

@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using DbMigration.Errors;
+
+namespace DbMigration.Migrations;
+
+/// <summary>
+/// One V&lt;version&gt;__&lt;description&gt;.sql file. Sections: "-- migrate:up" and "-- migrate:down" (without
+/// them the whole file is the up part); header directives "-- requires: 1, 2.1" and "-- transaction: none".
+/// </summary>
+public sealed partial class MigrationScript
+{
+    /// <summary>Bump when normalisation changes; the journal records it beside each checksum.</summary>
+    public const string ChecksumAlgorithm = "n1-sha256";
+
+    private MigrationScript(MigrationVersion version, string description, string path, string up, string? down, IReadOnlyList<MigrationVersion> requires, bool transactional, string checksum)
+    {
+        Version = version;
+        Description = description;
+        Path = path;
+        Up = up;
+        Down = down;
+        Requires = requires;
+        Transactional = transactional;
+        Checksum = checksum;
+    }
+
+    public MigrationVersion Version { get; }
+
+    public string Description { get; }
+
+    public string Path { get; }
+
+    public string FileName => System.IO.Path.GetFileName(Path);
+
+    public string Up { get; }
+
+    public string? Down { get; }
+
+    public IReadOnlyList<MigrationVersion> Requires { get; }
+
+    /// <summary>False for "-- transaction: none" (statements such as CREATE INDEX CONCURRENTLY).</summary>
+    public bool Transactional { get; }
+
+    public string Checksum { get; }
+
+    [GeneratedRegex(@"^V(?<version>[0-9][0-9._]*?)__(?<description>.+)\.sql$", RegexOptions.IgnoreCase)]
+    private static partial Regex FileNamePattern();
+
+    /// <summary>Reads every V*.sql file in a folder, in version order. Other files are ignored.</summary>
+    public static IReadOnlyList<MigrationScript> LoadFolder(string folder)
+    {
+        if (!Directory.Exists(folder))
+        {
+            throw new DbMigrationException(ErrorIds.MigrationFolderNotFound, ErrorKind.ObjectNotFound, $"The migrations folder '{folder}' does not exist.") { Target = folder };
+        }
+
+        var scripts = new List<MigrationScript>();
+        foreach (var file in Directory.EnumerateFiles(folder, "*.sql").Order(StringComparer.Ordinal))
+        {
+            if (FileNamePattern().IsMatch(System.IO.Path.GetFileName(file)))
+            {
+                scripts.Add(Load(file));
+            }
+            else if (System.IO.Path.GetFileName(file).StartsWith('V'))
+            {
+                throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument,
+                    $"'{System.IO.Path.GetFileName(file)}' looks like a migration but is not named V<version>__<description>.sql.") { Target = file };
+            }
+        }
+
+        foreach (var duplicate in scripts.GroupBy(s => s.Version).Where(g => g.Count() > 1))
+        {
+            throw new DbMigrationException(ErrorIds.MigrationDuplicateVersion, ErrorKind.InvalidData,
+                $"Version {duplicate.Key} is used by several files: {string.Join(", ", duplicate.Select(s => s.FileName))}.") { Target = folder };
+        }
+
+        return scripts.OrderBy(s => s.Version).ToList();
+    }
+
+    public static MigrationScript Load(string path)
+    {
+        var match = FileNamePattern().Match(System.IO.Path.GetFileName(path));
+        if (!match.Success)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument,
+                $"'{System.IO.Path.GetFileName(path)}' is not named V<version>__<description>.sql.") { Target = path };
+        }
+
+        var version = MigrationVersion.Parse(match.Groups["version"].Value.Replace('_', '.'));
+        var description = match.Groups["description"].Value.Replace('_', ' ');
+        var text = Normalize(File.ReadAllText(path));
+        return Parse(version, description, path, text);
+    }
+
+    internal static MigrationScript Parse(MigrationVersion version, string description, string path, string text)
+    {
+        var lines = text.Split('\n');
+        var requires = new List<MigrationVersion>();
+        var transactional = true;
+        int? upAt = null;
+        int? downAt = null;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (!line.StartsWith("--", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var directive = line[2..].Trim();
+            if (directive.Equals("migrate:up", StringComparison.OrdinalIgnoreCase))
+            {
+                upAt ??= i;
+            }
+            else if (directive.Equals("migrate:down", StringComparison.OrdinalIgnoreCase))
+            {
+                downAt ??= i;
+            }
+            else if (directive.StartsWith("requires:", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (var item in directive["requires:".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    if (!MigrationVersion.TryParse(item, out var required))
+                    {
+                        throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                            $"{System.IO.Path.GetFileName(path)}: '-- requires: {item}' is not a version.") { Target = path };
+                    }
+
+                    requires.Add(required);
+                }
+            }
+            else if (directive.StartsWith("transaction:", StringComparison.OrdinalIgnoreCase))
+            {
+                var value = directive["transaction:".Length..].Trim();
+                transactional = value.ToLowerInvariant() switch
+                {
+                    "none" or "off" or "false" => false,
+                    "default" or "on" or "true" => true,
+                    _ => throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                        $"{System.IO.Path.GetFileName(path)}: '-- transaction: {value}' is not valid; use 'none'.") { Target = path },
+                };
+            }
+        }
+
+        if (downAt is not null && upAt is not null && downAt < upAt)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                $"{System.IO.Path.GetFileName(path)}: '-- migrate:down' comes before '-- migrate:up'.") { Target = path };
+        }
+
+        string up;
+        string? down = null;
+        if (upAt is null && downAt is null)
+        {
+            up = text;
+        }
+        else
+        {
+            var upStart = (upAt ?? -1) + 1;
+            var upEnd = downAt ?? lines.Length;
+            up = string.Join('\n', lines[upStart..upEnd]);
+            if (downAt is not null)
+            {
+                down = string.Join('\n', lines[(downAt.Value + 1)..]);
+                if (string.IsNullOrWhiteSpace(StripComments(down)))
+                {
+                    down = null;
+                }
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(StripComments(up)))
+        {
+            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                $"{System.IO.Path.GetFileName(path)} has no statements in its up section.") { Target = path };
+        }
+
+        return new MigrationScript(version, description, path, up, down, requires, transactional, ComputeChecksum(text));
+    }
+
+    /// <summary>Strips a BOM, turns CRLF and CR into LF, and trailing whitespace off every line and the end.</summary>
+    public static string Normalize(string text)
+    {
+        text = text.TrimStart('\uFEFF').Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n');
+        var lines = text.Split('\n').Select(l => l.TrimEnd());
+        return string.Join('\n', lines).TrimEnd('\n');
+    }
+
+    public static string ComputeChecksum(string normalizedText) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(normalizedText))).ToLowerInvariant();
+
+    private static string StripComments(string sql) =>
+        string.Join('\n', sql.Split('\n').Where(l => !l.TrimStart().StartsWith("--", StringComparison.Ordinal)));
+}

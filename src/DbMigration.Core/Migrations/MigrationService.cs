@@ -1,0 +1,608 @@
+using System.Data.Common;
+using System.Diagnostics;
+using DbMigration.Backups;
+using DbMigration.Errors;
+using DbMigration.Operations;
+using DbMigration.Preflight;
+using DbMigration.Providers;
+using DbMigration.Sql;
+using DbMigration.Targets;
+
+namespace DbMigration.Migrations;
+
+/// <summary>What Invoke-DatabaseMigration was asked to do.</summary>
+public sealed record MigrationRequest
+{
+    public required DatabaseTarget Target { get; init; }
+
+    public required string Path { get; init; }
+
+    public string? TargetVersion { get; init; }
+
+    public bool AllowOutOfOrder { get; init; }
+
+    public string? BackupPath { get; init; }
+
+    public bool SkipBackup { get; init; }
+
+    public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Run despite failed pre-flight checks, and take over a stale lock.</summary>
+    public bool Force { get; init; }
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>One migration the plan would run, with the exact statements.</summary>
+public sealed record MigrationStep(string Version, string Description, string Script, IReadOnlyList<SqlStatement> Statements, bool Transactional, string? BackupId = null)
+{
+    public string Sql => string.Join(";\n", Statements.Select(s => s.Text)) + ";";
+}
+
+/// <summary>What would run, decided before anything runs; says up front what is not transactional.</summary>
+public sealed record MigrationPlan(IReadOnlyList<MigrationStep> Steps, bool TransactionalDdl, IReadOnlyList<string> Notes);
+
+/// <summary>Which applied migrations Undo-DatabaseMigration should reverse.</summary>
+public sealed record UndoSelection(string? Version, int? Steps, string? ToVersion);
+
+/// <summary>Versioned schema migrations against the journal. Every call is safe to repeat.</summary>
+public sealed class MigrationService
+{
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
+    public async Task<IReadOnlyList<MigrationInfo>> StatusAsync(DatabaseTarget target, string path, CancellationToken cancellationToken)
+    {
+        var provider = DatabaseProviders.For(target);
+        var scripts = MigrationScript.LoadFolder(path);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var journal = new MigrationJournal(provider);
+        var entries = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false)
+            ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)
+            : [];
+        return Describe(scripts, entries);
+    }
+
+    internal static IReadOnlyList<MigrationInfo> Describe(IReadOnlyList<MigrationScript> scripts, IReadOnlyList<JournalEntry> entries)
+    {
+        var byVersion = entries.ToDictionary(e => MigrationVersion.Parse(e.Version));
+        var done = entries.Where(e => e.Status is "applied" or "baseline").Select(e => MigrationVersion.Parse(e.Version)).ToList();
+        var highest = done.Count == 0 ? null : done.Max();
+        var result = new List<(MigrationVersion Version, MigrationInfo Info)>();
+        foreach (var script in scripts)
+        {
+            byVersion.TryGetValue(script.Version, out var entry);
+            var state = entry?.Status switch
+            {
+                "applied" => entry.Checksum == script.Checksum ? MigrationState.Applied : MigrationState.ChecksumMismatch,
+                "baseline" => MigrationState.Baseline,
+                "failed" => MigrationState.Failed,
+                _ => highest is not null && script.Version < highest ? MigrationState.OutOfOrder : MigrationState.Pending,
+            };
+            result.Add((script.Version, Info(script.Version, script.Description, script.FileName, state, entry, script.Down is not null) with { Checksum = script.Checksum }));
+        }
+
+        foreach (var entry in entries.Where(e => !scripts.Any(s => s.Version == MigrationVersion.Parse(e.Version))))
+        {
+            var state = entry.Status switch
+            {
+                "failed" => MigrationState.Failed,
+                "rolled_back" => (MigrationState?)null,
+                _ => MigrationState.Missing,
+            };
+            if (state is not null)
+            {
+                result.Add((MigrationVersion.Parse(entry.Version), Info(MigrationVersion.Parse(entry.Version), entry.Description, entry.Script, state.Value, entry, false)));
+            }
+        }
+
+        return result.OrderBy(r => r.Version).Select(r => r.Info).ToList();
+    }
+
+    private static MigrationInfo Info(MigrationVersion version, string description, string script, MigrationState state, JournalEntry? entry, bool hasDown) => new()
+    {
+        Version = version.ToString(),
+        Description = description,
+        Script = script,
+        State = state,
+        AppliedUtc = entry?.Status is "applied" or "baseline" ? entry.FinishedUtc ?? entry.StartedUtc : null,
+        ExecutionMs = entry?.ExecutionMs,
+        Checksum = entry?.Checksum,
+        BackupId = entry?.BackupId,
+        Error = entry?.Error,
+        HasDownSection = hasDown,
+    };
+
+    /// <summary>Decides what would run. Reads only: -WhatIf shows this plan and nothing is written.</summary>
+    public async Task<MigrationPlan> PlanAsync(MigrationRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var provider = DatabaseProviders.For(request.Target);
+        var scripts = MigrationScript.LoadFolder(request.Path);
+        await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var capabilities = provider.GetCapabilities(await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false));
+        var journal = new MigrationJournal(provider);
+        var entries = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false)
+            ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)
+            : [];
+        return BuildPlan(request, provider.Engine, capabilities.TransactionalDdl, scripts, entries);
+    }
+
+    internal static MigrationPlan BuildPlan(MigrationRequest request, DatabaseEngine engine, bool transactionalDdl, IReadOnlyList<MigrationScript> scripts, IReadOnlyList<JournalEntry> entries)
+    {
+        var states = Describe(scripts, entries);
+        var blocking = states.Where(s => s.State is MigrationState.Failed or MigrationState.ChecksumMismatch).ToList();
+        if (blocking.Count > 0)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationJournalBlocked, ErrorKind.InvalidOperation,
+                "The journal must be repaired before migrating: " + string.Join("; ", blocking.Select(b => b.State == MigrationState.Failed
+                    ? $"V{b.Version} failed ({b.Error}); fix it, then Repair-MigrationHistory -Version {b.Version} -Resolve RolledBack (or Applied), or restore backup {b.BackupId ?? "(none)"}"
+                    : $"V{b.Version} changed since it was applied; if that is intended, Repair-MigrationHistory -Version {b.Version} -AcceptChecksum")) + ".")
+            { Target = request.Target.ToString() };
+        }
+
+        MigrationVersion? limit = null;
+        if (request.TargetVersion is not null)
+        {
+            limit = MigrationVersion.Parse(request.TargetVersion);
+            if (!scripts.Any(s => s.Version == limit) && !entries.Any(e => MigrationVersion.Parse(e.Version) == limit))
+            {
+                throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.ObjectNotFound, $"-TargetVersion {limit} matches no migration in '{request.Path}'.");
+            }
+        }
+
+        var outOfOrder = states.Where(s => s.State == MigrationState.OutOfOrder && (limit is null || MigrationVersion.Parse(s.Version) <= limit)).ToList();
+        if (outOfOrder.Count > 0 && !request.AllowOutOfOrder)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationOutOfOrder, ErrorKind.InvalidOperation,
+                $"{string.Join(", ", outOfOrder.Select(o => "V" + o.Version))} {(outOfOrder.Count == 1 ? "is" : "are")} older than migrations already applied. Pass -AllowOutOfOrder to run {(outOfOrder.Count == 1 ? "it" : "them")} anyway.")
+            { Target = request.Target.ToString() };
+        }
+
+        var done = entries.Where(e => e.Status is "applied" or "baseline").Select(e => MigrationVersion.Parse(e.Version)).ToHashSet();
+        var pending = scripts.Where(s => !done.Contains(s.Version) && (limit is null || s.Version <= limit)).ToList();
+
+        // Dependencies are checked before anything runs.
+        var available = new HashSet<MigrationVersion>(done);
+        var missing = new List<string>();
+        foreach (var script in pending)
+        {
+            foreach (var required in script.Requires.Where(r => !available.Contains(r)))
+            {
+                missing.Add($"V{script.Version} requires V{required}, which is {(scripts.Any(s => s.Version == required) ? "not applied and does not run before it" : "not in the folder")}");
+            }
+
+            available.Add(script.Version);
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationMissingDependency, ErrorKind.InvalidOperation, "Nothing was run: " + string.Join("; ", missing) + ".")
+            { Target = request.Target.ToString() };
+        }
+
+        var notes = new List<string>();
+        var steps = pending.Select(s =>
+        {
+            var transactional = transactionalDdl && s.Transactional;
+            if (!transactional)
+            {
+                notes.Add(transactionalDdl
+                    ? $"V{s.Version} runs outside a transaction (-- transaction: none): a failure leaves it partially applied."
+                    : $"V{s.Version} is not transactional on {engine} (DDL commits implicitly): a failure leaves it partially applied.");
+            }
+
+            return new MigrationStep(s.Version.ToString(), s.Description, s.FileName, SqlScriptSplitter.Split(s.Up, engine), transactional);
+        }).ToList();
+        return new MigrationPlan(steps, transactionalDdl, notes);
+    }
+
+    /// <summary>
+    /// Applies the confirmed steps of a fresh plan, under the migration lock, after a pre-flight and a safety backup.
+    /// Each applied migration is reported through <paramref name="onApplied"/> as it completes.
+    /// </summary>
+    public async Task ExecuteAsync(MigrationRequest request, IReadOnlySet<string> confirmedVersions, Action<MigrationRun> onApplied, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(onApplied);
+        var target = request.Target;
+        var provider = DatabaseProviders.For(target);
+
+        if (!request.Force)
+        {
+            provider.ReleasePooledConnections(target);
+            var checks = await new PreflightService().RunAsync(new PreflightRequest(target, request.SkipBackup ? null : request.BackupPath, request.ConnectTimeout), progress, cancellationToken).ConfigureAwait(false);
+            var failed = checks.Where(c => c.Status == PreflightStatus.Failed).ToList();
+            if (failed.Count > 0)
+            {
+                throw new DbMigrationException(ErrorIds.MigrationPreflightFailed, ErrorKind.InvalidOperation,
+                    "Pre-flight failed, so nothing was migrated: " + string.Join("; ", failed.Select(f => $"{f.Code} {f.Name}: {f.Message}")) + " Pass -Force to migrate anyway.")
+                { Target = target.ToString() };
+            }
+        }
+
+        await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, request.LockTimeout, request.Force, progress, cancellationToken).ConfigureAwait(false);
+
+        // Re-plan under the lock: another process may have migrated while we waited.
+        var plan = await PlanAsync(request, cancellationToken).ConfigureAwait(false);
+        var steps = plan.Steps.TakeWhile(s => confirmedVersions.Contains(s.Version)).ToList();
+        if (steps.Count == 0)
+        {
+            progress.Verbose("Nothing to migrate: the database is up to date.");
+            return;
+        }
+
+        foreach (var note in plan.Notes)
+        {
+            progress.Warning(note);
+        }
+
+        string? backupId = null;
+        if (!request.SkipBackup)
+        {
+            if (request.BackupPath is null)
+            {
+                throw new DbMigrationException(ErrorIds.MigrationBackupRequired, ErrorKind.InvalidArgument,
+                    "A safety backup is taken before migrating: pass -BackupPath, or -SkipBackup to go without one.") { Target = target.ToString() };
+            }
+
+            progress?.Report(new ProgressUpdate(6, "Invoke-DatabaseMigration", "Safety backup", 0));
+            var backup = await new BackupService().CreateAsync(new BackupRequest
+            {
+                Source = target,
+                Path = request.BackupPath,
+                Category = BackupCategory.PreMigration,
+                Tags = ["before-V" + steps[0].Version],
+            }, progress, cancellationToken).ConfigureAwait(false);
+            backupId = backup.Id;
+        }
+
+        var journal = new MigrationJournal(provider);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await journal.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
+        var scripts = MigrationScript.LoadFolder(request.Path).ToDictionary(s => s.Version.ToString());
+        for (var i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            progress?.Report(new ProgressUpdate(6, "Invoke-DatabaseMigration", $"V{step.Version} {step.Description}", 100.0 * i / steps.Count, CurrentOperation: step.Script));
+            var script = scripts[step.Version];
+            var run = await ApplyAsync(provider, journal, connection, target, step, EntryFor(script, backupId), "applied", progress, cancellationToken).ConfigureAwait(false);
+            onApplied(run with { BackupId = backupId });
+        }
+
+        await SaveSnapshotAsync(provider, journal, connection, steps[^1].Version, cancellationToken).ConfigureAwait(false);
+        progress?.Report(new ProgressUpdate(6, "Invoke-DatabaseMigration", "Done", 100, Completed: true));
+    }
+
+    private static JournalEntry EntryFor(MigrationScript script, string? backupId) => new()
+    {
+        Version = script.Version.ToString(),
+        SortKey = script.Version.SortKey,
+        Description = script.Description,
+        Script = script.FileName,
+        Checksum = script.Checksum,
+        ChecksumAlgorithm = MigrationScript.ChecksumAlgorithm,
+        Status = "applied",
+        AppliedBy = Actor.User,
+        Host = Actor.Host,
+        StartedUtc = DateTimeOffset.UtcNow,
+        BackupId = backupId,
+    };
+
+    /// <summary>
+    /// Runs one step. Transactional steps commit their statements and the journal row together, or roll back
+    /// both. Other steps are first journalled as failed ("interrupted"), so a kill mid-way leaves a record that
+    /// blocks the next run, and are marked done only after the last statement.
+    /// </summary>
+    private static async Task<MigrationRun> ApplyAsync(
+        IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, DatabaseTarget target, MigrationStep step, JournalEntry entry,
+        string successStatus, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var eventName = successStatus == "applied" ? "applied" : "undone";
+        if (step.Transactional)
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            SqlStatement? current = null;
+            try
+            {
+                foreach (var statement in step.Statements)
+                {
+                    current = statement;
+                    await RunStatementAsync(provider, connection, transaction, statement, cancellationToken).ConfigureAwait(false);
+                }
+
+                current = null;
+                await journal.RecordAsync(connection, transaction, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            await journal.RecordAsync(connection, null, entry with { Status = "failed", Error = "interrupted: started but did not finish" }, "started", "non-transactional", cancellationToken).ConfigureAwait(false);
+            var done = 0;
+            foreach (var statement in step.Statements)
+            {
+                try
+                {
+                    await RunStatementAsync(provider, connection, null, statement, cancellationToken).ConfigureAwait(false);
+                    done++;
+                }
+                catch (Exception ex)
+                {
+                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch).ConfigureAwait(false);
+                }
+            }
+
+            await journal.RecordAsync(connection, null, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        progress.Verbose($"V{step.Version} {step.Description}: {successStatus} in {stopwatch.ElapsedMilliseconds} ms.");
+        return new MigrationRun
+        {
+            Version = step.Version,
+            Description = step.Description,
+            Status = successStatus,
+            Transactional = step.Transactional,
+            Statements = step.Statements.Count,
+            Duration = stopwatch.Elapsed,
+        };
+    }
+
+    private static async Task RunStatementAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, SqlStatement statement, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand(statement.Text, transaction, timeoutSeconds: 0);
+        using var interrupt = provider.InterruptOn(connection, cancellationToken);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<DbMigrationException> FailAsync(
+        IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, DatabaseTarget target, MigrationStep step, JournalEntry entry,
+        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch)
+    {
+        var translated = provider.TranslateException(error, target, statement?.Text);
+        var message = translated?.Message ?? error.Message;
+        var outcome = step.Transactional ? "was rolled back completely" : partial ? "is PARTIALLY APPLIED: earlier statements committed" : "changed nothing";
+        try
+        {
+            await journal.RecordAsync(connection, null, entry with
+            {
+                Status = "failed",
+                FinishedUtc = DateTimeOffset.UtcNow,
+                ExecutionMs = stopwatch.ElapsedMilliseconds,
+                Error = message,
+                FailedStatement = statement?.Text,
+            }, "failed", outcome, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DbException)
+        {
+            // The journal write is best effort once the database itself failed; the error below still says everything.
+        }
+
+        return new DbMigrationException(
+            !step.Transactional && partial ? ErrorIds.MigrationPartiallyApplied : ErrorIds.MigrationFailed,
+            translated?.Kind ?? ErrorKind.InvalidOperation,
+            $"V{step.Version} {step.Description} failed at statement {statement?.Index} (line {statement?.Line}) and {outcome}: {message}" +
+            (entry.BackupId is null ? string.Empty : $" The pre-run backup is {entry.BackupId}."), error)
+        {
+            Target = target.ToString(),
+            Sql = statement?.Text,
+            SqlState = translated?.SqlState,
+            ServerErrorNumber = translated?.ServerErrorNumber,
+        };
+    }
+
+    private static async Task SaveSnapshotAsync(IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, string version, CancellationToken cancellationToken)
+    {
+        var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
+        await journal.SaveSnapshotAsync(connection, version, SchemaSnapshot.Capture(tables), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The applied migrations to reverse, newest first, with their down statements (null where a file has none).</summary>
+    public async Task<IReadOnlyList<(MigrationStep Step, bool HasDown)>> PlanUndoAsync(DatabaseTarget target, string path, UndoSelection selection, CancellationToken cancellationToken)
+    {
+        var provider = DatabaseProviders.For(target);
+        var scripts = MigrationScript.LoadFolder(path).ToDictionary(s => s.Version);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var capabilities = provider.GetCapabilities(await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false));
+        var journal = new MigrationJournal(provider);
+        var applied = (await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false) ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false) : [])
+            .Where(e => e.Status == "applied")
+            .OrderByDescending(e => MigrationVersion.Parse(e.Version))
+            .ToList();
+
+        IEnumerable<JournalEntry> chosen;
+        if (selection.Version is not null)
+        {
+            var version = MigrationVersion.Parse(selection.Version);
+            chosen = applied.Where(e => MigrationVersion.Parse(e.Version) == version).ToList();
+            if (!chosen.Any())
+            {
+                throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.ObjectNotFound, $"V{version} is not applied on {target}; nothing to undo.") { Target = target.ToString() };
+            }
+        }
+        else if (selection.ToVersion is not null)
+        {
+            var version = MigrationVersion.Parse(selection.ToVersion);
+            chosen = applied.Where(e => MigrationVersion.Parse(e.Version) > version);
+        }
+        else
+        {
+            chosen = applied.Take(selection.Steps ?? 1);
+        }
+
+        return chosen.Select(e =>
+        {
+            var version = MigrationVersion.Parse(e.Version);
+            scripts.TryGetValue(version, out var script);
+            var down = script?.Down;
+            var statements = down is null ? [] : SqlScriptSplitter.Split(down, provider.Engine);
+            return (new MigrationStep(e.Version, e.Description, e.Script, statements, capabilities.TransactionalDdl && (script?.Transactional ?? true), e.BackupId), down is not null);
+        }).ToList();
+    }
+
+    /// <summary>Runs the down sections of the confirmed steps, newest first, under the migration lock.</summary>
+    public async Task UndoAsync(DatabaseTarget target, string path, IReadOnlyList<MigrationStep> steps, TimeSpan lockTimeout, Action<MigrationRun> onUndone, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var provider = DatabaseProviders.For(target);
+        await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, lockTimeout, force: false, progress, cancellationToken).ConfigureAwait(false);
+        var journal = new MigrationJournal(provider);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var entries = (await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)).ToDictionary(e => e.Version);
+        foreach (var step in steps)
+        {
+            if (!entries.TryGetValue(step.Version, out var entry) || entry.Status != "applied")
+            {
+                throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.InvalidOperation, $"V{step.Version} is no longer applied; nothing was undone from here on.");
+            }
+
+            onUndone(await ApplyAsync(provider, journal, connection, target, step, entry with { StartedUtc = DateTimeOffset.UtcNow, Error = null, FailedStatement = null }, "rolled_back", progress, cancellationToken).ConfigureAwait(false));
+        }
+
+        if (steps.Count > 0)
+        {
+            await SaveSnapshotAsync(provider, journal, connection, steps[^1].Version, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Records existing versions as baseline without running them. Says so when a journal already exists.</summary>
+    public async Task<IReadOnlyList<MigrationInfo>> BaselineAsync(DatabaseTarget target, string? path, string version, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var provider = DatabaseProviders.For(target);
+        var limit = MigrationVersion.Parse(version);
+        await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(30), force: false, progress, cancellationToken).ConfigureAwait(false);
+        var journal = new MigrationJournal(provider);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var existing = await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (existing.Count > 0)
+        {
+            progress.Warning($"The journal already has {existing.Count} entr{(existing.Count == 1 ? "y" : "ies")} on {target}; versions already applied stay as they are, the others up to V{limit} are recorded as baseline.");
+        }
+
+        var done = existing.Where(e => e.Status is "applied" or "baseline").Select(e => MigrationVersion.Parse(e.Version)).ToHashSet();
+        var scripts = path is null ? [] : MigrationScript.LoadFolder(path);
+        var adopt = scripts.Where(s => s.Version <= limit && !done.Contains(s.Version))
+            .Select(s => EntryFor(s, null) with { Status = "baseline", FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = 0 })
+            .ToList();
+        if (path is null && !done.Contains(limit))
+        {
+            adopt.Add(new JournalEntry
+            {
+                Version = limit.ToString(),
+                SortKey = limit.SortKey,
+                Description = "baseline",
+                Script = string.Empty,
+                Checksum = string.Empty,
+                ChecksumAlgorithm = MigrationScript.ChecksumAlgorithm,
+                Status = "baseline",
+                AppliedBy = Actor.User,
+                Host = Actor.Host,
+                StartedUtc = DateTimeOffset.UtcNow,
+                FinishedUtc = DateTimeOffset.UtcNow,
+                ExecutionMs = 0,
+            });
+        }
+
+        foreach (var entry in adopt)
+        {
+            await journal.RecordAsync(connection, null, entry, "baseline", $"adopted at V{limit}", cancellationToken).ConfigureAwait(false);
+        }
+
+        await SaveSnapshotAsync(provider, journal, connection, limit.ToString(), cancellationToken).ConfigureAwait(false);
+        return Describe(scripts, await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)).Where(i => adopt.Any(a => a.Version == i.Version)).ToList();
+    }
+
+    /// <summary>Repairs one version's journal entry: accept its current checksum, or resolve a failure.</summary>
+    public async Task<MigrationInfo> RepairAsync(DatabaseTarget target, string? path, string version, bool acceptChecksum, MigrationState? resolveAs, string? note, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var provider = DatabaseProviders.For(target);
+        var wanted = MigrationVersion.Parse(version);
+        await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(30), force: false, progress, cancellationToken).ConfigureAwait(false);
+        var journal = new MigrationJournal(provider);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var entry = (await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => MigrationVersion.Parse(e.Version) == wanted)
+            ?? throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.ObjectNotFound, $"V{wanted} has no journal entry on {target}.") { Target = target.ToString() };
+
+        JournalEntry repaired;
+        string detail;
+        if (acceptChecksum)
+        {
+            if (path is null)
+            {
+                throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument, "-AcceptChecksum needs -Path to read the current file.");
+            }
+
+            var script = MigrationScript.LoadFolder(path).FirstOrDefault(s => s.Version == wanted)
+                ?? throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.ObjectNotFound, $"No file for V{wanted} in '{path}'.");
+            if (entry.Status is not ("applied" or "baseline"))
+            {
+                throw new DbMigrationException(ErrorIds.MigrationJournalBlocked, ErrorKind.InvalidOperation, $"V{wanted} is {entry.Status}, not applied; there is no checksum to accept.");
+            }
+
+            repaired = entry with { Checksum = script.Checksum, ChecksumAlgorithm = MigrationScript.ChecksumAlgorithm };
+            detail = $"checksum accepted: {entry.Checksum} -> {script.Checksum}" + (note is null ? string.Empty : "; " + note);
+        }
+        else
+        {
+            if (entry.Status != "failed")
+            {
+                throw new DbMigrationException(ErrorIds.MigrationJournalBlocked, ErrorKind.InvalidOperation, $"V{wanted} is {entry.Status}, not failed; there is nothing to resolve.");
+            }
+
+            var status = resolveAs == MigrationState.Applied ? "applied" : "rolled_back";
+            repaired = entry with { Status = status };
+            detail = $"resolved as {status} (was failed: {entry.Error})" + (note is null ? string.Empty : "; note: " + note);
+        }
+
+        await journal.RecordAsync(connection, null, repaired, acceptChecksum ? "checksum_accepted" : "resolved", detail, cancellationToken).ConfigureAwait(false);
+        progress.Verbose($"V{wanted}: {detail}");
+        var scripts = path is null ? [] : MigrationScript.LoadFolder(path);
+        return Describe(scripts, [repaired]).FirstOrDefault(i => i.Version == wanted.ToString())
+            ?? Info(wanted, repaired.Description, repaired.Script, repaired.Status == "rolled_back" ? MigrationState.Pending : MigrationState.Applied, repaired, false);
+    }
+
+    /// <summary>Live schema against the schema recorded after the last migration run.</summary>
+    public async Task<IReadOnlyList<SchemaDifference>> DriftAsync(DatabaseTarget target, CancellationToken cancellationToken)
+    {
+        var provider = DatabaseProviders.For(target);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var journal = new MigrationJournal(provider);
+        var snapshot = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false)
+            ? await journal.LatestSnapshotAsync(connection, cancellationToken).ConfigureAwait(false)
+            : null;
+        if (snapshot is null)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationNoSnapshot, ErrorKind.ObjectNotFound,
+                $"{target} has no recorded schema: run Invoke-DatabaseMigration or Set-MigrationBaseline first.") { Target = target.ToString() };
+        }
+
+        return SchemaSnapshot.Compare(snapshot.Value.Json, await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Creates the next V&lt;n&gt;__&lt;name&gt;.sql with up and down sections.</summary>
+    public static MigrationFile NewFile(string path, string name)
+    {
+        Directory.CreateDirectory(path);
+
+        // From the names alone: a freshly scaffolded, still empty file must not stop the next scaffold.
+        var highest = Directory.EnumerateFiles(path, "V*__*.sql")
+            .Select(f => System.IO.Path.GetFileName(f)[1..].Split("__")[0].Split('.', '_')[0])
+            .Select(v => long.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0)
+            .DefaultIfEmpty(0)
+            .Max();
+        var next = highest + 1;
+        var slug = new string(name.Trim().Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_');
+        if (slug.Length == 0)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument, $"'{name}' gives an empty file name; use letters or digits.");
+        }
+
+        var file = System.IO.Path.Combine(path, $"V{next:D3}__{slug}.sql");
+        File.WriteAllText(file, $"-- {name}\n-- requires:\n-- migrate:up\n\n\n-- migrate:down\n\n");
+        return new MigrationFile(next.ToString(System.Globalization.CultureInfo.InvariantCulture), slug.Replace('_', ' '), file);
+    }
+}

@@ -51,5 +51,42 @@ if (args.Length == 3 && args[0] == "restore")
     return 0;
 }
 
+// Usage: migrate <target> <folder> [lockTimeoutSeconds]: applies pending migrations (no backup, no pre-flight),
+// printing LOCKED once the run holds the lock, APPLIED <version> per migration, then DONE.
+if (args.Length >= 3 && args[0] == "migrate")
+{
+    var target = DatabaseTarget.Parse(args[1]);
+    var request = new DbMigration.Migrations.MigrationRequest
+    {
+        Target = target,
+        Path = args[2],
+        SkipBackup = true,
+        Force = true,
+        LockTimeout = TimeSpan.FromSeconds(args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 60),
+    };
+    var service = new DbMigration.Migrations.MigrationService();
+    var plan = await service.PlanAsync(request, CancellationToken.None);
+    Console.WriteLine("PLANNED " + plan.Steps.Count);
+    var progress = new LineProgress();
+    await service.ExecuteAsync(request, plan.Steps.Select(s => s.Version).ToHashSet(), run => Console.WriteLine("APPLIED " + run.Version), progress, CancellationToken.None);
+    Console.WriteLine("DONE");
+    return 0;
+}
+
 Console.Error.WriteLine("usage: lock <target> <name> <holdMs> <timeoutMs> | backup <target> <repository> | restore <target> <backup folder>");
 return 2;
+
+/// <summary>Prints LOCKED when the migration starts its first migration (the lock is held by then).</summary>
+internal sealed class LineProgress : IProgress<DbMigration.Operations.OperationUpdate>
+{
+    private bool _printed;
+
+    public void Report(DbMigration.Operations.OperationUpdate value)
+    {
+        if (!_printed && value is DbMigration.Operations.ProgressUpdate { Activity: "Invoke-DatabaseMigration" })
+        {
+            _printed = true;
+            Console.WriteLine("LOCKED");
+        }
+    }
+}

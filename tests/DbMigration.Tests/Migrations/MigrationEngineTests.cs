@@ -1,0 +1,377 @@
+using System.Globalization;
+using DbMigration.Backups;
+using DbMigration.Errors;
+using DbMigration.Migrations;
+using DbMigration.PowerShell.Commands;
+using DbMigration.Query;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Migrations;
+
+/// <summary>The migration engine on every engine, through the cmdlets, against real databases.</summary>
+public abstract class MigrationEngineTests(IEngineUnderTest engine, string? password) : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    protected IEngineUnderTest Engine { get; } = engine;
+
+    /// <summary>A statement that runs for about 30 seconds unless interrupted.</summary>
+    protected abstract string SlowStatement { get; }
+
+    private string Folder(params (string Name, string Text)[] files)
+    {
+        var folder = _dir.File("migrations-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(folder);
+        foreach (var (name, text) in files)
+        {
+            File.WriteAllText(Path.Combine(folder, name), text);
+        }
+
+        return folder;
+    }
+
+    private static readonly (string, string)[] Standard =
+    [
+        ("V1__create_parent.sql", "-- migrate:up\nCREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);\nINSERT INTO parent (id, name) VALUES (1, 'a');\n-- migrate:down\nDROP TABLE parent;\n"),
+        ("V2__create_child.sql", "-- requires: 1\n-- migrate:up\nCREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, FOREIGN KEY (parent_id) REFERENCES parent (id));\nCREATE INDEX ix_child_parent ON child (parent_id);\n-- migrate:down\nDROP TABLE child;\n"),
+        ("V3__add_note.sql", "-- migrate:up\nALTER TABLE parent ADD COLUMN note VARCHAR(100);\n-- migrate:down\nALTER TABLE parent DROP COLUMN note;\n"),
+        ("V10__create_audit.sql", "CREATE TABLE audit (id INTEGER PRIMARY KEY, what VARCHAR(50));\n"),
+    ];
+
+    private List<MigrationRun> Migrate(DatabaseTarget target, string folder, Action<InvokeDatabaseMigrationCommand>? configure = null, RecordingHost? host = null)
+    {
+        host ??= new RecordingHost(_dir.Path);
+        var command = new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, ForceMode = true };
+        configure?.Invoke(command);
+        command.Invoke(host, CancellationToken.None);
+        return host.ObjectsOf<MigrationRun>().ToList();
+    }
+
+    private static List<MigrationInfo> Status(DatabaseTarget target, string folder)
+    {
+        var host = new RecordingHost();
+        new GetMigrationStatusCommand { Database = target, Path = folder }.Invoke(host, CancellationToken.None);
+        return host.ObjectsOf<MigrationInfo>().ToList();
+    }
+
+    private static List<QueryRow> Query(DatabaseTarget target, string sql)
+    {
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(host, CancellationToken.None);
+        return host.ObjectsOf<QueryRow>().ToList();
+    }
+
+    private static long Scalar(DatabaseTarget target, string sql) => Convert.ToInt64(Query(target, sql).Single()[0], CultureInfo.InvariantCulture);
+
+    private bool TableExists(DatabaseTarget target, string table)
+    {
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        using var connection = provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None).GetAwaiter().GetResult();
+        return provider.GetTablesAsync(connection, CancellationToken.None).GetAwaiter().GetResult().Any(t => t.Name.Name == table);
+    }
+
+    [Fact]
+    public async Task Applies_pending_migrations_in_numeric_order_and_a_rerun_is_a_no_op()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard);
+
+        var runs = Migrate(target, folder);
+        Assert.Equal(["1", "2", "3", "10"], runs.Select(r => r.Version));
+        Assert.All(runs, r => Assert.Equal("applied", r.Status));
+        Assert.All(Status(target, folder), s => Assert.Equal(MigrationState.Applied, s.State));
+        Assert.All(Status(target, folder), s => Assert.NotNull(s.AppliedUtc));
+        Assert.Equal(4, Scalar(target, "SELECT COUNT(*) FROM dbmigration_history_events WHERE event = 'applied'"));
+
+        Assert.Empty(Migrate(target, folder));
+        Assert.Equal(4, Scalar(target, "SELECT COUNT(*) FROM dbmigration_history_events WHERE event = 'applied'"));
+    }
+
+    [Fact]
+    public async Task Journal_times_are_UTC()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var before = DateTimeOffset.UtcNow.AddSeconds(-2);
+        Migrate(target, Folder(Standard[0]));
+        var applied = Status(target, Folder(Standard[0])).Single().AppliedUtc!.Value;
+        Assert.Equal(TimeSpan.Zero, applied.Offset);
+        Assert.InRange(applied, before, DateTimeOffset.UtcNow.AddSeconds(2));
+    }
+
+    [Fact]
+    public async Task A_target_version_stops_there_and_status_shows_the_rest_pending()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard);
+
+        Assert.Equal(["1", "2"], Migrate(target, folder, c => c.TargetVersion = "2").Select(r => r.Version));
+        var states = Status(target, folder).ToDictionary(s => s.Version, s => s.State);
+        Assert.Equal(MigrationState.Applied, states["2"]);
+        Assert.Equal(MigrationState.Pending, states["3"]);
+        Assert.Equal(MigrationState.Pending, states["10"]);
+    }
+
+    [Fact]
+    public async Task Undo_runs_down_sections_newest_first_and_the_migrations_can_be_reapplied()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard);
+        Migrate(target, folder, c => c.TargetVersion = "3");
+
+        var host = new RecordingHost();
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder, Steps = 2 }.Invoke(host, CancellationToken.None);
+        Assert.Equal(["3", "2"], host.ObjectsOf<MigrationRun>().Select(r => r.Version));
+        Assert.All(host.ObjectsOf<MigrationRun>(), r => Assert.Equal("rolled_back", r.Status));
+        Assert.False(TableExists(target, "child"));
+        var states = Status(target, folder).ToDictionary(s => s.Version, s => s.State);
+        Assert.Equal(MigrationState.Applied, states["1"]);
+        Assert.Equal(MigrationState.Pending, states["2"]);
+
+        Assert.Equal(["2", "3", "10"], Migrate(target, folder).Select(r => r.Version));
+        Assert.True(TableExists(target, "child"));
+    }
+
+    [Fact]
+    public async Task Undo_without_a_down_section_names_the_backup_and_UseBackup_restores_it()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard);
+        var backups = _dir.File("backups");
+        Migrate(target, folder, c => c.TargetVersion = "3");
+        var runs = Migrate(target, folder, c => { c.SkipBackupMode = false; c.BackupPath = backups; });
+        var backupId = Assert.Single(runs).BackupId;
+        Assert.NotNull(backupId);
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.MigrationNoDownSection, ex.ErrorId);
+        Assert.Contains(backupId, ex.Message, StringComparison.Ordinal);
+        Assert.True(TableExists(target, "audit"));
+
+        var host = new RecordingHost(_dir.Path);
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder, UseBackupMode = true, BackupPath = backups }.Invoke(host, CancellationToken.None);
+        Assert.Equal(backupId, Assert.Single(host.ObjectsOf<RestoreResult>()).BackupId);
+        Assert.False(TableExists(target, "audit"));
+        Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == "10").State);
+    }
+
+    [Fact]
+    public async Task A_missing_dependency_is_refused_before_anything_runs()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], ("V3__needs_two.sql", "-- requires: 2\nCREATE TABLE x (id INTEGER);\n"));
+
+        var ex = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationMissingDependency, ex.ErrorId);
+        Assert.Contains("V3 requires V2", ex.Message, StringComparison.Ordinal);
+        Assert.False(TableExists(target, "parent"));
+        Assert.False(TableExists(target, MigrationJournal.History));
+    }
+
+    [Fact]
+    public async Task WhatIf_prints_the_exact_sql_and_writes_nothing()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard);
+        var host = new RecordingHost { WhatIf = true };
+
+        Migrate(target, folder, host: host);
+        Assert.Empty(host.ObjectsOf<MigrationRun>());
+        // The first refusal stops the run: later migrations may depend on it.
+        var asked = Assert.Single(host.ShouldProcessCalls);
+        Assert.Contains("CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL)", asked.Action, StringComparison.Ordinal);
+        Assert.False(TableExists(target, "parent"));
+        Assert.False(TableExists(target, MigrationJournal.History));
+        Assert.False(TableExists(target, MigrationJournal.Lock));
+    }
+
+    [Fact]
+    public async Task A_failed_migration_is_journalled_blocks_the_next_run_and_can_be_repaired()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], ("V2__broken.sql", "CREATE TABLE child (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n"));
+        Migrate(target, folder, c => c.TargetVersion = "1");
+
+        var ex = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal("INSERT INTO no_such_table VALUES (1)", ex.Sql);
+        var failed = Status(target, folder).Single(s => s.Version == "2");
+        Assert.Equal(MigrationState.Failed, failed.State);
+        Assert.Contains("no_such_table", failed.Error, StringComparison.Ordinal);
+        Assert.Equal(1, Scalar(target, "SELECT COUNT(*) FROM dbmigration_history WHERE failed_statement = 'INSERT INTO no_such_table VALUES (1)'"));
+        AssertFailureOutcome(target, ex);
+
+        var blocked = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationJournalBlocked, blocked.ErrorId);
+        Assert.Contains("Repair-MigrationHistory -Version 2", blocked.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(Path.Combine(folder, "V2__broken.sql"), "CREATE TABLE child2 (id INTEGER PRIMARY KEY);\n");
+        new RepairMigrationHistoryCommand { Database = target, Version = "2", Resolve = MigrationResolution.RolledBack, Note = "fixed the typo" }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(["2"], Migrate(target, folder).Select(r => r.Version));
+        Assert.Equal(1, Scalar(target, "SELECT COUNT(*) FROM dbmigration_history_events WHERE event = 'resolved' AND detail LIKE '%fixed the typo%'"));
+    }
+
+    /// <summary>Transactional engines roll a failed migration back completely; MySQL reports it partially applied.</summary>
+    protected virtual void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
+    {
+        Assert.Equal(ErrorIds.MigrationFailed, error.ErrorId);
+        Assert.Contains("rolled back completely", error.Message, StringComparison.Ordinal);
+        Assert.False(TableExists(target, "child"));
+    }
+
+    [Fact]
+    public async Task A_changed_file_is_a_checksum_mismatch_but_line_endings_are_not()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0]);
+        Migrate(target, folder);
+        var file = Path.Combine(folder, "V1__create_parent.sql");
+        var original = File.ReadAllText(file);
+
+        File.WriteAllText(file, "\uFEFF" + original.Replace("\n", "  \r\n", StringComparison.Ordinal));
+        Assert.Equal(MigrationState.Applied, Status(target, folder).Single().State);
+
+        File.WriteAllText(file, original.Replace("'a'", "'b'", StringComparison.Ordinal));
+        Assert.Equal(MigrationState.ChecksumMismatch, Status(target, folder).Single().State);
+        Assert.Equal(ErrorIds.MigrationJournalBlocked, Assert.Throws<DbMigrationException>(() => Migrate(target, folder)).ErrorId);
+
+        new RepairMigrationHistoryCommand { Database = target, Version = "1", Path = folder, AcceptChecksumMode = true }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(MigrationState.Applied, Status(target, folder).Single().State);
+    }
+
+    [Fact]
+    public async Task Drift_reports_a_manual_alter_table()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Migrate(target, Folder(Standard));
+        var clean = new RecordingHost();
+        new TestMigrationDriftCommand { Database = target }.Invoke(clean, CancellationToken.None);
+        Assert.Empty(clean.ObjectsOf<SchemaDifference>());
+
+        Query(target, "ALTER TABLE parent ADD COLUMN manual_fix INTEGER; CREATE TABLE scratch (id INTEGER)");
+        var host = new RecordingHost();
+        new TestMigrationDriftCommand { Database = target }.Invoke(host, CancellationToken.None);
+        var differences = host.ObjectsOf<SchemaDifference>().ToList();
+        Assert.Contains(differences, d => d is { Kind: DifferenceKind.Added, ObjectType: SchemaObjectType.Column, Name: "manual_fix" } && d.Table.EndsWith("parent", StringComparison.Ordinal));
+        Assert.Contains(differences, d => d is { Kind: DifferenceKind.Added, ObjectType: SchemaObjectType.Table } && d.Name.EndsWith("scratch", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_baseline_adopts_an_existing_database_and_says_so_when_a_journal_exists()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL); CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL)");
+        var folder = Folder(Standard);
+
+        var host = new RecordingHost();
+        new SetMigrationBaselineCommand { Database = target, Version = "2", Path = folder }.Invoke(host, CancellationToken.None);
+        Assert.Equal(["1", "2"], host.ObjectsOf<MigrationInfo>().Select(i => i.Version));
+        Assert.Empty(host.Warnings);
+        Assert.Equal(MigrationState.Baseline, Status(target, folder).Single(s => s.Version == "1").State);
+        Assert.Equal(["3", "10"], Migrate(target, folder).Select(r => r.Version));
+
+        var again = new RecordingHost();
+        new SetMigrationBaselineCommand { Database = target, Version = "3", Path = folder }.Invoke(again, CancellationToken.None);
+        Assert.Contains(again.Warnings, w => w.Contains("already has", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Two_processes_migrating_at_once_apply_each_version_exactly_once()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard);
+        await using var first = TestHostProcess.Start(password, "migrate", target.ToString(), folder);
+        await using var second = TestHostProcess.Start(password, "migrate", target.ToString(), folder);
+
+        var exits = await Task.WhenAll(first.WaitForExitAsync(TimeSpan.FromMinutes(2)), second.WaitForExitAsync(TimeSpan.FromMinutes(2)));
+        Assert.Equal([0, 0], exits);
+        Assert.Equal(4, Scalar(target, "SELECT COUNT(*) FROM dbmigration_history_events WHERE event = 'applied'"));
+        Assert.Equal(4, Scalar(target, "SELECT COUNT(DISTINCT version) FROM dbmigration_history_events WHERE event = 'applied'"));
+        Assert.All(Status(target, folder), s => Assert.Equal(MigrationState.Applied, s.State));
+    }
+
+    [Fact]
+    public async Task A_killed_run_leaves_a_stale_lock_that_is_reported_and_taken_over_only_with_Force()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__slow.sql", SlowStatement + ";\n"));
+        int pid;
+        await using (var run = TestHostProcess.Start(password, "migrate", target.ToString(), folder))
+        {
+            pid = run.ProcessId;
+            Assert.Equal("PLANNED 1", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal("LOCKED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+            await Task.Delay(500);
+            run.Kill();
+            await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        var host = new RecordingHost();
+        new GetMigrationLockCommand { Database = target }.Invoke(host, CancellationToken.None);
+        var info = Assert.Single(host.ObjectsOf<MigrationLockInfo>());
+        Assert.True(info.IsStale);
+        Assert.False(info.IsHeld);
+        Assert.Equal(pid, info.ProcessId);
+
+        // The lock itself refuses: a killed run may also have left a failed journal entry or a still-running
+        // statement on the server, which the journal check and pre-flight report on their own.
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        var refused = await Assert.ThrowsAsync<DbMigrationException>(() => MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(10), force: false, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.MigrationStaleLock, refused.ErrorId);
+        Assert.Contains("pid " + pid, refused.Message, StringComparison.Ordinal);
+
+        var unlock = new RecordingHost();
+        new UnlockMigrationCommand { Database = target, ForceMode = true }.Invoke(unlock, CancellationToken.None);
+        var after = new RecordingHost();
+        new GetMigrationLockCommand { Database = target }.Invoke(after, CancellationToken.None);
+        Assert.False(Assert.Single(after.ObjectsOf<MigrationLockInfo>()).IsStale);
+    }
+}
+
+public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new SqliteEngine(), null)
+{
+    protected override string SlowStatement => "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000) SELECT x FROM c";
+
+    [Fact]
+    public async Task A_failed_preflight_stops_the_migration_unless_Force()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        using var writer = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        writer.Open();
+        using (var transaction = writer.BeginTransaction(deferred: false))
+        {
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new InvokeDatabaseMigrationCommand { Database = target, Path = WriteOne(), SkipBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None));
+            Assert.Equal(ErrorIds.MigrationPreflightFailed, ex.ErrorId);
+            Assert.Contains("PF003", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    private string WriteOne()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "V1__t.sql"), "CREATE TABLE t (id INTEGER);");
+        return folder;
+    }
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : MigrationEngineTests(server, server.Password)
+{
+    protected override string SlowStatement => "SELECT pg_sleep(30)";
+}
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : MigrationEngineTests(server, server.Password)
+{
+    protected override string SlowStatement => "SELECT SLEEP(30)";
+
+    protected override void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
+    {
+        Assert.Equal(ErrorIds.MigrationPartiallyApplied, error.ErrorId);
+        Assert.Contains("PARTIALLY APPLIED", error.Message, StringComparison.Ordinal);
+    }
+}

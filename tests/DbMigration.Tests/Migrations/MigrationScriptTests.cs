@@ -1,0 +1,96 @@
+using DbMigration.Errors;
+using DbMigration.Migrations;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Migrations;
+
+public sealed class MigrationScriptTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Write(string name, string text)
+    {
+        var path = _dir.File(name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("2", "10")]
+    [InlineData("1.9", "1.10")]
+    [InlineData("1", "1.0.1")]
+    [InlineData("009", "10")]
+    public void Versions_compare_numerically(string lower, string higher)
+    {
+        Assert.True(MigrationVersion.Parse(lower) < MigrationVersion.Parse(higher));
+        Assert.Equal(MigrationVersion.Parse("2"), MigrationVersion.Parse("2.0"));
+        Assert.Equal("9", MigrationVersion.Parse("009").ToString());
+    }
+
+    [Fact]
+    public void Sections_dependencies_and_transaction_mode_are_read()
+    {
+        var script = MigrationScript.Load(Write("V2.1__add_index.sql", "-- requires: 1, 2\n-- transaction: none\n-- migrate:up\nCREATE INDEX CONCURRENTLY ix ON t (a);\n-- migrate:down\nDROP INDEX ix;\n"));
+
+        Assert.Equal("2.1", script.Version.ToString());
+        Assert.Equal("add index", script.Description);
+        Assert.Equal(["1", "2"], script.Requires.Select(r => r.ToString()));
+        Assert.False(script.Transactional);
+        Assert.Contains("CREATE INDEX CONCURRENTLY", script.Up, StringComparison.Ordinal);
+        Assert.Equal("DROP INDEX ix;", script.Down!.Trim());
+    }
+
+    [Fact]
+    public void A_file_without_sections_is_all_up_and_has_no_down()
+    {
+        var script = MigrationScript.Load(Write("V1__init.sql", "CREATE TABLE t (id INT);\n"));
+        Assert.Null(script.Down);
+        Assert.True(script.Transactional);
+    }
+
+    [Fact]
+    public void Line_endings_trailing_spaces_and_a_bom_do_not_change_the_checksum()
+    {
+        var unix = MigrationScript.Load(Write("V1__a.sql", "CREATE TABLE t (id INT);\nINSERT INTO t VALUES (1);\n"));
+        var windows = MigrationScript.Load(Write("V2__a.sql", "\uFEFFCREATE TABLE t (id INT);   \r\nINSERT INTO t VALUES (1);\t\r\n\r\n"));
+        var edited = MigrationScript.Load(Write("V3__a.sql", "CREATE TABLE t (id INT);\nINSERT INTO t VALUES (2);\n"));
+
+        Assert.Equal(unix.Checksum, windows.Checksum);
+        Assert.NotEqual(unix.Checksum, edited.Checksum);
+    }
+
+    [Fact]
+    public void Bad_files_get_clear_errors()
+    {
+        Write("V1__one.sql", "SELECT 1;");
+        Write("V01__again.sql", "SELECT 1;");
+        var duplicate = Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(_dir.Path));
+        Assert.Equal(ErrorIds.MigrationDuplicateVersion, duplicate.ErrorId);
+        Assert.Contains("V01__again.sql", duplicate.Message, StringComparison.Ordinal);
+
+        using var other = new TempDirectory();
+        File.WriteAllText(Path.Combine(other.Path, "Vbad_name.sql"), "SELECT 1;");
+        Assert.Equal(ErrorIds.MigrationInvalidFile, Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(other.Path)).ErrorId);
+
+        using var empty = new TempDirectory();
+        File.WriteAllText(Path.Combine(empty.Path, "V1__nothing.sql"), "-- migrate:up\n-- just a comment\n-- migrate:down\nDROP TABLE t;");
+        Assert.Contains("no statements", Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(empty.Path)).Message, StringComparison.Ordinal);
+
+        Assert.Equal(ErrorIds.MigrationFolderNotFound, Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(_dir.File("missing"))).ErrorId);
+    }
+
+    [Fact]
+    public void New_migration_numbers_the_next_file_even_when_the_last_one_is_still_empty()
+    {
+        var first = MigrationService.NewFile(_dir.File("m"), "create users");
+        var second = MigrationService.NewFile(_dir.File("m"), "add email!");
+
+        Assert.Equal("1", first.Version);
+        Assert.EndsWith("V001__create_users.sql", first.Path, StringComparison.Ordinal);
+        Assert.Equal("2", second.Version);
+        Assert.EndsWith("V002__add_email.sql", second.Path, StringComparison.Ordinal);
+        Assert.Contains("-- migrate:down", File.ReadAllText(second.Path), StringComparison.Ordinal);
+    }
+}

@@ -145,6 +145,38 @@ Describe 'Backups on SQLite' {
     }
 }
 
+Describe 'Migrations on SQLite' {
+    BeforeAll {
+        $script:appDb = Join-Path $work 'fossawork.db'
+        & sqlite3 $appDb 'PRAGMA user_version = 1;'
+        $script:examples = Join-Path $root 'examples' 'migrations'
+    }
+
+    It '-WhatIf shows the SQL and writes nothing' {
+        Invoke-DatabaseMigration $appDb $examples -SkipBackup -WhatIf
+        (Get-MigrationStatus $appDb $examples).State | Sort-Object -Unique | Should -Be 'Pending'
+    }
+
+    It 'applies the example set and records it' {
+        $runs = Invoke-DatabaseMigration $appDb $examples -BackupPath (Join-Path $work 'mig-backups') -Confirm:$false
+        $runs.Version | Should -Be @('1', '2', '3', '4', '5', '6')
+        (Get-MigrationStatus $appDb $examples).State | Sort-Object -Unique | Should -Be 'Applied'
+        Test-MigrationDrift $appDb | Should -BeNullOrEmpty
+        (Get-MigrationLock $appDb).IsHeld | Should -BeFalse
+    }
+
+    It 'undoes the newest migration' {
+        (Undo-DatabaseMigration $appDb $examples -Confirm:$false).Status | Should -Be 'rolled_back'
+        (Get-MigrationStatus $appDb $examples | Where-Object Version -EQ '6').State | Should -Be 'Pending'
+    }
+
+    It 'scaffolds the next migration' {
+        $folder = Join-Path $work 'new-migrations'
+        (New-Migration $folder 'first change').Version | Should -Be '1'
+        (New-Migration $folder 'second change').Path | Should -BeLike '*V002__second_change.sql'
+    }
+}
+
 Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
     It 'accepts -Credential and never shows the password' {
         $uri = [DbMigration.Targets.DatabaseTarget]::Parse($env:DBMIGRATION_TEST_POSTGRES)

@@ -66,6 +66,13 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
 
     private static long Scalar(DatabaseTarget target, string sql) => Convert.ToInt64(Query(target, sql).Single()[0], CultureInfo.InvariantCulture);
 
+    private string Now() => Engine.Engine switch
+    {
+        DatabaseEngine.PostgreSql => "now()",
+        DatabaseEngine.MySql => "UTC_TIMESTAMP(6)",
+        _ => "'" + DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) + "'",
+    };
+
     private bool TableExists(DatabaseTarget target, string table)
     {
         var provider = DbMigration.Providers.DatabaseProviders.For(target);
@@ -293,6 +300,43 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task The_example_migrations_apply_undo_and_reapply()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Repo.PathOf("examples", "migrations");
+        Assert.Equal(["1", "2", "3", "4", "5", "6"], Migrate(target, folder).Select(r => r.Version));
+        Assert.True(TableExists(target, "system_metrics"));
+
+        var host = new RecordingHost();
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder, ToVersion = "3" }.Invoke(host, CancellationToken.None);
+        Assert.Equal(["6", "5", "4"], host.ObjectsOf<MigrationRun>().Select(r => r.Version));
+        Assert.False(TableExists(target, "audit_log"));
+
+        var single = new RecordingHost();
+        Assert.Equal(["4", "5", "6"], Migrate(target, folder).Select(r => r.Version));
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder, Version = "6" }.Invoke(single, CancellationToken.None);
+        Assert.Equal("6", Assert.Single(single.ObjectsOf<MigrationRun>()).Version);
+        var noDown = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder, Version = "3" }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.MigrationNoDownSection, noDown.ErrorId);
+    }
+
+    [Fact]
+    public async Task Out_of_order_migrations_need_AllowOutOfOrder_and_deleted_files_show_as_missing()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], Standard[2]);
+        Migrate(target, folder);
+        File.WriteAllText(Path.Combine(folder, "V2__late.sql"), "CREATE TABLE late (id INTEGER);");
+
+        Assert.Equal(MigrationState.OutOfOrder, Status(target, folder).Single(s => s.Version == "2").State);
+        Assert.Equal(ErrorIds.MigrationOutOfOrder, Assert.Throws<DbMigrationException>(() => Migrate(target, folder)).ErrorId);
+        Assert.Equal(["2"], Migrate(target, folder, c => c.AllowOutOfOrderMode = true).Select(r => r.Version));
+
+        File.Delete(Path.Combine(folder, "V3__add_note.sql"));
+        Assert.Equal(MigrationState.Missing, Status(target, folder).Single(s => s.Version == "3").State);
+    }
+
+    [Fact]
     public async Task A_killed_run_leaves_a_stale_lock_that_is_reported_and_taken_over_only_with_Force()
     {
         var target = await Engine.CreateDatabaseAsync();
@@ -322,8 +366,19 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Equal(ErrorIds.MigrationStaleLock, refused.ErrorId);
         Assert.Contains("pid " + pid, refused.Message, StringComparison.Ordinal);
 
+        // -Force takes a stale lock over, with a warning.
+        var takeOver = new RecordingHost();
+        await using (await MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(10), force: true, new DbMigration.PowerShell.Infrastructure.HostProgress(takeOver), CancellationToken.None))
+        {
+            Assert.Contains(takeOver.Warnings, w => w.Contains("stale", StringComparison.Ordinal));
+        }
+
+        // The same row a killed run leaves (shown above), from a process that no longer exists.
+        Query(target, $"INSERT INTO {MigrationJournal.Lock} (id, owner, host, pid, acquired_utc, heartbeat_utc) VALUES (1, 'ghost', 'elsewhere', 999999, {Now()}, {Now()})");
+
         var unlock = new RecordingHost();
         new UnlockMigrationCommand { Database = target, ForceMode = true }.Invoke(unlock, CancellationToken.None);
+        Assert.Equal(999999, Assert.Single(unlock.ObjectsOf<MigrationLockInfo>()).ProcessId);
         var after = new RecordingHost();
         new GetMigrationLockCommand { Database = target }.Invoke(after, CancellationToken.None);
         Assert.False(Assert.Single(after.ObjectsOf<MigrationLockInfo>()).IsStale);
@@ -362,12 +417,42 @@ public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new Sqli
 public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : MigrationEngineTests(server, server.Password)
 {
     protected override string SlowStatement => "SELECT pg_sleep(30)";
+
+    [Fact]
+    public async Task A_transaction_none_migration_runs_outside_a_transaction()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "V1__table.sql"), "CREATE TABLE t (id integer);");
+        File.WriteAllText(Path.Combine(folder, "V2__concurrent_index.sql"), "-- transaction: none\nCREATE INDEX CONCURRENTLY ix_t ON t (id);");
+        var host = new RecordingHost();
+        new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, ForceMode = true }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(["1", "2"], host.ObjectsOf<MigrationRun>().Select(r => r.Version));
+        Assert.False(host.ObjectsOf<MigrationRun>().Last().Transactional);
+        Assert.Contains(host.Warnings, w => w.Contains("outside a transaction", StringComparison.Ordinal));
+    }
 }
 
 [Collection(MariaDbCollection.Name)]
 public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : MigrationEngineTests(server, server.Password)
 {
     protected override string SlowStatement => "SELECT SLEEP(30)";
+
+    [Fact]
+    public async Task The_plan_says_up_front_that_DDL_is_not_transactional()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "V1__table.sql"), "CREATE TABLE t (id integer);");
+        var host = new RecordingHost { WhatIf = true };
+        new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true }.Invoke(host, CancellationToken.None);
+
+        Assert.Contains(host.Warnings, w => w.Contains("not transactional", StringComparison.Ordinal));
+        Assert.Contains("NOT in a transaction", Assert.Single(host.ShouldProcessCalls).Action, StringComparison.Ordinal);
+    }
 
     protected override void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {

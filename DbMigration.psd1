@@ -17,6 +17,7 @@
         'Invoke-BackupRetention'
         'Invoke-DatabaseMigration'
         'Invoke-DatabaseQuery'
+        'Invoke-TimezoneMigration'
         'New-Migration'
         'Repair-MigrationHistory'
         'Restore-MigrationBackup'
@@ -25,6 +26,7 @@
         'Test-MigrationDrift'
         'Test-MigrationPreflight'
         'Undo-DatabaseMigration'
+        'Undo-TimezoneMigration'
         'Unlock-Migration'
     )
     FunctionsToExport    = @()

@@ -54,6 +54,15 @@ public static class ErrorIds
     public const string MigrationStaleLock = "DbMigration.Migration.StaleLock";
     public const string MigrationLockHeld = "DbMigration.Migration.LockHeld";
 
+    public const string TimezoneUnknownZone = "DbMigration.Timezone.UnknownZone";
+    public const string TimezoneColumnNotFound = "DbMigration.Timezone.ColumnNotFound";
+    public const string TimezoneTableNotFound = "DbMigration.Timezone.TableNotFound";
+    public const string TimezoneAmbiguousTime = "DbMigration.Timezone.AmbiguousTime";
+    public const string TimezoneNonexistentTime = "DbMigration.Timezone.NonexistentTime";
+    public const string TimezoneValidationFailed = "DbMigration.Timezone.ValidationFailed";
+    public const string TimezoneRunNotFound = "DbMigration.Timezone.RunNotFound";
+    public const string TimezoneNoPrimaryKey = "DbMigration.Timezone.NoPrimaryKey";
+
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
     public const string OperationCancelled = "DbMigration.Operation.Cancelled";
 }

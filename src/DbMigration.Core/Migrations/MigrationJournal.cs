@@ -58,21 +58,11 @@ internal sealed class MigrationJournal(IDatabaseProvider provider)
 
     private DatabaseEngine Engine => provider.Engine;
 
-    private string Timestamp => Engine switch
-    {
-        DatabaseEngine.PostgreSql => "timestamptz",
-        DatabaseEngine.MySql => "DATETIME(6)",
-        _ => "TEXT",
-    };
+    private string Timestamp => EngineSql.Timestamp(Engine);
 
-    private string Identity => Engine switch
-    {
-        DatabaseEngine.PostgreSql => "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-        DatabaseEngine.MySql => "BIGINT AUTO_INCREMENT PRIMARY KEY",
-        _ => "INTEGER PRIMARY KEY AUTOINCREMENT",
-    };
+    private string Identity => EngineSql.Identity(Engine);
 
-    private string LongText => Engine == DatabaseEngine.MySql ? "LONGTEXT" : "TEXT";
+    private string LongText => EngineSql.LongText(Engine);
 
     public async Task<bool> ExistsAsync(DbConnection connection, CancellationToken cancellationToken) =>
         (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == History);
@@ -228,11 +218,7 @@ internal sealed class MigrationJournal(IDatabaseProvider provider)
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? (reader.GetString(0), reader.GetString(1)) : null;
     }
 
-    public object WriteTime(DateTimeOffset value) => Engine switch
-    {
-        DatabaseEngine.Sqlite => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture),
-        _ => DateTime.SpecifyKind(value.UtcDateTime, DateTimeKind.Utc),
-    };
+    public object WriteTime(DateTimeOffset value) => EngineSql.Time(Engine, value);
 
     public static DateTimeOffset? ReadTime(object value) => value switch
     {

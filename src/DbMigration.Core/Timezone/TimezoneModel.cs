@@ -1,0 +1,116 @@
+using System.Text.Json.Serialization;
+using DbMigration.Targets;
+
+namespace DbMigration.Timezone;
+
+[JsonConverter(typeof(JsonStringEnumConverter<TimestampOutputFormat>))]
+public enum TimestampOutputFormat
+{
+    /// <summary>Text values become ISO-8601 UTC with Z; typed columns become UTC (timestamptz on PostgreSQL).</summary>
+    Iso8601Z,
+
+    /// <summary>Text values become "YYYY-MM-DD HH:MM:SS+00:00"; typed columns as with Iso8601Z.</summary>
+    Native,
+}
+
+/// <summary>What Invoke-TimezoneMigration was asked to do.</summary>
+public sealed record TimezoneMigrationRequest
+{
+    public required DatabaseTarget Target { get; init; }
+
+    public required string SourceTimeZone { get; init; }
+
+    public IReadOnlyList<string> Tables { get; init; } = [];
+
+    /// <summary>table.column names; when given, only these are converted and discovery is skipped.</summary>
+    public IReadOnlyList<string> Columns { get; init; } = [];
+
+    public IReadOnlyList<string> ExcludeColumns { get; init; } = [];
+
+    public AmbiguousTimePolicy Ambiguous { get; init; } = AmbiguousTimePolicy.Fail;
+
+    public NonexistentTimePolicy Nonexistent { get; init; } = NonexistentTimePolicy.Fail;
+
+    public TimestampOutputFormat OutputFormat { get; init; } = TimestampOutputFormat.Iso8601Z;
+
+    public int BatchSize { get; init; } = 50_000;
+
+    public string? BackupPath { get; init; }
+
+    public bool SkipBackup { get; init; }
+
+    public string? ReportPath { get; init; }
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>A value the migration did not or could not convert, by primary key (for the report).</summary>
+public sealed record TimestampIssue(string Table, string Column, string Key, string Value, string Issue);
+
+/// <summary>One column: what was found and what was done.</summary>
+public sealed record TimezoneColumnResult
+{
+    public required string Table { get; init; }
+
+    public required string Column { get; init; }
+
+    public required string DataType { get; init; }
+
+    /// <summary>Why the column was chosen: its declared type, sampled values, or -Column.</summary>
+    public required string Reason { get; init; }
+
+    public long RowsSeen { get; init; }
+
+    public long Converted { get; init; }
+
+    public long AlreadyUtc { get; init; }
+
+    public long Epoch { get; init; }
+
+    public long Unparseable { get; init; }
+
+    public long Ambiguous { get; init; }
+
+    public long Nonexistent { get; init; }
+
+    public string AmbiguousResolution { get; init; } = string.Empty;
+
+    public string NonexistentResolution { get; init; } = string.Empty;
+
+    /// <summary>rewrite (text, per row), alter-using (one ALTER … USING … AT TIME ZONE), or client-side (typed, per row).</summary>
+    public string Method { get; init; } = string.Empty;
+
+    public override string ToString() => $"{Table}.{Column}: {Converted} converted, {AlreadyUtc} already UTC, {Unparseable} unparseable, {Ambiguous} ambiguous, {Nonexistent} nonexistent";
+}
+
+public sealed record TimezoneValidation(bool Passed, IReadOnlyList<string> Checks, int SampleSize);
+
+/// <summary>The outcome of Invoke-TimezoneMigration (or, with -WhatIf, of the analysis alone).</summary>
+public sealed record TimezoneMigrationResult
+{
+    public required string RunId { get; init; }
+
+    public string? BackupId { get; init; }
+
+    public required string SourceTimeZone { get; init; }
+
+    public required string TzdbVersion { get; init; }
+
+    public required IReadOnlyList<TimezoneColumnResult> Columns { get; init; }
+
+    public required TimeSpan Duration { get; init; }
+
+    public required double RowsPerSecond { get; init; }
+
+    public TimezoneValidation? Validation { get; init; }
+
+    public string? ReportPath { get; init; }
+
+    /// <summary>True for an analysis (-WhatIf): nothing was changed.</summary>
+    public bool AnalysisOnly { get; init; }
+
+    public override string ToString() => $"{RunId}: {Columns.Sum(c => c.Converted)} value(s) converted from {SourceTimeZone} in {Duration.TotalSeconds:0.0} s";
+}
+
+/// <summary>The outcome of Undo-TimezoneMigration.</summary>
+public sealed record TimezoneUndoResult(string RunId, long ValuesRestored, IReadOnlyList<string> Columns, TimeSpan Duration);

@@ -1,0 +1,26 @@
+using System.Management.Automation;
+using DbMigration.PowerShell.Infrastructure;
+using DbMigration.Timezone;
+
+namespace DbMigration.PowerShell.Commands;
+
+/// <summary>
+/// <para type="synopsis">Restores the original values of every row a timezone migration run changed, byte for byte.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Undo, "TimezoneMigration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(TimezoneUndoResult))]
+public sealed class UndoTimezoneMigrationCommand : DatabaseCmdlet
+{
+    [Parameter(Mandatory = true, Position = 1, HelpMessage = "The run id from Invoke-TimezoneMigration (RunId) or its report.")]
+    [ValidateNotNullOrEmpty]
+    public string Id { get; set; } = string.Empty;
+
+    internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
+    {
+        var target = ResolveTarget(host);
+        if (host.ShouldProcess(target.ToString(), $"Restore the original timestamps changed by run {Id}"))
+        {
+            host.WriteObject(await new TimezoneMigrationService().UndoAsync(target, Id, new HostProgress(host), cancellationToken).ConfigureAwait(false));
+        }
+    }
+}

@@ -202,6 +202,16 @@ public sealed class TimezoneMigrationService
             }
         }
 
+        if (engine == DatabaseEngine.MySql && chosen.Any(c => c.Typed) && tables.Count > 0)
+        {
+            var converted = await ConvertedTypedColumnsAsync(provider, connection, cancellationToken).ConfigureAwait(false);
+            foreach (var column in chosen.Where(c => c.Typed && converted.ContainsKey(c.Name)).ToList())
+            {
+                progress.Warning($"{column.Name} was converted by run {converted[column.Name]} and a DATETIME cannot show that it is UTC now; skipped. Undo that run first to convert it again.");
+                chosen.Remove(column);
+            }
+        }
+
         chosen.RemoveAll(c => request.ExcludeColumns.Any(x => string.Equals(x, c.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(x, $"{c.Table.Name}.{c.Column}", StringComparison.OrdinalIgnoreCase)));
         foreach (var column in chosen)
         {
@@ -209,6 +219,28 @@ public sealed class TimezoneMigrationService
         }
 
         return chosen;
+    }
+
+    /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>
+    private static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!(await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == Runs))
+        {
+            return result;
+        }
+
+        await using var command = connection.CreateCommand($"SELECT run_id, columns_json FROM {Runs} WHERE status <> 'undone'");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var column in JsonSerializer.Deserialize<List<RunColumn>>(reader.GetString(1))!.Where(c => c.Typed))
+            {
+                result[$"{column.Table}.{column.Column}"] = reader.GetString(0);
+            }
+        }
+
+        return result;
     }
 
     private static TimestampColumn Describe(DatabaseEngine engine, TableSchema table, ColumnSchema column, string reason)
@@ -615,7 +647,8 @@ public sealed class TimezoneMigrationService
             throw new DbMigrationException(ErrorIds.TimezoneUnknownZone, ErrorKind.InvalidArgument, $"Unexpected zone id '{zone.Id}'.");
         }
 
-        await connection.ExecuteAsync($"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamptz USING {columnName} AT TIME ZONE '{zone.Id}'", cancellationToken, transaction).ConfigureAwait(false);
+        await AlterKeepingViewsAsync(connection, transaction, column.Table.ToString(), column.Column,
+            $"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamptz USING {columnName} AT TIME ZONE '{zone.Id}'", cancellationToken).ConfigureAwait(false);
         foreach (var (keyValue, value, _) in fixups)
         {
             await using var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = @v WHERE {key} = @k", transaction, 0).AddParameter("@v", value).AddParameter("@k", keyValue);
@@ -623,6 +656,46 @@ public sealed class TimezoneMigrationService
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// PostgreSQL refuses to change the type of a column a view uses: the views' definitions are kept, the views
+    /// dropped, the ALTER run and the views recreated, all in the caller's transaction.
+    /// </summary>
+    private static async Task AlterKeepingViewsAsync(DbConnection connection, DbTransaction transaction, string table, string column, string alter, CancellationToken cancellationToken)
+    {
+        var views = await DependentViewsAsync(connection, transaction, table, column, cancellationToken).ConfigureAwait(false);
+        foreach (var (name, _) in views)
+        {
+            await connection.ExecuteAsync($"DROP VIEW {name}", cancellationToken, transaction).ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync(alter, cancellationToken, transaction).ConfigureAwait(false);
+        foreach (var (name, definition) in Enumerable.Reverse(views))
+        {
+            await connection.ExecuteAsync($"CREATE VIEW {name} AS {definition}", cancellationToken, transaction).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<List<(string Name, string Definition)>> DependentViewsAsync(DbConnection connection, DbTransaction transaction, string table, string column, CancellationToken cancellationToken)
+    {
+        var views = new List<(string, string)>();
+        await using var command = connection.CreateCommand("""
+            SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid)
+            FROM pg_depend d
+            JOIN pg_rewrite r ON r.oid = d.objid
+            JOIN pg_class v ON v.oid = r.ev_class
+            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            WHERE d.refobjid = @table::regclass AND a.attname = @column AND v.oid <> d.refobjid AND v.relkind = 'v'
+            """, transaction);
+        command.AddParameter("@table", table).AddParameter("@column", column);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            views.Add((reader.GetString(0), reader.GetString(1)));
+        }
+
+        return views;
     }
 
     // ---- run record, validation, report ----
@@ -880,7 +953,8 @@ public sealed class TimezoneMigrationService
                             $"SELECT data_type FROM information_schema.columns WHERE table_schema || '.' || table_name = @t AND column_name = @c", cancellationToken, transaction).ConfigureAwait(false);
                         if (type == "timestamp with time zone")
                         {
-                            await connection.ExecuteAsync($"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamp USING ({columnName} AT TIME ZONE 'UTC')", cancellationToken, transaction).ConfigureAwait(false);
+                            await AlterKeepingViewsAsync(connection, transaction, column.Table, column.Column,
+                                $"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamp USING ({columnName} AT TIME ZONE 'UTC')", cancellationToken).ConfigureAwait(false);
                         }
 
                         sql = $"UPDATE {table} SET {columnName} = r.original::timestamp FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {table}.{key}::text = r.row_key";

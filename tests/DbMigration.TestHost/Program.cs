@@ -73,6 +73,24 @@ if (args.Length >= 3 && args[0] == "migrate")
     return 0;
 }
 
+// Usage: tz <target> <zone> <batchSize>: converts with Earlier/ShiftForward and no backup; prints STARTED, then DONE.
+if (args.Length == 4 && args[0] == "tz")
+{
+    Console.WriteLine("STARTED");
+    var result = await new DbMigration.Timezone.TimezoneMigrationService().RunAsync(new DbMigration.Timezone.TimezoneMigrationRequest
+    {
+        Target = DatabaseTarget.Parse(args[1]),
+        SourceTimeZone = args[2],
+        BatchSize = int.Parse(args[3], CultureInfo.InvariantCulture),
+        Ambiguous = DbMigration.Timezone.AmbiguousTimePolicy.Earlier,
+        Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
+        SkipBackup = true,
+        ReportPath = Path.Combine(Path.GetTempPath(), "dbm-tz-reports"),
+    }, null, CancellationToken.None);
+    Console.WriteLine("DONE " + result.RunId);
+    return 0;
+}
+
 Console.Error.WriteLine("usage: lock <target> <name> <holdMs> <timeoutMs> | backup <target> <repository> | restore <target> <backup folder>");
 return 2;
 

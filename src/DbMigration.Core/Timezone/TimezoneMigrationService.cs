@@ -193,7 +193,7 @@ public sealed class TimezoneMigrationService
                     else if (IsText(engine, column.DataType))
                     {
                         var (sampled, dates) = await SampleAsync(provider, connection, table.Name, column.Name, cancellationToken).ConfigureAwait(false);
-                        if (dates > 0 && dates >= sampled * 0.9)
+                        if (dates > 0 && dates >= sampled * 0.8)
                         {
                             chosen.Add(Describe(engine, table, column, $"text column: {dates} of {sampled} sampled values are date-times"));
                         }
@@ -288,7 +288,7 @@ public sealed class TimezoneMigrationService
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             sampled++;
-            if (reader.GetValue(0) is string text && TimestampParser.Parse(text).Kind is TimestampKind.Local or TimestampKind.AlreadyUtc)
+            if (reader.GetValue(0) is string text && TimestampParser.Parse(text).Kind != TimestampKind.Unparseable)
             {
                 dates++;
             }
@@ -308,10 +308,7 @@ public sealed class TimezoneMigrationService
         public long Unparseable;
         public long Ambiguous;
         public long Nonexistent;
-        public long Untouched;
     }
-
-    private readonly Dictionary<string, long> _untouched = new(StringComparer.Ordinal);
 
     private async Task<TimezoneColumnResult> PassAsync(
         IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, TimestampColumn column, TimezoneConverter converter,
@@ -351,7 +348,7 @@ public sealed class TimezoneMigrationService
                     // only rows our policy resolves differently are rewritten afterwards.
                     if (method == "alter-using")
                     {
-                        if (issue is null && value is DateTime dt && converter.Zone.MapLocal(LocalDateTime.FromDateTime(dt)).Count == 2 && converter.Ambiguous == AmbiguousTimePolicy.Earlier)
+                        if (value is DateTime dt && converter.Ambiguous == AmbiguousTimePolicy.Earlier && converter.Zone.MapLocal(LocalDateTime.FromDateTime(dt)).Count == 2)
                         {
                             fixups.Add((key, replacement, original));
                         }
@@ -384,7 +381,6 @@ public sealed class TimezoneMigrationService
             await AlterUsingAsync(provider, connection, column, converter.Zone, run.RunId, fixups, cancellationToken).ConfigureAwait(false);
         }
 
-        _untouched[column.Name] = tally.Untouched;
         return new TimezoneColumnResult
         {
             Table = column.Table.ToString(),
@@ -416,7 +412,6 @@ public sealed class TimezoneMigrationService
                     {
                         case TimestampKind.AlreadyUtc:
                             tally.AlreadyUtc++;
-                            tally.Untouched++;
                             return (null, text, null);
                         case TimestampKind.EpochSeconds:
                         case TimestampKind.EpochMilliseconds:
@@ -428,7 +423,6 @@ public sealed class TimezoneMigrationService
                             var issue = Count(resolution, converter, parsed.Local, tally);
                             if (resolution == Resolution.Refused)
                             {
-                                tally.Untouched++;
                                 return (null, text, issue);
                             }
 
@@ -436,7 +430,6 @@ public sealed class TimezoneMigrationService
                             return (Format(instant, parsed.FractionDigits, format), text, issue);
                         default:
                             tally.Unparseable++;
-                            tally.Untouched++;
                             return (null, text, "unparseable");
                     }
                 }
@@ -449,7 +442,6 @@ public sealed class TimezoneMigrationService
                     var issue = Count(resolution, converter, local, tally);
                     if (resolution == Resolution.Refused)
                     {
-                        tally.Untouched++;
                         return (null, original, issue);
                     }
 
@@ -462,7 +454,6 @@ public sealed class TimezoneMigrationService
                     // An integer column keeps its type: epoch numbers are already UTC instants and stay as they are.
                     var digits = System.Convert.ToString(value, CultureInfo.InvariantCulture)!;
                     var parsed = TimestampParser.Parse(digits);
-                    tally.Untouched++;
                     if (parsed.Kind is TimestampKind.EpochSeconds or TimestampKind.EpochMilliseconds)
                     {
                         tally.Epoch++;
@@ -475,7 +466,6 @@ public sealed class TimezoneMigrationService
 
             default:
                 tally.Unparseable++;
-                tally.Untouched++;
                 return (null, System.Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty, "unparseable");
         }
     }
@@ -700,7 +690,7 @@ public sealed class TimezoneMigrationService
 
     // ---- run record, validation, report ----
 
-    private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method);
+    private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method, bool IntegerKey = true);
 
     private static async Task EnsureTablesAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
     {
@@ -720,16 +710,17 @@ public sealed class TimezoneMigrationService
             CREATE TABLE IF NOT EXISTS {Rollback} (
                 id {EngineSql.Identity(engine)},
                 run_id VARCHAR(64) NOT NULL,
-                table_name VARCHAR(255) NOT NULL,
-                column_name VARCHAR(255) NOT NULL,
-                row_key VARCHAR(255) NOT NULL,
+                table_name VARCHAR(128) NOT NULL,
+                column_name VARCHAR(128) NOT NULL,
+                row_key VARCHAR(128) NOT NULL,
                 original {EngineSql.LongText(engine)} NOT NULL)
             """, cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task RecordRunAsync(IDatabaseProvider provider, DbConnection connection, string runId, DateTimeZone zone, string? backupId, IReadOnlyList<TimestampColumn> columns, string status, CancellationToken cancellationToken)
     {
-        var json = JsonSerializer.Serialize(columns.Select(c => new RunColumn(c.Table.ToString(), c.Column, c.Key, c.Typed, c.Typed && provider.Engine == DatabaseEngine.PostgreSql ? "alter-using" : c.Typed ? "client-side" : "rewrite")).ToList());
+        var json = JsonSerializer.Serialize(columns.Select(c => new RunColumn(c.Table.ToString(), c.Column, c.Key, c.Typed, c.Typed && provider.Engine == DatabaseEngine.PostgreSql ? "alter-using" : c.Typed ? "client-side" : "rewrite", c.IntegerKey)).ToList());
         await using var insert = connection.CreateCommand($"INSERT INTO {Runs} (run_id, started_utc, zone, tzdb_version, status, backup_id, columns_json) VALUES (@id, @at, @zone, @tzdb, @status, @backup, @json)");
         insert.AddParameter("@id", runId).AddParameter("@at", EngineSql.Time(provider.Engine, DateTimeOffset.UtcNow)).AddParameter("@zone", zone.Id)
             .AddParameter("@tzdb", TimezoneResolver.TzdbVersion).AddParameter("@status", status).AddParameter("@backup", backupId).AddParameter("@json", json);
@@ -771,11 +762,13 @@ public sealed class TimezoneMigrationService
 
             if (!column.Typed)
             {
-                var quoted = provider.QuoteIdentifier(column.Column);
-                var local = await connection.ScalarAsync<long>(
-                    $"SELECT COUNT(*) FROM {provider.QuoteTable(column.Table)} WHERE {quoted} IS NOT NULL AND {quoted} NOT LIKE '%Z' AND {quoted} NOT LIKE '%+00:00'", cancellationToken).ConfigureAwait(false);
-                var expected = _untouched.GetValueOrDefault(column.Name);
-                Check(local == expected, $"{column.Name}: every converted value is UTC ({local} value(s) left as they were: unparseable, epoch integers or already UTC with another offset)");
+                var quoted = "t." + provider.QuoteIdentifier(column.Column);
+                await using var check = connection.CreateCommand(
+                    $"SELECT COUNT(*) FROM {Rollback} r JOIN {provider.QuoteTable(column.Table)} t ON {KeyJoin(provider, column, "t", "r")} " +
+                    $"WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {quoted} NOT LIKE '%Z' AND {quoted} NOT LIKE '%+00:00'", timeoutSeconds: 0);
+                check.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column);
+                var local = System.Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                Check(local == 0, $"{column.Name}: every converted value is in UTC format" + (local == 0 ? string.Empty : $" ({local} are not)"));
             }
 
             sampled += await SampleBackAsync(provider, connection, column, converter, runId, checks, ok => passed &= ok, cancellationToken).ConfigureAwait(false);
@@ -788,6 +781,24 @@ public sealed class TimezoneMigrationService
             passed &= ok;
             checks.Add((ok ? "ok: " : "FAILED: ") + text);
         }
+    }
+
+    /// <summary>Joins a table to its rollback rows on the key, cast on the rollback side so the table's key index is used.</summary>
+    private static string KeyJoin(IDatabaseProvider provider, TimestampColumn column, string table, string rollback)
+    {
+        var key = $"{table}.{(column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key))}";
+        if (!column.IntegerKey)
+        {
+            return $"{key} = {rollback}.row_key";
+        }
+
+        var type = provider.Engine switch
+        {
+            DatabaseEngine.PostgreSql => "bigint",
+            DatabaseEngine.MySql => "SIGNED",
+            _ => "INTEGER",
+        };
+        return $"{key} = CAST({rollback}.row_key AS {type})";
     }
 
     private static async Task<int> SampleBackAsync(IDatabaseProvider provider, DbConnection connection, TimestampColumn column, TimezoneConverter converter, string runId, List<string> checks, Action<bool> record, CancellationToken cancellationToken)
@@ -949,39 +960,39 @@ public sealed class TimezoneMigrationService
                 case DatabaseEngine.PostgreSql:
                     if (column.Method == "alter-using")
                     {
-                        var type = await connection.ScalarAsync<string>(
-                            $"SELECT data_type FROM information_schema.columns WHERE table_schema || '.' || table_name = @t AND column_name = @c", cancellationToken, transaction).ConfigureAwait(false);
+                        string? type;
+                        await using (var lookup = connection.CreateCommand("SELECT data_type FROM information_schema.columns WHERE table_schema || '.' || table_name = @t AND column_name = @c", transaction))
+                        {
+                            lookup.AddParameter("@t", column.Table).AddParameter("@c", column.Column);
+                            type = await lookup.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+                        }
+
                         if (type == "timestamp with time zone")
                         {
                             await AlterKeepingViewsAsync(connection, transaction, column.Table, column.Column,
                                 $"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamp USING ({columnName} AT TIME ZONE 'UTC')", cancellationToken).ConfigureAwait(false);
                         }
 
-                        sql = $"UPDATE {table} SET {columnName} = r.original::timestamp FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {table}.{key}::text = r.row_key";
+                        sql = $"UPDATE {table} SET {columnName} = r.original::timestamp FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {UndoJoin(provider, column, table)}";
                     }
                     else
                     {
-                        sql = $"UPDATE {table} SET {columnName} = r.original FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {table}.{key}::text = r.row_key";
+                        sql = $"UPDATE {table} SET {columnName} = r.original FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {UndoJoin(provider, column, table)}";
                     }
 
                     break;
                 case DatabaseEngine.MySql:
-                    sql = $"UPDATE {table} t JOIN {Rollback} r ON r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND CAST(t.{key} AS CHAR) = r.row_key SET t.{columnName} = r.original";
+                    sql = $"UPDATE {table} t JOIN {Rollback} r ON r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {UndoJoin(provider, column, "t")} SET t.{columnName} = r.original";
                     break;
                 default:
                     sql = $"UPDATE {table} SET {columnName} = (SELECT r.original FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND r.row_key = CAST({table}.{key} AS TEXT)) " +
-                          $"WHERE CAST({key} AS TEXT) IN (SELECT row_key FROM {Rollback} WHERE run_id = @run AND table_name = @table AND column_name = @column)";
+                          $"WHERE {key} IN (SELECT {(column.IntegerKey ? "CAST(row_key AS INTEGER)" : "row_key")} FROM {Rollback} WHERE run_id = @run AND table_name = @table AND column_name = @column)";
                     break;
             }
 
             await using (var command = connection.CreateCommand(sql, transaction, 0))
             {
                 command.AddParameter("@run", runId).AddParameter("@table", column.Table).AddParameter("@column", column.Column);
-                if (provider.Engine == DatabaseEngine.PostgreSql)
-                {
-                    command.AddParameter("@t", column.Table).AddParameter("@c", column.Column);
-                }
-
                 restored += await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -991,6 +1002,14 @@ public sealed class TimezoneMigrationService
 
         await SetRunStatusAsync(provider, connection, runId, "undone", cancellationToken).ConfigureAwait(false);
         return new TimezoneUndoResult(runId, restored, columns.Select(c => $"{c.Table}.{c.Column}").ToList(), stopwatch.Elapsed);
+    }
+
+    private static string UndoJoin(IDatabaseProvider provider, RunColumn column, string table)
+    {
+        var key = $"{table}.{(column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key))}";
+        return column.IntegerKey
+            ? $"{key} = CAST(r.row_key AS {(provider.Engine == DatabaseEngine.MySql ? "SIGNED" : "bigint")})"
+            : $"{key} = r.row_key";
     }
 
     private static string QuoteQualified(IDatabaseProvider provider, string table)

@@ -8,9 +8,10 @@ using DbMigration.MySql;
 //   mysql-load <connection string> <table> <csv file> <comma-separated columns>
 //   backup <target> <repository> <None|Fast|Small>       (prints seconds and the backup folder)
 //   restore <target> <backup folder>                    (no safety backup; prints seconds and rows)
+//   timezone <target> <zone> <batch size>               (Earlier/ShiftForward, no backup; prints seconds and rows)
 if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: mysql-read <cs> <sql> | mysql-load <cs> <table> <csv> <columns> | backup <target> <repo> <compression> | restore <target> <backup>");
+    Console.Error.WriteLine("usage: mysql-read <cs> <sql> | mysql-load <cs> <table> <csv> <columns> | backup <target> <repo> <compression> | restore <target> <backup> | timezone <target> <zone> <batch>");
     return 2;
 }
 
@@ -34,6 +35,28 @@ switch (args[0])
             }, null, CancellationToken.None);
             Console.Error.WriteLine(info.Path);
             rows = info.Tables.Sum(t => t.Rows);
+            break;
+        }
+
+    case "timezone":
+        {
+            var result = await new DbMigration.Timezone.TimezoneMigrationService().RunAsync(new DbMigration.Timezone.TimezoneMigrationRequest
+            {
+                Target = DbMigration.Targets.DatabaseTarget.Parse(args[1]),
+                SourceTimeZone = args[2],
+                BatchSize = int.Parse(args[3], CultureInfo.InvariantCulture),
+                Ambiguous = DbMigration.Timezone.AmbiguousTimePolicy.Earlier,
+                Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
+                SkipBackup = true,
+                ReportPath = Path.Combine(Path.GetTempPath(), "dbm-bench-tz-reports"),
+            }, null, CancellationToken.None);
+            if (result.Validation?.Passed != true)
+            {
+                Console.Error.WriteLine("validation failed: " + string.Join("; ", result.Validation?.Checks ?? []));
+                return 1;
+            }
+
+            rows = result.Columns.Max(c => c.RowsSeen);
             break;
         }
 

@@ -62,6 +62,8 @@ public static class ErrorIds
     public const string TimezoneValidationFailed = "DbMigration.Timezone.ValidationFailed";
     public const string TimezoneRunNotFound = "DbMigration.Timezone.RunNotFound";
     public const string TimezoneNoPrimaryKey = "DbMigration.Timezone.NoPrimaryKey";
+    public const string TimezoneRunInProgress = "DbMigration.Timezone.RunInProgress";
+    public const string TimezoneInsufficientSpace = "DbMigration.Timezone.InsufficientSpace";
 
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
     public const string OperationCancelled = "DbMigration.Operation.Cancelled";

@@ -182,11 +182,86 @@ public static class TimestampParser
         year >= 1 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month);
 
     /// <summary>Writes an instant as ISO-8601 UTC with Z, keeping the source's fractional precision (never less than seconds).</summary>
-    public static string FormatUtc(Instant instant, int fractionDigits)
+    public static string FormatUtc(Instant instant, int fractionDigits) => FormatUtc(instant, fractionDigits, TimestampOutputFormat.Iso8601Z);
+
+    /// <summary>An instant as text in the chosen output format (digits truncated, as the source had them, up to 7).</summary>
+    public static string FormatUtc(Instant instant, int fractionDigits, TimestampOutputFormat format)
     {
-        var utc = instant.InUtc().LocalDateTime;
+        Span<byte> buffer = stackalloc byte[MaxFormattedLength];
+        if (!TryWriteUtc(instant.ToUnixTimeTicks(), fractionDigits, format, buffer, out var written))
+        {
+            // Outside 0001-9999 after the shift: NodaTime's own pattern copes.
+            var pattern = "uuuu'-'MM'-'dd'T'HH':'mm':'ss" + (fractionDigits > 0 ? "'.'" + new string('f', Math.Clamp(fractionDigits, 0, 7)) : string.Empty) + "'Z'";
+            var iso = instant.InUtc().LocalDateTime.ToString(pattern, CultureInfo.InvariantCulture);
+            return format == TimestampOutputFormat.Native ? iso.Replace('T', ' ')[..^1] + "+00:00" : iso;
+        }
+
+        return System.Text.Encoding.ASCII.GetString(buffer[..written]);
+    }
+
+    /// <summary>Room for any formatted value ("yyyy-MM-dd HH:mm:ss.fffffff+00:00" is 33; NodaTime's signed years a little more).</summary>
+    public const int MaxFormattedLength = 40;
+
+    /// <summary>
+    /// Writes UTC ticks since 1970 as ASCII without allocating; false when the year is outside 1-9999.
+    /// Iso8601Z: "2024-03-10T07:30:00.123Z"; Native: "2024-03-10 07:30:00.123+00:00".
+    /// </summary>
+    public static bool TryWriteUtc(long unixTicks, int fractionDigits, TimestampOutputFormat format, Span<byte> destination, out int written)
+    {
+        written = 0;
+        var ticks = unixTicks + DateTime.UnixEpoch.Ticks;
+        if (ticks < 0 || ticks > DateTime.MaxValue.Ticks || destination.Length < MaxFormattedLength)
+        {
+            return false;
+        }
+
+        var utc = new DateTime(ticks, DateTimeKind.Utc);
+        utc.Deconstruct(out int year, out int month, out int day);
+        var timeOfDay = ticks % TimeSpan.TicksPerDay;
+        var seconds = (int)(timeOfDay / TimeSpan.TicksPerSecond);
+        var fraction = (int)(timeOfDay % TimeSpan.TicksPerSecond);
+        Write(destination, 0, year, 4);
+        destination[4] = (byte)'-';
+        Write(destination, 5, month, 2);
+        destination[7] = (byte)'-';
+        Write(destination, 8, day, 2);
+        destination[10] = format == TimestampOutputFormat.Native ? (byte)' ' : (byte)'T';
+        Write(destination, 11, seconds / 3600, 2);
+        destination[13] = (byte)':';
+        Write(destination, 14, seconds / 60 % 60, 2);
+        destination[16] = (byte)':';
+        Write(destination, 17, seconds % 60, 2);
+        var i = 19;
         var digits = Math.Clamp(fractionDigits, 0, 7);
-        var pattern = digits == 0 ? "uuuu'-'MM'-'dd'T'HH':'mm':'ss'Z'" : "uuuu'-'MM'-'dd'T'HH':'mm':'ss'.'" + new string('f', digits) + "'Z'";
-        return utc.ToString(pattern, CultureInfo.InvariantCulture);
+        if (digits > 0)
+        {
+            destination[i++] = (byte)'.';
+            Write(destination, i, fraction / Pow10[7 - digits], digits);
+            i += digits;
+        }
+
+        if (format == TimestampOutputFormat.Native)
+        {
+            "+00:00"u8.CopyTo(destination[i..]);
+            i += 6;
+        }
+        else
+        {
+            destination[i++] = (byte)'Z';
+        }
+
+        written = i;
+        return true;
+    }
+
+    private static readonly int[] Pow10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+    private static void Write(Span<byte> destination, int start, int value, int width)
+    {
+        for (var i = start + width - 1; i >= start; i--)
+        {
+            destination[i] = (byte)('0' + value % 10);
+            value /= 10;
+        }
     }
 }

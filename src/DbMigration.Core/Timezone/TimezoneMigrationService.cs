@@ -14,14 +14,26 @@ namespace DbMigration.Timezone;
 
 /// <summary>
 /// Converts naive local timestamps to UTC. Discovery, then an analysis pass where a policy could refuse, a safety
-/// backup, then batches that each update the values and record the originals in one transaction, so an interrupted
-/// run is always recoverable. Validation and a report close every run.
+/// backup, then each table in one of three ways, every one of them recoverable at any point:
+/// <list type="bullet">
+/// <item>SQLite text: batches of one UPDATE that calls our converter per row, with the originals of changed rows
+/// written to a per-run rollback table by a temporary trigger in the same transaction (sqlite-update);</item>
+/// <item>PostgreSQL timestamp: one ALTER … TYPE timestamptz USING a CASE over the zone's offsets (alter-case);</item>
+/// <item>MariaDB/MySQL DATETIME: batched UPDATEs with the same CASE, and how far they got recorded with each
+/// batch (update-case);</item>
+/// <item>text on PostgreSQL and MariaDB: values read, converted here and written back with their originals (rewrite).</item>
+/// </list>
+/// The CASE is built from NodaTime's tzdb for the range the data spans, so servers never use their own zone data.
+/// Validation and a report close every run.
 /// </summary>
-public sealed class TimezoneMigrationService
+public sealed partial class TimezoneMigrationService
 {
     internal const string Runs = "dbmigration_tz_runs";
     internal const string Rollback = "dbmigration_tz_rollback";
+    internal const string Progress = "dbmigration_tz_progress";
+    private const string LockName = "timezone";
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(5);
     private const int SampleSize = 200;
 
     /// <summary>Finds or checks the columns, and counts what each holds. Reads only: this is -WhatIf.</summary>
@@ -30,17 +42,12 @@ public sealed class TimezoneMigrationService
         ArgumentNullException.ThrowIfNull(request);
         var stopwatch = Stopwatch.StartNew();
         var zone = TimezoneResolver.Resolve(request.SourceTimeZone);
+        var converter = new TimezoneConverter(zone, request.Ambiguous, request.Nonexistent);
         var provider = DatabaseProviders.For(request.Target);
         await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        var columns = await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false);
-        var converter = new TimezoneConverter(zone, request.Ambiguous, request.Nonexistent);
-        var results = new List<TimezoneColumnResult>();
+        var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
         var issues = new List<TimestampIssue>();
-        foreach (var column in columns)
-        {
-            results.Add(await PassAsync(provider, connection, request, column, converter, null, issues, progress, cancellationToken).ConfigureAwait(false));
-        }
-
+        var results = await AnalyzePlansAsync(provider, connection, request, converter, plans, issues, progress, cancellationToken).ConfigureAwait(false);
         return new TimezoneMigrationResult
         {
             RunId = "analysis",
@@ -63,31 +70,16 @@ public sealed class TimezoneMigrationService
         var provider = DatabaseProviders.For(target);
         var runId = "tz-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + System.Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
 
+        await using var runLock = await LockAsync(provider, target, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        var columns = await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false);
+        var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
 
-        // A policy that refuses is checked before anything changes; so is the PostgreSQL ALTER's eligibility.
+        // A policy that refuses is checked before anything changes.
         var issues = new List<TimestampIssue>();
         if (request.Ambiguous == AmbiguousTimePolicy.Fail || request.Nonexistent == NonexistentTimePolicy.Fail)
         {
-            var analysis = new List<TimezoneColumnResult>();
-            foreach (var column in columns)
-            {
-                analysis.Add(await PassAsync(provider, connection, request, column, converter, null, issues, progress, cancellationToken).ConfigureAwait(false));
-            }
-
-            var refused = analysis.Where(a => request.Ambiguous == AmbiguousTimePolicy.Fail && a.Ambiguous > 0 || request.Nonexistent == NonexistentTimePolicy.Fail && a.Nonexistent > 0).ToList();
-            if (refused.Count > 0)
-            {
-                var examples = issues.Where(i => i.Issue is "ambiguous" or "nonexistent").Take(5).Select(i => $"{i.Table}.{i.Column} key {i.Key} = '{i.Value}' ({i.Issue})");
-                throw new DbMigrationException(
-                    refused.Any(r => r.Ambiguous > 0 && request.Ambiguous == AmbiguousTimePolicy.Fail) ? ErrorIds.TimezoneAmbiguousTime : ErrorIds.TimezoneNonexistentTime,
-                    ErrorKind.InvalidData,
-                    "Nothing was changed: " + string.Join("; ", refused.Select(r => $"{r.Table}.{r.Column} has {r.Ambiguous} ambiguous and {r.Nonexistent} nonexistent local time(s) in {zone.Id}")) +
-                    $". For example: {string.Join("; ", examples)}. Choose -Ambiguous Earlier|Later and -Nonexistent ShiftForward to convert them.")
-                { Target = target.ToString() };
-            }
-
+            var analysis = await AnalyzePlansAsync(provider, connection, request, converter, plans, issues, progress, cancellationToken).ConfigureAwait(false);
+            Refuse(request, zone, analysis, issues);
             issues.Clear();
         }
 
@@ -103,22 +95,41 @@ public sealed class TimezoneMigrationService
             backupId = (await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = request.BackupPath, Category = BackupCategory.PreMigration, Tags = ["timezone", runId] }, progress, cancellationToken).ConfigureAwait(false)).Id;
         }
 
-        await EnsureTablesAsync(provider, connection, cancellationToken).ConfigureAwait(false);
-        var baseline = new Dictionary<string, (long Rows, long Nulls)>();
-        foreach (var column in columns)
+        await using (var setup = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
         {
-            baseline[column.Name] = await CountAsync(provider, connection, column, cancellationToken).ConfigureAwait(false);
+            await EnsureTablesAsync(provider, connection, cancellationToken, setup).ConfigureAwait(false);
+        var runColumns = plans.SelectMany((plan, index) => plan.Columns.Select((c, slot) => new RunColumn(
+            c.Table.ToString(), c.Column, plan.Key, c.Typed, plan.Method, plan.IntegerKey,
+            plan.Method == SqliteUpdate ? SqliteRollbackTable(runId, index) : null, slot))).ToList();
+            await RecordRunAsync(provider, connection, runId, request, zone, backupId, runColumns, cancellationToken, setup).ConfigureAwait(false);
+            await setup.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await RecordRunAsync(provider, connection, runId, zone, backupId, columns, "running", cancellationToken).ConfigureAwait(false);
-        var results = new List<TimezoneColumnResult>();
-        var run = new RunContext(runId);
-        foreach (var column in columns)
+
+        var text = new TextTimestampConverter(converter, request.OutputFormat);
+        var outcome = new RunOutcome();
+        for (var index = 0; index < plans.Count; index++)
         {
-            results.Add(await PassAsync(provider, connection, request, column, converter, run, issues, progress, cancellationToken).ConfigureAwait(false));
+            var plan = plans[index];
+            var context = new ConvertContext(provider, connection, request, converter, text, runId, issues, outcome, progress);
+            switch (plan.Method)
+            {
+                case SqliteUpdate:
+                    await ConvertSqliteAsync(context, plan, SqliteRollbackTable(runId, index), cancellationToken).ConfigureAwait(false);
+                    break;
+                case AlterCase:
+                    await ConvertPostgresTypedAsync(context, plan, cancellationToken).ConfigureAwait(false);
+                    break;
+                case UpdateCase:
+                    await ConvertMySqlTypedAsync(context, plan, cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    await ConvertByRewriteAsync(context, plan, cancellationToken).ConfigureAwait(false);
+                    break;
+            }
         }
 
-        var validation = await ValidateAsync(provider, connection, columns, results, baseline, converter, runId, cancellationToken).ConfigureAwait(false);
+        var validation = new TimezoneValidation(outcome.Passed, outcome.Checks, outcome.Sampled);
         await SetRunStatusAsync(provider, connection, runId, validation.Passed ? "completed" : "validation_failed", cancellationToken).ConfigureAwait(false);
         var result = new TimezoneMigrationResult
         {
@@ -126,9 +137,9 @@ public sealed class TimezoneMigrationService
             BackupId = backupId,
             SourceTimeZone = zone.Id,
             TzdbVersion = TimezoneResolver.TzdbVersion,
-            Columns = results,
+            Columns = OrderLike(plans, outcome.Columns),
             Duration = stopwatch.Elapsed,
-            RowsPerSecond = Rate(results, stopwatch.Elapsed),
+            RowsPerSecond = Rate(outcome.Columns, stopwatch.Elapsed),
             Validation = validation,
         };
         var reportPath = WriteReport(request, result, issues);
@@ -136,13 +147,431 @@ public sealed class TimezoneMigrationService
         return result with { ReportPath = reportPath };
     }
 
-    private static double Rate(IReadOnlyList<TimezoneColumnResult> results, TimeSpan elapsed) =>
-        results.Count == 0 ? 0 : results.Max(r => r.RowsSeen) * results.Select(r => r.Table).Distinct().Count() / Math.Max(elapsed.TotalSeconds, 1e-6);
-
-    private sealed class RunContext(string runId)
+    private static async Task<IDatabaseLock> LockAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
     {
-        public string RunId { get; } = runId;
+        try
+        {
+            return await provider.AcquireLockAsync(target, LockName, LockTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
+        {
+            throw new DbMigrationException(ErrorIds.TimezoneRunInProgress, ErrorKind.ResourceBusy,
+                $"Another timezone migration or undo is running on {target}; wait for it to finish.", ex) { Target = target.ToString() };
+        }
     }
+
+    private static void Refuse(TimezoneMigrationRequest request, DateTimeZone zone, IReadOnlyList<TimezoneColumnResult> analysis, List<TimestampIssue> issues)
+    {
+        var refused = analysis.Where(a => request.Ambiguous == AmbiguousTimePolicy.Fail && a.Ambiguous > 0 || request.Nonexistent == NonexistentTimePolicy.Fail && a.Nonexistent > 0).ToList();
+        if (refused.Count == 0)
+        {
+            return;
+        }
+
+        var examples = issues.Where(i => i.Issue is "ambiguous" or "nonexistent").Take(5).Select(i => $"{i.Table}.{i.Column} key {i.Key} = '{i.Value}' ({i.Issue})");
+        throw new DbMigrationException(
+            refused.Any(r => r.Ambiguous > 0 && request.Ambiguous == AmbiguousTimePolicy.Fail) ? ErrorIds.TimezoneAmbiguousTime : ErrorIds.TimezoneNonexistentTime,
+            ErrorKind.InvalidData,
+            "Nothing was changed: " + string.Join("; ", refused.Select(r => $"{r.Table}.{r.Column} has {r.Ambiguous} ambiguous and {r.Nonexistent} nonexistent local time(s) in {zone.Id}")) +
+            $". For example: {string.Join("; ", examples)}. Choose -Ambiguous Earlier|Later and -Nonexistent ShiftForward to convert them.")
+        { Target = request.Target.ToString() };
+    }
+
+    private static async Task<IReadOnlyList<TimezoneColumnResult>> AnalyzePlansAsync(
+        IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, TimezoneConverter converter, IReadOnlyList<TablePlan> plans,
+        List<TimestampIssue> issues, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var text = new TextTimestampConverter(converter, request.OutputFormat);
+        var outcome = new RunOutcome();
+        var context = new ConvertContext(provider, connection, request, converter, text, null, issues, outcome, progress);
+        foreach (var plan in plans)
+        {
+            switch (plan.Method)
+            {
+                case SqliteUpdate:
+                    await AnalyzeSqliteAsync(context, plan, cancellationToken).ConfigureAwait(false);
+                    break;
+                case AlterCase:
+                case UpdateCase:
+                    await AnalyzeTypedAsync(context, plan, cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    foreach (var column in plan.Columns)
+                    {
+                        outcome.Columns.Add(await RewritePassAsync(context, plan, column, cancellationToken).ConfigureAwait(false));
+                    }
+
+                    break;
+            }
+        }
+
+        return OrderLike(plans, outcome.Columns);
+    }
+
+    private static IReadOnlyList<TimezoneColumnResult> OrderLike(IReadOnlyList<TablePlan> plans, List<TimezoneColumnResult> results)
+    {
+        var order = plans.SelectMany(p => p.Columns).Select((c, i) => (c.Name, i)).ToDictionary(x => x.Name, x => x.i, StringComparer.Ordinal);
+        return results.OrderBy(r => order.GetValueOrDefault($"{r.Table}.{r.Column}", int.MaxValue)).ToList();
+    }
+
+    private static double Rate(IReadOnlyList<TimezoneColumnResult> results, TimeSpan elapsed) =>
+        results.Count == 0 ? 0 : results.GroupBy(r => r.Table).Sum(g => g.Max(r => r.RowsSeen)) / Math.Max(elapsed.TotalSeconds, 1e-6);
+
+    // ---- plans: how each table's columns are converted ----
+
+    internal const string SqliteUpdate = "sqlite-update";
+    internal const string AlterCase = "alter-case";
+    internal const string UpdateCase = "update-case";
+    internal const string Rewrite = "rewrite";
+
+    /// <summary>The columns of one table converted the same way, in one pass.</summary>
+    private sealed record TablePlan(TableName Table, string Key, bool IntegerKey, IReadOnlyList<TimestampColumn> Columns, string Method);
+
+    private static List<TablePlan> Plan(IDatabaseProvider provider, IReadOnlyList<TimestampColumn> columns) =>
+        columns.GroupBy(c => (c.Table, c.Key, c.IntegerKey, Method: MethodFor(provider.Engine, c)))
+            .Select(g => new TablePlan(g.Key.Table, g.Key.Key, g.Key.IntegerKey, g.ToList(), g.Key.Method))
+            .ToList();
+
+    private static string MethodFor(DatabaseEngine engine, TimestampColumn column) => engine switch
+    {
+        DatabaseEngine.Sqlite => SqliteUpdate,
+        DatabaseEngine.PostgreSql when column.Typed => AlterCase,
+        DatabaseEngine.MySql when column.Typed => UpdateCase,
+        _ => Rewrite,
+    };
+
+    private static string SqliteRollbackTable(string runId, int planIndex) =>
+        $"{Rollback}_{runId.Replace('-', '_').ToLowerInvariant()}_{planIndex}";
+
+    /// <summary>Everything a table's conversion needs; <see cref="RunId"/> is null for analysis.</summary>
+    private sealed record ConvertContext(
+        IDatabaseProvider Provider, DbConnection Connection, TimezoneMigrationRequest Request, TimezoneConverter Converter, TextTimestampConverter Text,
+        string? RunId, List<TimestampIssue> Issues, RunOutcome Outcome, IProgress<OperationUpdate>? Progress)
+    {
+        public string Quote(string identifier) => Provider.QuoteIdentifier(identifier);
+
+        public string Table(TablePlan plan) => Provider.QuoteTable(plan.Table);
+
+        public string Key(TablePlan plan) => plan.Key == "rowid" ? "rowid" : Provider.QuoteIdentifier(plan.Key);
+    }
+
+    /// <summary>Results and validation checks gathered table by table.</summary>
+    private sealed class RunOutcome
+    {
+        public List<TimezoneColumnResult> Columns { get; } = [];
+
+        public List<string> Checks { get; } = [];
+
+        public bool Passed { get; private set; } = true;
+
+        public int Sampled { get; set; }
+
+        public void Check(bool ok, string text)
+        {
+            Passed &= ok;
+            Checks.Add((ok ? "ok: " : "FAILED: ") + text);
+        }
+    }
+
+    private static TimezoneColumnResult Result(TimestampColumn column, TimestampTally tally, TimezoneConverter converter, string method) => new()
+    {
+        Table = column.Table.ToString(),
+        Column = column.Column,
+        DataType = column.DataType,
+        Reason = column.Reason,
+        RowsSeen = tally.Rows,
+        Converted = tally.Converted,
+        AlreadyUtc = tally.AlreadyUtc,
+        Epoch = tally.Epoch,
+        Unparseable = tally.Unparseable,
+        Ambiguous = tally.Ambiguous,
+        Nonexistent = tally.Nonexistent,
+        AmbiguousResolution = converter.Ambiguous.ToString(),
+        NonexistentResolution = converter.Nonexistent.ToString(),
+        Method = method,
+    };
+
+    private static void ReportProgress(ConvertContext context, string what, long done, long total, Stopwatch stopwatch)
+    {
+        var rate = stopwatch.Elapsed.TotalSeconds > 0 ? done / stopwatch.Elapsed.TotalSeconds : 0;
+        context.Progress?.Report(new ProgressUpdate(7, context.RunId is null ? "Analysing timestamps" : "Invoke-TimezoneMigration", $"{what}: {done:N0} of {total:N0} rows",
+            Math.Min(100, 100.0 * done / Math.Max(1, total)), rate > 0 && total > done ? TimeSpan.FromSeconds((total - done) / rate) : null));
+    }
+
+    // ---- batches by key range ----
+
+    /// <summary>Rows with After &lt; key &lt;= Through (After null: from the first row).</summary>
+    private sealed record KeyRange(object? After, object Through)
+    {
+        public string Predicate(string key) => (After is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
+
+        public void Bind(DbCommand command)
+        {
+            if (After is not null)
+            {
+                command.AddParameter("@after", After);
+            }
+
+            command.AddParameter("@through", Through);
+        }
+    }
+
+    /// <summary>
+    /// Consecutive key ranges of about <paramref name="batchSize"/> rows, after <paramref name="start"/> and up to
+    /// <paramref name="end"/> when given: by arithmetic on dense integer keys (no scan), otherwise by asking the key
+    /// index for every batchSize-th key.
+    /// </summary>
+    private static async IAsyncEnumerable<KeyRange> KeyRangesAsync(
+        DbConnection connection, string table, string key, bool integerKey, int batchSize, long rows, object? start, object? end,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var batch = Math.Max(100, batchSize);
+        var bounds = new List<string>();
+        if (start is not null)
+        {
+            bounds.Add($"{key} > @start");
+        }
+
+        if (end is not null)
+        {
+            bounds.Add($"{key} <= @end");
+        }
+
+        DbCommand Command(string sql)
+        {
+            var command = connection.CreateCommand(sql, timeoutSeconds: 0);
+            if (start is not null)
+            {
+                command.AddParameter("@start", start);
+            }
+
+            if (end is not null)
+            {
+                command.AddParameter("@end", end);
+            }
+
+            return command;
+        }
+
+        string Where(params string[] more)
+        {
+            var all = bounds.Concat(more).ToList();
+            return all.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", all);
+        }
+
+        if (integerKey)
+        {
+            long? min = null, max = null;
+            await using (var command = Command($"SELECT MIN({key}), MAX({key}) FROM {table}{Where()}"))
+            {
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
+                {
+                    min = System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture);
+                    max = System.Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture);
+                }
+            }
+
+            if (min is null || max is null)
+            {
+                yield break;
+            }
+
+            // Sparse keys would make many empty ranges: those take the index walk below.
+            if ((double)max.Value - min.Value < Math.Max(rows, 1) * 4.0)
+            {
+                object? after = start;
+                for (var low = min.Value; ; low += batch)
+                {
+                    var through = max.Value - low < batch ? max.Value : low + batch - 1;
+                    yield return new KeyRange(after, through);
+                    if (through == max.Value)
+                    {
+                        yield break;
+                    }
+
+                    after = through;
+                }
+            }
+        }
+
+        var last = start;
+        while (true)
+        {
+            var where = Where(last is null ? [] : [$"{key} > @last"]);
+            object? upper;
+            await using (var next = Command($"SELECT {key} FROM {table}{where} ORDER BY {key} LIMIT 1 OFFSET {batch - 1}"))
+            {
+                if (last is not null)
+                {
+                    next.AddParameter("@last", last);
+                }
+
+                upper = await next.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (upper is null or DBNull)
+            {
+                await using var final = Command($"SELECT MAX({key}) FROM {table}{where}");
+                if (last is not null)
+                {
+                    final.AddParameter("@last", last);
+                }
+
+                upper = await final.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+                if (upper is not null and not DBNull)
+                {
+                    yield return new KeyRange(last, upper);
+                }
+
+                yield break;
+            }
+
+            yield return new KeyRange(last, upper);
+            last = upper;
+        }
+    }
+
+    // ---- counts shared by baseline and validation ----
+
+    /// <summary>Rows; per column non-NULL values and (text) values already ending in the output format's UTC marker.</summary>
+    private sealed record TableCounts(long Rows, long[] NonNull, long[] Marked)
+    {
+        public TableCounts Add(TableCounts other) =>
+            new(Rows + other.Rows, NonNull.Zip(other.NonNull, (a, b) => a + b).ToArray(), Marked.Zip(other.Marked, (a, b) => a + b).ToArray());
+    }
+
+    private static string MarkedPredicate(DatabaseEngine engine, string column, TimestampOutputFormat format) => engine switch
+    {
+        DatabaseEngine.Sqlite => $"{column} GLOB '{(format == TimestampOutputFormat.Native ? "*+00:00" : "*Z")}'",
+        _ => $"{column} LIKE '{(format == TimestampOutputFormat.Native ? "%+00:00" : "%Z")}'",
+    };
+
+    private static Task<TableCounts> CountAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken, DbTransaction? transaction = null) =>
+        CountAsync(context, plan, context.Connection, null, cancellationToken, transaction);
+
+    private static async Task<TableCounts> CountAsync(ConvertContext context, TablePlan plan, DbConnection connection, string? where, CancellationToken cancellationToken, DbTransaction? transaction = null)
+    {
+        var parts = new List<string> { "COUNT(*)" };
+        foreach (var column in plan.Columns)
+        {
+            var quoted = context.Quote(column.Column);
+            parts.Add($"COUNT({quoted})");
+            parts.Add(column.Typed ? "0" : $"SUM(CASE WHEN {MarkedPredicate(context.Provider.Engine, quoted, context.Request.OutputFormat)} THEN 1 ELSE 0 END)");
+        }
+
+        await using var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {context.Table(plan)}{(where is null ? string.Empty : " WHERE " + where)}", transaction, 0);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        long Get(int i) => reader.IsDBNull(i) ? 0 : System.Convert.ToInt64(reader.GetValue(i), CultureInfo.InvariantCulture);
+        var n = plan.Columns.Count;
+        return new TableCounts(Get(0), Enumerable.Range(0, n).Select(i => Get(1 + 2 * i)).ToArray(), Enumerable.Range(0, n).Select(i => Get(2 + 2 * i)).ToArray());
+    }
+
+    /// <summary>Rows and NULLs unchanged; for text, every converted value now carries the UTC marker.</summary>
+    private static void CheckCounts(ConvertContext context, TablePlan plan, TableCounts before, TableCounts after, IReadOnlyList<long> converted)
+    {
+        for (var i = 0; i < plan.Columns.Count; i++)
+        {
+            var name = plan.Columns[i].Name;
+            context.Outcome.Check(after.Rows == before.Rows, $"{name}: {after.Rows} row(s), as before");
+            context.Outcome.Check(after.NonNull[i] == before.NonNull[i], $"{name}: {after.Rows - after.NonNull[i]} NULL(s), as before (none introduced)");
+            if (!plan.Columns[i].Typed)
+            {
+                var expected = before.Marked[i] + converted[i];
+                context.Outcome.Check(after.Marked[i] == expected,
+                    $"{name}: every converted value is in UTC format" + (after.Marked[i] == expected ? string.Empty : $" ({expected} expected, {after.Marked[i]} found)"));
+            }
+        }
+    }
+
+    /// <summary>Up to <paramref name="count"/> distinct random integers in [low, high], to sample rows by key without scanning.</summary>
+    private static List<long> RandomKeys(long low, long high, int count)
+    {
+        var keys = new HashSet<long>();
+        var span = high - low + 1;
+        if (span <= count)
+        {
+            for (var k = low; k <= high; k++)
+            {
+                keys.Add(k);
+            }
+
+            return [.. keys];
+        }
+
+        while (keys.Count < count)
+        {
+            keys.Add(low + Random.Shared.NextInt64(span));
+        }
+
+        return [.. keys];
+    }
+
+    /// <summary>Whether a converted value, turned back into the zone's local time, is the original (shifted, for a gap).</summary>
+    private static bool RoundTrips(object? current, string original, TimezoneConverter converter)
+    {
+        Instant instant;
+        switch (current)
+        {
+            case DateTime dt when dt.Kind == DateTimeKind.Utc:
+                instant = Instant.FromDateTimeUtc(dt);
+                break;
+            case DateTime dt:
+                instant = Instant.FromDateTimeUtc(DateTime.SpecifyKind(dt, DateTimeKind.Utc));
+                break;
+            case DateTimeOffset dto:
+                instant = Instant.FromDateTimeOffset(dto);
+                break;
+            case string text when text.EndsWith('Z') || text.EndsWith("+00:00", StringComparison.Ordinal):
+                var utc = TimestampParser.Parse(text);
+                if (utc.Kind != TimestampKind.AlreadyUtc)
+                {
+                    return false;
+                }
+
+                instant = utc.Local.InUtc().ToInstant();
+                break;
+            case string text:
+                var pattern = NodaTime.Text.OffsetDateTimePattern.ExtendedIso.Parse(text.Replace(' ', 'T'));
+                if (!pattern.Success)
+                {
+                    return false;
+                }
+
+                instant = pattern.Value.ToInstant();
+                break;
+            default:
+                return false;
+        }
+
+        var parsed = TimestampParser.Parse(original);
+        if (parsed.Kind is TimestampKind.EpochSeconds or TimestampKind.EpochMilliseconds)
+        {
+            return parsed.Instant == instant;
+        }
+
+        var back = converter.ToLocal(instant);
+        var mappings = converter.Zone.MapLocal(parsed.Local).Count;
+        return mappings == 0
+            ? back > parsed.Local && back <= parsed.Local.PlusHours(2)
+            : back == parsed.Local;
+    }
+
+    private static void CheckSamples(ConvertContext context, TimestampColumn column, int samples, int mismatches)
+    {
+        context.Outcome.Sampled += samples;
+        context.Outcome.Check(mismatches == 0,
+            $"{column.Name}: {samples} random converted value(s) turned back into {context.Converter.Zone.Id} local time match the originals" + (mismatches == 0 ? string.Empty : $" ({mismatches} do not)"));
+    }
+
+    private static string FormatOriginal(object value) => value switch
+    {
+        DateTime dt => dt.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
+        _ => System.Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty,
+    };
+
+    private static string KeyText(object key) => System.Convert.ToString(key, CultureInfo.InvariantCulture)!;
 
     // ---- discovery ----
 
@@ -221,6 +650,24 @@ public sealed class TimezoneMigrationService
         return chosen;
     }
 
+    private static async Task<(int Sampled, int Dates)> SampleAsync(IDatabaseProvider provider, DbConnection connection, TableName table, string column, CancellationToken cancellationToken)
+    {
+        var quoted = provider.QuoteIdentifier(column);
+        await using var command = connection.CreateCommand($"SELECT {quoted} FROM {provider.QuoteTable(table)} WHERE {quoted} IS NOT NULL LIMIT 200");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        int sampled = 0, dates = 0;
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            sampled++;
+            if (reader.GetValue(0) is string text && TimestampParser.Parse(text).Kind != TimestampKind.Unparseable)
+            {
+                dates++;
+            }
+        }
+
+        return (sampled, dates);
+    }
+
     /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>
     private static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
     {
@@ -279,420 +726,12 @@ public sealed class TimezoneMigrationService
         return t.Length == 0 && engine == DatabaseEngine.Sqlite || t.Contains("char", StringComparison.Ordinal) || t.Contains("text", StringComparison.Ordinal) || t.Contains("clob", StringComparison.Ordinal);
     }
 
-    private static async Task<(int Sampled, int Dates)> SampleAsync(IDatabaseProvider provider, DbConnection connection, TableName table, string column, CancellationToken cancellationToken)
-    {
-        var quoted = provider.QuoteIdentifier(column);
-        await using var command = connection.CreateCommand($"SELECT {quoted} FROM {provider.QuoteTable(table)} WHERE {quoted} IS NOT NULL LIMIT 200");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        int sampled = 0, dates = 0;
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            sampled++;
-            if (reader.GetValue(0) is string text && TimestampParser.Parse(text).Kind != TimestampKind.Unparseable)
-            {
-                dates++;
-            }
-        }
+    // ---- run record and report ----
 
-        return (sampled, dates);
-    }
+    /// <summary>What undo needs to know about a converted column.</summary>
+    private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method, bool IntegerKey = true, string? RollbackTable = null, int Slot = 0);
 
-    // ---- one pass over a column: counts only (analysis), or counts and conversion (run) ----
-
-    private sealed class Tally
-    {
-        public long Rows;
-        public long Converted;
-        public long AlreadyUtc;
-        public long Epoch;
-        public long Unparseable;
-        public long Ambiguous;
-        public long Nonexistent;
-    }
-
-    private async Task<TimezoneColumnResult> PassAsync(
-        IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, TimestampColumn column, TimezoneConverter converter,
-        RunContext? run, List<TimestampIssue> issues, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
-    {
-        var engine = provider.Engine;
-        var tally = new Tally();
-        var method = column.Typed ? (engine == DatabaseEngine.PostgreSql ? "alter-using" : "client-side") : "rewrite";
-        var total = Math.Max(1, await connection.ScalarAsync<long>($"SELECT COUNT(*) FROM {provider.QuoteTable(column.Table)}", cancellationToken).ConfigureAwait(false));
-        var fixups = new List<(object Key, object Value, string Original)>();
-        var stopwatch = Stopwatch.StartNew();
-        var batch = Math.Max(100, request.BatchSize);
-        var convertPerRow = run is not null && method != "alter-using";
-
-        object? last = null;
-        while (true)
-        {
-            var page = await ReadPageAsync(provider, connection, column, last, batch, cancellationToken).ConfigureAwait(false);
-            var updates = new List<(object Key, object Value, string Original)>(page.Count);
-            foreach (var (key, value) in page)
-            {
-                tally.Rows++;
-                if (value is null)
-                {
-                    continue;
-                }
-
-                var (replacement, original, issue) = Convert(value, converter, request.OutputFormat, tally);
-                if (issue is not null)
-                {
-                    issues.Add(new TimestampIssue(column.Table.ToString(), column.Column, System.Convert.ToString(key, CultureInfo.InvariantCulture)!, original, issue));
-                }
-
-                if (replacement is not null)
-                {
-                    // The ALTER converts every row the way PostgreSQL resolves gaps and overlaps (the later instant, shifted forward);
-                    // only rows our policy resolves differently are rewritten afterwards.
-                    if (method == "alter-using")
-                    {
-                        if (value is DateTime dt && converter.Ambiguous == AmbiguousTimePolicy.Earlier && converter.Zone.MapLocal(LocalDateTime.FromDateTime(dt)).Count == 2)
-                        {
-                            fixups.Add((key, replacement, original));
-                        }
-                    }
-                    else
-                    {
-                        updates.Add((key, replacement, original));
-                    }
-                }
-            }
-
-            if (convertPerRow && updates.Count > 0)
-            {
-                await WriteBatchAsync(provider, connection, column, run!.RunId, updates, cancellationToken).ConfigureAwait(false);
-            }
-
-            var rate = stopwatch.Elapsed.TotalSeconds > 0 ? tally.Rows / stopwatch.Elapsed.TotalSeconds : 0;
-            progress?.Report(new ProgressUpdate(7, run is null ? "Analysing timestamps" : "Invoke-TimezoneMigration", $"{column.Name}: {tally.Rows:N0} of {total:N0} rows",
-                Math.Min(100, 100.0 * tally.Rows / total), rate > 0 ? TimeSpan.FromSeconds((total - tally.Rows) / rate) : null));
-            if (page.Count < batch)
-            {
-                break;
-            }
-
-            last = page[^1].Key;
-        }
-
-        if (run is not null && method == "alter-using")
-        {
-            await AlterUsingAsync(provider, connection, column, converter.Zone, run.RunId, fixups, cancellationToken).ConfigureAwait(false);
-        }
-
-        return new TimezoneColumnResult
-        {
-            Table = column.Table.ToString(),
-            Column = column.Column,
-            DataType = column.DataType,
-            Reason = column.Reason,
-            RowsSeen = tally.Rows,
-            Converted = tally.Converted,
-            AlreadyUtc = tally.AlreadyUtc,
-            Epoch = tally.Epoch,
-            Unparseable = tally.Unparseable,
-            Ambiguous = tally.Ambiguous,
-            Nonexistent = tally.Nonexistent,
-            AmbiguousResolution = converter.Ambiguous.ToString(),
-            NonexistentResolution = converter.Nonexistent.ToString(),
-            Method = method,
-        };
-    }
-
-    /// <summary>The replacement for one stored value (null: leave it), its original text, and an issue to report.</summary>
-    private static (object? Replacement, string Original, string? Issue) Convert(object value, TimezoneConverter converter, TimestampOutputFormat format, Tally tally)
-    {
-        switch (value)
-        {
-            case string text:
-                {
-                    var parsed = TimestampParser.Parse(text);
-                    switch (parsed.Kind)
-                    {
-                        case TimestampKind.AlreadyUtc:
-                            tally.AlreadyUtc++;
-                            return (null, text, null);
-                        case TimestampKind.EpochSeconds:
-                        case TimestampKind.EpochMilliseconds:
-                            tally.Epoch++;
-                            tally.Converted++;
-                            return (Format(parsed.Instant, parsed.FractionDigits, format), text, null);
-                        case TimestampKind.Local:
-                            var (instant, resolution) = converter.ToUtc(parsed.Local);
-                            var issue = Count(resolution, converter, parsed.Local, tally);
-                            if (resolution == Resolution.Refused)
-                            {
-                                return (null, text, issue);
-                            }
-
-                            tally.Converted++;
-                            return (Format(instant, parsed.FractionDigits, format), text, issue);
-                        default:
-                            tally.Unparseable++;
-                            return (null, text, "unparseable");
-                    }
-                }
-
-            case DateTime dateTime:
-                {
-                    var original = dateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
-                    var local = LocalDateTime.FromDateTime(dateTime);
-                    var (instant, resolution) = converter.ToUtc(local);
-                    var issue = Count(resolution, converter, local, tally);
-                    if (resolution == Resolution.Refused)
-                    {
-                        return (null, original, issue);
-                    }
-
-                    tally.Converted++;
-                    return (instant.ToDateTimeUtc(), original, issue);
-                }
-
-            case long or int:
-                {
-                    // An integer column keeps its type: epoch numbers are already UTC instants and stay as they are.
-                    var digits = System.Convert.ToString(value, CultureInfo.InvariantCulture)!;
-                    var parsed = TimestampParser.Parse(digits);
-                    if (parsed.Kind is TimestampKind.EpochSeconds or TimestampKind.EpochMilliseconds)
-                    {
-                        tally.Epoch++;
-                        return (null, digits, null);
-                    }
-
-                    tally.Unparseable++;
-                    return (null, digits, "unparseable");
-                }
-
-            default:
-                tally.Unparseable++;
-                return (null, System.Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty, "unparseable");
-        }
-    }
-
-    private static string? Count(Resolution resolution, TimezoneConverter converter, LocalDateTime local, Tally tally)
-    {
-        var mappings = converter.Zone.MapLocal(local).Count;
-        if (mappings == 2)
-        {
-            tally.Ambiguous++;
-            return "ambiguous";
-        }
-
-        if (mappings == 0)
-        {
-            tally.Nonexistent++;
-            return "nonexistent";
-        }
-
-        return resolution == Resolution.Refused ? "refused" : null;
-    }
-
-    private static string Format(Instant instant, int fractionDigits, TimestampOutputFormat format)
-    {
-        var iso = TimestampParser.FormatUtc(instant, fractionDigits);
-        return format == TimestampOutputFormat.Native ? iso.Replace('T', ' ')[..^1] + "+00:00" : iso;
-    }
-
-    private static async Task<List<(object Key, object? Value)>> ReadPageAsync(IDatabaseProvider provider, DbConnection connection, TimestampColumn column, object? last, int batch, CancellationToken cancellationToken)
-    {
-        var key = column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key);
-        var sql = $"SELECT {key}, {provider.QuoteIdentifier(column.Column)} FROM {provider.QuoteTable(column.Table)}" +
-                  (last is null ? string.Empty : $" WHERE {key} > @last") + $" ORDER BY {key} LIMIT {batch}";
-        await using var command = connection.CreateCommand(sql, timeoutSeconds: 0);
-        if (last is not null)
-        {
-            command.AddParameter("@last", last);
-        }
-
-        var page = new List<(object, object?)>(batch);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            page.Add((reader.GetValue(0), reader.IsDBNull(1) ? null : reader.GetValue(1)));
-        }
-
-        return page;
-    }
-
-    // ---- writing: each batch updates the values and records the originals in one transaction ----
-
-    private static async Task WriteBatchAsync(IDatabaseProvider provider, DbConnection connection, TimestampColumn column, string runId, List<(object Key, object Value, string Original)> updates, CancellationToken cancellationToken)
-    {
-        var table = provider.QuoteTable(column.Table);
-        var columnName = provider.QuoteIdentifier(column.Column);
-        var key = column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        switch (provider.Engine)
-        {
-            case DatabaseEngine.PostgreSql:
-                {
-                    var keys = updates.Select(u => u.Key).ToArray();
-                    await using (var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = s.v FROM (SELECT unnest(@keys) AS k, unnest(@values) AS v) s WHERE {table}.{key} = s.k", transaction, 0))
-                    {
-                        update.AddParameter("@keys", ToTypedArray(keys));
-                        update.AddParameter("@values", updates[0].Value is DateTime ? updates.Select(u => (DateTime)u.Value).ToArray() : updates.Select(u => (string)u.Value).ToArray());
-                        await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    }
-
-                    await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original) SELECT @run, @table, @column, unnest(@keys), unnest(@originals)", transaction, 0);
-                    record.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column)
-                        .AddParameter("@keys", keys.Select(k => System.Convert.ToString(k, CultureInfo.InvariantCulture)!).ToArray())
-                        .AddParameter("@originals", updates.Select(u => u.Original).ToArray());
-                    await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    break;
-                }
-
-            case DatabaseEngine.MySql:
-                {
-                    // Text protocol: a few multi-row statements per batch instead of two round trips per row.
-                    foreach (var chunk in updates.Chunk(1000))
-                    {
-                        var values = string.Join(" UNION ALL ", chunk.Select((_, i) => $"SELECT @k{i} AS k, @v{i} AS v"));
-                        await using (var update = connection.CreateCommand($"UPDATE {table} t JOIN ({values}) s ON t.{key} = s.k SET t.{columnName} = s.v", transaction, 0))
-                        {
-                            for (var i = 0; i < chunk.Length; i++)
-                            {
-                                update.AddParameter("@k" + i, chunk[i].Key).AddParameter("@v" + i, chunk[i].Value);
-                            }
-
-                            await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        }
-
-                        var rows = string.Join(", ", chunk.Select((_, i) => $"(@run, @table, @column, @k{i}, @o{i})"));
-                        await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original) VALUES {rows}", transaction, 0);
-                        record.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column);
-                        for (var i = 0; i < chunk.Length; i++)
-                        {
-                            record.AddParameter("@k" + i, System.Convert.ToString(chunk[i].Key, CultureInfo.InvariantCulture)).AddParameter("@o" + i, chunk[i].Original);
-                        }
-
-                        await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    }
-
-                    break;
-                }
-
-            default:
-                {
-                    await using var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = @v WHERE {key} = @k", transaction, 0);
-                    var v = update.CreateParameter();
-                    v.ParameterName = "@v";
-                    var k = update.CreateParameter();
-                    k.ParameterName = "@k";
-                    update.Parameters.Add(v);
-                    update.Parameters.Add(k);
-                    await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original) VALUES (@run, @table, @column, @rk, @o)", transaction, 0);
-                    record.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column);
-                    var rk = record.CreateParameter();
-                    rk.ParameterName = "@rk";
-                    var o = record.CreateParameter();
-                    o.ParameterName = "@o";
-                    record.Parameters.Add(rk);
-                    record.Parameters.Add(o);
-                    update.Prepare();
-                    record.Prepare();
-                    foreach (var (keyValue, value, original) in updates)
-                    {
-                        v.Value = value;
-                        k.Value = keyValue;
-                        await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        rk.Value = System.Convert.ToString(keyValue, CultureInfo.InvariantCulture);
-                        o.Value = original;
-                        await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    }
-
-                    break;
-                }
-        }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static Array ToTypedArray(object[] keys) => keys switch
-    {
-        _ when keys.All(k => k is long) => keys.Cast<long>().ToArray(),
-        _ when keys.All(k => k is int) => keys.Cast<int>().ToArray(),
-        _ when keys.All(k => k is Guid) => keys.Cast<Guid>().ToArray(),
-        _ => keys.Select(k => System.Convert.ToString(k, CultureInfo.InvariantCulture)!).ToArray(),
-    };
-
-    /// <summary>PostgreSQL typed columns: originals recorded, one ALTER … USING … AT TIME ZONE, and the policy's exceptions, in one transaction.</summary>
-    private static async Task AlterUsingAsync(IDatabaseProvider provider, DbConnection connection, TimestampColumn column, DateTimeZone zone, string runId, List<(object Key, object Value, string Original)> fixups, CancellationToken cancellationToken)
-    {
-        var table = provider.QuoteTable(column.Table);
-        var columnName = provider.QuoteIdentifier(column.Column);
-        var key = provider.QuoteIdentifier(column.Key);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var record = connection.CreateCommand(
-            $"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original) SELECT @run, @table, @column, {key}::text, {columnName}::text FROM {table} WHERE {columnName} IS NOT NULL", transaction, 0))
-        {
-            record.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column);
-            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        // Zone ids are tzdb names (letters, digits, '/', '_', '-', '+'); checked, then quoted as a literal.
-        if (!zone.Id.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '_' or '-' or '+'))
-        {
-            throw new DbMigrationException(ErrorIds.TimezoneUnknownZone, ErrorKind.InvalidArgument, $"Unexpected zone id '{zone.Id}'.");
-        }
-
-        await AlterKeepingViewsAsync(connection, transaction, column.Table.ToString(), column.Column,
-            $"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamptz USING {columnName} AT TIME ZONE '{zone.Id}'", cancellationToken).ConfigureAwait(false);
-        foreach (var (keyValue, value, _) in fixups)
-        {
-            await using var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = @v WHERE {key} = @k", transaction, 0).AddParameter("@v", value).AddParameter("@k", keyValue);
-            await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// PostgreSQL refuses to change the type of a column a view uses: the views' definitions are kept, the views
-    /// dropped, the ALTER run and the views recreated, all in the caller's transaction.
-    /// </summary>
-    private static async Task AlterKeepingViewsAsync(DbConnection connection, DbTransaction transaction, string table, string column, string alter, CancellationToken cancellationToken)
-    {
-        var views = await DependentViewsAsync(connection, transaction, table, column, cancellationToken).ConfigureAwait(false);
-        foreach (var (name, _) in views)
-        {
-            await connection.ExecuteAsync($"DROP VIEW {name}", cancellationToken, transaction).ConfigureAwait(false);
-        }
-
-        await connection.ExecuteAsync(alter, cancellationToken, transaction).ConfigureAwait(false);
-        foreach (var (name, definition) in Enumerable.Reverse(views))
-        {
-            await connection.ExecuteAsync($"CREATE VIEW {name} AS {definition}", cancellationToken, transaction).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task<List<(string Name, string Definition)>> DependentViewsAsync(DbConnection connection, DbTransaction transaction, string table, string column, CancellationToken cancellationToken)
-    {
-        var views = new List<(string, string)>();
-        await using var command = connection.CreateCommand("""
-            SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid)
-            FROM pg_depend d
-            JOIN pg_rewrite r ON r.oid = d.objid
-            JOIN pg_class v ON v.oid = r.ev_class
-            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            WHERE d.refobjid = @table::regclass AND a.attname = @column AND v.oid <> d.refobjid AND v.relkind = 'v'
-            """, transaction);
-        command.AddParameter("@table", table).AddParameter("@column", column);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            views.Add((reader.GetString(0), reader.GetString(1)));
-        }
-
-        return views;
-    }
-
-    // ---- run record, validation, report ----
-
-    private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method, bool IntegerKey = true);
-
-    private static async Task EnsureTablesAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
+    private static async Task EnsureTablesAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
         var engine = provider.Engine;
         await connection.ExecuteAsync($"""
@@ -704,8 +743,9 @@ public sealed class TimezoneMigrationService
                 tzdb_version VARCHAR(16) NOT NULL,
                 status VARCHAR(20) NOT NULL,
                 backup_id VARCHAR(64) NULL,
+                options_json VARCHAR(200) NOT NULL,
                 columns_json {EngineSql.LongText(engine)} NOT NULL)
-            """, cancellationToken).ConfigureAwait(false);
+            """, cancellationToken, transaction).ConfigureAwait(false);
         await connection.ExecuteAsync($"""
             CREATE TABLE IF NOT EXISTS {Rollback} (
                 id {EngineSql.Identity(engine)},
@@ -713,17 +753,32 @@ public sealed class TimezoneMigrationService
                 table_name VARCHAR(128) NOT NULL,
                 column_name VARCHAR(128) NOT NULL,
                 row_key VARCHAR(128) NOT NULL,
-                original {EngineSql.LongText(engine)} NOT NULL)
-            """, cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken).ConfigureAwait(false);
+                original {EngineSql.LongText(engine)} NOT NULL,
+                converted {EngineSql.LongText(engine)} NULL)
+            """, cancellationToken, transaction).ConfigureAwait(false);
+        await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken, transaction).ConfigureAwait(false);
+
+        // How far batched conversions (and their undo) got, so a killed run or undo is undone exactly.
+        await connection.ExecuteAsync($"""
+            CREATE TABLE IF NOT EXISTS {Progress} (
+                run_id VARCHAR(64) NOT NULL,
+                table_name VARCHAR(128) NOT NULL,
+                converted_to VARCHAR(128) NULL,
+                undone_to VARCHAR(128) NULL,
+                PRIMARY KEY (run_id, table_name))
+            """, cancellationToken, transaction).ConfigureAwait(false);
     }
 
-    private static async Task RecordRunAsync(IDatabaseProvider provider, DbConnection connection, string runId, DateTimeZone zone, string? backupId, IReadOnlyList<TimestampColumn> columns, string status, CancellationToken cancellationToken)
+    /// <summary>The policies a run converted with; undo needs them to recognise the values the run wrote.</summary>
+    private sealed record RunOptions(AmbiguousTimePolicy Ambiguous, NonexistentTimePolicy Nonexistent, TimestampOutputFormat OutputFormat);
+
+    private static async Task RecordRunAsync(IDatabaseProvider provider, DbConnection connection, string runId, TimezoneMigrationRequest request, DateTimeZone zone, string? backupId, IReadOnlyList<RunColumn> columns, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
-        var json = JsonSerializer.Serialize(columns.Select(c => new RunColumn(c.Table.ToString(), c.Column, c.Key, c.Typed, c.Typed && provider.Engine == DatabaseEngine.PostgreSql ? "alter-using" : c.Typed ? "client-side" : "rewrite", c.IntegerKey)).ToList());
-        await using var insert = connection.CreateCommand($"INSERT INTO {Runs} (run_id, started_utc, zone, tzdb_version, status, backup_id, columns_json) VALUES (@id, @at, @zone, @tzdb, @status, @backup, @json)");
+        await using var insert = connection.CreateCommand($"INSERT INTO {Runs} (run_id, started_utc, zone, tzdb_version, status, backup_id, options_json, columns_json) VALUES (@id, @at, @zone, @tzdb, 'running', @backup, @options, @json)", transaction);
         insert.AddParameter("@id", runId).AddParameter("@at", EngineSql.Time(provider.Engine, DateTimeOffset.UtcNow)).AddParameter("@zone", zone.Id)
-            .AddParameter("@tzdb", TimezoneResolver.TzdbVersion).AddParameter("@status", status).AddParameter("@backup", backupId).AddParameter("@json", json);
+            .AddParameter("@tzdb", TimezoneResolver.TzdbVersion).AddParameter("@backup", backupId)
+            .AddParameter("@options", JsonSerializer.Serialize(new RunOptions(request.Ambiguous, request.Nonexistent, request.OutputFormat)))
+            .AddParameter("@json", JsonSerializer.Serialize(columns));
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -732,146 +787,6 @@ public sealed class TimezoneMigrationService
         await using var update = connection.CreateCommand($"UPDATE {Runs} SET status = @status, finished_utc = @at WHERE run_id = @id");
         update.AddParameter("@status", status).AddParameter("@at", EngineSql.Time(provider.Engine, DateTimeOffset.UtcNow)).AddParameter("@id", runId);
         await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<(long Rows, long Nulls)> CountAsync(IDatabaseProvider provider, DbConnection connection, TimestampColumn column, CancellationToken cancellationToken)
-    {
-        await using var command = connection.CreateCommand($"SELECT COUNT(*), COUNT(*) - COUNT({provider.QuoteIdentifier(column.Column)}) FROM {provider.QuoteTable(column.Table)}", timeoutSeconds: 0);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return (System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), System.Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>
-    /// Row counts and NULL counts unchanged; no local-time value left in a converted text column; and a random
-    /// sample of changed rows converted back to local time equals what was stored before.
-    /// </summary>
-    private async Task<TimezoneValidation> ValidateAsync(
-        IDatabaseProvider provider, DbConnection connection, IReadOnlyList<TimestampColumn> columns, IReadOnlyList<TimezoneColumnResult> results,
-        Dictionary<string, (long Rows, long Nulls)> baseline, TimezoneConverter converter, string runId, CancellationToken cancellationToken)
-    {
-        var checks = new List<string>();
-        var passed = true;
-        var sampled = 0;
-        foreach (var column in columns)
-        {
-            var (rows, nulls) = await CountAsync(provider, connection, column, cancellationToken).ConfigureAwait(false);
-            var before = baseline[column.Name];
-            Check(rows == before.Rows, $"{column.Name}: {rows} row(s), as before");
-            Check(nulls == before.Nulls, $"{column.Name}: {nulls} NULL(s), as before (none introduced)");
-
-            if (!column.Typed)
-            {
-                var quoted = "t." + provider.QuoteIdentifier(column.Column);
-                await using var check = connection.CreateCommand(
-                    $"SELECT COUNT(*) FROM {Rollback} r JOIN {provider.QuoteTable(column.Table)} t ON {KeyJoin(provider, column, "t", "r")} " +
-                    $"WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {quoted} NOT LIKE '%Z' AND {quoted} NOT LIKE '%+00:00'", timeoutSeconds: 0);
-                check.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column);
-                var local = System.Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
-                Check(local == 0, $"{column.Name}: every converted value is in UTC format" + (local == 0 ? string.Empty : $" ({local} are not)"));
-            }
-
-            sampled += await SampleBackAsync(provider, connection, column, converter, runId, checks, ok => passed &= ok, cancellationToken).ConfigureAwait(false);
-        }
-
-        return new TimezoneValidation(passed, checks, sampled);
-
-        void Check(bool ok, string text)
-        {
-            passed &= ok;
-            checks.Add((ok ? "ok: " : "FAILED: ") + text);
-        }
-    }
-
-    /// <summary>Joins a table to its rollback rows on the key, cast on the rollback side so the table's key index is used.</summary>
-    private static string KeyJoin(IDatabaseProvider provider, TimestampColumn column, string table, string rollback)
-    {
-        var key = $"{table}.{(column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key))}";
-        if (!column.IntegerKey)
-        {
-            return $"{key} = {rollback}.row_key";
-        }
-
-        var type = provider.Engine switch
-        {
-            DatabaseEngine.PostgreSql => "bigint",
-            DatabaseEngine.MySql => "SIGNED",
-            _ => "INTEGER",
-        };
-        return $"{key} = CAST({rollback}.row_key AS {type})";
-    }
-
-    private static async Task<int> SampleBackAsync(IDatabaseProvider provider, DbConnection connection, TimestampColumn column, TimezoneConverter converter, string runId, List<string> checks, Action<bool> record, CancellationToken cancellationToken)
-    {
-        var random = provider.Engine == DatabaseEngine.MySql ? "RAND()" : "random()";
-        var samples = new List<(string Key, string Original)>();
-        await using (var command = connection.CreateCommand($"SELECT row_key, original FROM {Rollback} WHERE run_id = @run AND table_name = @table AND column_name = @column ORDER BY {random} LIMIT {SampleSize}"))
-        {
-            command.AddParameter("@run", runId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                samples.Add((reader.GetString(0), reader.GetString(1)));
-            }
-        }
-
-        var key = column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key);
-        var mismatches = 0;
-        foreach (var (rowKey, original) in samples)
-        {
-            await using var read = connection.CreateCommand($"SELECT {provider.QuoteIdentifier(column.Column)} FROM {provider.QuoteTable(column.Table)} WHERE {key} = @k");
-            read.AddParameter("@k", column.IntegerKey ? long.Parse(rowKey, CultureInfo.InvariantCulture) : rowKey);
-            var current = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            if (!RoundTrips(current, original, converter))
-            {
-                mismatches++;
-            }
-        }
-
-        var ok = mismatches == 0;
-        record(ok);
-        checks.Add((ok ? "ok: " : "FAILED: ") + $"{column.Name}: {samples.Count} random converted value(s) turned back into {converter.Zone.Id} local time match the originals" + (ok ? string.Empty : $" ({mismatches} do not)"));
-        return samples.Count;
-    }
-
-    private static bool RoundTrips(object? current, string original, TimezoneConverter converter)
-    {
-        Instant instant;
-        switch (current)
-        {
-            case DateTime dt when dt.Kind == DateTimeKind.Utc:
-                instant = Instant.FromDateTimeUtc(dt);
-                break;
-            case DateTime dt:
-                instant = Instant.FromDateTimeUtc(DateTime.SpecifyKind(dt, DateTimeKind.Utc));
-                break;
-            case DateTimeOffset dto:
-                instant = Instant.FromDateTimeOffset(dto);
-                break;
-            case string text:
-                var pattern = NodaTime.Text.OffsetDateTimePattern.ExtendedIso.Parse(text.Replace(' ', 'T').Replace("Z", "+00:00", StringComparison.Ordinal));
-                if (!pattern.Success)
-                {
-                    return false;
-                }
-
-                instant = pattern.Value.ToInstant();
-                break;
-            default:
-                return false;
-        }
-
-        var parsed = TimestampParser.Parse(original);
-        if (parsed.Kind is TimestampKind.EpochSeconds or TimestampKind.EpochMilliseconds)
-        {
-            return parsed.Instant == instant;
-        }
-
-        var back = converter.ToLocal(instant);
-        var mappings = converter.Zone.MapLocal(parsed.Local).Count;
-        return mappings == 0
-            ? back > parsed.Local && back <= parsed.Local.PlusHours(2)
-            : back == parsed.Local;
     }
 
     private static string WriteReport(TimezoneMigrationRequest request, TimezoneMigrationResult result, List<TimestampIssue> issues)
@@ -921,18 +836,20 @@ public sealed class TimezoneMigrationService
     /// <summary>Puts back the original value of every row a run changed (also after an interrupted run).</summary>
     public async Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(target);
         var stopwatch = Stopwatch.StartNew();
         var provider = DatabaseProviders.For(target);
+        await using var runLock = await LockAsync(provider, target, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var hasRuns = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == Runs);
-        string? json = null, status = null, zone = null;
+        string? json = null, status = null, zoneId = null, optionsJson = null;
         if (hasRuns)
         {
-            await using var read = connection.CreateCommand($"SELECT columns_json, status, zone FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
+            await using var read = connection.CreateCommand($"SELECT columns_json, status, zone, options_json FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
             await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                (json, status, zone) = (reader.GetString(0), reader.GetString(1), reader.GetString(2));
+                (json, status, zoneId, optionsJson) = (reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3));
             }
         }
 
@@ -946,77 +863,68 @@ public sealed class TimezoneMigrationService
             throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was already undone.") { Target = target.ToString() };
         }
 
+        var zone = TimezoneResolver.Resolve(zoneId!);
+        var options = JsonSerializer.Deserialize<RunOptions>(optionsJson!)!;
         var columns = JsonSerializer.Deserialize<List<RunColumn>>(json)!;
+        var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
         long restored = 0;
-        foreach (var column in Enumerable.Reverse(columns))
+        foreach (var group in columns.GroupBy(c => (c.Table, c.Method, c.RollbackTable)).Reverse())
         {
-            var table = QuoteQualified(provider, column.Table);
-            var columnName = provider.QuoteIdentifier(column.Column);
-            var key = column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            string sql;
-            switch (provider.Engine)
+            var tableColumns = group.OrderBy(c => c.Slot).ToList();
+            restored += group.Key.Method switch
             {
-                case DatabaseEngine.PostgreSql:
-                    if (column.Method == "alter-using")
-                    {
-                        string? type;
-                        await using (var lookup = connection.CreateCommand("SELECT data_type FROM information_schema.columns WHERE table_schema || '.' || table_name = @t AND column_name = @c", transaction))
-                        {
-                            lookup.AddParameter("@t", column.Table).AddParameter("@c", column.Column);
-                            type = await lookup.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-                        }
-
-                        if (type == "timestamp with time zone")
-                        {
-                            await AlterKeepingViewsAsync(connection, transaction, column.Table, column.Column,
-                                $"ALTER TABLE {table} ALTER COLUMN {columnName} TYPE timestamp USING ({columnName} AT TIME ZONE 'UTC')", cancellationToken).ConfigureAwait(false);
-                        }
-
-                        sql = $"UPDATE {table} SET {columnName} = r.original::timestamp FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {UndoJoin(provider, column, table)}";
-                    }
-                    else
-                    {
-                        sql = $"UPDATE {table} SET {columnName} = r.original FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {UndoJoin(provider, column, table)}";
-                    }
-
-                    break;
-                case DatabaseEngine.MySql:
-                    sql = $"UPDATE {table} t JOIN {Rollback} r ON r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND {UndoJoin(provider, column, "t")} SET t.{columnName} = r.original";
-                    break;
-                default:
-                    sql = $"UPDATE {table} SET {columnName} = (SELECT r.original FROM {Rollback} r WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND r.row_key = CAST({table}.{key} AS TEXT)) " +
-                          $"WHERE {key} IN (SELECT {(column.IntegerKey ? "CAST(row_key AS INTEGER)" : "row_key")} FROM {Rollback} WHERE run_id = @run AND table_name = @table AND column_name = @column)";
-                    break;
-            }
-
-            await using (var command = connection.CreateCommand(sql, transaction, 0))
-            {
-                command.AddParameter("@run", runId).AddParameter("@table", column.Table).AddParameter("@column", column.Column);
-                restored += await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            progress.Verbose($"{column.Table}.{column.Column}: originals restored.");
+                SqliteUpdate => await UndoSqliteAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                AlterCase => await UndoPostgresTypedAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                UpdateCase => await UndoMySqlTypedAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                _ => await UndoRewriteAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+            };
+            progress.Verbose($"{group.Key.Table}: {string.Join(", ", tableColumns.Select(c => c.Column))} restored.");
         }
 
         await SetRunStatusAsync(provider, connection, runId, "undone", cancellationToken).ConfigureAwait(false);
         return new TimezoneUndoResult(runId, restored, columns.Select(c => $"{c.Table}.{c.Column}").ToList(), stopwatch.Elapsed);
     }
 
-    private static string UndoJoin(IDatabaseProvider provider, RunColumn column, string table)
+    private sealed record UndoContext(IDatabaseProvider Provider, DbConnection Connection, string RunId, TimezoneConverter Converter, TimestampOutputFormat OutputFormat, IProgress<OperationUpdate>? Progress)
     {
-        var key = $"{table}.{(column.Key == "rowid" ? "rowid" : provider.QuoteIdentifier(column.Key))}";
-        return column.IntegerKey
-            ? $"{key} = CAST(r.row_key AS {(provider.Engine == DatabaseEngine.MySql ? "SIGNED" : "bigint")})"
-            : $"{key} = r.row_key";
+        public DateTimeZone Zone => Converter.Zone;
+
+        public string Quote(string identifier) => Provider.QuoteIdentifier(identifier);
+
+        public string Table(string table)
+        {
+            var dot = table.IndexOf('.', StringComparison.Ordinal);
+            return dot < 0 || Provider.Engine != DatabaseEngine.PostgreSql
+                ? Provider.QuoteIdentifier(table)
+                : Provider.QuoteTable(new TableName(table[..dot], table[(dot + 1)..]));
+        }
+
+        public string Key(RunColumn column) => column.Key == "rowid" ? "rowid" : Provider.QuoteIdentifier(column.Key);
     }
 
-    private static string QuoteQualified(IDatabaseProvider provider, string table)
+    /// <summary>Joins a table to its rollback rows on the key, cast on the rollback side so the table's key index is used.</summary>
+    private static string RollbackJoin(IDatabaseProvider provider, string key, bool integerKey, string rollback) =>
+        integerKey
+            ? $"{key} = CAST({rollback}.row_key AS {(provider.Engine switch { DatabaseEngine.PostgreSql => "bigint", DatabaseEngine.MySql => "SIGNED", _ => "INTEGER" })})"
+            : $"{key} = {rollback}.row_key";
+
+    /// <summary>Restores the values recorded in the shared rollback table for one column.</summary>
+    private static async Task<long> RestoreRecordedAsync(UndoContext undo, RunColumn column, string assign, DbTransaction transaction, CancellationToken cancellationToken)
     {
-        var dot = table.IndexOf('.', StringComparison.Ordinal);
-        return dot < 0 || provider.Engine != DatabaseEngine.PostgreSql
-            ? provider.QuoteIdentifier(table)
-            : provider.QuoteTable(new TableName(table[..dot], table[(dot + 1)..]));
+        var provider = undo.Provider;
+        var table = undo.Table(column.Table);
+        var columnName = undo.Quote(column.Column);
+        // A value the run wrote and nobody changed since is restored; one changed since is left alone.
+        var filter = "r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND (r.converted IS NULL OR " +
+                     (provider.Engine == DatabaseEngine.PostgreSql ? "{0}::text" : "{0}") + " = r.converted)";
+        var sql = provider.Engine switch
+        {
+            DatabaseEngine.PostgreSql => $"UPDATE {table} SET {columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "r.original")} FROM {Rollback} r WHERE {string.Format(CultureInfo.InvariantCulture, filter, $"{table}.{columnName}")} AND {RollbackJoin(provider, $"{table}.{undo.Key(column)}", column.IntegerKey, "r")}",
+            DatabaseEngine.MySql => $"UPDATE {table} t JOIN {Rollback} r ON {string.Format(CultureInfo.InvariantCulture, filter, $"t.{columnName}")} AND {RollbackJoin(provider, $"t.{undo.Key(column)}", column.IntegerKey, "r")} SET t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "r.original")}",
+            _ => throw new InvalidOperationException("SQLite runs keep their originals in their own rollback table."),
+        };
+        await using var command = undo.Connection.CreateCommand(sql, transaction, 0);
+        command.AddParameter("@run", undo.RunId).AddParameter("@table", column.Table).AddParameter("@column", column.Column);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

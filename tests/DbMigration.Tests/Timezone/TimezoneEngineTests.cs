@@ -6,6 +6,8 @@ using DbMigration.Query;
 using DbMigration.Targets;
 using DbMigration.Tests.Fixtures;
 using DbMigration.Timezone;
+using NodaTime;
+using NodaTime.Text;
 
 namespace DbMigration.Tests.Timezone;
 
@@ -36,7 +38,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         (11, null),
     ];
 
-    private static List<QueryRow> Query(DatabaseTarget target, string sql)
+    protected static List<QueryRow> Query(DatabaseTarget target, string sql)
     {
         var host = new RecordingHost();
         new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(host, CancellationToken.None);
@@ -63,7 +65,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         string.Join("|", Query(target, "SELECT id, created_at" + (NativeType is null ? string.Empty : ", logged_at") + " FROM events ORDER BY id")
             .Select(r => string.Join(",", r.Values.Select(v => v switch { null => "NULL", DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture), _ => Convert.ToString(v, CultureInfo.InvariantCulture) }))));
 
-    private TimezoneMigrationResult Run(DatabaseTarget target, bool whatIf = false, AmbiguousTimePolicy ambiguous = AmbiguousTimePolicy.Earlier, NonexistentTimePolicy nonexistent = NonexistentTimePolicy.ShiftForward)
+    protected TimezoneMigrationResult Run(DatabaseTarget target, bool whatIf = false, AmbiguousTimePolicy ambiguous = AmbiguousTimePolicy.Earlier, NonexistentTimePolicy nonexistent = NonexistentTimePolicy.ShiftForward)
     {
         var host = new RecordingHost(_dir.Path) { WhatIf = whatIf };
         new InvokeTimezoneMigrationCommand
@@ -223,7 +225,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         {
             Assert.Equal("STARTED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
             var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline && !run.HasExited && !await RollbackHasRowsAsync(watch))
+            while (DateTime.UtcNow < deadline && !run.HasExited && !await MidConversionAsync(target, watch))
             {
                 await Task.Delay(5);
             }
@@ -239,12 +241,194 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(before, string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => r[0])));
     }
 
-    private static async Task<bool> RollbackHasRowsAsync(System.Data.Common.DbConnection connection)
+    /// <summary>New York local times around every DST change from 1970 to 2037, and random ones, as the engine stores them.</summary>
+    private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues()
+    {
+        var zone = TimezoneResolver.Resolve("America/New_York");
+        var locals = new List<LocalDateTime>();
+        foreach (var interval in zone.GetZoneIntervals(Instant.FromUtc(1970, 1, 1, 0, 0), Instant.FromUtc(2037, 12, 31, 0, 0)).Where(i => i.HasStart))
+        {
+            foreach (var offset in new[] { interval.WallOffset, zone.GetUtcOffset(interval.Start - Duration.FromTicks(1)) })
+            {
+                var edge = (interval.Start + Duration.FromTicks(offset.ToTimeSpan().Ticks)).InUtc().LocalDateTime;
+                foreach (var seconds in new[] { -1, 0, 1, 1800, 3599 })
+                {
+                    locals.Add(edge.PlusSeconds(seconds));
+                }
+            }
+        }
+
+        var random = new Random(5);
+        for (var i = 0; i < 2_000; i++)
+        {
+            locals.Add(new LocalDateTime(1971, 1, 1, 0, 0).PlusSeconds(random.NextInt64(66L * 365 * 86_400)).PlusTicks(random.Next(1_000_000) * 10));
+        }
+
+        return locals.Select((local, i) => ((long)i + 1, local, local.ToString(
+            (i % 3) switch { 0 => "uuuu-MM-dd HH:mm:ss", 1 => "uuuu-MM-dd'T'HH:mm:ss.ffffff", _ => "uuuu-MM-dd HH:mm:ss.fff" }, CultureInfo.InvariantCulture))).ToList();
+    }
+
+    private string EdgeFingerprint(DatabaseTarget target) =>
+        string.Join("|", Query(target, "SELECT id, at FROM edges ORDER BY id").Select(r => r[1] switch
+        {
+            DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
+            var v => Convert.ToString(v, CultureInfo.InvariantCulture),
+        }));
+
+    [Theory]
+    [InlineData(AmbiguousTimePolicy.Earlier)]
+    [InlineData(AmbiguousTimePolicy.Later)]
+    public async Task Every_DST_edge_from_1970_to_2037_converts_as_NodaTime_does_and_undo_restores_it(AmbiguousTimePolicy ambiguous)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var values = EdgeValues();
+        Query(target, $"CREATE TABLE edges (id INTEGER PRIMARY KEY, at {NativeType ?? "VARCHAR(40)"} NULL)");
+        foreach (var chunk in values.Chunk(500))
+        {
+            // A typed column keeps microseconds; the text forms carry 0, 3 or 6 fractional digits.
+            Query(target, "INSERT INTO edges (id, at) VALUES " + string.Join(", ", chunk.Select(v => $"({v.Id}, '{(NativeType is null ? v.Text : v.Local.ToString("uuuu-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture))}')")));
+        }
+
+        var before = EdgeFingerprint(target);
+        var host = new RecordingHost(_dir.Path);
+        new InvokeTimezoneMigrationCommand
+        {
+            Database = target,
+            SourceTimeZone = "America/New_York",
+            Column = ["edges.at"],
+            Ambiguous = ambiguous,
+            Nonexistent = NonexistentTimePolicy.ShiftForward,
+            SkipBackupMode = true,
+            ReportPath = _dir.File("reports"),
+        }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+
+        var converter = new TimezoneConverter(TimezoneResolver.Resolve("America/New_York"), ambiguous, NonexistentTimePolicy.ShiftForward);
+        var column = Assert.Single(result.Columns);
+        Assert.Equal(values.Count, column.Converted);
+        Assert.Equal(values.Count(v => converter.Zone.MapLocal(v.Local).Count == 2), column.Ambiguous);
+        Assert.Equal(values.Count(v => converter.Zone.MapLocal(v.Local).Count == 0), column.Nonexistent);
+        var stored = Query(target, "SELECT id, at FROM edges ORDER BY id").ToDictionary(r => Convert.ToInt64(r[0], CultureInfo.InvariantCulture), r => r[1]);
+        foreach (var (id, local, text) in values)
+        {
+            var expected = converter.ToUtc(NativeType is null ? TimestampParser.Parse(text).Local : local).Instant;
+            var actual = stored[id] switch
+            {
+                DateTime d => Instant.FromDateTimeUtc(DateTime.SpecifyKind(d, DateTimeKind.Utc)),
+                DateTimeOffset o => Instant.FromDateTimeOffset(o),
+                var v => InstantPattern.ExtendedIso.Parse(Convert.ToString(v, CultureInfo.InvariantCulture)!).GetValueOrThrow(),
+            };
+            Assert.True(expected == actual, $"row {id}: {text} in New York is {expected}, stored {actual}");
+        }
+
+        var undo = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(undo, CancellationToken.None);
+        Assert.Empty(undo.Errors);
+        Assert.Equal(before, EdgeFingerprint(target));
+    }
+
+    [Fact]
+    public async Task Undo_keeps_values_changed_after_the_run_and_says_so()
+    {
+        var target = await SeededAsync();
+        var result = Run(target);
+        Query(target, "UPDATE events SET created_at = '2030-01-01T00:00:00Z' WHERE id = 1");
+
+        var host = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal("2030-01-01T00:00:00Z", Value(target, 1));
+        Assert.Equal("2024-01-15T08:30:00.123456", Value(target, 2));
+        Assert.Equal("2024-03-10 02:30:00", Value(target, 3));
+        Assert.Contains(host.Warnings, w => w.Contains("1 value(s) changed after the run were kept", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_second_run_while_one_holds_the_lock_is_refused()
+    {
+        var target = await SeededAsync();
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using (await provider.AcquireLockAsync(target, "timezone", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            var ex = await Assert.ThrowsAsync<DbMigrationException>(() => new TimezoneMigrationService().RunAsync(
+                new TimezoneMigrationRequest { Target = target, SourceTimeZone = "America/New_York", Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackup = true, ReportPath = _dir.File("reports") },
+                null, CancellationToken.None));
+            Assert.Equal(ErrorIds.TimezoneRunInProgress, ex.ErrorId);
+        }
+    }
+
+    /// <summary>Kills a typed conversion of 200,000 rows once <paramref name="midRunProbe"/> counts more than zero; undo must restore every value.</summary>
+    protected async Task KilledTypedRunAsync(string midRunProbe)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"CREATE TABLE big (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL)");
+        var start = new LocalDateTime(2020, 1, 1, 0, 0);
+        foreach (var chunk in Enumerable.Range(1, 200_000).Chunk(5_000))
+        {
+            Query(target, "INSERT INTO big (id, at) VALUES " + string.Join(", ", chunk.Select(i => $"({i}, '{start.PlusMinutes(i * 17L):uuuu-MM-dd HH:mm:ss}')")));
+        }
+
+        var before = string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => ((DateTime)r[0]!).Ticks));
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using var watch = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using (var run = TestHostProcess.Start(password, "tz", target.ToString(), "Europe/London", "100"))
+        {
+            Assert.Equal("STARTED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && !run.HasExited && !await CountsAsync(watch, midRunProbe))
+            {
+                await Task.Delay(2);
+            }
+
+            Assert.False(run.HasExited, "the run finished before it could be interrupted");
+            run.Kill();
+            await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        var runId = Convert.ToString(Query(target, "SELECT run_id FROM dbmigration_tz_runs").Single()[0], CultureInfo.InvariantCulture)!;
+        new UndoTimezoneMigrationCommand { Database = target, Id = runId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => ((DateTime)r[0]!).Ticks)));
+    }
+
+    private static async Task<bool> CountsAsync(System.Data.Common.DbConnection connection, string sql)
     {
         try
         {
             await using var command = connection.CreateCommand();
-            command.CommandText = "SELECT COUNT(*) FROM dbmigration_tz_rollback";
+            command.CommandText = sql;
+            return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture) > 0;
+        }
+        catch (System.Data.Common.DbException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Batched engines have committed some converted rows; SQLite, which converts a table in one transaction, is
+    /// inside it (its rollback journal exists while the run is recorded as running).
+    /// </summary>
+    private static async Task<bool> MidConversionAsync(DatabaseTarget target, System.Data.Common.DbConnection connection)
+    {
+        try
+        {
+            await using var command = connection.CreateCommand();
+            if (target.Engine == DatabaseEngine.Sqlite)
+            {
+                if (!File.Exists(target.FilePath + "-journal"))
+                {
+                    return false;
+                }
+
+                command.CommandText = "SELECT COUNT(*) FROM dbmigration_tz_runs WHERE status = 'running'";
+            }
+            else
+            {
+                command.CommandText = "SELECT COUNT(*) FROM big WHERE at LIKE '%Z'";
+            }
+
             return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture) > 0;
         }
         catch (System.Data.Common.DbException)
@@ -257,16 +441,88 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new SqliteEngine(), null)
 {
     protected override string? NativeType => null;
+
+    [Fact]
+    public async Task The_rebuild_keeps_indexes_triggers_views_foreign_keys_generated_columns_rowids_and_the_sequence()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE parent (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, code TEXT UNIQUE, doubled TEXT GENERATED ALWAYS AS (code || code) VIRTUAL);
+            CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent (id));
+            CREATE TABLE audit (note TEXT);
+            CREATE INDEX ix_parent_at ON parent (at);
+            CREATE TRIGGER parent_audit AFTER INSERT ON parent BEGIN INSERT INTO audit VALUES ('parent ' || new.id); END;
+            CREATE VIEW parent_view AS SELECT id, at FROM parent;
+            CREATE TABLE loose (at TEXT);
+            INSERT INTO parent (at, code) VALUES ('2024-07-01 12:00:00', 'A'), ('2024-01-15 08:30:00', 'B'), ('2024-02-01 00:00:00', 'C');
+            DELETE FROM parent WHERE id = 3;
+            INSERT INTO child (id, parent_id) VALUES (1, 1);
+            INSERT INTO loose (at) VALUES ('2024-07-01 12:00:00'), ('2024-07-02 12:00:00'), ('2024-07-03 12:00:00');
+            DELETE FROM loose WHERE at = '2024-07-02 12:00:00';
+            """);
+        var before = Snapshot(target);
+        var result = Run(target);
+        Assert.Contains(result.Columns, c => c.Table == "loose" && c.Converted == 2);
+
+        Assert.Equal("2024-07-01T16:00:00Z", Convert.ToString(Query(target, "SELECT at FROM parent_view WHERE id = 1").Single()[0], CultureInfo.InvariantCulture));
+        Assert.Equal("AA", Convert.ToString(Query(target, "SELECT doubled FROM parent WHERE id = 1").Single()[0], CultureInfo.InvariantCulture));
+        Assert.Equal(["1:2024-07-01T16:00:00Z", "3:2024-07-03T16:00:00Z"], Query(target, "SELECT rowid, at FROM loose ORDER BY rowid").Select(r => $"{r[0]}:{r[1]}"));
+        Assert.Equal(["index:ix_parent_at", "index:sqlite_autoindex_parent_1", "table:parent", "trigger:parent_audit"],
+            Query(target, "SELECT type || ':' || name FROM sqlite_master WHERE tbl_name = 'parent' ORDER BY 1").Select(r => (string)r[0]!));
+        Assert.Contains("REFERENCES parent", Convert.ToString(Query(target, "SELECT sql FROM sqlite_master WHERE name = 'child'").Single()[0], CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.Empty(Query(target, "PRAGMA foreign_key_check"));
+        Assert.Equal("ok", Convert.ToString(Query(target, "PRAGMA integrity_check").Single()[0], CultureInfo.InvariantCulture));
+
+        // AUTOINCREMENT still remembers id 3 was used; the trigger still fires.
+        Query(target, "INSERT INTO parent (at, code) VALUES ('2024-08-01T00:00:00Z', 'D')");
+        Assert.Equal(4L, Query(target, "SELECT MAX(id) FROM parent").Single()[0]);
+        Assert.Contains(Query(target, "SELECT note FROM audit"), r => (string)r[0]! == "parent 4");
+        Query(target, "DELETE FROM parent WHERE id = 4; DELETE FROM audit");
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Snapshot(target));
+        Assert.Empty(Query(target, "SELECT name FROM sqlite_master WHERE name LIKE 'dbmigration_tz_rollback_tz%'"));
+    }
+
+    private static string Snapshot(DatabaseTarget target) =>
+        string.Join("|", Query(target, "SELECT 'p', id, at, code FROM parent UNION ALL SELECT 'l', rowid, at, NULL FROM loose ORDER BY 1, 2").Select(r => string.Join(",", r.Values)));
 }
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : TimezoneEngineTests(server, server.Password)
 {
     protected override string? NativeType => "timestamp";
+
+    [Fact]
+    public Task A_typed_run_killed_during_its_ALTER_changes_nothing() =>
+        KilledTypedRunAsync("SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'ALTER TABLE%big%'");
 }
 
 [Collection(MariaDbCollection.Name)]
 public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneEngineTests(server, server.Password)
 {
     protected override string? NativeType => "DATETIME(6)";
+
+    [Fact]
+    public Task A_typed_run_killed_between_batches_is_undone_exactly() =>
+        KilledTypedRunAsync("SELECT COUNT(*) FROM dbmigration_tz_progress WHERE converted_to IS NOT NULL");
+
+    [Fact]
+    public async Task Columns_stamped_on_update_keep_their_values()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE stamped (id INTEGER PRIMARY KEY, at DATETIME(6) NULL, touched TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)");
+        Query(target, "INSERT INTO stamped VALUES (1, '2024-07-01 12:00:00', '2001-02-03 04:05:06'), (2, '2024-01-01 00:00:00', '2001-02-03 04:05:06')");
+        string Touched() => string.Join(",", Query(target, "SELECT touched FROM stamped ORDER BY id").Select(r => ((DateTime)r[0]!).ToString("s", CultureInfo.InvariantCulture)));
+
+        var host = new RecordingHost();
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", Column = ["stamped.at"], SkipBackupMode = true, ReportPath = Path.GetTempPath() }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Equal("2024-07-01T16:00:00", ((DateTime)Query(target, "SELECT at FROM stamped WHERE id = 1").Single()[0]!).ToString("s", CultureInfo.InvariantCulture));
+        Assert.Equal("2001-02-03T04:05:06,2001-02-03T04:05:06", Touched());
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = host.ObjectsOf<TimezoneMigrationResult>().Single().RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal("2024-07-01T12:00:00", ((DateTime)Query(target, "SELECT at FROM stamped WHERE id = 1").Single()[0]!).ToString("s", CultureInfo.InvariantCulture));
+        Assert.Equal("2001-02-03T04:05:06,2001-02-03T04:05:06", Touched());
+    }
 }

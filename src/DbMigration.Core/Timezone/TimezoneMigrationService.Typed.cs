@@ -1,0 +1,668 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using System.Threading.Channels;
+using DbMigration.Errors;
+using DbMigration.Providers;
+using DbMigration.Targets;
+using NodaTime;
+
+namespace DbMigration.Timezone;
+
+/// <summary>
+/// Typed columns (PostgreSQL timestamp, MariaDB/MySQL DATETIME) are converted by the server with a CASE over the
+/// zone's offsets for the range the data spans, built from NodaTime's tzdb with the run's policies. Only values in
+/// DST gaps cannot be recovered by converting back, so only those are recorded; the ones in gaps and overlaps are
+/// also read first, to be counted and reported.
+/// </summary>
+public sealed partial class TimezoneMigrationService
+{
+    /// <summary>What a typed column holds: counts, range, and the rows that need judgement.</summary>
+    private sealed record TypedScan(TableCounts Counts, TimestampTally[] Tallies, OffsetTimeline? Timeline, long MinTicks, long MaxTicks, List<EdgeValue> Edges, long? MinKey, long? MaxKey);
+
+    private sealed record EdgeValue(object Key, int Column, DateTime Original, LocalTimeKind Kind);
+
+    /// <summary>A classifying CASE's leaf: the segment's kind as 0 (exact), 1 (ambiguous) or 2 (nonexistent).</summary>
+    private static string KindLeaf(OffsetSegment segment) => ((int)segment.Kind).ToString(CultureInfo.InvariantCulture);
+
+    private static long WallTicks(DateTime value) => value.Ticks - DateTime.UnixEpoch.Ticks;
+
+    private static string TimestampLiteral(long ticks) => $"TIMESTAMP '{OffsetTimeline.Literal(ticks)}'";
+
+    /// <summary>
+    /// Counts, range and DST-edge values of a plan's typed columns, over the table or one key range. Nothing is
+    /// reported from here (a scan may run ahead on another thread): see <see cref="ReportEdges"/>.
+    /// </summary>
+    private static async Task<TypedScan> ScanTypedAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
+    {
+        var table = context.Table(plan);
+        var key = context.Key(plan);
+        var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
+        var where = range is null ? string.Empty : " WHERE " + range.Predicate(key);
+        var parts = new List<string> { "COUNT(*)" };
+        parts.AddRange(columns.Select(c => $"COUNT({c}), MIN({c}), MAX({c})"));
+        if (plan.IntegerKey)
+        {
+            parts.Add($"MIN({key}), MAX({key})");
+        }
+
+        long rows;
+        var nonNull = new long[columns.Count];
+        long? minKey = null, maxKey = null;
+        DateTime? min = null, max = null;
+        await using (var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {table}{where}", transaction, 0))
+        {
+            range?.Bind(command);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            rows = System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture);
+            for (var i = 0; i < columns.Count; i++)
+            {
+                nonNull[i] = System.Convert.ToInt64(reader.GetValue(1 + 3 * i), CultureInfo.InvariantCulture);
+                if (!reader.IsDBNull(2 + 3 * i))
+                {
+                    var low = reader.GetDateTime(2 + 3 * i);
+                    var high = reader.GetDateTime(3 + 3 * i);
+                    min = min is null || low < min ? low : min;
+                    max = max is null || high > max ? high : max;
+                }
+            }
+
+            if (plan.IntegerKey && !reader.IsDBNull(1 + 3 * columns.Count))
+            {
+                minKey = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count), CultureInfo.InvariantCulture);
+                maxKey = System.Convert.ToInt64(reader.GetValue(2 + 3 * columns.Count), CultureInfo.InvariantCulture);
+            }
+        }
+
+        var tallies = columns.Select((_, i) => new TimestampTally { Rows = rows, Converted = nonNull[i] }).ToArray();
+        var counts = new TableCounts(rows, nonNull, new long[columns.Count]);
+        var edges = new List<EdgeValue>();
+        if (min is null || max is null)
+        {
+            return new TypedScan(counts, tallies, null, 0, 0, edges, minKey, maxKey);
+        }
+
+        // Values written while the run goes on are new: cover up to two days from now too.
+        var now = WallTicks(SystemClock.Instance.GetCurrentInstant().InZone(context.Converter.Zone).LocalDateTime.ToDateTimeUnspecified()) + 2 * TimeSpan.TicksPerDay;
+        var minTicks = WallTicks(min.Value);
+        var maxTicks = Math.Max(WallTicks(max.Value), now);
+        var timeline = OffsetTimeline.Build(context.Converter, OffsetTimeline.Wall(minTicks), OffsetTimeline.Wall(maxTicks));
+        var ranges = timeline.Edges().Where(e => e.End > minTicks && e.Start <= WallTicks(max.Value)).ToList();
+        if (ranges.Count > 0)
+        {
+            // One balanced CASE per column says exact (0), ambiguous or nonexistent: a few comparisons per value
+            // instead of one range test per DST change.
+            var segments = OffsetTimeline.Within(timeline.Local, minTicks, maxTicks);
+            var predicate = string.Join(" OR ", columns.Select(c => $"({OffsetTimeline.Case(segments, c, TimestampLiteral, KindLeaf)}) > 0"));
+            await using var command = connection.CreateCommand($"SELECT {key}, {string.Join(", ", columns)} FROM {table} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({predicate})", transaction, 0);
+            range?.Bind(command);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    if (reader.IsDBNull(1 + i))
+                    {
+                        continue;
+                    }
+
+                    var value = reader.GetDateTime(1 + i);
+                    var kind = timeline.FindLocal(WallTicks(value)).Kind;
+                    if (kind == LocalTimeKind.Exact)
+                    {
+                        continue;
+                    }
+
+                    edges.Add(new EdgeValue(reader.GetValue(0), i, value, kind));
+                    if (kind == LocalTimeKind.Ambiguous)
+                    {
+                        tallies[i].Ambiguous++;
+                    }
+                    else
+                    {
+                        tallies[i].Nonexistent++;
+                    }
+                }
+            }
+        }
+
+        return new TypedScan(counts, tallies, timeline, minTicks, maxTicks, edges, minKey, maxKey);
+    }
+
+    /// <summary>Files a scan's DST-edge values as issues of the run (on the run's own thread).</summary>
+    private static void ReportEdges(ConvertContext context, TablePlan plan, TypedScan scan)
+    {
+        foreach (var edge in scan.Edges)
+        {
+            context.Issues.Add(new TimestampIssue(plan.Columns[edge.Column].Table.ToString(), plan.Columns[edge.Column].Column, KeyText(edge.Key), FormatOriginal(edge.Original),
+                edge.Kind == LocalTimeKind.Ambiguous ? "ambiguous" : "nonexistent"));
+        }
+    }
+
+    private static async Task AnalyzeTypedAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
+    {
+        var scan = await ScanTypedAsync(context, plan, context.Connection, null, null, cancellationToken).ConfigureAwait(false);
+        ReportEdges(context, plan, scan);
+        for (var i = 0; i < plan.Columns.Count; i++)
+        {
+            context.Outcome.Columns.Add(Result(plan.Columns[i], scan.Tallies[i], context.Converter, plan.Method));
+        }
+    }
+
+    /// <summary>A refusing policy meets values it refuses (written after the analysis): stop before changing anything.</summary>
+    private static void RefuseTyped(ConvertContext context, TablePlan plan, TypedScan scan)
+    {
+        var results = plan.Columns.Select((c, i) => Result(c, scan.Tallies[i], context.Converter, plan.Method)).ToList();
+        Refuse(context.Request, context.Converter.Zone, results, context.Issues);
+    }
+
+    /// <summary>Originals of values in DST gaps, the only ones converting back cannot restore.</summary>
+    private static List<(string Table, string Column, string Key, string Original)> Unrecoverable(TablePlan plan, TypedScan scan) =>
+        scan.Edges.Where(e => e.Kind == LocalTimeKind.Nonexistent)
+            .Select(e => (plan.Columns[e.Column].Table.ToString(), plan.Columns[e.Column].Column, KeyText(e.Key), FormatOriginal(e.Original)))
+            .ToList();
+
+    /// <summary>Local time to UTC, evaluated by the server: the value minus the offset of its stretch of local time.</summary>
+    private static string Forward(DatabaseEngine engine, string column, TypedScan scan)
+    {
+        if (scan.Timeline is null)
+        {
+            return engine == DatabaseEngine.PostgreSql ? $"{column} AT TIME ZONE 'UTC'" : column;
+        }
+
+        var segments = OffsetTimeline.Within(scan.Timeline.LocalOffsets(), scan.MinTicks, scan.MaxTicks);
+        return engine == DatabaseEngine.PostgreSql
+            ? $"({column} - {OffsetTimeline.Case(segments, column, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}) AT TIME ZONE 'UTC'"
+            : $"{column} - INTERVAL ({OffsetTimeline.Case(segments, column, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND";
+    }
+
+    /// <summary>UTC back to local time: the value plus the offset in force at that instant.</summary>
+    private static string Backward(DatabaseEngine engine, string column, OffsetTimeline? timeline, long minTicks, long maxTicks)
+    {
+        var utc = engine == DatabaseEngine.PostgreSql ? $"({column} AT TIME ZONE 'UTC')" : column;
+        if (timeline is null)
+        {
+            return utc;
+        }
+
+        var segments = OffsetTimeline.Within(timeline.Utc, minTicks, maxTicks);
+        return engine == DatabaseEngine.PostgreSql
+            ? $"{utc} + {OffsetTimeline.Case(segments, utc, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}"
+            : $"{utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND";
+    }
+
+    /// <summary>Keys and values of random rows, read before the change and compared after it.</summary>
+    private static async Task<List<(object Key, object?[] Values)>> ReadSampleAsync(ConvertContext context, TablePlan plan, long? minKey, long? maxKey, IReadOnlyList<object>? keys, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        var key = context.Key(plan);
+        var select = $"SELECT {key}, {string.Join(", ", plan.Columns.Select(c => context.Quote(c.Column)))} FROM {context.Table(plan)}";
+        string sql;
+        if (keys is not null)
+        {
+            if (keys.Count == 0)
+            {
+                return [];
+            }
+
+            sql = plan.IntegerKey
+                ? $"{select} WHERE {key} IN ({string.Join(", ", keys.Select(KeyText))})"
+                : $"{select} WHERE {key} IN ({string.Join(", ", keys.Select((_, i) => "@k" + i))})";
+        }
+        else if (plan.IntegerKey && minKey is not null && maxKey is not null)
+        {
+            sql = $"{select} WHERE {key} IN ({string.Join(", ", RandomKeys(minKey.Value, maxKey.Value, SampleSize))})";
+        }
+        else
+        {
+            sql = $"{select} ORDER BY {(context.Provider.Engine == DatabaseEngine.MySql ? "RAND()" : "random()")} LIMIT {SampleSize}";
+        }
+
+        await using var command = context.Connection.CreateCommand(sql, transaction, 0);
+        if (keys is not null && !plan.IntegerKey)
+        {
+            for (var i = 0; i < keys.Count; i++)
+            {
+                command.AddParameter("@k" + i, keys[i]);
+            }
+        }
+
+        var rows = new List<(object, object?[])>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var values = new object?[plan.Columns.Count];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = reader.IsDBNull(1 + i) ? null : reader.GetValue(1 + i);
+            }
+
+            rows.Add((reader.GetValue(0), values));
+        }
+
+        return rows;
+    }
+
+    private static async Task CheckSampleAsync(ConvertContext context, TablePlan plan, List<(object Key, object?[] Values)> before, CancellationToken cancellationToken)
+    {
+        var after = (await ReadSampleAsync(context, plan, null, null, before.Select(b => b.Key).ToList(), null, cancellationToken).ConfigureAwait(false))
+            .ToDictionary(a => KeyText(a.Key), a => a.Values, StringComparer.Ordinal);
+        for (var i = 0; i < plan.Columns.Count; i++)
+        {
+            int samples = 0, mismatches = 0;
+            foreach (var (key, values) in before)
+            {
+                if (values[i] is null)
+                {
+                    continue;
+                }
+
+                samples++;
+                if (!after.TryGetValue(KeyText(key), out var now) || !RoundTrips(now[i], FormatOriginal(values[i]!), context.Converter))
+                {
+                    mismatches++;
+                }
+            }
+
+            CheckSamples(context, plan.Columns[i], samples, mismatches);
+        }
+    }
+
+    // ---- PostgreSQL: one ALTER … TYPE timestamptz USING the CASE, in one transaction with its records ----
+
+    private static string WithPrecision(string type, string dataType)
+    {
+        var match = Regex.Match(dataType, @"\((\d)\)", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+        return match.Success ? $"{type}({match.Groups[1].Value})" : type;
+    }
+
+    private static async Task ConvertPostgresTypedAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
+    {
+        var connection = context.Connection;
+        var table = context.Table(plan);
+        var stopwatch = Stopwatch.StartNew();
+        context.Progress?.Report(new Operations.ProgressUpdate(7, "Invoke-TimezoneMigration", $"{plan.Table}: converting {string.Join(", ", plan.Columns.Select(c => c.Column))}", 0));
+        TypedScan scan;
+        List<(object Key, object?[] Values)> sample;
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // Writers wait until the table is converted; the range read below then covers every value.
+            await connection.ExecuteAsync($"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", cancellationToken, transaction).ConfigureAwait(false);
+            scan = await ScanTypedAsync(context, plan, connection, transaction, null, cancellationToken).ConfigureAwait(false);
+            ReportEdges(context, plan, scan);
+            RefuseTyped(context, plan, scan);
+            await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
+            sample = await ReadSampleAsync(context, plan, scan.MinKey, scan.MaxKey, null, transaction, cancellationToken).ConfigureAwait(false);
+            var alters = plan.Columns.Select(c =>
+            {
+                var quoted = context.Quote(c.Column);
+                return $"ALTER COLUMN {quoted} TYPE {WithPrecision("timestamptz", c.DataType)} USING {Forward(DatabaseEngine.PostgreSql, quoted, scan)}";
+            });
+            await AlterKeepingViewsAsync(connection, transaction, plan.Table.ToString(), plan.Columns.Select(c => c.Column).ToList(),
+                $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        ReportProgress(context, plan.Table.ToString(), scan.Counts.Rows, scan.Counts.Rows, stopwatch);
+        for (var i = 0; i < plan.Columns.Count; i++)
+        {
+            context.Outcome.Columns.Add(Result(plan.Columns[i], scan.Tallies[i], context.Converter, AlterCase));
+        }
+
+        var after = await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
+        CheckCounts(context, plan, scan.Counts, after, scan.Tallies.Select(t => t.Converted).ToList());
+        await CheckSampleAsync(context, plan, sample, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task RecordUnrecoverableAsync(ConvertContext context, List<(string Table, string Column, string Key, string Original)> rows, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        foreach (var group in rows.GroupBy(r => (r.Table, r.Column)))
+        {
+            await InsertRecordedAsync(context, group.Key.Table, group.Key.Column, group.Select(r => (r.Key, r.Original, (string?)null)).ToList(), transaction, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL refuses to change the type of a column a view uses: the views' definitions are kept, the views
+    /// dropped, the ALTER run and the views recreated, all in the caller's transaction.
+    /// </summary>
+    private static async Task AlterKeepingViewsAsync(DbConnection connection, DbTransaction transaction, string table, IReadOnlyList<string> columns, string alter, CancellationToken cancellationToken)
+    {
+        var views = new List<(string Name, string Definition)>();
+        foreach (var column in columns)
+        {
+            foreach (var view in await DependentViewsAsync(connection, transaction, table, column, cancellationToken).ConfigureAwait(false))
+            {
+                if (!views.Any(v => v.Name == view.Name))
+                {
+                    views.Add(view);
+                }
+            }
+        }
+
+        foreach (var (name, _) in views)
+        {
+            await connection.ExecuteAsync($"DROP VIEW {name}", cancellationToken, transaction).ConfigureAwait(false);
+        }
+
+        await using (var command = connection.CreateCommand(alter, transaction, 0))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (name, definition) in Enumerable.Reverse(views))
+        {
+            await connection.ExecuteAsync($"CREATE VIEW {name} AS {definition}", cancellationToken, transaction).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<List<(string Name, string Definition)>> DependentViewsAsync(DbConnection connection, DbTransaction transaction, string table, string column, CancellationToken cancellationToken)
+    {
+        var views = new List<(string, string)>();
+        await using var command = connection.CreateCommand("""
+            SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid)
+            FROM pg_depend d
+            JOIN pg_rewrite r ON r.oid = d.objid
+            JOIN pg_class v ON v.oid = r.ev_class
+            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            WHERE d.refobjid = @table::regclass AND a.attname = @column AND v.oid <> d.refobjid AND v.relkind = 'v'
+            """, transaction);
+        command.AddParameter("@table", table).AddParameter("@column", column);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            views.Add((reader.GetString(0), reader.GetString(1)));
+        }
+
+        return views;
+    }
+
+    private static async Task<long> UndoPostgresTypedAsync(UndoContext undo, List<RunColumn> columns, CancellationToken cancellationToken)
+    {
+        var connection = undo.Connection;
+        var table = undo.Table(columns[0].Table);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync($"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", cancellationToken, transaction).ConfigureAwait(false);
+
+        // Columns already back to timestamp (an undo that committed before a crash) are left alone.
+        var pending = new List<(RunColumn Column, string Type)>();
+        foreach (var column in columns)
+        {
+            await using var lookup = connection.CreateCommand("SELECT data_type, datetime_precision FROM information_schema.columns WHERE table_schema || '.' || table_name = @t AND column_name = @c", transaction);
+            lookup.AddParameter("@t", column.Table).AddParameter("@c", column.Column);
+            await using var reader = await lookup.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetString(0) == "timestamp with time zone")
+            {
+                pending.Add((column, reader.IsDBNull(1) ? "timestamp" : $"timestamp({reader.GetValue(1)})"));
+            }
+        }
+
+        long values = 0;
+        if (pending.Count > 0)
+        {
+            var quoted = pending.Select(p => undo.Quote(p.Column.Column)).ToList();
+            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({q} AT TIME ZONE 'UTC'), MAX({q} AT TIME ZONE 'UTC')"))} FROM {table}", transaction, 0))
+            {
+                await using var reader = await range.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var (timeline, min, max) = UtcTimeline(undo, reader, pending.Count);
+                var alters = pending.Select((p, i) => $"ALTER COLUMN {quoted[i]} TYPE {p.Type} USING {Backward(DatabaseEngine.PostgreSql, quoted[i], timeline, min, max)}").ToList();
+                for (var i = 0; i < pending.Count; i++)
+                {
+                    values += System.Convert.ToInt64(reader.GetValue(3 * i), CultureInfo.InvariantCulture);
+                }
+
+                await reader.CloseAsync().ConfigureAwait(false);
+                await AlterKeepingViewsAsync(connection, transaction, columns[0].Table, pending.Select(p => p.Column.Column).ToList(), $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var column in columns)
+        {
+            await RestoreRecordedAsync(undo, column, "{0}::timestamp", transaction, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return values;
+    }
+
+    /// <summary>The zone's UTC offsets over the range a reader's MIN/MAX columns (every third, from 1) report.</summary>
+    private static (OffsetTimeline? Timeline, long Min, long Max) UtcTimeline(UndoContext undo, DbDataReader reader, int columns)
+    {
+        DateTime? min = null, max = null;
+        for (var i = 0; i < columns; i++)
+        {
+            if (!reader.IsDBNull(1 + 3 * i))
+            {
+                var low = reader.GetDateTime(1 + 3 * i);
+                var high = reader.GetDateTime(2 + 3 * i);
+                min = min is null || low < min ? low : min;
+                max = max is null || high > max ? high : max;
+            }
+        }
+
+        if (min is null || max is null)
+        {
+            return (null, 0, 0);
+        }
+
+        var converter = new TimezoneConverter(undo.Zone, AmbiguousTimePolicy.Earlier, NonexistentTimePolicy.ShiftForward);
+        var (from, to) = (WallTicks(min.Value), WallTicks(max.Value));
+        return (OffsetTimeline.Build(converter, OffsetTimeline.Wall(from), OffsetTimeline.Wall(to)), from, to);
+    }
+
+    // ---- MariaDB/MySQL: batched UPDATEs with the CASE; how far they got is committed with each batch ----
+
+    /// <summary>Columns MySQL would stamp with the current time on any UPDATE; the conversion assigns them to themselves.</summary>
+    private static async Task<List<string>> AutoUpdatedColumnsAsync(DbConnection connection, string table, CancellationToken cancellationToken)
+    {
+        var result = new List<string>();
+        await using var command = connection.CreateCommand("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = @t AND LOWER(extra) LIKE '%on update%'");
+        command.AddParameter("@t", table);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result.Add(reader.GetString(0));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Key ranges are scanned (counts, range, DST-edge values) on a second connection that runs ahead, while this
+    /// one converts the ranges already scanned: each range's UPDATE uses a CASE over just the offsets its values
+    /// span, and commits with the originals of its gap values and how far the run got.
+    /// </summary>
+    private static async Task ConvertMySqlTypedAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
+    {
+        var connection = context.Connection;
+        var table = context.Table(plan);
+        var key = context.Key(plan);
+        // InnoDB's estimate is enough for progress and for choosing how to split keys; the scans count exactly.
+        var rows = await EstimatedRowsAsync(connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)
+            ?? await connection.ScalarAsync<long>($"SELECT COUNT(*) FROM {table}", cancellationToken).ConfigureAwait(false);
+        long? minKey = null, maxKey = null;
+        if (plan.IntegerKey)
+        {
+            await using var bounds = connection.CreateCommand($"SELECT MIN({key}), MAX({key}) FROM {table}");
+            await using var reader = await bounds.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
+            {
+                (minKey, maxKey) = (System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), System.Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture));
+            }
+        }
+
+        var sample = await ReadSampleAsync(context, plan, minKey, maxKey, null, null, cancellationToken).ConfigureAwait(false);
+        await using (var start = connection.CreateCommand($"INSERT INTO {Progress} (run_id, table_name, converted_to, undone_to) VALUES (@run, @table, NULL, NULL)"))
+        {
+            await start.AddParameter("@run", context.RunId).AddParameter("@table", plan.Table.ToString()).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var names = plan.Columns.Select(c => c.Column).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var keep = (await AutoUpdatedColumnsAsync(connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)).Where(c => !names.Contains(c)).Select(context.Quote).ToList();
+        var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
+        var tallies = plan.Columns.Select(_ => new TimestampTally()).ToArray();
+        var before = new TableCounts(0, new long[columns.Count], new long[columns.Count]);
+        var stopwatch = Stopwatch.StartNew();
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var scans = Channel.CreateBounded<(KeyRange Range, TypedScan Scan)>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+        var scanner = Task.Run(async () =>
+        {
+            try
+            {
+                await using var reading = await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, stop.Token).ConfigureAwait(false);
+                await foreach (var range in KeyRangesAsync(reading, table, key, plan.IntegerKey, context.Request.BatchSize, rows, null, null, stop.Token).ConfigureAwait(false))
+                {
+                    await scans.Writer.WriteAsync((range, await ScanTypedAsync(context, plan, reading, null, range, stop.Token).ConfigureAwait(false)), stop.Token).ConfigureAwait(false);
+                }
+
+                scans.Writer.Complete();
+            }
+            catch (Exception ex)
+            {
+                scans.Writer.Complete(ex);
+            }
+        }, stop.Token);
+
+        try
+        {
+            await foreach (var (range, scan) in scans.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                ReportEdges(context, plan, scan);
+                RefuseTyped(context, plan, scan);
+                before = before.Add(scan.Counts);
+                for (var i = 0; i < tallies.Length; i++)
+                {
+                    tallies[i].Rows += scan.Tallies[i].Rows;
+                    tallies[i].Converted += scan.Tallies[i].Converted;
+                    tallies[i].Ambiguous += scan.Tallies[i].Ambiguous;
+                    tallies[i].Nonexistent += scan.Tallies[i].Nonexistent;
+                }
+
+                var sets = string.Join(", ", columns.Select(c => $"{c} = {Forward(DatabaseEngine.MySql, c, scan)}").Concat(keep.Select(c => $"{c} = {c}")));
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
+                await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} WHERE {range.Predicate(key)}", transaction, 0))
+                {
+                    range.Bind(update);
+                    await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await SetProgressAsync(connection, transaction, context.RunId!, plan.Table.ToString(), "converted_to", range.Through, cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                ReportProgress(context, plan.Table.ToString(), Math.Min(before.Rows, rows), rows, stopwatch);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await scanner.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The scanner stops with the run.
+            }
+        }
+
+        for (var i = 0; i < plan.Columns.Count; i++)
+        {
+            context.Outcome.Columns.Add(Result(plan.Columns[i], tallies[i], context.Converter, UpdateCase));
+        }
+
+        var after = await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
+        CheckCounts(context, plan, before, after, tallies.Select(t => t.Converted).ToList());
+        await CheckSampleAsync(context, plan, sample, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<long?> EstimatedRowsAsync(DbConnection connection, string table, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = @t").AddParameter("@t", table);
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? null : System.Convert.ToInt64(value, CultureInfo.InvariantCulture);
+    }
+
+    private static async Task SetProgressAsync(DbConnection connection, DbTransaction transaction, string runId, string table, string column, object key, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand($"UPDATE {Progress} SET {column} = @key WHERE run_id = @run AND table_name = @table", transaction);
+        await command.AddParameter("@key", KeyText(key)).AddParameter("@run", runId).AddParameter("@table", table).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<long> UndoMySqlTypedAsync(UndoContext undo, List<RunColumn> columns, CancellationToken cancellationToken)
+    {
+        var connection = undo.Connection;
+        var first = columns[0];
+        var table = undo.Table(first.Table);
+        var key = undo.Key(first);
+        string? convertedTo = null, undoneTo = null;
+        await using (var read = connection.CreateCommand($"SELECT converted_to, undone_to FROM {Progress} WHERE run_id = @run AND table_name = @table"))
+        {
+            read.AddParameter("@run", undo.RunId).AddParameter("@table", first.Table);
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                convertedTo = reader.IsDBNull(0) ? null : reader.GetString(0);
+                undoneTo = reader.IsDBNull(1) ? null : reader.GetString(1);
+            }
+        }
+
+        object? Typed(string? text) => text is null ? null : first.IntegerKey ? long.Parse(text, CultureInfo.InvariantCulture) : text;
+        var through = Typed(convertedTo);
+        long values = 0;
+        if (through is not null && !Equals(Typed(undoneTo), through))
+        {
+            var quoted = columns.Select(c => undo.Quote(c.Column)).ToList();
+            var window = (undoneTo is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
+            OffsetTimeline? timeline;
+            long min, max;
+            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({q}), MAX({q})"))} FROM {table} WHERE {window}", null, 0))
+            {
+                range.AddParameter("@through", through);
+                if (undoneTo is not null)
+                {
+                    range.AddParameter("@after", Typed(undoneTo));
+                }
+
+                await using var reader = await range.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                (timeline, min, max) = UtcTimeline(undo, reader, columns.Count);
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    values += System.Convert.ToInt64(reader.GetValue(3 * i), CultureInfo.InvariantCulture);
+                }
+            }
+
+            var names = columns.Select(c => c.Column).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            var keep = (await AutoUpdatedColumnsAsync(connection, first.Table, cancellationToken).ConfigureAwait(false)).Where(c => !names.Contains(c)).Select(undo.Quote);
+            var sets = string.Join(", ", quoted.Select(q => $"{q} = {Backward(DatabaseEngine.MySql, q, timeline, min, max)}").Concat(keep.Select(c => $"{c} = {c}")));
+            await foreach (var batch in KeyRangesAsync(connection, table, key, first.IntegerKey, 50_000, values, Typed(undoneTo), through, cancellationToken).ConfigureAwait(false))
+            {
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} WHERE {batch.Predicate(key)}", transaction, 0))
+                {
+                    batch.Bind(update);
+                    await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await SetProgressAsync(connection, transaction, undo.RunId, first.Table, "undone_to", batch.Through, cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // Values that fell in a DST gap were shifted forward: converting back cannot find them, their records can.
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var column in columns)
+            {
+                await RestoreRecordedAsync(undo, column, "{0}", transaction, cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return values;
+    }
+}

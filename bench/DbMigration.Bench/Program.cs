@@ -60,19 +60,6 @@ switch (args[0])
             break;
         }
 
-    case "timezone-analyze":
-        {
-            var result = await new DbMigration.Timezone.TimezoneMigrationService().AnalyzeAsync(new DbMigration.Timezone.TimezoneMigrationRequest
-            {
-                Target = DbMigration.Targets.DatabaseTarget.Parse(args[1]),
-                SourceTimeZone = args[2],
-                Ambiguous = DbMigration.Timezone.AmbiguousTimePolicy.Earlier,
-                Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
-            }, null, CancellationToken.None);
-            rows = result.Columns.Max(c => c.RowsSeen);
-            break;
-        }
-
     case "restore":
         {
             var result = await new DbMigration.Backups.RestoreService().RestoreAsync(new DbMigration.Backups.RestoreRequest

@@ -54,6 +54,21 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
         }
     }
 
+    /// <summary>
+    /// Makes SQLite's sorter read its temporary files instead of memory-mapping them, for this connection. Building
+    /// a large index otherwise maps hundreds of megabytes of sort runs into the process (they count as resident
+    /// memory, though the kernel can drop them). SQLite offers this only as a test control
+    /// (SQLITE_TESTCTRL_SORTER_MMAP); where it cannot be called, nothing changes but the memory figure.
+    /// </summary>
+    public static void ReadSortRunsWithoutMmap(SqliteConnection connection)
+    {
+        const int sorterMmap = 24;
+        if (Native.TestControl != null && connection.Handle is { IsInvalid: false } handle)
+        {
+            Native.TestControl(sorterMmap, handle.DangerousGetHandle(), 0);
+        }
+    }
+
     private IntPtr Database => (_connection.Handle ?? throw new InvalidOperationException("The SQLite connection is not open.")).DangerousGetHandle();
 
     public void Dispose()
@@ -239,6 +254,13 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
         public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, IntPtr, void> ResultText = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, IntPtr, void>)Export("sqlite3_result_text");
         public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void> ResultError = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void>)Export("sqlite3_result_error");
         private static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*> ErrorMessagePointer = (delegate* unmanaged[Cdecl]<IntPtr, byte*>)Export("sqlite3_errmsg");
+
+        // Variadic in C; called with fixed arguments, which only matches where variadic integers travel in the same
+        // registers as fixed ones (everywhere but Apple's arm64 ABI).
+        public static readonly delegate* unmanaged[Cdecl]<int, IntPtr, int, int> TestControl =
+            OperatingSystem.IsMacOS() && RuntimeInformation.ProcessArchitecture == Architecture.Arm64 || !NativeLibrary.TryGetExport(Library, "sqlite3_test_control", out var testControl)
+                ? null
+                : (delegate* unmanaged[Cdecl]<int, IntPtr, int, int>)testControl;
 
         public static string ErrorMessage(IntPtr db) => Marshal.PtrToStringUTF8((IntPtr)ErrorMessagePointer(db)) ?? "unknown error";
 

@@ -23,7 +23,7 @@ internal sealed class TimestampTally
 /// <summary>
 /// Converts one stored text value to UTC text under the run's policies, writing ASCII into a caller's buffer.
 /// Text columns on every engine go through here; SQLite calls it for each row from inside its UPDATE, so the
-/// common case (a naive time in the years 1800-2200) is a parse, a binary search of the zone's offsets and a
+/// common case (a naive time in the years 1900-2100) is a parse, a binary search of the zone's offsets and a
 /// formatted write, with no allocation.
 /// </summary>
 internal sealed class TextTimestampConverter
@@ -35,7 +35,7 @@ internal sealed class TextTimestampConverter
     {
         _converter = converter;
         Format = format;
-        _timeline = OffsetTimeline.Build(converter, new LocalDateTime(1800, 1, 1, 0, 0), new LocalDateTime(2200, 1, 1, 0, 0));
+        _timeline = OffsetTimeline.Build(converter, new LocalDateTime(1900, 1, 1, 0, 0), new LocalDateTime(2100, 1, 1, 0, 0));
     }
 
     public TimestampOutputFormat Format { get; }

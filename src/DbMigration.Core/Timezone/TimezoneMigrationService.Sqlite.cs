@@ -116,6 +116,7 @@ public sealed partial class TimezoneMigrationService
             var stopwatch = System.Diagnostics.Stopwatch.StartNew();
             using var functions = Register(connection, context.Text, plan.Table.ToString(), converted, tallies, context.Issues, countOnly: false,
                 seen => ReportProgress(context, plan.Table.ToString(), seen, rows, stopwatch));
+            SqliteTimestampFunctions.ReadSortRunsWithoutMmap(connection);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await connection.ExecuteAsync($"ALTER TABLE {table} RENAME TO {record}", cancellationToken, transaction).ConfigureAwait(false);
             foreach (var (type, dependent, _) in shape.Dependents)

@@ -30,16 +30,13 @@ public sealed partial class TimezoneMigrationService
 
     private static string TimestampLiteral(long ticks) => $"TIMESTAMP '{OffsetTimeline.Literal(ticks)}'";
 
-    /// <summary>
-    /// Counts, range and DST-edge values of a plan's typed columns, over the table or one key range. Nothing is
-    /// reported from here (a scan may run ahead on another thread): see <see cref="ReportEdges"/>.
-    /// </summary>
-    private static async Task<TypedScan> ScanTypedAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
+    /// <summary>Counts and range of a plan's typed columns (and of an integer key), over the table or one key range.</summary>
+    private sealed record TypedAggregate(long Rows, long[] NonNull, DateTime? Min, DateTime? Max, long? MinKey, long? MaxKey);
+
+    private static async Task<TypedAggregate> AggregateTypedAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
     {
-        var table = context.Table(plan);
         var key = context.Key(plan);
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
-        var where = range is null ? string.Empty : " WHERE " + range.Predicate(key);
         var parts = new List<string> { "COUNT(*)" };
         parts.AddRange(columns.Select(c => $"COUNT({c}), MIN({c}), MAX({c})"));
         if (plan.IntegerKey)
@@ -47,88 +44,108 @@ public sealed partial class TimezoneMigrationService
             parts.Add($"MIN({key}), MAX({key})");
         }
 
-        long rows;
+        await using var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {context.Table(plan)}{(range is null ? string.Empty : " WHERE " + range.Predicate(key))}", transaction, 0);
+        range?.Bind(command);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var nonNull = new long[columns.Count];
-        long? minKey = null, maxKey = null;
         DateTime? min = null, max = null;
-        await using (var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {table}{where}", transaction, 0))
+        long? minKey = null, maxKey = null;
+        for (var i = 0; i < columns.Count; i++)
         {
-            range?.Bind(command);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            rows = System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture);
+            nonNull[i] = System.Convert.ToInt64(reader.GetValue(1 + 3 * i), CultureInfo.InvariantCulture);
+            if (!reader.IsDBNull(2 + 3 * i))
+            {
+                var low = reader.GetDateTime(2 + 3 * i);
+                var high = reader.GetDateTime(3 + 3 * i);
+                min = min is null || low < min ? low : min;
+                max = max is null || high > max ? high : max;
+            }
+        }
+
+        if (plan.IntegerKey && !reader.IsDBNull(1 + 3 * columns.Count))
+        {
+            minKey = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count), CultureInfo.InvariantCulture);
+            maxKey = System.Convert.ToInt64(reader.GetValue(2 + 3 * columns.Count), CultureInfo.InvariantCulture);
+        }
+
+        return new TypedAggregate(System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), nonNull, min, max, minKey, maxKey);
+    }
+
+    /// <summary>
+    /// The values in DST gaps and overlaps between two wall-clock readings, found by one balanced CASE per column
+    /// that says exact (0), ambiguous or nonexistent: a few comparisons per value instead of one range test per change.
+    /// </summary>
+    private static async Task<List<EdgeValue>> EdgesAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, OffsetTimeline timeline, long from, long to, CancellationToken cancellationToken)
+    {
+        var edges = new List<EdgeValue>();
+        if (!timeline.Edges().Any(e => e.End > from && e.Start <= to))
+        {
+            return edges;
+        }
+
+        var key = context.Key(plan);
+        var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
+        var segments = OffsetTimeline.Within(timeline.Local, from, to);
+        var predicate = string.Join(" OR ", columns.Select(c => $"({OffsetTimeline.Case(segments, c, TimestampLiteral, KindLeaf)}) > 0"));
+        await using var command = connection.CreateCommand($"SELECT {key}, {string.Join(", ", columns)} FROM {context.Table(plan)} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({predicate})", transaction, 0);
+        range?.Bind(command);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
             for (var i = 0; i < columns.Count; i++)
             {
-                nonNull[i] = System.Convert.ToInt64(reader.GetValue(1 + 3 * i), CultureInfo.InvariantCulture);
-                if (!reader.IsDBNull(2 + 3 * i))
+                if (!reader.IsDBNull(1 + i))
                 {
-                    var low = reader.GetDateTime(2 + 3 * i);
-                    var high = reader.GetDateTime(3 + 3 * i);
-                    min = min is null || low < min ? low : min;
-                    max = max is null || high > max ? high : max;
-                }
-            }
-
-            if (plan.IntegerKey && !reader.IsDBNull(1 + 3 * columns.Count))
-            {
-                minKey = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count), CultureInfo.InvariantCulture);
-                maxKey = System.Convert.ToInt64(reader.GetValue(2 + 3 * columns.Count), CultureInfo.InvariantCulture);
-            }
-        }
-
-        var tallies = columns.Select((_, i) => new TimestampTally { Rows = rows, Converted = nonNull[i] }).ToArray();
-        var counts = new TableCounts(rows, nonNull, new long[columns.Count]);
-        var edges = new List<EdgeValue>();
-        if (min is null || max is null)
-        {
-            return new TypedScan(counts, tallies, null, 0, 0, edges, minKey, maxKey);
-        }
-
-        // Values written while the run goes on are new: cover up to two days from now too.
-        var now = WallTicks(SystemClock.Instance.GetCurrentInstant().InZone(context.Converter.Zone).LocalDateTime.ToDateTimeUnspecified()) + 2 * TimeSpan.TicksPerDay;
-        var minTicks = WallTicks(min.Value);
-        var maxTicks = Math.Max(WallTicks(max.Value), now);
-        var timeline = OffsetTimeline.Build(context.Converter, OffsetTimeline.Wall(minTicks), OffsetTimeline.Wall(maxTicks));
-        var ranges = timeline.Edges().Where(e => e.End > minTicks && e.Start <= WallTicks(max.Value)).ToList();
-        if (ranges.Count > 0)
-        {
-            // One balanced CASE per column says exact (0), ambiguous or nonexistent: a few comparisons per value
-            // instead of one range test per DST change.
-            var segments = OffsetTimeline.Within(timeline.Local, minTicks, maxTicks);
-            var predicate = string.Join(" OR ", columns.Select(c => $"({OffsetTimeline.Case(segments, c, TimestampLiteral, KindLeaf)}) > 0"));
-            await using var command = connection.CreateCommand($"SELECT {key}, {string.Join(", ", columns)} FROM {table} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({predicate})", transaction, 0);
-            range?.Bind(command);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                for (var i = 0; i < columns.Count; i++)
-                {
-                    if (reader.IsDBNull(1 + i))
-                    {
-                        continue;
-                    }
-
                     var value = reader.GetDateTime(1 + i);
                     var kind = timeline.FindLocal(WallTicks(value)).Kind;
-                    if (kind == LocalTimeKind.Exact)
+                    if (kind != LocalTimeKind.Exact)
                     {
-                        continue;
-                    }
-
-                    edges.Add(new EdgeValue(reader.GetValue(0), i, value, kind));
-                    if (kind == LocalTimeKind.Ambiguous)
-                    {
-                        tallies[i].Ambiguous++;
-                    }
-                    else
-                    {
-                        tallies[i].Nonexistent++;
+                        edges.Add(new EdgeValue(reader.GetValue(0), i, value, kind));
                     }
                 }
             }
         }
 
-        return new TypedScan(counts, tallies, timeline, minTicks, maxTicks, edges, minKey, maxKey);
+        return edges;
+    }
+
+    /// <summary>The offsets for a range of values, covering up to two days from now too (rows written during the run are new).</summary>
+    private static (OffsetTimeline Timeline, long From, long To) TimelineFor(ConvertContext context, DateTime min, DateTime max)
+    {
+        var now = WallTicks(SystemClock.Instance.GetCurrentInstant().InZone(context.Converter.Zone).LocalDateTime.ToDateTimeUnspecified()) + 2 * TimeSpan.TicksPerDay;
+        var from = WallTicks(min);
+        var to = Math.Max(WallTicks(max), now);
+        return (OffsetTimeline.Build(context.Converter, OffsetTimeline.Wall(from), OffsetTimeline.Wall(to)), from, to);
+    }
+
+    private static TypedScan Combine(TablePlan plan, TypedAggregate aggregate, OffsetTimeline? timeline, long from, long to, List<EdgeValue> edges)
+    {
+        var tallies = plan.Columns.Select((_, i) => new TimestampTally
+        {
+            Rows = aggregate.Rows,
+            Converted = aggregate.NonNull[i],
+            Ambiguous = edges.Count(e => e.Column == i && e.Kind == LocalTimeKind.Ambiguous),
+            Nonexistent = edges.Count(e => e.Column == i && e.Kind == LocalTimeKind.Nonexistent),
+        }).ToArray();
+        return new TypedScan(new TableCounts(aggregate.Rows, aggregate.NonNull, new long[plan.Columns.Count]), tallies, timeline, from, to, edges, aggregate.MinKey, aggregate.MaxKey);
+    }
+
+    /// <summary>
+    /// Counts, range and DST-edge values of a plan's typed columns, over the table or one key range. Nothing is
+    /// reported from here (a scan may run ahead on another thread): see <see cref="ReportEdges"/>.
+    /// </summary>
+    private static async Task<TypedScan> ScanTypedAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
+    {
+        var aggregate = await AggregateTypedAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false);
+        if (aggregate.Min is null || aggregate.Max is null)
+        {
+            return Combine(plan, aggregate, null, 0, 0, []);
+        }
+
+        var (timeline, from, to) = TimelineFor(context, aggregate.Min.Value, aggregate.Max.Value);
+        var edges = await EdgesAsync(context, plan, connection, transaction, range, timeline, from, WallTicks(aggregate.Max.Value), cancellationToken).ConfigureAwait(false);
+        return Combine(plan, aggregate, timeline, from, to, edges);
     }
 
     /// <summary>Files a scan's DST-edge values as issues of the run (on the run's own thread).</summary>
@@ -177,6 +194,28 @@ public sealed partial class TimezoneMigrationService
             ? $"({column} - {OffsetTimeline.Case(segments, column, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}) AT TIME ZONE 'UTC'"
             : $"{column} - INTERVAL ({OffsetTimeline.Case(segments, column, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND";
     }
+
+    /// <summary>
+    /// PostgreSQL's USING expression for one column: local time to UTC, where values in a DST gap or overlap go
+    /// through <see cref="EdgeFunction"/>, which notes them (key, column, value, kind) as the table is rewritten,
+    /// so they need no scan of their own.
+    /// </summary>
+    private static string ForwardNotingEdges(string column, int slot, string key, OffsetTimeline timeline, long from, long to)
+    {
+        var segments = OffsetTimeline.Within(timeline.Local, from, to);
+        string Leaf(OffsetSegment segment)
+        {
+            var offset = $"INTERVAL '{segment.OffsetTicks / TimeSpan.TicksPerSecond} seconds'";
+            return segment.Kind == LocalTimeKind.Exact
+                ? $"{column} - {offset}"
+                : $"{EdgeFunction}({key}::text, {slot}, {column}, {(int)segment.Kind}, {offset})";
+        }
+
+        return $"({OffsetTimeline.Case(segments, column, TimestampLiteral, Leaf)}) AT TIME ZONE 'UTC'";
+    }
+
+    private const string EdgeTable = "dbmigration_tz_edges";
+    private const string EdgeFunction = "pg_temp.dbmigration_tz_edge";
 
     /// <summary>UTC back to local time: the value plus the offset in force at that instant.</summary>
     private static string Backward(DatabaseEngine engine, string column, OffsetTimeline? timeline, long minTicks, long maxTicks)
@@ -289,18 +328,48 @@ public sealed partial class TimezoneMigrationService
         {
             // Writers wait until the table is converted; the range read below then covers every value.
             await connection.ExecuteAsync($"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", cancellationToken, transaction).ConfigureAwait(false);
-            scan = await ScanTypedAsync(context, plan, connection, transaction, null, cancellationToken).ConfigureAwait(false);
+            var aggregate = await AggregateTypedAsync(context, plan, connection, transaction, null, cancellationToken).ConfigureAwait(false);
+            sample = await ReadSampleAsync(context, plan, aggregate.MinKey, aggregate.MaxKey, null, transaction, cancellationToken).ConfigureAwait(false);
+            var key = context.Key(plan);
+            string[] usings;
+            (OffsetTimeline Timeline, long From, long To)? range = aggregate.Min is null || aggregate.Max is null ? null : TimelineFor(context, aggregate.Min.Value, aggregate.Max.Value);
+            if (range is { } r)
+            {
+                await connection.ExecuteAsync($"""
+                    CREATE TEMP TABLE {EdgeTable} (row_key text NOT NULL, slot int NOT NULL, original timestamp NOT NULL, kind int NOT NULL) ON COMMIT DROP;
+                    CREATE FUNCTION {EdgeFunction}(row_key text, slot int, original timestamp, kind int, utc_offset interval) RETURNS timestamp
+                        LANGUAGE sql VOLATILE AS $$ INSERT INTO pg_temp.{EdgeTable} VALUES (row_key, slot, original, kind); SELECT original - utc_offset $$;
+                    """, cancellationToken, transaction).ConfigureAwait(false);
+                usings = plan.Columns.Select((c, i) => ForwardNotingEdges(context.Quote(c.Column), i, key, r.Timeline, r.From, r.To)).ToArray();
+            }
+            else
+            {
+                usings = plan.Columns.Select(c => $"{context.Quote(c.Column)} AT TIME ZONE 'UTC'").ToArray();
+            }
+
+            var alters = plan.Columns.Select((c, i) => $"ALTER COLUMN {context.Quote(c.Column)} TYPE {WithPrecision("timestamptz", c.DataType)} USING {usings[i]}");
+            await AlterKeepingViewsAsync(connection, transaction, plan.Table.ToString(), plan.Columns.Select(c => c.Column).ToList(),
+                $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
+
+            var edges = new List<EdgeValue>();
+            if (range is not null)
+            {
+                await using (var read = connection.CreateCommand($"SELECT row_key, slot, original, kind FROM pg_temp.{EdgeTable}", transaction, 0))
+                {
+                    await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        edges.Add(new EdgeValue(reader.GetString(0), reader.GetInt32(1), reader.GetDateTime(2), (LocalTimeKind)reader.GetInt32(3)));
+                    }
+                }
+
+                await connection.ExecuteAsync($"DROP FUNCTION {EdgeFunction}(text, int, timestamp, int, interval)", cancellationToken, transaction).ConfigureAwait(false);
+            }
+
+            scan = Combine(plan, aggregate, range?.Timeline, range?.From ?? 0, range?.To ?? 0, edges);
             ReportEdges(context, plan, scan);
             RefuseTyped(context, plan, scan);
             await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
-            sample = await ReadSampleAsync(context, plan, scan.MinKey, scan.MaxKey, null, transaction, cancellationToken).ConfigureAwait(false);
-            var alters = plan.Columns.Select(c =>
-            {
-                var quoted = context.Quote(c.Column);
-                return $"ALTER COLUMN {quoted} TYPE {WithPrecision("timestamptz", c.DataType)} USING {Forward(DatabaseEngine.PostgreSql, quoted, scan)}";
-            });
-            await AlterKeepingViewsAsync(connection, transaction, plan.Table.ToString(), plan.Columns.Select(c => c.Column).ToList(),
-                $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -554,6 +623,7 @@ public sealed partial class TimezoneMigrationService
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 ReportProgress(context, plan.Table.ToString(), Math.Min(before.Rows, rows), rows, stopwatch);
             }
+
         }
         finally
         {

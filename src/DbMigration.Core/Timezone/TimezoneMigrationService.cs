@@ -106,7 +106,7 @@ public sealed partial class TimezoneMigrationService
         }
 
 
-        var text = new TextTimestampConverter(converter, request.OutputFormat);
+        var text = new Lazy<TextTimestampConverter>(() => new TextTimestampConverter(converter, request.OutputFormat));
         var outcome = new RunOutcome();
         for (var index = 0; index < plans.Count; index++)
         {
@@ -181,7 +181,7 @@ public sealed partial class TimezoneMigrationService
         IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, TimezoneConverter converter, IReadOnlyList<TablePlan> plans,
         List<TimestampIssue> issues, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        var text = new TextTimestampConverter(converter, request.OutputFormat);
+        var text = new Lazy<TextTimestampConverter>(() => new TextTimestampConverter(converter, request.OutputFormat));
         var outcome = new RunOutcome();
         var context = new ConvertContext(provider, connection, request, converter, text, null, issues, outcome, progress);
         foreach (var plan in plans)
@@ -245,9 +245,12 @@ public sealed partial class TimezoneMigrationService
 
     /// <summary>Everything a table's conversion needs; <see cref="RunId"/> is null for analysis.</summary>
     private sealed record ConvertContext(
-        IDatabaseProvider Provider, DbConnection Connection, TimezoneMigrationRequest Request, TimezoneConverter Converter, TextTimestampConverter Text,
+        IDatabaseProvider Provider, DbConnection Connection, TimezoneMigrationRequest Request, TimezoneConverter Converter, Lazy<TextTimestampConverter> TextConverter,
         string? RunId, List<TimestampIssue> Issues, RunOutcome Outcome, IProgress<OperationUpdate>? Progress)
     {
+        /// <summary>Built on first use: typed columns never need it.</summary>
+        public TextTimestampConverter Text => TextConverter.Value;
+
         public string Quote(string identifier) => Provider.QuoteIdentifier(identifier);
 
         public string Table(TablePlan plan) => Provider.QuoteTable(plan.Table);
@@ -645,9 +648,32 @@ public sealed partial class TimezoneMigrationService
         foreach (var column in chosen)
         {
             progress.Verbose($"{column.Name}: {column.Reason}.");
+            if (LocalDefault(column.Default) is { } local)
+            {
+                progress.Warning($"{column.Name} defaults to '{local}', a local time; the default is kept as it is. Change it if new rows should get that instant in UTC.");
+            }
         }
 
         return chosen;
+    }
+
+    /// <summary>The quoted date-time literal of a column default, when it is a naive local time.</summary>
+    private static string? LocalDefault(string? expression)
+    {
+        if (expression is null)
+        {
+            return null;
+        }
+
+        var start = expression.IndexOf('\'');
+        var end = start < 0 ? -1 : expression.IndexOf('\'', start + 1);
+        if (end < 0)
+        {
+            return null;
+        }
+
+        var literal = expression[(start + 1)..end];
+        return TimestampParser.Parse(literal).Kind == TimestampKind.Local ? literal : null;
     }
 
     private static async Task<(int Sampled, int Dates)> SampleAsync(IDatabaseProvider provider, DbConnection connection, TableName table, string column, CancellationToken cancellationToken)
@@ -697,12 +723,12 @@ public sealed partial class TimezoneMigrationService
         {
             var key = table.Columns.First(c => c.Name == table.PrimaryKey[0]);
             var integer = key.DataType.Contains("int", StringComparison.OrdinalIgnoreCase);
-            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, key.Name, integer, reason);
+            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, key.Name, integer, reason, column.DefaultExpression);
         }
 
         if (engine == DatabaseEngine.Sqlite)
         {
-            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, "rowid", true, reason);
+            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, "rowid", true, reason, column.DefaultExpression);
         }
 
         throw new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,

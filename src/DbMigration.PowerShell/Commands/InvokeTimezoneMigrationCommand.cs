@@ -33,7 +33,7 @@ public sealed class InvokeTimezoneMigrationCommand : DatabaseCmdlet
     [Parameter(HelpMessage = "Iso8601Z (2024-03-10T07:30:00Z, default) or Native (2024-03-10 07:30:00+00:00) for text columns.")]
     public TimestampOutputFormat OutputFormat { get; set; } = TimestampOutputFormat.Iso8601Z;
 
-    [Parameter(HelpMessage = "Rows per batch; each batch and its rollback record commit together (default 50000).")]
+    [Parameter(HelpMessage = "Rows per transaction for batched conversions (MariaDB DATETIME; text on PostgreSQL and MariaDB); default 50000.")]
     [ValidateRange(100, 10_000_000)]
     public int BatchSize { get; set; } = 50_000;
 

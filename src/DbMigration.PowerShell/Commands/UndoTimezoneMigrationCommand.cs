@@ -5,7 +5,7 @@ using DbMigration.Timezone;
 namespace DbMigration.PowerShell.Commands;
 
 /// <summary>
-/// <para type="synopsis">Restores the original values of every row a timezone migration run changed, byte for byte.</para>
+/// <para type="synopsis">Restores, byte for byte, the values a timezone migration run changed (values changed since are kept).</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Undo, "TimezoneMigration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(TimezoneUndoResult))]

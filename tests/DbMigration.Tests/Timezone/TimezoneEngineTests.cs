@@ -241,10 +241,10 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(before, string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => r[0])));
     }
 
-    /// <summary>New York local times around every DST change from 1970 to 2037, and random ones, as the engine stores them.</summary>
-    private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues()
+    /// <summary>A zone's local times around every offset change from 1970 to 2037, and random ones, as applications store them.</summary>
+    private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues(string zoneId)
     {
-        var zone = TimezoneResolver.Resolve("America/New_York");
+        var zone = TimezoneResolver.Resolve(zoneId);
         var locals = new List<LocalDateTime>();
         foreach (var interval in zone.GetZoneIntervals(Instant.FromUtc(1970, 1, 1, 0, 0), Instant.FromUtc(2037, 12, 31, 0, 0)).Where(i => i.HasStart))
         {
@@ -258,8 +258,8 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
             }
         }
 
-        var random = new Random(5);
-        for (var i = 0; i < 2_000; i++)
+        var random = new Random(zoneId.Length);
+        for (var i = 0; i < 1_000; i++)
         {
             locals.Add(new LocalDateTime(1971, 1, 1, 0, 0).PlusSeconds(random.NextInt64(66L * 365 * 86_400)).PlusTicks(random.Next(1_000_000) * 10));
         }
@@ -276,12 +276,19 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         }));
 
     [Theory]
-    [InlineData(AmbiguousTimePolicy.Earlier)]
-    [InlineData(AmbiguousTimePolicy.Later)]
-    public async Task Every_DST_edge_from_1970_to_2037_converts_as_NodaTime_does_and_undo_restores_it(AmbiguousTimePolicy ambiguous)
+    [InlineData("America/New_York", AmbiguousTimePolicy.Earlier)]
+    [InlineData("America/New_York", AmbiguousTimePolicy.Later)]
+    [InlineData("Europe/London", AmbiguousTimePolicy.Earlier)]
+    [InlineData("Europe/London", AmbiguousTimePolicy.Later)]
+    [InlineData("Australia/Lord_Howe", AmbiguousTimePolicy.Earlier)]
+    [InlineData("Australia/Lord_Howe", AmbiguousTimePolicy.Later)]
+    [InlineData("Asia/Ho_Chi_Minh", AmbiguousTimePolicy.Later)]
+    [InlineData("America/Sao_Paulo", AmbiguousTimePolicy.Earlier)]
+    [InlineData("America/Sao_Paulo", AmbiguousTimePolicy.Later)]
+    public async Task Every_offset_change_from_1970_to_2037_converts_as_NodaTime_does_and_undo_restores_it(string zoneId, AmbiguousTimePolicy ambiguous)
     {
         var target = await Engine.CreateDatabaseAsync();
-        var values = EdgeValues();
+        var values = EdgeValues(zoneId);
         Query(target, $"CREATE TABLE edges (id INTEGER PRIMARY KEY, at {NativeType ?? "VARCHAR(40)"} NULL)");
         foreach (var chunk in values.Chunk(500))
         {
@@ -294,7 +301,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         new InvokeTimezoneMigrationCommand
         {
             Database = target,
-            SourceTimeZone = "America/New_York",
+            SourceTimeZone = zoneId,
             Column = ["edges.at"],
             Ambiguous = ambiguous,
             Nonexistent = NonexistentTimePolicy.ShiftForward,
@@ -305,7 +312,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
         Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
 
-        var converter = new TimezoneConverter(TimezoneResolver.Resolve("America/New_York"), ambiguous, NonexistentTimePolicy.ShiftForward);
+        var converter = new TimezoneConverter(TimezoneResolver.Resolve(zoneId), ambiguous, NonexistentTimePolicy.ShiftForward);
         var column = Assert.Single(result.Columns);
         Assert.Equal(values.Count, column.Converted);
         Assert.Equal(values.Count(v => converter.Zone.MapLocal(v.Local).Count == 2), column.Ambiguous);
@@ -320,7 +327,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
                 DateTimeOffset o => Instant.FromDateTimeOffset(o),
                 var v => InstantPattern.ExtendedIso.Parse(Convert.ToString(v, CultureInfo.InvariantCulture)!).GetValueOrThrow(),
             };
-            Assert.True(expected == actual, $"row {id}: {text} in New York is {expected}, stored {actual}");
+            Assert.True(expected == actual, $"row {id}: {text} in {zoneId} is {expected}, stored {actual}");
         }
 
         var undo = new RecordingHost();
@@ -328,6 +335,49 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Empty(undo.Errors);
         Assert.Equal(before, EdgeFingerprint(target));
     }
+
+    /// <summary>A trigger that records inserted ids in an audit table, in the engine's dialect.</summary>
+    protected abstract string AuditTrigger { get; }
+
+    [Fact]
+    public async Task Indexes_defaults_triggers_and_views_on_converted_columns_survive()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var typed = NativeType ?? "TEXT";
+        Query(target, $"CREATE TABLE visits (id INTEGER PRIMARY KEY, at {typed} NULL DEFAULT '2000-01-01 00:00:00', note VARCHAR(20) NULL)");
+        Query(target, "CREATE TABLE audit (visit_id INTEGER NOT NULL)");
+        Query(target, "CREATE INDEX ix_visits_at ON visits (at)");
+        Query(target, "CREATE VIEW visit_times AS SELECT id, at FROM visits");
+        Query(target, AuditTrigger);
+        Query(target, "INSERT INTO visits (id, at) VALUES (1, '2024-07-01 12:00:00'), (2, '2024-01-15 08:30:00')");
+
+        var host = new RecordingHost(_dir.Path);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", Column = ["visits.at"], SkipBackupMode = true, ReportPath = _dir.File("reports") }
+            .Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Contains(host.Warnings, w => w.Contains("visits.at defaults to '2000-01-01 00:00:00", StringComparison.Ordinal) && w.Contains("kept", StringComparison.Ordinal));
+
+        Assert.Equal("2024-07-01T16:00:00Z", Utc(Query(target, "SELECT at FROM visit_times WHERE id = 1").Single()[0]));
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using (var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None))
+        {
+            var visits = (await provider.GetTablesAsync(connection, CancellationToken.None)).Single(t => t.Name.Name == "visits");
+            Assert.Contains(visits.Indexes, i => i.Name == "ix_visits_at" && i.Columns.SequenceEqual(["at"]));
+            Assert.NotNull(visits.Columns.Single(c => c.Name == "at").DefaultExpression);
+        }
+
+        // The trigger still fires and the default still applies.
+        Query(target, "INSERT INTO visits (id, note) VALUES (3, 'defaulted')");
+        Assert.Equal([1L, 2L, 3L], Query(target, "SELECT visit_id FROM audit ORDER BY visit_id").Select(r => Convert.ToInt64(r[0], CultureInfo.InvariantCulture)));
+        Assert.NotNull(Query(target, "SELECT at FROM visits WHERE id = 3").Single()[0]);
+    }
+
+    private static string Utc(object? value) => value switch
+    {
+        DateTime d => d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+        DateTimeOffset o => o.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture)!,
+    };
 
     [Fact]
     public async Task Undo_keeps_values_changed_after_the_run_and_says_so()
@@ -442,6 +492,8 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
 {
     protected override string? NativeType => null;
 
+    protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits BEGIN INSERT INTO audit (visit_id) VALUES (new.id); END;";
+
     [Fact]
     public async Task The_rebuild_keeps_indexes_triggers_views_foreign_keys_generated_columns_rowids_and_the_sequence()
     {
@@ -493,6 +545,11 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
 {
     protected override string? NativeType => "timestamp";
 
+    protected override string AuditTrigger => """
+        CREATE FUNCTION visits_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (visit_id) VALUES (NEW.id); RETURN NEW; END $$;
+        CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW EXECUTE FUNCTION visits_audit();
+        """;
+
     [Fact]
     public Task A_typed_run_killed_during_its_ALTER_changes_nothing() =>
         KilledTypedRunAsync("SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'ALTER TABLE%big%'");
@@ -502,6 +559,8 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
 public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneEngineTests(server, server.Password)
 {
     protected override string? NativeType => "DATETIME(6)";
+
+    protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
 
     [Fact]
     public Task A_typed_run_killed_between_batches_is_undone_exactly() =>

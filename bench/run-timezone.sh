@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Timezone migration benchmark, side by side in one run, written to bench/results/timezone.md.
-#   bench/run-timezone.sh [sqlite sizes, comma-separated] [server rows] [repetitions]
+#   bench/run-timezone.sh [sizes, comma-separated] [repetitions]
 # SQLite: Invoke-TimezoneMigration's engine vs the sqlite3 CLI's UPDATE … strftime(…,'utc') with TZ set (which shifts
 # gap values silently) and the V_Track seed script's published 8,333 rows/s. PostgreSQL: vs a hand-written
 # ALTER … TYPE timestamptz USING … AT TIME ZONE. MariaDB: vs a hand-written UPDATE … CONVERT_TZ.
-# Every timing is the median of [repetitions] runs on fresh copies (a single run above 2M SQLite rows); servers are
-# left to finish flushing and purging before each timed run, and the two sides take turns going first.
+# Every engine runs at every size. Each timing is the median of [repetitions] runs on fresh copies (a single run above
+# 2M rows); servers are left to finish flushing and purging before each timed run, and the two sides take turns going
+# first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes="${1:-100000,1000000,10000000}"; server_rows="${2:-1000000}"; reps="${3:-3}"; zone="America/New_York"
+sizes="${1:-100000,1000000,10000000}"; reps="${2:-3}"; zone="America/New_York"
 work=$(mktemp -d /tmp/dbm-bench-tz-XXXXXX); chmod 755 "$work"
 trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; [ -n "${my_pid:-}" ] && kill "$my_pid" 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
 dotnet build -c Release bench/DbMigration.Bench >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
@@ -21,12 +22,13 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v
 timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) $t0" | awk '{printf "%.3f", $1 - $2}'; }
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
 verdict_min() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "met" : "NOT met") }'; }
+runs_for() { if [ "$1" -gt 2000000 ]; then echo 1; else echo "$reps"; fi; }
 
 sqlite_rows=""; sqlite_goal_rate=""; rss_list=""
 for n in ${sizes//,/ }; do
   echo "bench: SQLite $n rows"
   "${datagen[@]}" --engine sqlite --target "$work/base.db" --rows "$n" >/dev/null
-  runs=$reps; [ "$n" -gt 2000000 ] && runs=1
+  runs=$(runs_for "$n")
   cli=""; ours=""; rss=0
   for i in $(seq 1 "$runs"); do
     cp "$work/base.db" "$work/cli.db"; sync
@@ -46,42 +48,46 @@ for n in ${sizes//,/ }; do
 done
 rss_max=$(echo "$rss_list" | tr ' ' '\n' | grep -v '^$' | sort -n | tail -1); rss_min=$(echo "$rss_list" | tr ' ' '\n' | grep -v '^$' | sort -n | head -1)
 
-echo "bench: PostgreSQL $server_rows rows"
+echo "bench: PostgreSQL"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); pg_ctl="$pg_bin/pg_ctl"
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 chown postgres: "$work"
 runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null
-runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB -c fsync=off" start >/dev/null
+runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=2GB -c max_wal_size=8GB -c fsync=off" start >/dev/null
 psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
-"${psql[@]}" -d postgres -c "CREATE DATABASE base"
-"${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=base;Username=postgres" --rows "$server_rows" >/dev/null
-"${psql[@]}" -d base -c "ALTER TABLE events ALTER COLUMN created_at TYPE timestamp USING created_at::timestamp, ALTER COLUMN updated_at TYPE timestamp USING updated_at::timestamp" -c "VACUUM ANALYZE events"
-pg_hand=""; pg_ours=""
 pg_fresh() { "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE base" -c "CHECKPOINT"; }
 pg_hand_run() { pg_fresh hand; pg_hand+=" $(timeit "${psql[@]}" -d hand -c "ALTER TABLE events ALTER COLUMN created_at TYPE timestamptz USING created_at AT TIME ZONE '$zone', ALTER COLUMN updated_at TYPE timestamptz USING updated_at AT TIME ZONE '$zone'")"; }
 pg_ours_run() { pg_fresh ours; pg_ours+=" $(timeit "${bench[@]}" timezone "postgres://postgres@127.0.0.1:$pg_port/ours" "$zone" 50000)"; }
-for i in $(seq 1 "$reps"); do
-  if [ $((i % 2)) -eq 1 ]; then pg_hand_run; pg_ours_run; else pg_ours_run; pg_hand_run; fi
+pg_rows=""
+for n in ${sizes//,/ }; do
+  echo "bench: PostgreSQL $n rows"
+  "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS base" -c "CREATE DATABASE base"
+  "${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=base;Username=postgres" --rows "$n" >/dev/null
+  "${psql[@]}" -d base -c "ALTER TABLE events ALTER COLUMN created_at TYPE timestamp USING created_at::timestamp, ALTER COLUMN updated_at TYPE timestamp USING updated_at::timestamp" -c "VACUUM ANALYZE events"
+  pg_hand=""; pg_ours=""
+  for i in $(seq 1 "$(runs_for "$n")"); do
+    if [ $((i % 2)) -eq 1 ]; then pg_hand_run; pg_ours_run; else pg_ours_run; pg_hand_run; fi
+  done
+  t_pg_hand=$(echo "$pg_hand" | median); t_pg_ours=$(echo "$pg_ours" | median); r=$(ratio "$t_pg_ours" "$t_pg_hand")
+  pg_rows+="| $n | $t_pg_hand (runs:$pg_hand) | $t_pg_ours (runs:$pg_ours) | $(rate "$n" "$t_pg_ours") | ${r}x | $(verdict "$r" 1.2) |"$'\n'
 done
-t_pg_hand=$(echo "$pg_hand" | median); t_pg_ours=$(echo "$pg_ours" | median)
+"${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS base" -c "DROP DATABASE IF EXISTS hand" -c "DROP DATABASE IF EXISTS ours"
 
-echo "bench: MariaDB $server_rows rows"
+echo "bench: MariaDB"
 my_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/my"; chown mysql: "$work/my"
 mariadb-install-db --no-defaults --datadir="$work/my/data" --auth-root-authentication-method=normal --skip-test-db --user=mysql >/dev/null
 mariadbd --no-defaults --datadir="$work/my/data" --socket="$work/my/sock" --port="$my_port" --bind-address=127.0.0.1 --user=mysql \
-  --character-set-server=utf8mb4 --innodb-buffer-pool-size=1G --innodb-log-file-size=512M --innodb-flush-log-at-trx-commit=2 --local-infile=1 --log-error="$work/my/error.log" &
+  --character-set-server=utf8mb4 --innodb-buffer-pool-size=8G --innodb-log-file-size=2G --innodb-flush-log-at-trx-commit=2 --local-infile=1 --log-error="$work/my/error.log" &
 my_pid=$!
 for _ in $(seq 1 100); do mariadb --no-defaults -S "$work/my/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 mariadb-tzinfo-to-sql /usr/share/zoneinfo 2>/dev/null | mariadb --no-defaults -S "$work/my/sock" -uroot mysql
 my=(mariadb --no-defaults -S "$work/my/sock" -uroot)
-"${my[@]}" -e "CREATE DATABASE base; CREATE USER 'b'@'%' IDENTIFIED BY 'bpw'; GRANT ALL ON *.* TO 'b'@'%';"
-MYSQL_PWD=bpw "${datagen[@]}" --engine mariadb --target "host=127.0.0.1;port=$my_port;database=base;user=b" --rows "$server_rows" >/dev/null
-"${my[@]}" base -e "ALTER TABLE events MODIFY created_at DATETIME(6) NOT NULL, MODIFY updated_at DATETIME(6)"
+"${my[@]}" -e "CREATE USER 'b'@'%' IDENTIFIED BY 'bpw'; GRANT ALL ON *.* TO 'b'@'%';"
 # Wait until InnoDB has flushed its dirty pages and purged old row versions, so neither side pays for the other.
 my_quiesce() {
   "${my[@]}" -e "SET GLOBAL innodb_max_dirty_pages_pct = 0"
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 1200); do
     read -r dirty history < <("${my[@]}" -N -e "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'), (SELECT COUNT FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len')")
     [ "${dirty:-0}" -lt 200 ] && [ "${history:-0}" -lt 1000 ] && break
     sleep 0.2
@@ -89,24 +95,33 @@ my_quiesce() {
   "${my[@]}" -e "SET GLOBAL innodb_max_dirty_pages_pct = 90"
 }
 my_fresh() { "${my[@]}" -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1; CREATE TABLE $1.events LIKE base.events; INSERT INTO $1.events SELECT * FROM base.events;"; my_quiesce; }
-my_hand=""; my_ours=""
-my_hand_run() { my_fresh hand; my_hand+=" $(timeit "${my[@]}" hand -e "UPDATE events SET created_at = CONVERT_TZ(created_at, '$zone', 'UTC'), updated_at = CONVERT_TZ(updated_at, '$zone', 'UTC')")"; }
-my_ours_run() { my_fresh ours; my_ours+=" $(timeit "${bench[@]}" timezone "mariadb://b:bpw@127.0.0.1:$my_port/ours" "$zone" 50000)"; }
-for i in $(seq 1 "$reps"); do
-  if [ $((i % 2)) -eq 1 ]; then my_hand_run; my_ours_run; else my_ours_run; my_hand_run; fi
+my_hand_run() { my_fresh hand; my_hand+=" $(timeit "${my[@]}" hand -e "UPDATE events SET created_at = CONVERT_TZ(created_at, '$zone', 'UTC'), updated_at = CONVERT_TZ(updated_at, '$zone', 'UTC')")"; "${my[@]}" -e "DROP DATABASE hand"; }
+my_ours_run() { my_fresh ours; my_ours+=" $(timeit "${bench[@]}" timezone "mariadb://b:bpw@127.0.0.1:$my_port/ours" "$zone" 50000)"; "${my[@]}" -e "DROP DATABASE ours"; }
+my_rows=""
+for n in ${sizes//,/ }; do
+  echo "bench: MariaDB $n rows"
+  "${my[@]}" -e "DROP DATABASE IF EXISTS base; CREATE DATABASE base"
+  MYSQL_PWD=bpw "${datagen[@]}" --engine mariadb --target "host=127.0.0.1;port=$my_port;database=base;user=b" --rows "$n" >/dev/null
+  "${my[@]}" base -e "ALTER TABLE events MODIFY created_at DATETIME(6) NOT NULL, MODIFY updated_at DATETIME(6)"
+  my_hand=""; my_ours=""
+  for i in $(seq 1 "$(runs_for "$n")"); do
+    if [ $((i % 2)) -eq 1 ]; then my_hand_run; my_ours_run; else my_ours_run; my_hand_run; fi
+  done
+  t_my_hand=$(echo "$my_hand" | median); t_my_ours=$(echo "$my_ours" | median); r=$(ratio "$t_my_ours" "$t_my_hand")
+  my_rows+="| $n | $t_my_hand (runs:$my_hand) | $t_my_ours (runs:$my_ours) | $(rate "$n" "$t_my_ours") | ${r}x | $(verdict "$r" 1.2) |"$'\n'
 done
-t_my_hand=$(echo "$my_hand" | median); t_my_ours=$(echo "$my_ours" | median)
 
 mkdir -p bench/results
 cat > bench/results/timezone.md <<MD
 # Timezone migration benchmark
 
-Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-timezone.sh $sizes $server_rows $reps\` on one machine ($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB),
+Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-timezone.sh $sizes $reps\` on one machine ($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB),
 side by side in one run. The events table has two naive local timestamp columns (created_at, updated_at), an index
 on created_at and 0.1% DST-edge rows, in $zone. DbMigration runs with -Ambiguous Earlier -Nonexistent ShiftForward,
 no backup, with its rollback record and its validation (row and NULL counts, the UTC format of every converted value,
-a random sample converted back), timed from outside the process (start-up included). Times are medians of $reps runs
-on fresh copies (one run above 2M SQLite rows), each side going first in turn. RSS is the process's peak resident set.
+a random sample converted back), timed from outside a fresh process (.NET start-up, connecting and discovery
+included; the baselines are the engines' own command-line clients). Times are medians of $reps runs on fresh copies
+(one run above 2M rows), each side going first in turn. RSS is the process's peak resident set.
 
 ## SQLite
 
@@ -117,16 +132,15 @@ Goal: at least 500,000 rows/s at 1M rows (60x the seed), validation included: **
 Goal: peak RSS at most 150 MB and flat from 100k to 10M rows: **$(awk -v hi="$rss_max" -v lo="$rss_min" 'BEGIN { print (hi <= 150 && hi - lo <= 25 ? "met" : "NOT met") }')** ($rss_min-$rss_max MB).
 The sqlite3 baseline is not equivalent: it silently shifts values in DST gaps and keeps no rollback record.
 
-## PostgreSQL, $server_rows rows (timestamp columns)
+## PostgreSQL (timestamp columns)
 
-| Hand-written \`ALTER … TYPE timestamptz USING … AT TIME ZONE\` (s) | DbMigration (s) | Ratio | Goal (at most 1.2x) |
-|---|---|---|---|
-| $t_pg_hand (runs:$pg_hand) | $t_pg_ours (runs:$pg_ours) | $(ratio "$t_pg_ours" "$t_pg_hand")x | $(verdict "$(ratio "$t_pg_ours" "$t_pg_hand")" 1.2) |
+| Rows | Hand-written \`ALTER … TYPE timestamptz USING … AT TIME ZONE\` (s) | DbMigration (s) | DbMigration rows/s | Ratio | Goal (at most 1.2x) |
+|---|---|---|---|---|---|
+$pg_rows
+## MariaDB (DATETIME(6) columns)
 
-## MariaDB, $server_rows rows (DATETIME(6) columns)
-
-| Hand-written \`UPDATE … CONVERT_TZ\` (s) | DbMigration (s) | Ratio | Goal (at most 1.2x) |
-|---|---|---|---|
-| $t_my_hand (runs:$my_hand) | $t_my_ours (runs:$my_ours) | $(ratio "$t_my_ours" "$t_my_hand")x | $(verdict "$(ratio "$t_my_ours" "$t_my_hand")" 1.2) |
+| Rows | Hand-written \`UPDATE … CONVERT_TZ\` (s) | DbMigration (s) | DbMigration rows/s | Ratio | Goal (at most 1.2x) |
+|---|---|---|---|---|---|
+$my_rows
 MD
 cat bench/results/timezone.md

@@ -29,6 +29,9 @@ public sealed record BackupRequest
 
     /// <summary>Test for fault injection: wraps the stream each backup file is written to.</summary>
     internal Func<Stream, Stream>? WrapOutput { get; init; }
+
+    /// <summary>Test: DbMigration's built-in logical dump even where pg_dump or mariadb-dump is installed.</summary>
+    internal bool BuiltInDump { get; init; }
 }
 
 /// <summary>Takes backups: snapshot, compress, encrypt, checksum, then publish atomically (and copy to the secondary).</summary>
@@ -57,8 +60,8 @@ public sealed class BackupService
             var raw = Path.Combine(partial, ".snapshot.raw");
             var dump = request.IncludeSqlDump ? Path.Combine(partial, "dump.sql") : null;
             var transforms = request.Compression != BackupCompression.None || request.Passphrase is not null;
-            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, hashInParallel: !transforms, progress, cancellationToken).ConfigureAwait(false);
-            log.Write($"Snapshot taken ({strategy.Format}).");
+            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, hashInParallel: !transforms, request.BuiltInDump, progress, cancellationToken).ConfigureAwait(false);
+            log.Write($"Snapshot taken ({snapshot.Format}).");
 
             byte[]? key = null;
             BackupEncryption? encryption = null;
@@ -69,7 +72,7 @@ public sealed class BackupService
 
             var files = new List<BackupFile>();
             var rawSize = new FileInfo(raw).Length;
-            var primaryName = strategy.PrimaryFileName + BackupStreams.Extension(request.Compression, key is not null);
+            var primaryName = snapshot.PrimaryFileName + BackupStreams.Extension(request.Compression, key is not null);
             var started = Stopwatch.StartNew();
             var bytes = new SyncProgress<long>(done => progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Writing {primaryName}",
                 100.0 * done / Math.Max(1, rawSize),
@@ -130,7 +133,7 @@ public sealed class BackupService
                 Category = request.Category,
                 Tags = request.Tags,
                 ToolVersion = ToolVersion,
-                Format = strategy.Format,
+                Format = snapshot.Format,
                 Files = files,
                 Tables = tables,
                 Compression = request.Compression,

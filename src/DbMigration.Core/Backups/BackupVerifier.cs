@@ -81,7 +81,7 @@ public sealed class BackupVerifier
             var like = backup.Engine == DatabaseEngine.Sqlite
                 ? DatabaseTarget.FromFile(Path.Combine(work, "scratch.db"))
                 : scratchServer ?? DatabaseTarget.Parse(backup.Source);
-            scratch = await strategy.RestoreToNewAsync(raw, like, ScratchName(backup), progress, cancellationToken).ConfigureAwait(false);
+            scratch = await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), progress, cancellationToken).ConfigureAwait(false);
             checks.Add(new BackupCheck("Restore", true, $"Restored into scratch {scratch}."));
 
             progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Integrity and content", 70));

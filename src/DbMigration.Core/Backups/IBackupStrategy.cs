@@ -7,7 +7,9 @@ namespace DbMigration.Backups;
 /// What a snapshot produced: the server version, and the tables as they were in that snapshot. The tables may
 /// still be being hashed when the snapshot file is ready, so the file's own checksum can run alongside.
 /// </summary>
-internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<TableSnapshot>> Tables);
+/// <param name="Format">How the primary copy was taken, recorded in backup.json (for example "sqlite-backup-api").</param>
+/// <param name="PrimaryFileName">The primary copy's file name before compression and encryption suffixes.</param>
+internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<TableSnapshot>> Tables, string Format, string PrimaryFileName);
 
 /// <summary>
 /// How one engine takes, restores and swaps in backups. The backup service handles files, compression,
@@ -15,21 +17,19 @@ internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<T
 /// </summary>
 internal interface IBackupStrategy
 {
-    /// <summary>How the primary copy is taken, recorded in backup.json (for example "sqlite-backup-api").</summary>
-    string Format { get; }
-
-    /// <summary>The primary copy's file name before compression and encryption suffixes.</summary>
-    string PrimaryFileName { get; }
-
     /// <summary>
     /// Writes a consistent snapshot of <paramref name="source"/> to <paramref name="rawPath"/>, and optionally a
     /// human-readable SQL dump, with row counts and content hashes taken from the same state.
     /// </summary>
     /// <param name="hashInParallel">False when compression or encryption will keep another core busy meanwhile.</param>
-    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    /// <param name="builtInDump">Use DbMigration's own logical dump even when the engine's dump tool is installed.</param>
+    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
-    /// <summary>Restores a raw snapshot into a new, empty database named <paramref name="name"/> beside <paramref name="like"/>.</summary>
-    Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    /// <summary>
+    /// Restores a raw snapshot, taken in <paramref name="format"/>, into a new, empty database named
+    /// <paramref name="name"/> beside <paramref name="like"/>.
+    /// </summary>
+    Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
 

@@ -8,34 +8,46 @@ using DbMigration.Targets;
 namespace DbMigration.Backups;
 
 /// <summary>
-/// MySQL/MariaDB through mariadb-dump (or mysqldump) --single-transaction. Restores load the SQL into a new
-/// database with the mariadb client, and the swap moves every table across in one atomic RENAME TABLE.
+/// MySQL/MariaDB through mariadb-dump (or mysqldump) --single-transaction, or DbMigration's built-in logical dump
+/// when neither is installed. Restores load the SQL into a new database (with the mariadb client, or DbMigration's
+/// own loader for a built-in dump), and the swap moves every table across in one atomic RENAME TABLE.
 /// </summary>
 internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
 {
-    public string Format => "mariadb-dump-sql";
-
-    public string PrimaryFileName => "database.sql";
+    public const string Format = "mariadb-dump-sql";
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        var dumpTool = ExternalTool.Find("mariadb-dump", "mysqldump") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
-            "mariadb-dump (or mysqldump) was not found on PATH. Install the MariaDB client (mariadb-client).");
+        var dumpTool = builtInDump ? null : ExternalTool.Find("mariadb-dump", "mysqldump");
+        if (dumpTool is null && !builtInDump)
+        {
+            progress.Warning("mariadb-dump (or mysqldump) was not found on PATH; using DbMigration's built-in logical dump instead.");
+        }
+
         await using var connection = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var server = await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false);
-        progress.Verbose($"Running {dumpTool} --single-transaction.");
-        await ExternalTool.RunAsync(dumpTool,
-            [.. ConnectionArguments(source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
-            Environment(source), null, null, cancellationToken).ConfigureAwait(false);
-        SecureFiles.RestrictFile(rawPath);
+        if (dumpTool is not null)
+        {
+            progress.Verbose($"Running {dumpTool} --single-transaction.");
+            await ExternalTool.RunAsync(dumpTool,
+                [.. ConnectionArguments(source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
+                Environment(source), null, null, cancellationToken).ConfigureAwait(false);
+        }
 
-        // The counts come from a consistent snapshot of their own; with concurrent writers they may differ from the
-        // dump's, and verification then fails safe rather than passing a wrong backup.
+        // The built-in dump and the hashes share one snapshot. mariadb-dump's counts come from a consistent snapshot
+        // of their own; with concurrent writers they may differ from its dump, and verification then fails safe.
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        if (dumpTool is null)
+        {
+            progress.Verbose("Writing DbMigration's built-in logical dump in one REPEATABLE READ snapshot.");
+            await MySqlLogicalDump.WriteAsync(provider, connection, transaction, rawPath, progress, cancellationToken).ConfigureAwait(false);
+        }
+
         var tables = await ContentHasher.SnapshotAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        SecureFiles.RestrictFile(rawPath);
 
         if (sqlDumpPath is not null)
         {
@@ -43,13 +55,13 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             SecureFiles.RestrictFile(sqlDumpPath);
         }
 
-        return new SnapshotResult(server.VersionText, Task.FromResult(tables));
+        return new SnapshotResult(server.VersionText, Task.FromResult(tables), dumpTool is null ? MySqlLogicalDump.Format : Format, "database.sql");
     }
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        var client = ExternalTool.Find("mariadb", "mysql") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
-            "The mariadb (or mysql) client was not found on PATH. Install mariadb-client.");
+        var client = format == MySqlLogicalDump.Format ? null : ExternalTool.Find("mariadb", "mysql") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
+            "The mariadb (or mysql) client was not found on PATH; it is needed to load a mariadb-dump backup. Install mariadb-client.");
         await using (var connection = await provider.OpenConnectionAsync(like, ConnectTimeout, cancellationToken).ConfigureAwait(false))
         {
             await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} CHARACTER SET utf8mb4", cancellationToken).ConfigureAwait(false);
@@ -58,6 +70,14 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var scratch = like.WithDatabase(name);
         try
         {
+            if (client is null)
+            {
+                progress.Verbose($"Loading DbMigration's built-in dump into {name}.");
+                await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                await MySqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
+                return scratch;
+            }
+
             progress.Verbose($"Loading the dump into {name} with {client}.");
             await ExternalTool.RunAsync(client, [.. ConnectionArguments(scratch), "--default-character-set=utf8mb4", "--binary-mode", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
             return scratch;
@@ -83,15 +103,47 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backupId);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name.Name).ToList();
+        var currentObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
         await connection.ChangeDatabaseAsync(restored.Database!, cancellationToken).ConfigureAwait(false);
         var incoming = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name.Name).ToList();
+        var incomingObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
 
-        // One RENAME TABLE moves every table at once: MySQL applies it atomically, so a failure changes nothing.
-        await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
+        // RENAME TABLE cannot move a table with triggers to another database: drop them first (the restored ones
+        // are recreated below, the current ones go with the old tables).
         string Q(string db, string table) => provider.QuoteIdentifier(db) + "." + provider.QuoteIdentifier(table);
+        foreach (var trigger in incomingObjects.Where(o => o.Kind == "TRIGGER"))
+        {
+            await connection.ExecuteAsync($"DROP TRIGGER {Q(restored.Database!, trigger.Name)}", cancellationToken).ConfigureAwait(false);
+        }
+
+        await connection.ChangeDatabaseAsync(target.Database!, cancellationToken).ConfigureAwait(false);
+        foreach (var trigger in currentObjects.Where(o => o.Kind == "TRIGGER"))
+        {
+            await connection.ExecuteAsync($"DROP TRIGGER {Q(target.Database!, trigger.Name)}", cancellationToken).ConfigureAwait(false);
+        }
+
+        // One RENAME TABLE moves every table at once: MySQL applies it atomically, so a failure changes no table.
+        await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
         var moves = current.Select(t => $"{Q(target.Database!, t)} TO {Q(old, t)}")
             .Concat(incoming.Select(t => $"{Q(restored.Database!, t)} TO {Q(target.Database!, t)}"));
-        await connection.ExecuteAsync("SET FOREIGN_KEY_CHECKS = 0; RENAME TABLE " + string.Join(", ", moves) + "; SET FOREIGN_KEY_CHECKS = 1", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.ExecuteAsync("SET FOREIGN_KEY_CHECKS = 0; RENAME TABLE " + string.Join(", ", moves) + "; SET FOREIGN_KEY_CHECKS = 1", cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await MySqlLogicalDump.CreateObjectsAsync(connection, currentObjects.Where(o => o.Kind == "TRIGGER"), CancellationToken.None).ConfigureAwait(false);
+            await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)}", CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        // Views, routines and triggers now follow the backup's: the current ones are replaced.
+        foreach (var item in currentObjects.Where(o => o.Kind != "TRIGGER").Reverse())
+        {
+            await connection.ExecuteAsync($"DROP {item.Kind} IF EXISTS {Q(target.Database!, item.Name)}", cancellationToken).ConfigureAwait(false);
+        }
+
+        await MySqlLogicalDump.CreateObjectsAsync(connection, incomingObjects, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)}; DROP DATABASE {provider.QuoteIdentifier(restored.Database!)}", cancellationToken).ConfigureAwait(false);
     }
 

@@ -10,23 +10,49 @@ namespace DbMigration.Backups;
 /// <summary>
 /// PostgreSQL through pg_dump's custom format, taken inside a snapshot that DbMigration exports: the dump and the
 /// manifest's row counts and content hashes describe exactly the same state. Restores use pg_restore into a new
-/// database, which is renamed into place.
+/// database, which is renamed into place. Without a pg_dump as new as the server, DbMigration's built-in logical
+/// dump is taken in the same kind of snapshot and loaded back by DbMigration itself.
 /// </summary>
 internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
 {
-    public string Format => "pg_dump-custom";
-
-    public string PrimaryFileName => "database.pgdump";
+    public const string Format = "pg_dump-custom";
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         await using var connection = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var server = await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false);
-        var pgDump = await FindToolAsync("pg_dump", server.Version.Major, cancellationToken).ConfigureAwait(false);
+        string? pgDump = null;
+        if (!builtInDump)
+        {
+            try
+            {
+                pgDump = await FindToolAsync("pg_dump", server.Version.Major, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.BackupToolFailed)
+            {
+                progress.Warning(ex.Message + " Using DbMigration's built-in logical dump instead.");
+            }
+        }
 
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        if (pgDump is null)
+        {
+            progress.Verbose("Writing DbMigration's built-in logical dump in one REPEATABLE READ snapshot.");
+            await PostgreSqlLogicalDump.WriteAsync(connection, transaction, rawPath, progress, cancellationToken).ConfigureAwait(false);
+            var snapshotTables = await ContentHasher.SnapshotAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            SecureFiles.RestrictFile(rawPath);
+            if (sqlDumpPath is not null)
+            {
+                File.Copy(rawPath, sqlDumpPath);
+                SecureFiles.RestrictFile(sqlDumpPath);
+            }
+
+            return new SnapshotResult(server.VersionText, Task.FromResult(snapshotTables), PostgreSqlLogicalDump.Format, "database.sql");
+        }
+
         await using var export = connection.CreateCommand("SELECT pg_export_snapshot()", transaction);
         var snapshotId = (string)(await export.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         progress.Verbose($"Running {pgDump} in exported snapshot {snapshotId}.");
@@ -45,10 +71,10 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
             SecureFiles.RestrictFile(sqlDumpPath);
         }
 
-        return new SnapshotResult(server.VersionText, Task.FromResult(tables));
+        return new SnapshotResult(server.VersionText, Task.FromResult(tables), Format, "database.pgdump");
     }
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         int major;
         await using (var connection = await provider.OpenConnectionAsync(like, ConnectTimeout, cancellationToken).ConfigureAwait(false))
@@ -60,6 +86,14 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
         var scratch = like.WithDatabase(name);
         try
         {
+            if (format == PostgreSqlLogicalDump.Format)
+            {
+                progress.Verbose($"Loading DbMigration's built-in dump into database {name}.");
+                await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                await PostgreSqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
+                return scratch;
+            }
+
             var pgRestore = await FindToolAsync("pg_restore", major, cancellationToken).ConfigureAwait(false);
             progress.Verbose($"Restoring into database {name} with {pgRestore}.");
             await ExternalTool.RunAsync(pgRestore,

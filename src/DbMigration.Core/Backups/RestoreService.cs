@@ -71,7 +71,7 @@ public sealed class RestoreService
             var name = target.Engine == DatabaseEngine.Sqlite
                 ? "." + Path.GetFileName(target.FilePath) + ".dbm-restore-" + backup.Id
                 : PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
-            restored = await strategy.RestoreToNewAsync(raw, target, name, progress, cancellationToken).ConfigureAwait(false);
+            restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, progress, cancellationToken).ConfigureAwait(false);
             BackupService.TryDelete(work);
 
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Verifying the restored copy", 60));

@@ -14,11 +14,10 @@ namespace DbMigration.Backups;
 /// </summary>
 internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
 {
-    public string Format => "sqlite-backup-api";
+    public const string Format = "sqlite-backup-api";
 
-    public string PrimaryFileName => "database.sqlite";
-
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>SQLite's file is its own dump: <paramref name="builtInDump"/> changes nothing.</summary>
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         string version;
         await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(source, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
@@ -41,13 +40,13 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
 
         // Hash the copy (it is the snapshot) on another core while the caller checksums and publishes the file.
         var tables = Task.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
-        return new SnapshotResult(version, tables);
+        return new SnapshotResult(version, tables, Format, "database.sqlite");
     }
 
     private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>
         new(new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ConnectionString);
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(like.FilePath!))!;
         var path = Path.Combine(directory, name);

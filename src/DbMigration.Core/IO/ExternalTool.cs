@@ -7,9 +7,23 @@ namespace DbMigration.IO;
 /// <summary>Finds and runs the engines' own dump tools (pg_dump, mariadb-dump). Passwords go in the environment, never in arguments.</summary>
 internal static class ExternalTool
 {
+    private static readonly AsyncLocal<bool> Hidden = new();
+
+    /// <summary>Test: within the current async flow, behave as if no external tool were installed.</summary>
+    internal static IDisposable HideAll()
+    {
+        Hidden.Value = true;
+        return new Restore();
+    }
+
     /// <summary>The first of <paramref name="names"/> on PATH or in the Debian server folders; newest version first.</summary>
     public static string? Find(params string[] names)
     {
+        if (Hidden.Value)
+        {
+            return null;
+        }
+
         var candidates = new List<string>();
         foreach (var name in names)
         {
@@ -130,5 +144,10 @@ internal static class ExternalTool
         await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         var digits = text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('.')[0]).FirstOrDefault(p => p.Length > 0 && p.All(char.IsAsciiDigit));
         return digits is null ? 0 : int.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private sealed class Restore : IDisposable
+    {
+        public void Dispose() => Hidden.Value = false;
     }
 }

@@ -41,6 +41,26 @@ internal static class ProviderHelpers
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Every row of a small catalog query, DBNull read as null.</summary>
+    public static async Task<List<object?[]>> ReadRowsAsync(this DbConnection connection, string sql, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand(sql, transaction, timeoutSeconds: 0);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var rows = new List<object?[]>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var row = new object?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            }
+
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
     /// <summary>Parses the leading "major.minor[.patch]" of a version string.</summary>
     public static Version ParseVersion(string text)
     {

@@ -1,0 +1,133 @@
+using System.Text;
+using DbMigration.Errors;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// The file format of DbMigration's built-in logical dumps: plain SQL that the engine's own client can also run,
+/// with a marker comment line before each statement so the reader never has to parse SQL to split it. PostgreSQL
+/// data travels as COPY … FROM stdin blocks in COPY's text format, whose escaping keeps every row on one line.
+/// </summary>
+internal sealed class DumpScriptWriter : IDisposable
+{
+    public const string Marker = "-- dbm:step";
+
+    private readonly StreamWriter _writer;
+
+    public DumpScriptWriter(string path, string header)
+    {
+        var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        _writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16) { NewLine = "\n" };
+        _writer.WriteLine(header);
+    }
+
+    public long Statements { get; private set; }
+
+    public void Statement(string sql)
+    {
+        // A statement must not contain a marker line of its own, or the reader would split it there.
+        if (sql.Contains("\n" + Marker, StringComparison.Ordinal))
+        {
+            throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.InvalidData, "A schema object's definition contains the dump's step marker; it cannot be dumped safely.") { Sql = sql };
+        }
+
+        _writer.WriteLine(Marker);
+        _writer.Write(sql.TrimEnd().TrimEnd(';'));
+        _writer.WriteLine(';');
+        Statements++;
+    }
+
+    /// <summary>Starts a COPY block; write its lines to the returned writer, then call <see cref="EndCopy"/>.</summary>
+    public TextWriter BeginCopy(string copyFromStdin)
+    {
+        _writer.WriteLine(Marker);
+        _writer.WriteLine(copyFromStdin.TrimEnd().TrimEnd(';') + ";");
+        Statements++;
+        return _writer;
+    }
+
+    public void EndCopy() => _writer.WriteLine("\\.");
+
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (_writer.BaseStream is FileStream file)
+        {
+            file.Flush(flushToDisk: true);
+        }
+    }
+
+    public void Dispose() => _writer.Dispose();
+}
+
+/// <summary>Reads a built-in logical dump back step by step; COPY data is streamed, never held whole.</summary>
+internal sealed class DumpScriptReader : IDisposable
+{
+    private readonly StreamReader _reader;
+    private string? _pending;
+
+    public DumpScriptReader(string path)
+    {
+        _reader = new StreamReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan), Encoding.UTF8, false, 1 << 16);
+        _pending = _reader.ReadLine();
+        while (_pending is not null && _pending != DumpScriptWriter.Marker)
+        {
+            _pending = _reader.ReadLine();
+        }
+    }
+
+    /// <summary>The next statement, or null at the end. For a COPY step, read its data with <see cref="CopyLines"/> before the next call.</summary>
+    public string? NextStatement(out bool isCopy)
+    {
+        isCopy = false;
+        if (_pending is null)
+        {
+            return null;
+        }
+
+        var first = _reader.ReadLine() ?? throw Truncated();
+        if (first.StartsWith("COPY ", StringComparison.Ordinal) && first.EndsWith("FROM stdin;", StringComparison.Ordinal))
+        {
+            isCopy = true;
+            _pending = null;
+            return first;
+        }
+
+        var sql = new StringBuilder(first);
+        string? line;
+        while ((line = _reader.ReadLine()) is not null && line != DumpScriptWriter.Marker)
+        {
+            sql.Append('\n').Append(line);
+        }
+
+        _pending = line;
+        var text = sql.ToString();
+        if (!text.EndsWith(';'))
+        {
+            throw Truncated();
+        }
+
+        return text;
+    }
+
+    /// <summary>The data lines of the current COPY step, up to its terminating <c>\.</c> line.</summary>
+    public IEnumerable<string> CopyLines()
+    {
+        string? line;
+        while ((line = _reader.ReadLine()) != "\\.")
+        {
+            yield return line ?? throw Truncated();
+        }
+
+        _pending = _reader.ReadLine();
+        if (_pending is not null && _pending != DumpScriptWriter.Marker)
+        {
+            throw Truncated();
+        }
+    }
+
+    private static DbMigrationException Truncated() =>
+        new(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, "The logical dump ends in the middle of a statement or COPY block; it is truncated or damaged.");
+
+    public void Dispose() => _reader.Dispose();
+}

@@ -1,0 +1,314 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using DbMigration.Errors;
+using DbMigration.MySql;
+using DbMigration.Operations;
+using DbMigration.Providers;
+
+namespace DbMigration.Backups;
+
+/// <summary>
+/// DbMigration's own logical dump of a MySQL/MariaDB database, for when mariadb-dump is not installed. It runs in
+/// the caller's REPEATABLE READ transaction, so the rows match the content hashes taken in it, and writes SQL the
+/// mariadb client can also run: tables as SHOW CREATE TABLE prints them (keys, foreign keys, AUTO_INCREMENT),
+/// rows as multi-row INSERTs in the server's own text form (binary values as hex), views after the views they
+/// use, routines and triggers with the sql_mode they were created under. Objects it does not cover are refused.
+/// </summary>
+internal static class MySqlLogicalDump
+{
+    public const string Format = "mariadb-logical-sql";
+
+    private const int InsertBytes = 1 << 20;
+
+    private static readonly HashSet<string> BinaryTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit",
+        "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection",
+    };
+
+    private static readonly HashSet<string> NumericTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double",
+    };
+
+    public static async Task WriteAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction transaction, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        await RefuseUnsupportedAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+        using var script = new DumpScriptWriter(path, "-- DbMigration built-in MariaDB dump. Restore with Restore-MigrationBackup, or: mariadb --default-character-set=utf8mb4 --binary-mode <empty database> < this file.");
+        script.Statement("SET NAMES utf8mb4");
+        script.Statement("SET time_zone = '+00:00'");
+        script.Statement("SET FOREIGN_KEY_CHECKS = 0");
+        script.Statement("SET UNIQUE_CHECKS = 0");
+        script.Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'");
+
+        var objects = await Rows(connection, transaction,
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME", cancellationToken).ConfigureAwait(false);
+        var tables = objects.Where(o => (string)o[1]! == "BASE TABLE").Select(o => (string)o[0]!).ToList();
+
+        foreach (var table in tables)
+        {
+            var create = (await Rows(connection, transaction, "SHOW CREATE TABLE " + provider.QuoteIdentifier(table), cancellationToken).ConfigureAwait(false)).Single();
+            script.Statement((string)create[1]!);
+        }
+
+        var columns = (await Rows(connection, transaction, """
+            SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
+            WHERE TABLE_SCHEMA = DATABASE() AND EXTRA NOT LIKE '%GENERATED%' ORDER BY TABLE_NAME, ORDINAL_POSITION
+            """, cancellationToken).ConfigureAwait(false))
+            .GroupBy(r => (string)r[0]!, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(r => (Name: (string)r[1]!, Type: (string)r[2]!)).ToList(), StringComparer.Ordinal);
+
+        var done = 0;
+        var line = new StringBuilder(InsertBytes + 4096);
+        foreach (var table in tables)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            progress?.Report(new ProgressUpdate(5, "Built-in dump", $"Dumping {table}", 100.0 * done++ / Math.Max(1, tables.Count)));
+            var list = columns.GetValueOrDefault(table) ?? [];
+            if (list.Count == 0)
+            {
+                continue;
+            }
+
+            var names = string.Join(", ", list.Select(c => provider.QuoteIdentifier(c.Name)));
+            var insert = $"INSERT INTO {provider.QuoteIdentifier(table)} ({names}) VALUES ";
+            var kinds = list.Select(c => BinaryTypes.Contains(c.Type) ? 'b' : NumericTypes.Contains(c.Type) ? 'n' : 's').ToArray();
+            await using var command = connection.CreateCommand($"SELECT {names} FROM {provider.QuoteIdentifier(table)}", transaction, timeoutSeconds: 0);
+            await using var reader = (MySqlDataReader)await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            line.Clear();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                line.Append(line.Length == 0 ? insert : ",").Append('(');
+                for (var i = 0; i < kinds.Length; i++)
+                {
+                    if (i > 0)
+                    {
+                        line.Append(',');
+                    }
+
+                    AppendLiteral(line, reader, i, kinds[i]);
+                }
+
+                line.Append(')');
+                if (line.Length >= InsertBytes)
+                {
+                    script.Statement(line.ToString());
+                    line.Clear();
+                }
+            }
+
+            if (line.Length > 0)
+            {
+                script.Statement(line.ToString());
+            }
+        }
+
+        foreach (var item in await ReadObjectsAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false))
+        {
+            if (item.SqlMode is null)
+            {
+                script.Statement(item.Create);
+            }
+            else
+            {
+                script.Statement($"SET SESSION sql_mode = {Quote(item.SqlMode)}");
+                script.Statement(item.Create);
+                script.Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'");
+            }
+        }
+
+        await script.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a built-in dump into an empty database. MySQL DDL commits as it goes; the caller drops the database on failure.</summary>
+    public static async Task RestoreAsync(DbConnection connection, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var total = Math.Max(1, new FileInfo(path).Length);
+        long done = 0;
+        using var script = new DumpScriptReader(path);
+        string? sql;
+        while ((sql = script.NextStatement(out _)) is not null)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            done += sql.Length;
+            if (sql.Length > 4096)
+            {
+                progress?.Report(new ProgressUpdate(5, "Built-in restore", "Loading rows", Math.Min(99, 100.0 * done / total)));
+            }
+
+            try
+            {
+                await using var command = connection.CreateCommand(sql[..^1], timeoutSeconds: 0);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (MySqlException ex)
+            {
+                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.InvalidData, $"Loading the built-in dump failed: {ex.Message}", ex)
+                {
+                    Sql = sql.Length > 2000 ? sql[..2000] + " …" : sql,
+                    ServerErrorNumber = ex.Number,
+                };
+            }
+        }
+    }
+
+    private static void AppendLiteral(StringBuilder sql, MySqlDataReader reader, int ordinal, char kind)
+    {
+        if (reader.IsDBNull(ordinal))
+        {
+            sql.Append("NULL");
+            return;
+        }
+
+        var raw = reader.GetRawValue(ordinal);
+        switch (kind)
+        {
+            case 'b':
+                sql.Append(raw.Length == 0 ? "''" : "0x").Append(Convert.ToHexString(raw));
+                break;
+            case 'n':
+                sql.Append(Encoding.ASCII.GetString(raw));
+                break;
+            default:
+                sql.Append('\'');
+                var text = Encoding.UTF8.GetString(raw);
+                var start = 0;
+                for (var i = 0; i < text.Length; i++)
+                {
+                    var escape = text[i] switch
+                    {
+                        '\0' => "\\0",
+                        '\'' => "\\'",
+                        '\\' => "\\\\",
+                        '\n' => "\\n",
+                        '\r' => "\\r",
+                        '\u001a' => "\\Z",
+                        _ => null,
+                    };
+                    if (escape is not null)
+                    {
+                        sql.Append(text, start, i - start).Append(escape);
+                        start = i + 1;
+                    }
+                }
+
+                sql.Append(text, start, text.Length - start);
+                sql.Append('\'');
+                break;
+        }
+    }
+
+    /// <summary>A view, routine or trigger with its definition, and the sql_mode a routine or trigger was created under.</summary>
+    internal sealed record SchemaObject(string Kind, string Name, string? SqlMode, string Create);
+
+    /// <summary>Views (each after the views it uses), then routines, then triggers: the order they can be created in.</summary>
+    internal static async Task<List<SchemaObject>> ReadObjectsAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        var objects = new List<SchemaObject>();
+        var definitions = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        // A view must follow its database when restored elsewhere: names qualified with this database are unqualified.
+        var database = (string)(await Rows(connection, transaction, "SELECT DATABASE()", cancellationToken).ConfigureAwait(false)).Single()[0]!;
+        var qualifier = provider.QuoteIdentifier(database) + ".";
+        foreach (var view in await Rows(connection, transaction,
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'VIEW' ORDER BY TABLE_NAME", cancellationToken).ConfigureAwait(false))
+        {
+            var create = (await Rows(connection, transaction, "SHOW CREATE VIEW " + provider.QuoteIdentifier((string)view[0]!), cancellationToken).ConfigureAwait(false)).Single();
+            definitions[(string)view[0]!] = ((string)create[1]!).Replace(qualifier, string.Empty, StringComparison.Ordinal);
+        }
+
+        objects.AddRange(ViewsInDependencyOrder(provider, definitions).Select(v => new SchemaObject("VIEW", v, null, definitions[v])));
+
+        foreach (var routine in await Rows(connection, transaction,
+            "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY ROUTINE_TYPE, ROUTINE_NAME", cancellationToken).ConfigureAwait(false))
+        {
+            var create = (await Rows(connection, transaction, $"SHOW CREATE {routine[0]} {provider.QuoteIdentifier((string)routine[1]!)}", cancellationToken).ConfigureAwait(false)).Single();
+            objects.Add(new SchemaObject((string)routine[0]!, (string)routine[1]!, (string)create[1]!, create[2] as string
+                ?? throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.PermissionDenied, $"The definition of {routine[0]} {routine[1]} cannot be read; the user needs SELECT on mysql.proc or to own the routine.")));
+        }
+
+        foreach (var trigger in await Rows(connection, transaction,
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", cancellationToken).ConfigureAwait(false))
+        {
+            var create = (await Rows(connection, transaction, "SHOW CREATE TRIGGER " + provider.QuoteIdentifier((string)trigger[0]!), cancellationToken).ConfigureAwait(false)).Single();
+            objects.Add(new SchemaObject("TRIGGER", (string)trigger[0]!, (string)create[1]!, (string)create[2]!));
+        }
+
+        return objects;
+    }
+
+    /// <summary>Creates objects read by <see cref="ReadObjectsAsync"/> on <paramref name="connection"/>'s database, each under its own sql_mode.</summary>
+    internal static async Task CreateObjectsAsync(DbConnection connection, IEnumerable<SchemaObject> objects, CancellationToken cancellationToken)
+    {
+        string mode;
+        await using (var command = connection.CreateCommand("SELECT @@SESSION.sql_mode"))
+        {
+            mode = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? string.Empty;
+        }
+
+        foreach (var item in objects)
+        {
+            if (item.SqlMode is not null)
+            {
+                await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(item.SqlMode)}", cancellationToken).ConfigureAwait(false);
+            }
+
+            await connection.ExecuteAsync(item.Create, cancellationToken).ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(mode)}", cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string Quote(string text) => "'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    /// <summary>A view goes after every other view whose quoted name its definition mentions (an over-approximation is harmless).</summary>
+    private static List<string> ViewsInDependencyOrder(IDatabaseProvider provider, Dictionary<string, string> definitions)
+    {
+        var ordered = new List<string>();
+        var placed = new HashSet<string>(StringComparer.Ordinal);
+        void Place(string view, int depth)
+        {
+            if (placed.Contains(view) || depth > definitions.Count)
+            {
+                return;
+            }
+
+            var body = definitions[view];
+            var asAt = body.IndexOf(" AS ", StringComparison.OrdinalIgnoreCase);
+            foreach (var other in definitions.Keys.Where(o => o != view && body.IndexOf(provider.QuoteIdentifier(o), Math.Max(0, asAt), StringComparison.Ordinal) >= 0))
+            {
+                Place(other, depth + 1);
+            }
+
+            if (placed.Add(view))
+            {
+                ordered.Add(view);
+            }
+        }
+
+        foreach (var view in definitions.Keys)
+        {
+            Place(view, 0);
+        }
+
+        return ordered;
+    }
+
+    private static async Task RefuseUnsupportedAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        var found = (await Rows(connection, transaction, """
+            SELECT CONCAT('sequence ', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SEQUENCE'
+            UNION ALL
+            SELECT CONCAT('event ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()
+            """, cancellationToken).ConfigureAwait(false)).Select(r => (string)r[0]!).ToList();
+        if (found.Count > 0)
+        {
+            throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
+                $"mariadb-dump was not found, and the built-in dump does not cover {string.Join(", ", found.Take(10))}{(found.Count > 10 ? $" and {found.Count - 10} more" : string.Empty)}. Install the MariaDB client (mariadb-client).");
+        }
+    }
+
+    private static Task<List<object?[]>> Rows(DbConnection connection, DbTransaction? transaction, string sql, CancellationToken cancellationToken) =>
+        connection.ReadRowsAsync(sql, transaction, cancellationToken);
+}

@@ -1,0 +1,257 @@
+using System.Globalization;
+using DbMigration.Backups;
+using DbMigration.Errors;
+using DbMigration.IO;
+using DbMigration.PowerShell.Commands;
+using DbMigration.Providers;
+using DbMigration.Targets;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Backups;
+
+/// <summary>
+/// DbMigration's built-in logical dumps, used when pg_dump or mariadb-dump is missing: backed up, verified by
+/// restoring, and restored with every schema object working again (keys, checks, defaults, identity values,
+/// generated columns, indexes, views on views, routines, triggers) and every value byte for byte.
+/// </summary>
+public abstract class BuiltInDumpTests(IEngineUnderTest engine) : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Repository => _dir.File("backups");
+
+    /// <summary>Statements, run one at a time, that build the rich schema described in each engine's class.</summary>
+    protected abstract IReadOnlyList<string> Schema { get; }
+
+    /// <summary>An object the built-in dump refuses, and the word its error names it by.</summary>
+    protected abstract (string Sql, string Named) Unsupported { get; }
+
+    /// <summary>Inserts a row without an id; the identity or AUTO_INCREMENT value must continue after the restored ones.</summary>
+    protected abstract string InsertWithoutId { get; }
+
+    protected abstract string BuiltInFormat { get; }
+
+    protected static async Task ExecuteAsync(DatabaseTarget target, params string[] statements)
+    {
+        var provider = DatabaseProviders.For(target);
+        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        foreach (var sql in statements)
+        {
+            await connection.ExecuteAsync(sql, CancellationToken.None);
+        }
+    }
+
+    protected static async Task<object?> ScalarAsync(DatabaseTarget target, string sql)
+    {
+        var provider = DatabaseProviders.For(target);
+        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using var command = connection.CreateCommand(sql);
+        var value = await command.ExecuteScalarAsync(CancellationToken.None);
+        return value is DBNull ? null : value;
+    }
+
+    private static long Long(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
+
+    private async Task<DatabaseTarget> SeededAsync()
+    {
+        var target = await engine.CreateDatabaseAsync();
+        await ExecuteAsync(target, [.. Schema]);
+        return target;
+    }
+
+    [Fact]
+    public async Task Without_the_dump_tool_a_built_in_dump_is_taken_verified_and_restored_with_every_object_working()
+    {
+        var target = await SeededAsync();
+        BackupInfo backup;
+        var host = new RecordingHost(_dir.Path);
+        using (ExternalTool.HideAll())
+        {
+            new BackupDatabaseCommand { Database = target, Path = Repository, Compress = BackupCompression.Fast, IncludeSqlDumpMode = true }.Invoke(host, CancellationToken.None);
+        }
+
+        Assert.Empty(host.Errors);
+        Assert.Contains(host.Warnings, w => w.Contains("built-in logical dump", StringComparison.Ordinal));
+        backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(BuiltInFormat, backup.Format);
+        Assert.Contains(backup.Files, f => f.Kind == "sql-dump");
+        Assert.Equal(3000, backup.Tables.Single(t => t.Table.EndsWith("item", StringComparison.Ordinal)).Rows);
+
+        // Verification restores through DbMigration's own loader (no client tools) and compares content hashes.
+        var verify = new RecordingHost();
+        using (ExternalTool.HideAll())
+        {
+            new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(verify, CancellationToken.None);
+        }
+
+        var verification = Assert.Single(verify.ObjectsOf<BackupVerification>());
+        Assert.True(verification.Status == VerificationStatus.Passed, verification.Message + "\n" + string.Join("\n", verification.Checks));
+
+        await ExecuteAsync(target, "DELETE FROM item", "DROP VIEW expensive_summary", "DROP VIEW expensive");
+        var restore = new RecordingHost(_dir.Path);
+        using (ExternalTool.HideAll())
+        {
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        }
+
+        Assert.Empty(restore.Errors);
+        Assert.True(Assert.Single(restore.ObjectsOf<RestoreResult>()).RowCountsMatch);
+
+        // Values, byte for byte.
+        Assert.Equal(3000L, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM item")));
+        Assert.Equal("it's a \\ \"quoted\"\nline\ttab é🦀", await ScalarAsync(target, "SELECT note FROM item WHERE id = 1"));
+        Assert.Equal(new byte[] { 0, 1, 39, 92, 10, 255 }, (byte[]?)await ScalarAsync(target, "SELECT payload FROM item WHERE id = 1"));
+        Assert.Null(await ScalarAsync(target, "SELECT note FROM item WHERE id = 2"));
+        Assert.Equal(0.1, Convert.ToDouble(await ScalarAsync(target, "SELECT ratio FROM item WHERE id = 3"), CultureInfo.InvariantCulture));
+        Assert.Equal("12345.6789", Convert.ToString(await ScalarAsync(target, "SELECT price FROM item WHERE id = 3"), CultureInfo.InvariantCulture));
+        Assert.Equal(2000L, Long(await ScalarAsync(target, "SELECT LENGTH(big) FROM item WHERE id = 4")));
+
+        // Generated column, views (one on another), and the routine.
+        Assert.Equal(6L, Long(await ScalarAsync(target, "SELECT doubled FROM item WHERE id = 3")));
+        Assert.Equal(Long(await ScalarAsync(target, "SELECT COUNT(*) FROM item WHERE qty > 1500")), Long(await ScalarAsync(target, "SELECT total FROM expensive_summary")));
+        Assert.Equal(42L, Long(await ScalarAsync(target, "SELECT add_one(41)")));
+
+        // The identity/AUTO_INCREMENT value continues after the restored rows, and the trigger fires.
+        await ExecuteAsync(target, InsertWithoutId);
+        Assert.Equal(3001L, Long(await ScalarAsync(target, "SELECT MAX(id) FROM item")));
+        Assert.Equal(1L, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM audit WHERE item_id = 3001")));
+
+        // Keys and checks are enforced again.
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => ExecuteAsync(target, "INSERT INTO item (id, category_id, qty) VALUES (5000, 999, 1)"));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => ExecuteAsync(target, "INSERT INTO item (id, category_id, qty) VALUES (5001, 1, -5)"));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => ExecuteAsync(target, "INSERT INTO category (id, code) VALUES (99, 'a')"));
+        Assert.Equal("new", await ScalarAsync(target, "SELECT CONCAT(status, '') FROM item WHERE id = 3001"));
+        Assert.Equal("it's shipped", await ScalarAsync(target, "SELECT CONCAT(status, '') FROM item WHERE id = 3"));
+    }
+
+    [Fact]
+    public async Task An_object_the_built_in_dump_cannot_reproduce_is_refused_by_name()
+    {
+        var target = await SeededAsync();
+        await ExecuteAsync(target, Unsupported.Sql);
+        var service = new BackupService();
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => service.CreateAsync(new BackupRequest { Source = target, Path = Repository, BuiltInDump = true }, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
+        Assert.Contains(Unsupported.Named, ex.Message, StringComparison.Ordinal);
+        Assert.Empty(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
+    public async Task A_built_in_dump_cut_short_fails_verification_even_with_a_matching_checksum()
+    {
+        var target = await SeededAsync();
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, BuiltInDump = true }, null, CancellationToken.None);
+        var primary = Path.Combine(backup.Path, backup.Files.Single(f => f.Kind == "primary").Name);
+        var text = await File.ReadAllTextAsync(primary);
+
+        // Cut inside the data, then re-record the checksum so only the loader can notice.
+        await File.WriteAllTextAsync(primary, text[..text.IndexOf("row 1500", StringComparison.Ordinal)]);
+        var sha = await BackupStreams.Sha256Async(primary, CancellationToken.None);
+        var doctored = backup with { Files = [.. backup.Files.Select(f => f.Kind == "primary" ? f with { Size = new FileInfo(primary).Length, Sha256 = sha } : f)] };
+        BackupManifest.Write(backup.Path, doctored);
+
+        var host = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = BackupManifest.Read(backup.Path), Server = target }.Invoke(host, CancellationToken.None);
+        var verification = Assert.Single(host.ObjectsOf<BackupVerification>());
+        Assert.Equal(VerificationStatus.Failed, verification.Status);
+        Assert.Equal(ErrorIds.BackupCorrupt, verification.ErrorId);
+        Assert.Contains("truncated", verification.Message, StringComparison.Ordinal);
+    }
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInDumpTests(server)
+{
+    protected override string BuiltInFormat => PostgreSqlLogicalDump.Format;
+
+    protected override string InsertWithoutId => "INSERT INTO item (category_id, qty) VALUES (1, 7)";
+
+    protected override (string Sql, string Named) Unsupported => ("CREATE MATERIALIZED VIEW totals AS SELECT COUNT(*) AS n FROM item", "materialized view public.totals");
+
+    protected override IReadOnlyList<string> Schema =>
+    [
+        "CREATE SCHEMA sales",
+        "CREATE TYPE sales.state AS ENUM ('new', 'paid', 'it''s shipped')",
+        "CREATE DOMAIN positive AS integer CHECK (VALUE >= 0)",
+        "CREATE TABLE category (id integer PRIMARY KEY, code text NOT NULL UNIQUE)",
+        "CREATE SEQUENCE invoice_no START 100 INCREMENT 5",
+        """
+        CREATE TABLE item (
+            id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            category_id integer NOT NULL REFERENCES category (id),
+            qty positive NOT NULL,
+            doubled bigint GENERATED ALWAYS AS (qty * 2) STORED,
+            note text,
+            payload bytea,
+            ratio double precision,
+            price numeric(12, 4),
+            big text,
+            status sales.state NOT NULL DEFAULT 'new',
+            invoice bigint DEFAULT nextval('invoice_no'),
+            created timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT qty_sane CHECK (qty < 1000000))
+        """,
+        "CREATE TABLE audit (id serial PRIMARY KEY, item_id integer NOT NULL)",
+        "CREATE INDEX ix_item_category_qty ON item (category_id, qty DESC) WHERE qty > 0",
+        "CREATE FUNCTION add_one(v integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT v + 1 $$",
+        "CREATE FUNCTION note_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.audit (item_id) VALUES (NEW.id); RETURN NEW; END $$",
+        "CREATE TRIGGER item_audit AFTER INSERT ON item FOR EACH ROW EXECUTE FUNCTION note_insert()",
+        "INSERT INTO category (id, code) VALUES (1, 'a'), (2, 'b')",
+        "INSERT INTO item (id, category_id, qty, note, payload) VALUES (1, 1, 1, E'it''s a \\\\ \"quoted\"\\nline\\ttab é🦀', '\\x0001275c0aff'::bytea)",
+        "INSERT INTO item (id, category_id, qty, note) VALUES (2, 2, 2, NULL)",
+        "INSERT INTO item (id, category_id, qty, ratio, price, status) VALUES (3, 1, 3, 0.1, 12345.6789, 'it''s shipped')",
+        "INSERT INTO item (id, category_id, qty, big) VALUES (4, 1, 4, repeat('x', 2000))",
+        "INSERT INTO item (id, category_id, qty, note) SELECT g, 1 + g % 2, g, 'row ' || g FROM generate_series(5, 3000) g",
+        "SELECT setval(pg_get_serial_sequence('item', 'id'), 3000)",
+        "CREATE VIEW expensive AS SELECT id, qty FROM item WHERE qty > 1500",
+        "CREATE VIEW expensive_summary AS SELECT COUNT(*) AS total FROM expensive",
+        "DELETE FROM audit",
+    ];
+}
+
+[Collection(MariaDbCollection.Name)]
+public sealed class MariaDbBuiltInDumpTests(MariaDbServer server) : BuiltInDumpTests(server)
+{
+    protected override string BuiltInFormat => MySqlLogicalDump.Format;
+
+    protected override string InsertWithoutId => "INSERT INTO item (category_id, qty) VALUES (1, 7)";
+
+    protected override (string Sql, string Named) Unsupported => ("CREATE SEQUENCE ticket_no", "sequence ticket_no");
+
+    protected override IReadOnlyList<string> Schema =>
+    [
+        "CREATE TABLE category (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL UNIQUE)",
+        """
+        CREATE TABLE item (
+            id INT AUTO_INCREMENT PRIMARY KEY,
+            category_id INT NOT NULL,
+            qty INT NOT NULL,
+            doubled BIGINT AS (qty * 2) PERSISTENT,
+            note TEXT,
+            payload VARBINARY(100),
+            ratio DOUBLE,
+            price DECIMAL(12, 4),
+            big MEDIUMTEXT,
+            status ENUM('new', 'paid', 'it''s shipped') NOT NULL DEFAULT 'new',
+            flags BIT(8) DEFAULT b'00000101',
+            created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+            CONSTRAINT fk_item_category FOREIGN KEY (category_id) REFERENCES category (id),
+            CONSTRAINT qty_sane CHECK (qty >= 0),
+            KEY ix_item_category_qty (category_id, qty DESC))
+        """,
+        "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, item_id INT NOT NULL)",
+        "CREATE FUNCTION add_one(v INT) RETURNS INT DETERMINISTIC RETURN v + 1",
+        "CREATE TRIGGER item_audit AFTER INSERT ON item FOR EACH ROW BEGIN INSERT INTO audit (item_id) VALUES (NEW.id); END",
+        "INSERT INTO category (id, code) VALUES (1, 'a'), (2, 'b')",
+        "INSERT INTO item (id, category_id, qty, note, payload) VALUES (1, 1, 1, 'it\\'s a \\\\ \"quoted\"\\nline\\ttab é🦀', 0x0001275C0AFF)",
+        "INSERT INTO item (id, category_id, qty, note) VALUES (2, 2, 2, NULL)",
+        "INSERT INTO item (id, category_id, qty, ratio, price, status) VALUES (3, 1, 3, 0.1, 12345.6789, 'it''s shipped')",
+        "INSERT INTO item (id, category_id, qty, big) VALUES (4, 1, 4, REPEAT('x', 2000))",
+        "INSERT INTO item (id, category_id, qty, note) SELECT seq, 1 + seq % 2, seq, CONCAT('row ', seq) FROM seq_5_to_3000",
+        "CREATE VIEW expensive AS SELECT id, qty FROM item WHERE qty > 1500",
+        "CREATE VIEW expensive_summary AS SELECT COUNT(*) AS total FROM expensive",
+        "DELETE FROM audit",
+    ];
+}

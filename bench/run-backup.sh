@@ -3,7 +3,8 @@
 #   SQLite (about 1 GB, 5M events rows): Backup-Database vs cp + sha256sum and the sqlite3 .backup CLI; compressed throughput;
 #   the quickstart emergency rollback (Restore-MigrationBackup -Latest PreMigration on a 1,000-row events.db);
 #   PostgreSQL (1M rows): backup vs pg_dump -Fc, restore vs pg_restore -j2;
-#   MariaDB (1M rows): backup vs mariadb-dump and mydumper -t 2.
+#   MariaDB (1M rows): backup vs mariadb-dump and mydumper -t 2;
+#   both servers: DbMigration's built-in logical dump (-DumpMethod BuiltIn), backup and restore, beside the same baselines.
 # Usage: bench/run-backup.sh [sqlite-rows] [server-rows] [runs]. Needs sqlite3, postgresql, mariadb-server, mydumper.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ elapsed() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
-timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1; elapsed "$t0" "$(now)"; }
+timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1 || echo "bench: FAILED: $*" >&2; elapsed "$t0" "$(now)"; }
 
 # ---- SQLite ----
 db="$work/events.db"
@@ -58,7 +59,7 @@ psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
 echo "bench: generating $server_rows PostgreSQL rows"
 "${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=bench;Username=postgres" --rows "$server_rows" >/dev/null
 pg_target="postgres://postgres@127.0.0.1:$pg_port/bench"
-pgdump_runs=(); pgours_runs=(); pgrestore_runs=(); pgoursrestore_runs=()
+pgdump_runs=(); pgours_runs=(); pgrestore_runs=(); pgoursrestore_runs=(); pgbi_runs=(); pgbirestore_runs=()
 "$pg_bin/pg_dump" -h 127.0.0.1 -p "$pg_port" -U postgres -Fc -f "$work/warm.dump" bench
 for r in $(seq 1 "$runs"); do
   pgdump_runs+=("$(timeit "$pg_bin/pg_dump" -h 127.0.0.1 -p "$pg_port" -U postgres -Fc -f "$work/bench.dump" bench)")
@@ -67,7 +68,10 @@ for r in $(seq 1 "$runs"); do
   pgrestore_runs+=("$(timeit "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 -d restored "$work/bench.dump")")
   pg_backup=$(ls -d "$work/pgrepo/bench/"*/ | head -1)
   pgoursrestore_runs+=("$(timeit "${bench[@]}" restore "$pg_target" "$pg_backup")")
+  rm -rf "$work/pgbirepo"; pgbi_runs+=("$(timeit "${bench[@]}" backup "$pg_target" "$work/pgbirepo" None BuiltIn)")
+  pgbirestore_runs+=("$(timeit "${bench[@]}" restore "$pg_target" "$(ls -d "$work/pgbirepo/bench/"*/ | head -1)")")
 done
+m_pgbi=$(printf '%s\n' "${pgbi_runs[@]}" | median); m_pgbirestore=$(printf '%s\n' "${pgbirestore_runs[@]}" | median)
 m_pgdump=$(printf '%s\n' "${pgdump_runs[@]}" | median); m_pgours=$(printf '%s\n' "${pgours_runs[@]}" | median)
 m_pgrestore=$(printf '%s\n' "${pgrestore_runs[@]}" | median); m_pgoursrestore=$(printf '%s\n' "${pgoursrestore_runs[@]}" | median)
 r_pgdump=$(ratio "$m_pgours" "$m_pgdump"); r_pgrestore=$(ratio "$m_pgoursrestore" "$m_pgrestore")
@@ -85,12 +89,17 @@ mariadb --no-defaults -S "$work/my/sock" -uroot -e "CREATE DATABASE bench; CREAT
 echo "bench: generating $server_rows MariaDB rows"
 MYSQL_PWD=bpw "${datagen[@]}" --engine mariadb --target "host=127.0.0.1;port=$my_port;database=bench;user=b" --rows "$server_rows" >/dev/null
 my_target="mariadb://b:bpw@127.0.0.1:$my_port/bench"
-mydump_runs=(); mydumper_runs=(); myours_runs=()
+mydump_runs=(); mydumper_runs=(); myours_runs=(); mybi_runs=(); myload_runs=(); mybirestore_runs=()
 for r in $(seq 1 "$runs"); do
   mydump_runs+=("$(timeit bash -c "MYSQL_PWD=bpw mariadb-dump --no-defaults -h 127.0.0.1 -P $my_port -u b --single-transaction --routines --triggers --events --hex-blob bench > '$work/my.sql'")")
   rm -rf "$work/mydumper"; mydumper_runs+=("$(timeit mydumper -h 127.0.0.1 -P "$my_port" -u b -p bpw -B bench -t 2 -o "$work/mydumper")")
   rm -rf "$work/myrepo"; myours_runs+=("$(timeit "${bench[@]}" backup "$my_target" "$work/myrepo" None)")
+  rm -rf "$work/mybirepo"; mybi_runs+=("$(timeit "${bench[@]}" backup "$my_target" "$work/mybirepo" None BuiltIn)")
+  mariadb --no-defaults -S "$work/my/sock" -uroot -e "DROP DATABASE IF EXISTS loaded; CREATE DATABASE loaded"
+  myload_runs+=("$(timeit bash -c "MYSQL_PWD=bpw mariadb --no-defaults -h 127.0.0.1 -P $my_port -u b --default-character-set=utf8mb4 --binary-mode loaded < '$work/my.sql'")")
+  mybirestore_runs+=("$(timeit "${bench[@]}" restore "$my_target" "$(ls -d "$work/mybirepo/bench/"*/ | head -1)")")
 done
+m_mybi=$(printf '%s\n' "${mybi_runs[@]}" | median); m_myload=$(printf '%s\n' "${myload_runs[@]}" | median); m_mybirestore=$(printf '%s\n' "${mybirestore_runs[@]}" | median)
 m_mydump=$(printf '%s\n' "${mydump_runs[@]}" | median); m_mydumper=$(printf '%s\n' "${mydumper_runs[@]}" | median); m_myours=$(printf '%s\n' "${myours_runs[@]}" | median)
 my_version=$(mariadb --no-defaults -S "$work/my/sock" -uroot -N -e "SELECT VERSION()")
 
@@ -121,6 +130,8 @@ atomic publish into the catalog.
 |---|---|---|---|---|---|---|
 | Backup | \`pg_dump -Fc\` | $m_pgdump | $m_pgours | ${r_pgdump}x | at most 1.1x | $(verdict "$r_pgdump" 1.1) |
 | Restore (ours: into a new database, amcheck, counts and content hashes, swap) | \`pg_restore -j2\` into an empty database | $m_pgrestore | $m_pgoursrestore | ${r_pgrestore}x | at most 1.1x | $(verdict "$r_pgrestore" 1.1) |
+| Backup, built-in dump (\`-DumpMethod BuiltIn\`, no pg_dump) | \`pg_dump -Fc\` | $m_pgdump | $m_pgbi | $(ratio "$m_pgbi" "$m_pgdump")x | (no goal) | |
+| Restore of the built-in dump (DbMigration's loader, then the same checks and swap) | \`pg_restore -j2\` into an empty database | $m_pgrestore | $m_pgbirestore | $(ratio "$m_pgbirestore" "$m_pgrestore")x | (no goal) | |
 
 ## MariaDB $my_version: $server_rows events rows
 
@@ -128,9 +139,12 @@ atomic publish into the catalog.
 |---|---|---|---|---|
 | Backup | \`mariadb-dump --single-transaction\` | $m_mydump | $m_myours | $(ratio "$m_myours" "$m_mydump")x |
 | | \`mydumper -t 2\` | $m_mydumper | | |
+| Backup, built-in dump (\`-DumpMethod BuiltIn\`, no mariadb-dump) | \`mariadb-dump --single-transaction\` | $m_mydump | $m_mybi | $(ratio "$m_mybi" "$m_mydump")x |
+| Restore of the built-in dump (DbMigration's loader, integrity check, counts and hashes, swap) | \`mariadb\` CLI loading the mariadb-dump file into an empty database | $m_myload | $m_mybirestore | $(ratio "$m_mybirestore" "$m_myload")x |
 
 Raw runs (seconds): cp+sha256 ${cp_runs[*]}; cp+sync+sha256 ${cpsync_runs[*]}; sqlite3 .backup ${cli_runs[*]}; ours ${ours_runs[*]};
 ours Fast ${fast_runs[*]}; ours Small ${small_runs[*]}; quickstart rollback ${qs_runs[*]}; pg_dump ${pgdump_runs[*]}; ours pg ${pgours_runs[*]};
-pg_restore ${pgrestore_runs[*]}; ours pg restore ${pgoursrestore_runs[*]}; mariadb-dump ${mydump_runs[*]}; mydumper ${mydumper_runs[*]}; ours mariadb ${myours_runs[*]}.
+pg_restore ${pgrestore_runs[*]}; ours pg restore ${pgoursrestore_runs[*]}; mariadb-dump ${mydump_runs[*]}; mydumper ${mydumper_runs[*]}; ours mariadb ${myours_runs[*]};
+built-in pg ${pgbi_runs[*]}; built-in pg restore ${pgbirestore_runs[*]}; built-in mariadb ${mybi_runs[*]}; mariadb load ${myload_runs[*]}; built-in mariadb restore ${mybirestore_runs[*]}.
 MD
 cat bench/results/backup.md

@@ -6,7 +6,7 @@ using DbMigration.MySql;
 // run and on the same data, and write the comparison to bench/results/.
 //   mysql-read <connection string> <sql>
 //   mysql-load <connection string> <table> <csv file> <comma-separated columns>
-//   backup <target> <repository> <None|Fast|Small>       (prints seconds and the backup folder)
+//   backup <target> <repository> <None|Fast|Small> [Auto|EngineTool|BuiltIn]   (prints seconds and the backup folder)
 //   restore <target> <backup folder>                    (no safety backup; prints seconds and rows)
 //   timezone <target> <zone> <batch size>               (Earlier/ShiftForward, no backup; prints seconds and rows)
 if (args.Length < 3)
@@ -32,6 +32,7 @@ switch (args[0])
                 Source = DbMigration.Targets.DatabaseTarget.Parse(args[1]),
                 Path = args[2],
                 Compression = Enum.Parse<DbMigration.Backups.BackupCompression>(args[3]),
+                DumpMethod = args.Length > 4 ? Enum.Parse<DbMigration.Backups.BackupDumpMethod>(args[4]) : DbMigration.Backups.BackupDumpMethod.Auto,
             }, null, CancellationToken.None);
             Console.Error.WriteLine(info.Path);
             rows = info.Tables.Sum(t => t.Rows);

@@ -24,6 +24,19 @@ public enum BackupCompression
     Small,
 }
 
+/// <summary>How the primary copy of a PostgreSQL or MariaDB backup is taken (SQLite always uses its backup API).</summary>
+public enum BackupDumpMethod
+{
+    /// <summary>The engine's dump tool (pg_dump, mariadb-dump) when a usable one is installed, else the built-in dump with a warning.</summary>
+    Auto,
+
+    /// <summary>The engine's dump tool only: fail with DbMigration.Backup.ToolFailed when it is missing or too old.</summary>
+    EngineTool,
+
+    /// <summary>DbMigration's built-in logical dump: plain SQL that needs no client tools to take, verify or restore.</summary>
+    BuiltIn,
+}
+
 [JsonConverter(typeof(JsonStringEnumConverter<VerificationStatus>))]
 public enum VerificationStatus
 {

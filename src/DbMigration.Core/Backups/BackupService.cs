@@ -22,6 +22,8 @@ public sealed record BackupRequest
 
     public bool IncludeSqlDump { get; init; }
 
+    public BackupDumpMethod DumpMethod { get; init; } = BackupDumpMethod.Auto;
+
     /// <summary>Encrypts with AES-256-GCM when set. Held only for the duration of the call.</summary>
     public string? Passphrase { get; init; }
 
@@ -29,9 +31,6 @@ public sealed record BackupRequest
 
     /// <summary>Test for fault injection: wraps the stream each backup file is written to.</summary>
     internal Func<Stream, Stream>? WrapOutput { get; init; }
-
-    /// <summary>Test: DbMigration's built-in logical dump even where pg_dump or mariadb-dump is installed.</summary>
-    internal bool BuiltInDump { get; init; }
 }
 
 /// <summary>Takes backups: snapshot, compress, encrypt, checksum, then publish atomically (and copy to the secondary).</summary>
@@ -60,7 +59,7 @@ public sealed class BackupService
             var raw = Path.Combine(partial, ".snapshot.raw");
             var dump = request.IncludeSqlDump ? Path.Combine(partial, "dump.sql") : null;
             var transforms = request.Compression != BackupCompression.None || request.Passphrase is not null;
-            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, hashInParallel: !transforms, request.BuiltInDump, progress, cancellationToken).ConfigureAwait(false);
+            var snapshot = await strategy.SnapshotAsync(request.Source, raw, dump, hashInParallel: !transforms, request.DumpMethod, progress, cancellationToken).ConfigureAwait(false);
             log.Write($"Snapshot taken ({snapshot.Format}).");
 
             byte[]? key = null;

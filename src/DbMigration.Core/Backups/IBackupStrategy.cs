@@ -22,8 +22,8 @@ internal interface IBackupStrategy
     /// human-readable SQL dump, with row counts and content hashes taken from the same state.
     /// </summary>
     /// <param name="hashInParallel">False when compression or encryption will keep another core busy meanwhile.</param>
-    /// <param name="builtInDump">Use DbMigration's own logical dump even when the engine's dump tool is installed.</param>
-    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    /// <param name="dumpMethod">The engine's dump tool, DbMigration's built-in logical dump, or the tool with the built-in dump as fallback.</param>
+    Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, BackupDumpMethod dumpMethod, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     /// <summary>
     /// Restores a raw snapshot, taken in <paramref name="format"/>, into a new, empty database named

@@ -18,10 +18,16 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, BackupDumpMethod dumpMethod, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        var dumpTool = builtInDump ? null : ExternalTool.Find("mariadb-dump", "mysqldump");
-        if (dumpTool is null && !builtInDump)
+        var dumpTool = dumpMethod == BackupDumpMethod.BuiltIn ? null : ExternalTool.Find("mariadb-dump", "mysqldump");
+        if (dumpTool is null && dumpMethod == BackupDumpMethod.EngineTool)
+        {
+            throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
+                "mariadb-dump (or mysqldump) was not found on PATH, and -DumpMethod EngineTool rules out the built-in dump. Install the MariaDB client (mariadb-client).");
+        }
+
+        if (dumpTool is null && dumpMethod == BackupDumpMethod.Auto)
         {
             progress.Warning("mariadb-dump (or mysqldump) was not found on PATH; using DbMigration's built-in logical dump instead.");
         }

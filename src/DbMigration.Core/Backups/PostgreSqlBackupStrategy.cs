@@ -19,18 +19,18 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, BackupDumpMethod dumpMethod, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         await using var connection = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var server = await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false);
         string? pgDump = null;
-        if (!builtInDump)
+        if (dumpMethod != BackupDumpMethod.BuiltIn)
         {
             try
             {
                 pgDump = await FindToolAsync("pg_dump", server.Version.Major, cancellationToken).ConfigureAwait(false);
             }
-            catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.BackupToolFailed)
+            catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.BackupToolFailed && dumpMethod == BackupDumpMethod.Auto)
             {
                 progress.Warning(ex.Message + " Using DbMigration's built-in logical dump instead.");
             }

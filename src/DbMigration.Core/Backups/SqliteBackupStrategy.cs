@@ -16,8 +16,8 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
 {
     public const string Format = "sqlite-backup-api";
 
-    /// <summary>SQLite's file is its own dump: <paramref name="builtInDump"/> changes nothing.</summary>
-    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, bool builtInDump, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>SQLite's file is its own dump: <paramref name="dumpMethod"/> changes nothing.</summary>
+    public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, BackupDumpMethod dumpMethod, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         string version;
         await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(source, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))

@@ -27,6 +27,9 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
     [Parameter(HelpMessage = "None, Fast (Brotli quality 1) or Small (Brotli quality 4).")]
     public BackupCompression Compress { get; set; } = BackupCompression.None;
 
+    [Parameter(HelpMessage = "PostgreSQL and MariaDB: Auto (the engine's dump tool, else the built-in dump), EngineTool (the tool only) or BuiltIn (no client tools needed).")]
+    public BackupDumpMethod DumpMethod { get; set; } = BackupDumpMethod.Auto;
+
     [Parameter(HelpMessage = "Also write a human-readable SQL dump (compressed and encrypted like the primary copy).")]
     public SwitchParameter IncludeSqlDump { get => new(IncludeSqlDumpMode); set => IncludeSqlDumpMode = value.IsPresent; }
 
@@ -77,6 +80,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
             Category = Category,
             Compression = Compress,
             IncludeSqlDump = IncludeSqlDumpMode,
+            DumpMethod = DumpMethod,
             Passphrase = EncryptMode ? passphrase : null,
             Tags = Tag,
         }, progress, cancellationToken).ConfigureAwait(false);

@@ -127,12 +127,29 @@ public abstract class BuiltInDumpTests(IEngineUnderTest engine) : IDisposable
     }
 
     [Fact]
+    public async Task EngineTool_without_the_tool_fails_clearly_and_writes_nothing()
+    {
+        var target = await SeededAsync();
+        var host = new RecordingHost(_dir.Path);
+        DbMigrationException ex;
+        using (ExternalTool.HideAll())
+        {
+            ex = Assert.Throws<DbMigrationException>(() =>
+                new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool }.Invoke(host, CancellationToken.None));
+        }
+
+        Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
+        Assert.Contains("dump", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
     public async Task An_object_the_built_in_dump_cannot_reproduce_is_refused_by_name()
     {
         var target = await SeededAsync();
         await ExecuteAsync(target, Unsupported.Sql);
         var service = new BackupService();
-        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => service.CreateAsync(new BackupRequest { Source = target, Path = Repository, BuiltInDump = true }, null, CancellationToken.None));
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => service.CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None));
         Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
         Assert.Contains(Unsupported.Named, ex.Message, StringComparison.Ordinal);
         Assert.Empty(new BackupRepository(Repository).List());
@@ -142,7 +159,7 @@ public abstract class BuiltInDumpTests(IEngineUnderTest engine) : IDisposable
     public async Task A_built_in_dump_cut_short_fails_verification_even_with_a_matching_checksum()
     {
         var target = await SeededAsync();
-        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, BuiltInDump = true }, null, CancellationToken.None);
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
         var primary = Path.Combine(backup.Path, backup.Files.Single(f => f.Kind == "primary").Name);
         var text = await File.ReadAllTextAsync(primary);
 

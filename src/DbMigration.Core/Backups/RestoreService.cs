@@ -156,6 +156,15 @@ public sealed class RestoreService
         provider.ReleasePooledConnections(target);
         await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
+
+        // A server lists a session for a moment after its client closed it (DbMigration's own pooled ones included):
+        // give those two seconds to go before calling them connected.
+        for (var wait = 0; sessions.Count > 0 && !force && wait < 20; wait++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+            sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
+        }
+
         if (sessions.Count > 0 && !force)
         {
             throw new DbMigrationException(ErrorIds.RestoreSessionsConnected, ErrorKind.ResourceBusy,

@@ -55,6 +55,30 @@ public sealed class BackupVerifier
         };
     }
 
+    /// <summary>
+    /// The engine's integrity check and the content hashes of a restored copy, run at once on their own
+    /// connections: both only read, and together they are most of a verification's time.
+    /// </summary>
+    internal static async Task<(IntegrityReport Integrity, IReadOnlyList<TableSnapshot> Tables)> CheckRestoredCopyAsync(
+        IDatabaseProvider provider, IBackupStrategy strategy, DatabaseTarget copy, CancellationToken cancellationToken)
+    {
+        var hashing = Task.Run(() => strategy.HashTablesAsync(copy, cancellationToken), cancellationToken);
+        IntegrityReport integrity;
+        try
+        {
+            await using var connection = await provider.OpenConnectionAsync(copy, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            integrity = await provider.CheckIntegrityAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Never leave the hashing running against a copy the caller is about to drop.
+            await Task.WhenAny(hashing).ConfigureAwait(false);
+            throw;
+        }
+
+        return (integrity, await hashing.ConfigureAwait(false));
+    }
+
     private static async Task<string> RunAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, List<BackupCheck> checks, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", $"Checksums of {backup.Id}", 5));
@@ -85,16 +109,9 @@ public sealed class BackupVerifier
             checks.Add(new BackupCheck("Restore", true, $"Restored into scratch {scratch}."));
 
             progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Integrity and content", 70));
-            await using (var connection = await provider.OpenConnectionAsync(scratch, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
-            {
-                var integrity = await provider.CheckIntegrityAsync(connection, cancellationToken).ConfigureAwait(false);
-                checks.Add(new BackupCheck("Integrity", integrity.Outcome != IntegrityOutcome.Failed, $"{integrity.Method}: {integrity.Message}"));
-            }
-
-            {
-                var restored = await strategy.HashTablesAsync(scratch, cancellationToken).ConfigureAwait(false);
-                checks.AddRange(CompareTables(backup.Tables, restored));
-            }
+            var (integrity, restored) = await CheckRestoredCopyAsync(provider, strategy, scratch, cancellationToken).ConfigureAwait(false);
+            checks.Add(new BackupCheck("Integrity", integrity.Outcome != IntegrityOutcome.Failed, $"{integrity.Method}: {integrity.Message}"));
+            checks.AddRange(CompareTables(backup.Tables, restored));
 
             return checks.All(c => c.Passed)
                 ? $"Restored and verified {backup.Tables.Count} table(s), {backup.Tables.Sum(t => t.Rows)} row(s)."

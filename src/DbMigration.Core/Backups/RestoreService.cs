@@ -75,19 +75,12 @@ public sealed class RestoreService
             BackupService.TryDelete(work);
 
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Verifying the restored copy", 60));
-            IReadOnlyList<TableSnapshot> tables;
             var problems = new List<string>();
-            await using (var connection = await provider.OpenConnectionAsync(restored, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+            var (integrity, tables) = await BackupVerifier.CheckRestoredCopyAsync(provider, strategy, restored, cancellationToken).ConfigureAwait(false);
+            if (integrity.Outcome == IntegrityOutcome.Failed)
             {
-                var integrity = await provider.CheckIntegrityAsync(connection, cancellationToken).ConfigureAwait(false);
-                if (integrity.Outcome == IntegrityOutcome.Failed)
-                {
-                    problems.Add($"{integrity.Method}: {integrity.Message}");
-                }
-
+                problems.Add($"{integrity.Method}: {integrity.Message}");
             }
-
-            tables = await strategy.HashTablesAsync(restored, cancellationToken).ConfigureAwait(false);
 
             problems.AddRange(BackupVerifier.CompareTables(backup.Tables, tables).Where(c => !c.Passed).Select(c => c.Message));
             if (problems.Count > 0)

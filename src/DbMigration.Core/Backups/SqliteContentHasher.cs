@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using DbMigration.Errors;
+using DbMigration.Providers.Sqlite;
 using SQLitePCL;
 
 namespace DbMigration.Backups;
@@ -12,7 +13,7 @@ namespace DbMigration.Backups;
 /// Backups and their verification both use it, so equal hashes mean equal content. A rowid table is hashed as two
 /// rowid ranges (always two, so the hash does not depend on the machine), on two threads when the CPU is free.
 /// </summary>
-internal static class SqliteContentHasher
+internal static unsafe class SqliteContentHasher
 {
     private const int Row = 100;
     private const int Done = 101;
@@ -96,13 +97,15 @@ internal static class SqliteContentHasher
         Check(db, raw.sqlite3_prepare_v2(db, sql, out var statement));
         using (statement)
         {
+            // The loop calls e_sqlite3 directly: SQLitePCLRaw's SafeHandle marshalling cost more than the hashing.
+            var handle = statement.DangerousGetHandle();
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var buffer = new byte[1 << 16];
             var used = 0;
             long rows = 0;
             var columns = raw.sqlite3_column_count(statement);
             int rc;
-            while ((rc = raw.sqlite3_step(statement)) == Row)
+            while ((rc = SqliteNative.Step(handle)) == Row)
             {
                 if ((++rows & 0xFFFF) == 0)
                 {
@@ -111,19 +114,19 @@ internal static class SqliteContentHasher
 
                 for (var i = 0; i < columns; i++)
                 {
-                    var type = raw.sqlite3_column_type(statement, i);
+                    var type = SqliteNative.ColumnType(handle, i);
                     switch (type)
                     {
                         case raw.SQLITE_INTEGER:
                             Ensure(hash, buffer, ref used, 9);
                             buffer[used] = (byte)'I';
-                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), raw.sqlite3_column_int64(statement, i));
+                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), SqliteNative.ColumnInt64(handle, i));
                             used += 9;
                             break;
                         case raw.SQLITE_FLOAT:
                             Ensure(hash, buffer, ref used, 9);
                             buffer[used] = (byte)'F';
-                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), BitConverter.DoubleToInt64Bits(raw.sqlite3_column_double(statement, i)));
+                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), BitConverter.DoubleToInt64Bits(SqliteNative.ColumnDouble(handle, i)));
                             used += 9;
                             break;
                         case raw.SQLITE_NULL:
@@ -131,7 +134,10 @@ internal static class SqliteContentHasher
                             buffer[used++] = (byte)'N';
                             break;
                         default:
-                            var bytes = raw.sqlite3_column_blob(statement, i);
+                            // Blob before bytes, as SQLite asks: the pointer stays valid until the next step.
+                            var data = SqliteNative.ColumnBlob(handle, i);
+                            var length = SqliteNative.ColumnBytes(handle, i);
+                            var bytes = data is null ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(data, length);
                             Ensure(hash, buffer, ref used, 5);
                             buffer[used] = type == raw.SQLITE_TEXT ? (byte)'T' : (byte)'B';
                             BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(used + 1), bytes.Length);

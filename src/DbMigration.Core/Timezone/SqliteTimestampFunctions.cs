@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
+using DbMigration.Providers.Sqlite;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -47,7 +48,7 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
             if (rc != SqliteOk)
             {
                 state.Free();
-                throw new InvalidOperationException($"Could not register SQLite function {function.Name}: {Native.ErrorMessage(db)}");
+                throw new InvalidOperationException($"Could not register SQLite function {function.Name}: {SqliteNative.ErrorMessage(db)}");
             }
 
             _registered.Add((function.Name, state));
@@ -63,9 +64,9 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
     public static void ReadSortRunsWithoutMmap(SqliteConnection connection)
     {
         const int sorterMmap = 24;
-        if (Native.TestControl != null && connection.Handle is { IsInvalid: false } handle)
+        if (SqliteNative.TestControl != null && connection.Handle is { IsInvalid: false } handle)
         {
-            Native.TestControl(sorterMmap, handle.DangerousGetHandle(), 0);
+            SqliteNative.TestControl(sorterMmap, handle.DangerousGetHandle(), 0);
         }
     }
 
@@ -93,7 +94,7 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
         var utf8 = Encoding.UTF8.GetBytes(name + "\0");
         fixed (byte* z = utf8)
         {
-            return Native.CreateFunction(db, z, 2, SqliteUtf8, state, function, null, null, null);
+            return SqliteNative.CreateFunction(db, z, 2, SqliteUtf8, state, function, null, null, null);
         }
     }
 
@@ -116,7 +117,7 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
         State? state = null;
         try
         {
-            state = (State)GCHandle.FromIntPtr(Native.UserData(context)).Target!;
+            state = (State)GCHandle.FromIntPtr(SqliteNative.UserData(context)).Target!;
             Convert(context, state, argv[0], argv[1]);
         }
         catch (Exception ex)
@@ -125,7 +126,7 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
             var message = Encoding.UTF8.GetBytes($"{state?.Function.Table}.{state?.Function.Column}: {ex.Message}");
             fixed (byte* z = message)
             {
-                Native.ResultError(context, z, message.Length);
+                SqliteNative.ResultError(context, z, message.Length);
             }
         }
     }
@@ -139,16 +140,16 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
             state.Progress?.Invoke(tally.Rows);
         }
 
-        switch (Native.ValueType(value))
+        switch (SqliteNative.ValueType(value))
         {
             case SqliteNull:
                 tally.Nulls++;
-                Native.ResultNull(context);
+                SqliteNative.ResultNull(context);
                 return;
 
             case SqliteText:
                 {
-                    var bytes = new ReadOnlySpan<byte>(Native.ValueBlob(value), Native.ValueBytes(value));
+                    var bytes = new ReadOnlySpan<byte>(SqliteNative.ValueBlob(value), SqliteNative.ValueBytes(value));
                     if (bytes.EndsWith(state.Converter.Marker))
                     {
                         tally.Marked++;
@@ -181,13 +182,13 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
 
                     if (!changed || state.CountOnly)
                     {
-                        Native.ResultNull(context);
+                        SqliteNative.ResultNull(context);
                         return;
                     }
 
                     fixed (byte* z = output)
                     {
-                        Native.ResultText(context, z, written, Transient);
+                        SqliteNative.ResultText(context, z, written, Transient);
                     }
 
                     return;
@@ -196,7 +197,7 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
             case SqliteInteger:
                 {
                     // An integer keeps its type: epoch numbers already are UTC instants.
-                    var digits = Native.ValueInt64(value).ToString(CultureInfo.InvariantCulture);
+                    var digits = SqliteNative.ValueInt64(value).ToString(CultureInfo.InvariantCulture);
                     if (TimestampParser.Parse(digits).Kind is TimestampKind.EpochSeconds or TimestampKind.EpochMilliseconds)
                     {
                         tally.Epoch++;
@@ -207,69 +208,29 @@ internal sealed unsafe class SqliteTimestampFunctions : IDisposable
                         Report(state, key, digits, "unparseable");
                     }
 
-                    Native.ResultNull(context);
+                    SqliteNative.ResultNull(context);
                     return;
                 }
 
             case SqliteFloat:
                 tally.Unparseable++;
-                Report(state, key, Native.ValueDouble(value).ToString(CultureInfo.InvariantCulture), "unparseable");
-                Native.ResultNull(context);
+                Report(state, key, SqliteNative.ValueDouble(value).ToString(CultureInfo.InvariantCulture), "unparseable");
+                SqliteNative.ResultNull(context);
                 return;
 
             default:
                 tally.Unparseable++;
-                Report(state, key, $"(blob, {Native.ValueBytes(value)} bytes)", "unparseable");
-                Native.ResultNull(context);
+                Report(state, key, $"(blob, {SqliteNative.ValueBytes(value)} bytes)", "unparseable");
+                SqliteNative.ResultNull(context);
                 return;
         }
     }
 
     private static void Report(State state, IntPtr key, string value, string issue)
     {
-        var keyText = Native.ValueType(key) == SqliteInteger
-            ? Native.ValueInt64(key).ToString(CultureInfo.InvariantCulture)
-            : Encoding.UTF8.GetString(new ReadOnlySpan<byte>(Native.ValueBlob(key), Native.ValueBytes(key)));
+        var keyText = SqliteNative.ValueType(key) == SqliteInteger
+            ? SqliteNative.ValueInt64(key).ToString(CultureInfo.InvariantCulture)
+            : Encoding.UTF8.GetString(new ReadOnlySpan<byte>(SqliteNative.ValueBlob(key), SqliteNative.ValueBytes(key)));
         state.Issues.Add(new TimestampIssue(state.Function.Table, state.Function.Column, keyText, value, issue));
-    }
-
-    /// <summary>
-    /// Entry points of the e_sqlite3 library SQLitePCLRaw already loaded, resolved the way its own imports are
-    /// (so inside the module's load context too).
-    /// </summary>
-    private static class Native
-    {
-        private static readonly IntPtr Library = Load();
-
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, int, IntPtr, delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr*, void>, void*, void*, void*, int> CreateFunction =
-            (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, int, IntPtr, delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr*, void>, void*, void*, void*, int>)Export("sqlite3_create_function_v2");
-
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, IntPtr> UserData = (delegate* unmanaged[Cdecl]<IntPtr, IntPtr>)Export("sqlite3_user_data");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, int> ValueType = (delegate* unmanaged[Cdecl]<IntPtr, int>)Export("sqlite3_value_type");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*> ValueBlob = (delegate* unmanaged[Cdecl]<IntPtr, byte*>)Export("sqlite3_value_blob");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, int> ValueBytes = (delegate* unmanaged[Cdecl]<IntPtr, int>)Export("sqlite3_value_bytes");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, long> ValueInt64 = (delegate* unmanaged[Cdecl]<IntPtr, long>)Export("sqlite3_value_int64");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, double> ValueDouble = (delegate* unmanaged[Cdecl]<IntPtr, double>)Export("sqlite3_value_double");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, void> ResultNull = (delegate* unmanaged[Cdecl]<IntPtr, void>)Export("sqlite3_result_null");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, IntPtr, void> ResultText = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, IntPtr, void>)Export("sqlite3_result_text");
-        public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void> ResultError = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void>)Export("sqlite3_result_error");
-        private static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*> ErrorMessagePointer = (delegate* unmanaged[Cdecl]<IntPtr, byte*>)Export("sqlite3_errmsg");
-
-        // Variadic in C; called with fixed arguments, which only matches where variadic integers travel in the same
-        // registers as fixed ones (everywhere but Apple's arm64 ABI).
-        public static readonly delegate* unmanaged[Cdecl]<int, IntPtr, int, int> TestControl =
-            OperatingSystem.IsMacOS() && RuntimeInformation.ProcessArchitecture == Architecture.Arm64 || !NativeLibrary.TryGetExport(Library, "sqlite3_test_control", out var testControl)
-                ? null
-                : (delegate* unmanaged[Cdecl]<int, IntPtr, int, int>)testControl;
-
-        public static string ErrorMessage(IntPtr db) => Marshal.PtrToStringUTF8((IntPtr)ErrorMessagePointer(db)) ?? "unknown error";
-
-        private static IntPtr Load()
-        {
-            Batteries_V2.Init();
-            return NativeLibrary.Load("e_sqlite3", typeof(raw).Assembly, null);
-        }
-
-        private static IntPtr Export(string name) => NativeLibrary.GetExport(Library, name);
     }
 }

@@ -1,0 +1,51 @@
+using System.Runtime.InteropServices;
+using SQLitePCL;
+
+namespace DbMigration.Providers.Sqlite;
+
+/// <summary>
+/// Entry points of the e_sqlite3 library SQLitePCLRaw already loaded, resolved the way its own imports are
+/// (so inside the module's load context too).
+/// </summary>
+internal static unsafe class SqliteNative
+{
+    private static readonly IntPtr Library = Load();
+
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, int, IntPtr, delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr*, void>, void*, void*, void*, int> CreateFunction =
+        (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, int, IntPtr, delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr*, void>, void*, void*, void*, int>)Export("sqlite3_create_function_v2");
+
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, IntPtr> UserData = (delegate* unmanaged[Cdecl]<IntPtr, IntPtr>)Export("sqlite3_user_data");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int> ValueType = (delegate* unmanaged[Cdecl]<IntPtr, int>)Export("sqlite3_value_type");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*> ValueBlob = (delegate* unmanaged[Cdecl]<IntPtr, byte*>)Export("sqlite3_value_blob");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int> ValueBytes = (delegate* unmanaged[Cdecl]<IntPtr, int>)Export("sqlite3_value_bytes");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, long> ValueInt64 = (delegate* unmanaged[Cdecl]<IntPtr, long>)Export("sqlite3_value_int64");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, double> ValueDouble = (delegate* unmanaged[Cdecl]<IntPtr, double>)Export("sqlite3_value_double");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, void> ResultNull = (delegate* unmanaged[Cdecl]<IntPtr, void>)Export("sqlite3_result_null");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, IntPtr, void> ResultText = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, IntPtr, void>)Export("sqlite3_result_text");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void> ResultError = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void>)Export("sqlite3_result_error");
+    // Statement stepping and column access for hot loops, without SafeHandle marshalling on every call.
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int> Step = (delegate* unmanaged[Cdecl]<IntPtr, int>)Export("sqlite3_step");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, int> ColumnType = (delegate* unmanaged[Cdecl]<IntPtr, int, int>)Export("sqlite3_column_type");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, long> ColumnInt64 = (delegate* unmanaged[Cdecl]<IntPtr, int, long>)Export("sqlite3_column_int64");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, double> ColumnDouble = (delegate* unmanaged[Cdecl]<IntPtr, int, double>)Export("sqlite3_column_double");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, byte*> ColumnBlob = (delegate* unmanaged[Cdecl]<IntPtr, int, byte*>)Export("sqlite3_column_blob");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, int> ColumnBytes = (delegate* unmanaged[Cdecl]<IntPtr, int, int>)Export("sqlite3_column_bytes");
+    private static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*> ErrorMessagePointer = (delegate* unmanaged[Cdecl]<IntPtr, byte*>)Export("sqlite3_errmsg");
+
+    // Variadic in C; called with fixed arguments, which only matches where variadic integers travel in the same
+    // registers as fixed ones (everywhere but Apple's arm64 ABI).
+    public static readonly delegate* unmanaged[Cdecl]<int, IntPtr, int, int> TestControl =
+        OperatingSystem.IsMacOS() && RuntimeInformation.ProcessArchitecture == Architecture.Arm64 || !NativeLibrary.TryGetExport(Library, "sqlite3_test_control", out var testControl)
+            ? null
+            : (delegate* unmanaged[Cdecl]<int, IntPtr, int, int>)testControl;
+
+    public static string ErrorMessage(IntPtr db) => Marshal.PtrToStringUTF8((IntPtr)ErrorMessagePointer(db)) ?? "unknown error";
+
+    private static IntPtr Load()
+    {
+        Batteries_V2.Init();
+        return NativeLibrary.Load("e_sqlite3", typeof(raw).Assembly, null);
+    }
+
+    private static IntPtr Export(string name) => NativeLibrary.GetExport(Library, name);
+}

@@ -26,11 +26,14 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             progress.Verbose($"Copying {source} with the SQLite online backup API.");
             await using var destination = OpenFile(rawPath, SqliteOpenMode.ReadWriteCreate);
             await destination.OpenAsync(cancellationToken).ConfigureAwait(false);
+
+            // The copy is a new file in the backup's partial folder, discarded if anything fails: it needs no
+            // journal, and one fsync at the end (below, while the hashing runs) instead of SQLite's own.
+            await destination.ExecuteAsync("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;", cancellationToken).ConfigureAwait(false);
             connection.BackupDatabase(destination);
         }
 
         SecureFiles.RestrictFile(rawPath);
-        SecureFiles.FlushFile(rawPath);
         if (sqlDumpPath is not null)
         {
             await using var copy = OpenFile(rawPath, SqliteOpenMode.ReadOnly);
@@ -38,9 +41,17 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             await WriteSqlDumpAsync(copy, sqlDumpPath, cancellationToken).ConfigureAwait(false);
         }
 
-        // Hash the copy (it is the snapshot) on another core while the caller checksums and publishes the file.
-        var tables = Task.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
-        return new SnapshotResult(version, tables, Format, "database.sqlite");
+        // Hash the copy (it is the snapshot) on another core while the caller checksums the file and the disk
+        // syncs it. The caller awaits the tables before it publishes anything, so the copy is durable by then.
+        var hashing = Task.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
+        var syncing = Task.Run(() => SecureFiles.FlushFile(rawPath), cancellationToken);
+        return new SnapshotResult(version, WhenBoth(hashing, syncing), Format, "database.sqlite");
+    }
+
+    private static async Task<IReadOnlyList<TableSnapshot>> WhenBoth(Task<IReadOnlyList<TableSnapshot>> hashing, Task syncing)
+    {
+        await Task.WhenAll(hashing, syncing).ConfigureAwait(false);
+        return await hashing.ConfigureAwait(false);
     }
 
     private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>

@@ -21,8 +21,6 @@ internal sealed class DumpScriptWriter : IDisposable
         _writer.WriteLine(header);
     }
 
-    public long Statements { get; private set; }
-
     public void Statement(string sql)
     {
         // A statement must not contain a marker line of its own, or the reader would split it there.
@@ -34,7 +32,6 @@ internal sealed class DumpScriptWriter : IDisposable
         _writer.WriteLine(Marker);
         _writer.Write(sql.TrimEnd().TrimEnd(';'));
         _writer.WriteLine(';');
-        Statements++;
     }
 
     /// <summary>Starts a COPY block; write its lines to the returned writer, then call <see cref="EndCopy"/>.</summary>
@@ -42,7 +39,6 @@ internal sealed class DumpScriptWriter : IDisposable
     {
         _writer.WriteLine(Marker);
         _writer.WriteLine(copyFromStdin.TrimEnd().TrimEnd(';') + ";");
-        Statements++;
         return _writer;
     }
 

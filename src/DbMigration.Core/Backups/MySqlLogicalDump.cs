@@ -42,9 +42,9 @@ internal static class MySqlLogicalDump
         script.Statement("SET UNIQUE_CHECKS = 0");
         script.Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'");
 
-        var objects = await Rows(connection, transaction,
-            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME", cancellationToken).ConfigureAwait(false);
-        var tables = objects.Where(o => (string)o[1]! == "BASE TABLE").Select(o => (string)o[0]!).ToList();
+        var tables = (await Rows(connection, transaction,
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", cancellationToken).ConfigureAwait(false))
+            .Select(o => (string)o[0]!).ToList();
 
         foreach (var table in tables)
         {

@@ -4,6 +4,7 @@ using System.Text;
 using DbMigration.Errors;
 using DbMigration.Operations;
 using DbMigration.Providers;
+using DbMigration.Providers.PostgreSql;
 using Npgsql;
 
 namespace DbMigration.Backups;
@@ -19,10 +20,10 @@ internal static class PostgreSqlLogicalDump
 {
     public const string Format = "postgresql-logical-sql";
 
-    private const string UserSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+    private const string UserSchemas = PostgreSqlProvider.UserSchemas;
 
-    // Objects that belong to an extension are the extension's to create.
-    private const string NotFromExtension = "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.objid = {0} AND e.deptype = 'e')";
+    /// <summary>A filter for objects not created by an extension (those are the extension's to create).</summary>
+    private static string NotFromExtension(string oid) => $"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.objid = {oid} AND e.deptype = 'e')";
 
     public static async Task WriteAsync(DbConnection connection, DbTransaction transaction, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
@@ -40,7 +41,7 @@ internal static class PostgreSqlLogicalDump
 
         foreach (var schema in await Strings(npgsql, transaction, $"""
             SELECT quote_ident(n.nspname) FROM pg_namespace n
-            WHERE {UserSchemas} AND n.nspname <> 'public' AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "n.oid")} ORDER BY n.nspname
+            WHERE {UserSchemas} AND n.nspname <> 'public' AND {NotFromExtension("n.oid")} ORDER BY n.nspname
             """, cancellationToken).ConfigureAwait(false))
         {
             script.Statement($"CREATE SCHEMA IF NOT EXISTS {schema}");
@@ -50,7 +51,7 @@ internal static class PostgreSqlLogicalDump
             SELECT 'CREATE TYPE ' || format('%I.%I', n.nspname, t.typname) || ' AS ENUM (' ||
                    COALESCE((SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '') || ')'
             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-            WHERE t.typtype = 'e' AND {UserSchemas} AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "t.oid")} ORDER BY t.oid
+            WHERE t.typtype = 'e' AND {UserSchemas} AND {NotFromExtension("t.oid")} ORDER BY t.oid
             """, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
@@ -64,7 +65,7 @@ internal static class PostgreSqlLogicalDump
                    COALESCE((SELECT string_agg(' CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid), '' ORDER BY c.conname)
                              FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'), '')
             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-            WHERE t.typtype = 'd' AND {UserSchemas} AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "t.oid")} ORDER BY t.oid
+            WHERE t.typtype = 'd' AND {UserSchemas} AND {NotFromExtension("t.oid")} ORDER BY t.oid
             """, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
@@ -72,7 +73,7 @@ internal static class PostgreSqlLogicalDump
 
         foreach (var statement in await Strings(npgsql, transaction, $"""
             SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "p.oid")} ORDER BY p.oid
+            WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")} ORDER BY p.oid
             """, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
@@ -88,7 +89,7 @@ internal static class PostgreSqlLogicalDump
                 JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                 WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) o ON true
-            WHERE c.relkind = 'S' AND {UserSchemas} AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "c.oid")} ORDER BY c.oid
+            WHERE c.relkind = 'S' AND {UserSchemas} AND {NotFromExtension("c.oid")} ORDER BY c.oid
             """, cancellationToken).ConfigureAwait(false);
         foreach (var s in sequences.Where(s => s[10] is not true))
         {
@@ -258,7 +259,7 @@ internal static class PostgreSqlLogicalDump
             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             LEFT JOIN pg_type t ON t.oid = a.atttypid
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE c.relkind = 'r' AND {UserSchemas} AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "c.oid")}
+            WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")}
             ORDER BY c.oid, a.attnum
             """, cancellationToken).ConfigureAwait(false);
         var tables = new List<DumpTable>();
@@ -316,7 +317,7 @@ internal static class PostgreSqlLogicalDump
         var views = (await Rows(connection, transaction, $"""
             SELECT c.oid::bigint, format('CREATE VIEW %I.%I AS ', n.nspname, c.relname) || pg_get_viewdef(c.oid)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'v' AND {UserSchemas} AND {string.Format(CultureInfo.InvariantCulture, NotFromExtension, "c.oid")} ORDER BY c.oid
+            WHERE c.relkind = 'v' AND {UserSchemas} AND {NotFromExtension("c.oid")} ORDER BY c.oid
             """, cancellationToken).ConfigureAwait(false)).ToDictionary(r => (long)r[0]!, r => (string)r[1]!);
         var edges = await Rows(connection, transaction, """
             SELECT DISTINCT r.ev_class::bigint, d.refobjid::bigint FROM pg_rewrite r

@@ -24,7 +24,8 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         ServerLocks: true,
         MultipleDatabases: true);
 
-    private const string UserSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+    /// <summary>A filter on pg_namespace n for the schemas that hold user objects.</summary>
+    internal const string UserSchemas = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
     private Backups.IBackupStrategy? _backupStrategy;
 

@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 sqlite_rows="${1:-5000000}"; server_rows="${2:-1000000}"; runs="${3:-3}"
 work=$(mktemp -d /tmp/dbm-bench-backup-XXXXXX); chmod 755 "$work"
 trap 'pkill -f "$work" 2>/dev/null || true; [ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; sleep 1; rm -rf "$work"' EXIT
-dotnet build -c Release bench/DbMigration.Bench >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
-bench=(dotnet bench/DbMigration.Bench/bin/Release/net10.0/DbMigration.Bench.dll)
+# The workload host is published with ReadyToRun images, as a Release build lays out the module.
+dotnet publish -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true bench/DbMigration.Bench -o bench/DbMigration.Bench/bin/publish >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
+bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
 datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
 now() { date +%s.%N; }
 elapsed() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
@@ -112,7 +113,8 @@ cat > bench/results/backup.md <<MD
 
 Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-backup.sh $sqlite_rows $server_rows $runs\`, side by side in one run on one machine
 ($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM). Every figure is the median of $runs runs, each a fresh process timed
-from outside (so DbMigration's figures include .NET start-up). DbMigration's backups include everything a backup
+from outside (so DbMigration's figures include .NET start-up; the workload host is published with ReadyToRun images, as a
+Release build lays out the module). DbMigration's backups include everything a backup
 does here: a consistent snapshot, per-table row counts and content hashes, SHA-256 of every file, fsync, and the
 atomic publish into the catalog.
 

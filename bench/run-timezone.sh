@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 sizes="${1:-100000,1000000,10000000}"; reps="${2:-3}"; zone="America/New_York"
 work=$(mktemp -d /tmp/dbm-bench-tz-XXXXXX); chmod 755 "$work"
 trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; [ -n "${my_pid:-}" ] && kill "$my_pid" 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
-dotnet build -c Release bench/DbMigration.Bench >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
-bench=(dotnet bench/DbMigration.Bench/bin/Release/net10.0/DbMigration.Bench.dll)
+# The workload host is published with ReadyToRun images, as a Release build lays out the module.
+dotnet publish -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true bench/DbMigration.Bench -o bench/DbMigration.Bench/bin/publish >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
+bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
 datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
 now() { date +%s.%N; }
 rate() { echo "$1 $2" | awk '{printf "%.0f", $1 / $2}'; }
@@ -120,7 +121,8 @@ side by side in one run. The events table has two naive local timestamp columns 
 on created_at and 0.1% DST-edge rows, in $zone. DbMigration runs with -Ambiguous Earlier -Nonexistent ShiftForward,
 no backup, with its rollback record and its validation (row and NULL counts, the UTC format of every converted value,
 a random sample converted back), timed from outside a fresh process (.NET start-up, connecting and discovery
-included; the baselines are the engines' own command-line clients). Times are medians of $reps runs on fresh copies
+included; the workload host is published with ReadyToRun images, as a Release build lays out the module; the
+baselines are the engines' own command-line clients). Times are medians of $reps runs on fresh copies
 (one run above 2M rows), each side going first in turn. RSS is the process's peak resident set.
 
 ## SQLite

@@ -74,7 +74,7 @@ if (args.Length >= 3 && args[0] == "migrate")
 }
 
 // Usage: tz <target> <zone> <batchSize>: converts with Earlier/ShiftForward and no backup; prints STARTED, then DONE.
-if (args.Length == 4 && args[0] == "tz")
+if (args.Length is 4 or 5 && args[0] == "tz")
 {
     Console.WriteLine("STARTED");
     var result = await new DbMigration.Timezone.TimezoneMigrationService().RunAsync(new DbMigration.Timezone.TimezoneMigrationRequest
@@ -82,6 +82,7 @@ if (args.Length == 4 && args[0] == "tz")
         Target = DatabaseTarget.Parse(args[1]),
         SourceTimeZone = args[2],
         BatchSize = int.Parse(args[3], CultureInfo.InvariantCulture),
+        CommitInterval = args.Length == 5 ? TimeSpan.FromSeconds(double.Parse(args[4], CultureInfo.InvariantCulture)) : TimeSpan.FromSeconds(60),
         Ambiguous = DbMigration.Timezone.AmbiguousTimePolicy.Earlier,
         Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
         SkipBackup = true,

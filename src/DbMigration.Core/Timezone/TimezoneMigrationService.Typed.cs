@@ -595,6 +595,8 @@ public sealed partial class TimezoneMigrationService
             }
         }, stop.Token);
 
+        DbTransaction? transaction = null;
+        var opened = Stopwatch.StartNew();
         try
         {
             await foreach (var (range, scan) in scans.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -611,7 +613,12 @@ public sealed partial class TimezoneMigrationService
                 }
 
                 var sets = string.Join(", ", columns.Select(c => $"{c} = {Forward(DatabaseEngine.MySql, c, scan)}").Concat(keep.Select(c => $"{c} = {c}")));
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                if (transaction is null)
+                {
+                    transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    opened = Stopwatch.StartNew();
+                }
+
                 await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
                 await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} WHERE {range.Predicate(key)}", transaction, 0))
                 {
@@ -619,14 +626,30 @@ public sealed partial class TimezoneMigrationService
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                // The progress row commits with the batches it describes, so undo knows exactly what was converted.
                 await SetProgressAsync(connection, transaction, context.RunId!, plan.Table.ToString(), "converted_to", range.Through, cancellationToken).ConfigureAwait(false);
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                if (opened.Elapsed >= context.Request.CommitInterval)
+                {
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    await transaction.DisposeAsync().ConfigureAwait(false);
+                    transaction = null;
+                }
+
                 ReportProgress(context, plan.Table.ToString(), Math.Min(before.Rows, rows), rows, stopwatch);
             }
 
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
         finally
         {
+            if (transaction is not null)
+            {
+                await transaction.DisposeAsync().ConfigureAwait(false);
+            }
+
             await stop.CancelAsync().ConfigureAwait(false);
             try
             {

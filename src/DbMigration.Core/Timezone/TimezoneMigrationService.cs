@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using DbMigration.Backups;
 using DbMigration.Errors;
 using DbMigration.Migrations;
@@ -707,7 +708,7 @@ public sealed partial class TimezoneMigrationService
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            foreach (var column in JsonSerializer.Deserialize<List<RunColumn>>(reader.GetString(1))!.Where(c => c.Typed))
+            foreach (var column in JsonSerializer.Deserialize(reader.GetString(1), RunJson.Default.ListRunColumn)!.Where(c => c.Typed))
             {
                 result[$"{column.Table}.{column.Column}"] = reader.GetString(0);
             }
@@ -757,6 +758,11 @@ public sealed partial class TimezoneMigrationService
     /// <summary>What undo needs to know about a converted column.</summary>
     private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method, bool IntegerKey = true, string? RollbackTable = null, int Slot = 0);
 
+    /// <summary>The run record's JSON (reflection defaults: names as declared, enums as numbers), generated at compile time.</summary>
+    [JsonSerializable(typeof(List<RunColumn>))]
+    [JsonSerializable(typeof(RunOptions))]
+    private sealed partial class RunJson : JsonSerializerContext;
+
     private static async Task EnsureTablesAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
         var engine = provider.Engine;
@@ -803,8 +809,8 @@ public sealed partial class TimezoneMigrationService
         await using var insert = connection.CreateCommand($"INSERT INTO {Runs} (run_id, started_utc, zone, tzdb_version, status, backup_id, options_json, columns_json) VALUES (@id, @at, @zone, @tzdb, 'running', @backup, @options, @json)", transaction);
         insert.AddParameter("@id", runId).AddParameter("@at", EngineSql.Time(provider.Engine, DateTimeOffset.UtcNow)).AddParameter("@zone", zone.Id)
             .AddParameter("@tzdb", TimezoneResolver.TzdbVersion).AddParameter("@backup", backupId)
-            .AddParameter("@options", JsonSerializer.Serialize(new RunOptions(request.Ambiguous, request.Nonexistent, request.OutputFormat)))
-            .AddParameter("@json", JsonSerializer.Serialize(columns));
+            .AddParameter("@options", JsonSerializer.Serialize(new RunOptions(request.Ambiguous, request.Nonexistent, request.OutputFormat), RunJson.Default.RunOptions))
+            .AddParameter("@json", JsonSerializer.Serialize(columns, RunJson.Default.ListRunColumn));
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -819,22 +825,20 @@ public sealed partial class TimezoneMigrationService
     {
         var folder = Path.GetFullPath(Path.Combine(request.ReportPath ?? Path.Combine(Environment.CurrentDirectory, "dbmigration-reports"), result.RunId));
         Directory.CreateDirectory(folder);
-        var report = new
-        {
+        var report = new TimezoneReport(
             result.RunId,
             result.BackupId,
-            Target = request.Target.ToString(),
+            request.Target.ToString(),
             result.SourceTimeZone,
             result.TzdbVersion,
-            Policies = new { Ambiguous = request.Ambiguous.ToString(), Nonexistent = request.Nonexistent.ToString(), OutputFormat = request.OutputFormat.ToString() },
-            EpochRule = TimestampParser.EpochRule,
+            new TimezoneReportPolicies(request.Ambiguous.ToString(), request.Nonexistent.ToString(), request.OutputFormat.ToString()),
+            TimestampParser.EpochRule,
             result.Columns,
-            DurationSeconds = result.Duration.TotalSeconds,
+            result.Duration.TotalSeconds,
             result.RowsPerSecond,
             result.Validation,
-            Issues = issues,
-            UndoWith = $"Undo-TimezoneMigration -Database '{request.Target}' -Id {result.RunId}",
-        };
+            issues,
+            $"Undo-TimezoneMigration -Database '{request.Target}' -Id {result.RunId}");
         File.WriteAllText(Path.Combine(folder, "report.json"), JsonSerializer.Serialize(report, BackupManifest.Options));
         var summary = new System.Text.StringBuilder();
         summary.AppendLine(CultureInfo.InvariantCulture, $"Timezone migration {result.RunId} of {request.Target}");
@@ -890,8 +894,8 @@ public sealed partial class TimezoneMigrationService
         }
 
         var zone = TimezoneResolver.Resolve(zoneId!);
-        var options = JsonSerializer.Deserialize<RunOptions>(optionsJson!)!;
-        var columns = JsonSerializer.Deserialize<List<RunColumn>>(json)!;
+        var options = JsonSerializer.Deserialize(optionsJson!, RunJson.Default.RunOptions)!;
+        var columns = JsonSerializer.Deserialize(json, RunJson.Default.ListRunColumn)!;
         var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
         long restored = 0;
         foreach (var group in columns.GroupBy(c => (c.Table, c.Method, c.RollbackTable)).Reverse())

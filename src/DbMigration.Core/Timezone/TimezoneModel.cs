@@ -35,6 +35,13 @@ public sealed record TimezoneMigrationRequest
 
     public int BatchSize { get; init; } = 50_000;
 
+    /// <summary>
+    /// MariaDB: how long batches may share one transaction before it commits. Committing every batch lets InnoDB's
+    /// purge compete with the conversion for the CPU (about 20% slower measured at 1M rows); a kill inside the
+    /// transaction rolls its batches back, and the rollback record covers what was committed before.
+    /// </summary>
+    public TimeSpan CommitInterval { get; init; } = TimeSpan.FromSeconds(60);
+
     public string? BackupPath { get; init; }
 
     public bool SkipBackup { get; init; }
@@ -114,3 +121,21 @@ public sealed record TimezoneMigrationResult
 
 /// <summary>The outcome of Undo-TimezoneMigration.</summary>
 public sealed record TimezoneUndoResult(string RunId, long ValuesRestored, IReadOnlyList<string> Columns, TimeSpan Duration);
+
+/// <summary>report.json: what a run did and how to undo it.</summary>
+internal sealed record TimezoneReport(
+    string RunId,
+    string? BackupId,
+    string Target,
+    string SourceTimeZone,
+    string TzdbVersion,
+    TimezoneReportPolicies Policies,
+    string EpochRule,
+    IReadOnlyList<TimezoneColumnResult> Columns,
+    double DurationSeconds,
+    double RowsPerSecond,
+    TimezoneValidation? Validation,
+    IReadOnlyList<TimestampIssue> Issues,
+    string UndoWith);
+
+internal sealed record TimezoneReportPolicies(string Ambiguous, string Nonexistent, string OutputFormat);

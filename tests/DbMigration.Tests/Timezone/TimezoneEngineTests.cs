@@ -409,8 +409,12 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         }
     }
 
-    /// <summary>Kills a typed conversion of 200,000 rows once <paramref name="midRunProbe"/> counts more than zero; undo must restore every value.</summary>
-    protected async Task KilledTypedRunAsync(string midRunProbe)
+    /// <summary>
+    /// Kills a typed conversion of 200,000 rows once <paramref name="midRunProbe"/> counts more than zero; undo must
+    /// restore every value. With <paramref name="expectUntouched"/>, the kill fell inside the one open transaction and
+    /// the data must be original even before the undo; a row lock taken first holds the run inside that transaction.
+    /// </summary>
+    protected async Task KilledTypedRunAsync(string midRunProbe, string? commitIntervalSeconds = null, bool expectUntouched = false)
     {
         var target = await Engine.CreateDatabaseAsync();
         Query(target, $"CREATE TABLE big (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL)");
@@ -423,7 +427,18 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         var before = string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => ((DateTime)r[0]!).Ticks));
         var provider = DbMigration.Providers.DatabaseProviders.For(target);
         await using var watch = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
-        await using (var run = TestHostProcess.Start(password, "tz", target.ToString(), "Europe/London", "100"))
+        await using var holder = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using var hold = expectUntouched ? await holder.BeginTransactionAsync() : null;
+        if (hold is not null)
+        {
+            await using var lockRow = holder.CreateCommand();
+            lockRow.Transaction = hold;
+            lockRow.CommandText = "SELECT id FROM big WHERE id = 150000 FOR UPDATE";
+            await lockRow.ExecuteScalarAsync();
+        }
+
+        string[] arguments = commitIntervalSeconds is null ? ["tz", target.ToString(), "Europe/London", "100"] : ["tz", target.ToString(), "Europe/London", "100", commitIntervalSeconds];
+        await using (var run = TestHostProcess.Start(password, arguments))
         {
             Assert.Equal("STARTED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
             var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -435,6 +450,16 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
             Assert.False(run.HasExited, "the run finished before it could be interrupted");
             run.Kill();
             await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        if (hold is not null)
+        {
+            await hold.RollbackAsync();
+        }
+
+        if (expectUntouched)
+        {
+            Assert.Equal(before, string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => ((DateTime)r[0]!).Ticks)));
         }
 
         var runId = Convert.ToString(Query(target, "SELECT run_id FROM dbmigration_tz_runs").Single()[0], CultureInfo.InvariantCulture)!;
@@ -562,9 +587,15 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
 
+    /// <summary>Every batch commits (a zero commit interval): the kill falls between committed batches.</summary>
     [Fact]
     public Task A_typed_run_killed_between_batches_is_undone_exactly() =>
-        KilledTypedRunAsync("SELECT COUNT(*) FROM dbmigration_tz_progress WHERE converted_to IS NOT NULL");
+        KilledTypedRunAsync("SELECT COUNT(*) FROM dbmigration_tz_progress WHERE converted_to IS NOT NULL", commitIntervalSeconds: "0");
+
+    /// <summary>The default interval keeps the batches in one transaction: a kill mid-way rolls them all back.</summary>
+    [Fact]
+    public Task A_typed_run_killed_inside_its_transaction_changes_nothing() =>
+        KilledTypedRunAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 2000", expectUntouched: true);
 
     [Fact]
     public async Task Columns_stamped_on_update_keep_their_values()

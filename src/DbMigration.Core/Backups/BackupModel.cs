@@ -55,7 +55,11 @@ public sealed record TableSnapshot(string Table, long Rows, string ContentHash);
 public sealed record BackupEncryption(string Algorithm, string KeyDerivation, int Iterations, string Salt, string KeyCheck, int ChunkSize);
 
 /// <summary>The outcome of the last Test-DatabaseBackup on a backup.</summary>
-public sealed record BackupVerificationState(VerificationStatus Status, DateTimeOffset? VerifiedUtc, string? Message);
+/// <param name="FilesDigest">
+/// For a passed verification: a digest of the file names, sizes and SHA-256 values it verified. A restore trusts the
+/// verification only while backup.json still lists exactly those files.
+/// </param>
+public sealed record BackupVerificationState(VerificationStatus Status, DateTimeOffset? VerifiedUtc, string? Message, string? FilesDigest = null);
 
 /// <summary>One backup in a repository, as described by its backup.json. Returned by Backup-Database and Get-DatabaseBackup.</summary>
 public sealed record BackupInfo
@@ -149,6 +153,15 @@ public sealed record RestoreResult
     public required IReadOnlyList<TableSnapshot> Tables { get; init; }
 
     public required bool RowCountsMatch { get; init; }
+
+    /// <summary>
+    /// True when the restored copy was verified in full (integrity check, row counts and content hashes); false when
+    /// the files matched a backup already verified in full and only the row counts were checked after the restore.
+    /// </summary>
+    public bool Reverified { get; init; }
+
+    /// <summary>How the backup and the restored copy were checked, in words.</summary>
+    public string Verification { get; init; } = string.Empty;
 
     public required TimeSpan Duration { get; init; }
 

@@ -163,7 +163,37 @@ public sealed class BackupVerifier
         ? "scratch-" + backup.Id + ".db"
         : PostgreSqlBackupStrategy.ShortName("dbm_verify", backup.Database, backup.Id + Guid.NewGuid().ToString("N"));
 
-    internal static IEnumerable<BackupCheck> CompareTables(IReadOnlyList<TableSnapshot> expected, IReadOnlyList<TableSnapshot> actual)
+    /// <summary>A digest of the files backup.json lists, with their sizes and SHA-256 values.</summary>
+    internal static string FilesDigest(BackupInfo backup) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join("\n", backup.Files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => $"{f.Name} {f.Size} {f.Sha256}"))))).ToLowerInvariant();
+
+    /// <summary>
+    /// True when a full verification passed on exactly the files backup.json lists now. Call it only after the
+    /// checksums matched: together they show the bytes are the ones that restored correctly before.
+    /// </summary>
+    internal static bool PassedAsIs(BackupInfo backup) =>
+        backup.Verification.Status == VerificationStatus.Passed && backup.Verification.FilesDigest == FilesDigest(backup);
+
+    /// <summary>Exact row counts of a restored copy, under the names the content hashes use (no hashes).</summary>
+    internal static async Task<IReadOnlyList<TableSnapshot>> CountRowsAsync(IDatabaseProvider provider, DatabaseTarget copy, CancellationToken cancellationToken)
+    {
+        await using var connection = await provider.OpenConnectionAsync(copy, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        var result = new List<TableSnapshot>();
+        foreach (var table in await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false))
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandTimeout = 0;
+            command.CommandText = $"SELECT COUNT(*) FROM {provider.QuoteTable(table.Name)}";
+            var rows = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+            result.Add(new TableSnapshot(table.Name.ToString(), rows, string.Empty));
+        }
+
+        return result;
+    }
+
+    /// <summary>Compares restored tables with the manifest: row counts, and content hashes unless <paramref name="rowsOnly"/>.</summary>
+    internal static IEnumerable<BackupCheck> CompareTables(IReadOnlyList<TableSnapshot> expected, IReadOnlyList<TableSnapshot> actual, bool rowsOnly = false)
     {
         var byName = actual.ToDictionary(t => t.Table, StringComparer.Ordinal);
         foreach (var table in expected)
@@ -171,6 +201,15 @@ public sealed class BackupVerifier
             if (!byName.Remove(table.Table, out var found))
             {
                 yield return new BackupCheck("Table " + table.Table, false, $"{table.Table} is missing after restore.");
+                continue;
+            }
+
+            if (rowsOnly)
+            {
+                var rowsMatch = found.Rows == table.Rows;
+                yield return new BackupCheck("Table " + table.Table, rowsMatch, rowsMatch
+                    ? $"{table.Table}: {table.Rows} row(s)."
+                    : $"{table.Table}: expected {table.Rows} row(s), restored {found.Rows}.");
                 continue;
             }
 
@@ -224,7 +263,7 @@ public sealed class BackupVerifier
 
     internal static void Record(BackupInfo backup, VerificationStatus status, string message)
     {
-        var updated = backup with { Verification = new BackupVerificationState(status, DateTimeOffset.UtcNow, message) };
+        var updated = backup with { Verification = new BackupVerificationState(status, DateTimeOffset.UtcNow, message, status == VerificationStatus.Passed ? FilesDigest(backup) : null) };
         foreach (var folder in new[] { backup.Path, backup.SecondaryPath })
         {
             if (folder is not null && File.Exists(Path.Combine(folder, BackupManifest.FileName)))

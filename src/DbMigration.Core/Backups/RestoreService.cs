@@ -21,12 +21,19 @@ public sealed record RestoreRequest
 
     /// <summary>Restore even while other sessions are connected (PostgreSQL sessions are terminated).</summary>
     public bool Force { get; init; }
+
+    /// <summary>
+    /// Verify the restored copy in full (integrity check and content hashes) even when the backup already passed a
+    /// full verification with exactly these files.
+    /// </summary>
+    public bool Reverify { get; init; }
 }
 
 /// <summary>
 /// Restores a backup onto a database: verify, take a safety backup, refuse while others are connected, restore
 /// into a new database or file, check row counts, then swap it in. Any failure before the swap leaves the
-/// original exactly as it was.
+/// original exactly as it was. A backup that already passed a full verification with exactly the files it has now
+/// (checksums included) is not verified in full a second time: the restored copy's row counts are checked.
 /// </summary>
 public sealed class RestoreService
 {
@@ -58,6 +65,7 @@ public sealed class RestoreService
         }
 
         await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false);
+        var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
 
         // The verified copy is the one swapped in: restore once into a new database or file, verify it there.
         var work = Path.Combine(Path.GetTempPath(), "dbm-restore-" + Guid.NewGuid().ToString("N"));
@@ -74,23 +82,46 @@ public sealed class RestoreService
             restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, progress, cancellationToken).ConfigureAwait(false);
             BackupService.TryDelete(work);
 
-            progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Verifying the restored copy", 60));
             var problems = new List<string>();
-            var (integrity, tables) = await BackupVerifier.CheckRestoredCopyAsync(provider, strategy, restored, cancellationToken).ConfigureAwait(false);
-            if (integrity.Outcome == IntegrityOutcome.Failed)
+            IReadOnlyList<TableSnapshot> tables;
+            string verification;
+            if (trusted)
             {
-                problems.Add($"{integrity.Method}: {integrity.Message}");
+                progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Counting the restored rows", 60));
+                tables = await BackupVerifier.CountRowsAsync(provider, restored, cancellationToken).ConfigureAwait(false);
+                problems.AddRange(BackupVerifier.CompareTables(backup.Tables, tables, rowsOnly: true).Where(c => !c.Passed).Select(c => c.Message));
+                verification = $"Checksums match the files verified in full on {backup.Verification.VerifiedUtc:u}; the restored row counts match the manifest.";
+            }
+            else
+            {
+                progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Verifying the restored copy", 60));
+                var (integrity, hashed) = await BackupVerifier.CheckRestoredCopyAsync(provider, strategy, restored, cancellationToken).ConfigureAwait(false);
+                tables = hashed;
+                if (integrity.Outcome == IntegrityOutcome.Failed)
+                {
+                    problems.Add($"{integrity.Method}: {integrity.Message}");
+                }
+
+                problems.AddRange(BackupVerifier.CompareTables(backup.Tables, tables).Where(c => !c.Passed).Select(c => c.Message));
+                verification = $"Restored copy verified: {integrity.Method}, row counts and content hashes of {tables.Count} table(s) match the manifest.";
             }
 
-            problems.AddRange(BackupVerifier.CompareTables(backup.Tables, tables).Where(c => !c.Passed).Select(c => c.Message));
             if (problems.Count > 0)
             {
-                BackupVerifier.Record(backup, VerificationStatus.Failed, string.Join("; ", problems));
+                // A trusted restore proves nothing about the files, so only a full check records a failed verdict.
+                if (!trusted)
+                {
+                    BackupVerifier.Record(backup, VerificationStatus.Failed, string.Join("; ", problems));
+                }
+
                 throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
                     $"Backup {backup.Id} failed verification, so the original was left in place: {string.Join("; ", problems)}") { Target = backup.Path };
             }
 
-            BackupVerifier.Record(backup, VerificationStatus.Passed, $"Restored and verified {tables.Count} table(s) during a restore onto {target}.");
+            if (!trusted)
+            {
+                BackupVerifier.Record(backup, VerificationStatus.Passed, $"Restored and verified {tables.Count} table(s) during a restore onto {target}.");
+            }
 
             string? safetyId = null;
             if (!request.SkipSafetyBackup)
@@ -119,6 +150,8 @@ public sealed class RestoreService
                 SafetyBackupId = safetyId,
                 Tables = tables,
                 RowCountsMatch = true,
+                Reverified = !trusted,
+                Verification = verification,
                 Duration = stopwatch.Elapsed,
             };
         }

@@ -53,11 +53,16 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
     [Parameter(HelpMessage = "Restore even while other sessions are connected (PostgreSQL sessions are terminated).")]
     public SwitchParameter Force { get => new(ForceMode); set => ForceMode = value.IsPresent; }
 
+    [Parameter(HelpMessage = "Verify the restored copy in full even when the backup already passed Test-DatabaseBackup with these exact files.")]
+    public SwitchParameter Reverify { get => new(ReverifyMode); set => ReverifyMode = value.IsPresent; }
+
     internal bool LatestMode { get; set; }
 
     internal bool SkipSafetyBackupMode { get; set; }
 
     internal bool ForceMode { get; set; }
+
+    internal bool ReverifyMode { get; set; }
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
@@ -76,6 +81,7 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
             SkipSafetyBackup = SkipSafetyBackupMode,
             SafetyBackupPath = SafetyBackupPath is null ? null : ResolvePath(host, SafetyBackupPath),
             Force = ForceMode,
+            Reverify = ReverifyMode,
         }, new HostProgress(host), cancellationToken).ConfigureAwait(false);
         host.WriteObject(result);
     }

@@ -90,6 +90,56 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
     }
 
     [Fact]
+    public async Task A_backup_verified_as_it_is_restores_with_row_counts_and_a_changed_one_is_verified_in_full()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        var verifyHost = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(verifyHost, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, Assert.Single(verifyHost.ObjectsOf<BackupVerification>()).Status);
+        Assert.NotNull(BackupManifest.Read(backup.Path).Verification.FilesDigest);
+
+        RestoreResult Restore(bool reverify = false)
+        {
+            Query(target, "DELETE FROM child; UPDATE parent SET name = 'migrated'");
+            var host = new RecordingHost(_dir.Path);
+            new RestoreMigrationBackupCommand { Database = target, BackupPath = backup.Path, SkipSafetyBackupMode = true, ReverifyMode = reverify }.Invoke(host, CancellationToken.None);
+            Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+            Assert.Equal(0, Scalar(target, "SELECT COUNT(*) FROM parent WHERE name = 'migrated'"));
+            Assert.Equal("é🦀", Query(target, "SELECT note FROM child WHERE id = 12").Single()["note"]);
+            Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
+            return Assert.Single(host.ObjectsOf<RestoreResult>());
+        }
+
+        // Verified with exactly these files: checksums before, row counts after, no second full verification.
+        var trusted = Restore();
+        Assert.False(trusted.Reverified);
+        Assert.True(trusted.RowCountsMatch);
+        Assert.Contains("verified in full", trusted.Verification, StringComparison.Ordinal);
+        Assert.Equal(3, trusted.Tables.Single(t => t.Table.EndsWith("child", StringComparison.Ordinal)).Rows);
+
+        Assert.True(Restore(reverify: true).Reverified);
+
+        // A file changed after the verification, its checksum re-recorded: the old verdict no longer covers it.
+        var dump = backup.Files.Single(f => f.Kind == "sql-dump");
+        var dumpPath = Path.Combine(backup.Path, dump.Name);
+        await File.AppendAllTextAsync(dumpPath, "-- edited after verification\n");
+        var current = BackupManifest.Read(backup.Path);
+        var rehashed = current with
+        {
+            Files = current.Files.Select(f => f.Name == dump.Name ? f with { Size = new FileInfo(dumpPath).Length, Sha256 = Sha256Of(dumpPath) } : f).ToList(),
+        };
+        BackupManifest.Write(backup.Path, rehashed);
+        Assert.True(Restore().Reverified);
+    }
+
+    private static string Sha256Of(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream)).ToLowerInvariant();
+    }
+
+    [Fact]
     public async Task Restore_refuses_while_other_sessions_are_connected_and_names_them()
     {
         var target = await SeededAsync();

@@ -305,6 +305,32 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_verified_backup_restores_with_its_row_counts_checked_and_Reverify_checks_it_in_full()
+    {
+        var target = await EventsAsync(1_000);
+        var backup = Backup(target, c => c.VerifyMode = true);
+        Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
+        foreach (var reverify in new[] { false, true })
+        {
+            using (var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
+            {
+                connection.Open();
+                using var damage = connection.CreateCommand();
+                damage.CommandText = "DELETE FROM events WHERE id > 10; UPDATE events SET note = 'migrated';";
+                damage.ExecuteNonQuery();
+            }
+
+            var host = new RecordingHost(_dir.Path);
+            new RestoreMigrationBackupCommand { Database = target, BackupPath = backup.Path, SkipSafetyBackupMode = true, ReverifyMode = reverify }.Invoke(host, CancellationToken.None);
+            var result = Assert.Single(host.ObjectsOf<RestoreResult>());
+            Assert.Equal(reverify, result.Reverified);
+            Assert.Equal(1_000, Assert.Single(result.Tables).Rows);
+            Assert.Equal(1_000, Count(target));
+            Assert.Equal(0, Count(target, "SELECT COUNT(*) FROM events WHERE note = 'migrated'"));
+        }
+    }
+
+    [Fact]
     public async Task WhatIf_restores_nothing()
     {
         var target = await EventsAsync(100);

@@ -9,7 +9,7 @@
 # first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes="${1:-100000,1000000,10000000}"; reps="${2:-3}"; zone="America/New_York"
+sizes="${1:-100000,1000000,10000000}"; reps="${2:-5}"; zone="America/New_York"
 work=$(mktemp -d /tmp/dbm-bench-tz-XXXXXX); chmod 755 "$work"
 trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; [ -n "${my_pid:-}" ] && kill "$my_pid" 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
 # The workload host is published with ReadyToRun images, as a Release build lays out the module.

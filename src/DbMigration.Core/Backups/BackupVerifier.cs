@@ -241,10 +241,19 @@ public sealed class BackupVerifier
         return BackupStreams.DeriveKey(passphrase, backup.Encryption);
     }
 
-    /// <summary>Decrypts and decompresses the primary copy to a raw file in <paramref name="folder"/>.</summary>
+    /// <summary>
+    /// Decrypts and decompresses the primary copy to a raw file in <paramref name="folder"/>, or returns the primary
+    /// copy's own path when it is neither compressed nor encrypted. Callers only read the file.
+    /// </summary>
     internal static async Task<string> ExtractPrimaryAsync(BackupInfo backup, byte[]? key, string folder, CancellationToken cancellationToken)
     {
         var primary = backup.Files.Single(f => f.Kind == "primary");
+        if (backup.Compression == BackupCompression.None && key is null)
+        {
+            // Nothing to decode: the restore reads the checksummed file in place (read-only) instead of a copy of it.
+            return Path.Combine(backup.Path, primary.Name);
+        }
+
         var raw = Path.Combine(folder, "snapshot.raw");
         try
         {

@@ -582,9 +582,8 @@ public sealed partial class TimezoneMigrationService
     private static async Task<IReadOnlyList<TimestampColumn>> DiscoverAsync(IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var engine = provider.Engine;
-        var tables = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false))
-            .Where(t => !MigrationJournal.IsJournalTable(t.Name.Name))
-            .ToList();
+        var allTables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
+        var tables = allTables.Where(t => !MigrationJournal.IsJournalTable(t.Name.Name)).ToList();
         TableSchema FindTable(string name) =>
             tables.FirstOrDefault(t => string.Equals(t.Name.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(t.Name.ToString(), name, StringComparison.OrdinalIgnoreCase))
             ?? throw new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.ObjectNotFound,
@@ -637,7 +636,7 @@ public sealed partial class TimezoneMigrationService
 
         if (engine == DatabaseEngine.MySql && chosen.Any(c => c.Typed) && tables.Count > 0)
         {
-            var converted = await ConvertedTypedColumnsAsync(provider, connection, cancellationToken).ConfigureAwait(false);
+            var converted = await ConvertedTypedColumnsAsync(allTables, connection, cancellationToken).ConfigureAwait(false);
             foreach (var column in chosen.Where(c => c.Typed && converted.ContainsKey(c.Name)).ToList())
             {
                 progress.Warning($"{column.Name} was converted by run {converted[column.Name]} and a DATETIME cannot show that it is UTC now; skipped. Undo that run first to convert it again.");
@@ -696,10 +695,10 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>
-    private static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
+    private static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IReadOnlyList<TableSchema> tables, DbConnection connection, CancellationToken cancellationToken)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (!(await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == Runs))
+        if (!tables.Any(t => t.Name.Name == Runs))
         {
             return result;
         }

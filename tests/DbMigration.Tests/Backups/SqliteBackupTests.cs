@@ -54,6 +54,16 @@ public sealed class SqliteBackupTests : IDisposable
         return Assert.Single(host.ObjectsOf<BackupVerification>());
     }
 
+    /// <summary>What a migration gone wrong leaves: most rows deleted, the rest changed.</summary>
+    private static void Migrate(DatabaseTarget target)
+    {
+        using var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        connection.Open();
+        using var damage = connection.CreateCommand();
+        damage.CommandText = "DELETE FROM events WHERE id > 10; UPDATE events SET note = 'migrated';";
+        damage.ExecuteNonQuery();
+    }
+
     private static long Count(DatabaseTarget target, string sql = "SELECT COUNT(*) FROM events")
     {
         using var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False");
@@ -282,13 +292,7 @@ public sealed class SqliteBackupTests : IDisposable
     {
         var target = await EventsAsync(1_000);
         Backup(target, c => c.Category = BackupCategory.PreMigration);
-        using (var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
-        {
-            connection.Open();
-            using var damage = connection.CreateCommand();
-            damage.CommandText = "DELETE FROM events WHERE id > 10; UPDATE events SET note = 'migrated';";
-            damage.ExecuteNonQuery();
-        }
+        Migrate(target);
 
         var host = new RecordingHost(_dir.Path);
         new RestoreMigrationBackupCommand { Database = target, Path = Repository, LatestMode = true, Category = BackupCategory.PreMigration }.Invoke(host, CancellationToken.None);
@@ -312,13 +316,7 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
         foreach (var reverify in new[] { false, true })
         {
-            using (var connection = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
-            {
-                connection.Open();
-                using var damage = connection.CreateCommand();
-                damage.CommandText = "DELETE FROM events WHERE id > 10; UPDATE events SET note = 'migrated';";
-                damage.ExecuteNonQuery();
-            }
+            Migrate(target);
 
             var host = new RecordingHost(_dir.Path);
             new RestoreMigrationBackupCommand { Database = target, BackupPath = backup.Path, SkipSafetyBackupMode = true, ReverifyMode = reverify }.Invoke(host, CancellationToken.None);

@@ -115,7 +115,7 @@ public sealed class RestoreService
                 }
 
                 throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
-                    $"Backup {backup.Id} failed verification, so the original was left in place: {string.Join("; ", problems)}") { Target = backup.Path };
+                    $"Backup {backup.Id} failed verification, so the original was left in place: {string.Join("; ", problems)}{(trusted ? " (-Reverify runs the full check)" : string.Empty)}") { Target = backup.Path };
             }
 
             if (!trusted)

@@ -596,7 +596,7 @@ public sealed partial class TimezoneMigrationService
         }, stop.Token);
 
         DbTransaction? transaction = null;
-        var opened = Stopwatch.StartNew();
+        var opened = new Stopwatch();
         try
         {
             await foreach (var (range, scan) in scans.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -616,7 +616,7 @@ public sealed partial class TimezoneMigrationService
                 if (transaction is null)
                 {
                     transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                    opened = Stopwatch.StartNew();
+                    opened.Restart();
                 }
 
                 await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);

@@ -182,9 +182,7 @@ public sealed class BackupVerifier
         var result = new List<TableSnapshot>();
         foreach (var table in await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false))
         {
-            await using var command = connection.CreateCommand();
-            command.CommandTimeout = 0;
-            command.CommandText = $"SELECT COUNT(*) FROM {provider.QuoteTable(table.Name)}";
+            await using var command = connection.CreateCommand($"SELECT COUNT(*) FROM {provider.QuoteTable(table.Name)}", null, 0);
             var rows = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
             result.Add(new TableSnapshot(table.Name.ToString(), rows, string.Empty));
         }

@@ -79,9 +79,11 @@ public sealed class BackupService
                 $"{IO.ByteSize.Format(done)} of {IO.ByteSize.Format(rawSize)}")));
             if (request.Compression == BackupCompression.None && key is null && request.WrapOutput is null)
             {
-                // Nothing to transform: the snapshot file is the primary copy. Checksum it in place (while the
-                // tables are hashed from it), then rename it.
+                // Nothing to transform: the snapshot file is the primary copy. Checksum it in place while the disk
+                // syncs it (and the tables are hashed from it), then rename it. Dump tools do not all fsync.
+                var syncing = DedicatedThread.Run(() => SecureFiles.FlushFile(raw), cancellationToken);
                 var sha = await BackupStreams.Sha256Async(raw, cancellationToken).ConfigureAwait(false);
+                await syncing.ConfigureAwait(false);
                 await snapshot.Tables.ConfigureAwait(false);
                 File.Move(raw, Path.Combine(partial, primaryName));
                 files.Add(new BackupFile(primaryName, rawSize, sha, "primary"));

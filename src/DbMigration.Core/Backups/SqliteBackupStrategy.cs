@@ -41,17 +41,10 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             await WriteSqlDumpAsync(copy, sqlDumpPath, cancellationToken).ConfigureAwait(false);
         }
 
-        // Hash the copy (it is the snapshot) on another core while the caller checksums the file and the disk
-        // syncs it. The caller awaits the tables before it publishes anything, so the copy is durable by then.
-        var hashing = Task.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
-        var syncing = Task.Run(() => SecureFiles.FlushFile(rawPath), cancellationToken);
-        return new SnapshotResult(version, WhenBoth(hashing, syncing), Format, "database.sqlite");
-    }
-
-    private static async Task<IReadOnlyList<TableSnapshot>> WhenBoth(Task<IReadOnlyList<TableSnapshot>> hashing, Task syncing)
-    {
-        await Task.WhenAll(hashing, syncing).ConfigureAwait(false);
-        return await hashing.ConfigureAwait(false);
+        // Hash the copy (it is the snapshot) on a thread of its own while the caller writes or checksums it. The
+        // caller syncs the file when it becomes the primary copy as it is; otherwise it is a temp file.
+        var hashing = DedicatedThread.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
+        return new SnapshotResult(version, hashing, Format, "database.sqlite");
     }
 
     private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>
@@ -72,7 +65,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     }
 
     public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
-        Task.Run(() => SqliteContentHasher.Hash(database.FilePath!, parallel: true, cancellationToken), cancellationToken);
+        DedicatedThread.Run(() => SqliteContentHasher.Hash(database.FilePath!, parallel: true, cancellationToken), cancellationToken);
 
     public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {

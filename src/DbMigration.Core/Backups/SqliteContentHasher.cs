@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using DbMigration.Errors;
+using DbMigration.Operations;
 using DbMigration.Providers.Sqlite;
 using SQLitePCL;
 
@@ -18,11 +20,14 @@ internal static unsafe class SqliteContentHasher
     private const int Row = 100;
     private const int Done = 101;
     private const int Segments = 2;
+    private const int BufferSize = 1 << 16;
 
     private static sqlite3 Open(string path)
     {
         Batteries_V2.Init();
-        if (raw.sqlite3_open_v2(path, out var db, raw.SQLITE_OPEN_READONLY, null) != raw.SQLITE_OK)
+
+        // Each connection stays on one thread, so SQLite's per-call connection mutex is pure cost (a quarter of the time).
+        if (raw.sqlite3_open_v2(path, out var db, raw.SQLITE_OPEN_READONLY | raw.SQLITE_OPEN_NOMUTEX, null) != raw.SQLITE_OK)
         {
             var message = raw.sqlite3_errmsg(db).utf8_to_string();
             db.Dispose();
@@ -63,22 +68,44 @@ internal static unsafe class SqliteContentHasher
                     continue;
                 }
 
-                var bounds = Query(db, $"SELECT min(rowid), max(rowid) FROM {quoted}")[0];
-                var low = bounds[0] is null ? 0L : long.Parse(bounds[0]!, System.Globalization.CultureInfo.InvariantCulture);
-                var high = bounds[1] is null ? 0L : long.Parse(bounds[1]!, System.Globalization.CultureInfo.InvariantCulture);
+                // Two queries: min() and max() together make SQLite scan the whole table instead of seeking each end.
+                var low = Bound(db, $"SELECT min(rowid) FROM {quoted}");
+                var high = Bound(db, $"SELECT max(rowid) FROM {quoted}");
                 var split = low + (high - low) / Segments;
                 var parts = new[]
                 {
                     $"SELECT * FROM {quoted} WHERE rowid <= {split} ORDER BY rowid",
                     $"SELECT * FROM {quoted} WHERE rowid > {split} ORDER BY rowid",
                 };
-                var segments = new TableSnapshot[Segments];
+
                 // The segments define the hash; whether they run at once only changes the speed.
-                Parallel.For(0, Segments, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = parallel ? Segments : 1 }, i =>
+                var segments = new TableSnapshot[Segments];
+                TableSnapshot HashSegment(int i)
                 {
                     using var own = Open(path);
-                    segments[i] = HashTable(own, name, parts[i], cancellationToken);
-                });
+                    return HashTable(own, name, parts[i], cancellationToken);
+                }
+
+                var second = parallel ? DedicatedThread.Run(() => HashSegment(1), cancellationToken) : null;
+                try
+                {
+                    segments[0] = HashSegment(0);
+                }
+                catch when (second is not null)
+                {
+                    // Let the other segment close its connection before the error leaves.
+                    try
+                    {
+                        second.Wait(CancellationToken.None);
+                    }
+                    catch (AggregateException)
+                    {
+                    }
+
+                    throw;
+                }
+
+                segments[1] = second is null ? HashSegment(1) : second.GetAwaiter().GetResult();
                 using var combined = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 foreach (var segment in segments)
                 {
@@ -92,92 +119,101 @@ internal static unsafe class SqliteContentHasher
         }
     }
 
+    private static long Bound(sqlite3 db, string sql)
+    {
+        var value = Query(db, sql)[0][0];
+        return value is null ? 0L : long.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    // Called once per segment, so it never tiers up: ReadyToRun code would run the whole scan. Jit it optimized.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static TableSnapshot HashTable(sqlite3 db, string name, string sql, CancellationToken cancellationToken)
     {
         Check(db, raw.sqlite3_prepare_v2(db, sql, out var statement));
         using (statement)
         {
             // The loop calls e_sqlite3 directly: SQLitePCLRaw's SafeHandle marshalling cost more than the hashing.
+            // One sqlite3_column_value per value, then the plain value accessors: each sqlite3_column_* call
+            // repeats the statement's checks.
             var handle = statement.DangerousGetHandle();
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buffer = new byte[1 << 16];
-            var used = 0;
-            long rows = 0;
-            var columns = raw.sqlite3_column_count(statement);
-            int rc;
-            while ((rc = SqliteNative.Step(handle)) == Row)
+            var buffer = GC.AllocateArray<byte>(BufferSize, pinned: true);
+            fixed (byte* start = buffer)
             {
-                if ((++rows & 0xFFFF) == 0)
+                var used = 0;
+                long rows = 0;
+                var columns = raw.sqlite3_column_count(statement);
+                int rc;
+                while ((rc = SqliteNative.Step(handle)) == Row)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
-                for (var i = 0; i < columns; i++)
-                {
-                    var type = SqliteNative.ColumnType(handle, i);
-                    switch (type)
+                    if ((++rows & 0xFFFF) == 0)
                     {
-                        case raw.SQLITE_INTEGER:
-                            Ensure(hash, buffer, ref used, 9);
-                            buffer[used] = (byte)'I';
-                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), SqliteNative.ColumnInt64(handle, i));
-                            used += 9;
-                            break;
-                        case raw.SQLITE_FLOAT:
-                            Ensure(hash, buffer, ref used, 9);
-                            buffer[used] = (byte)'F';
-                            BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(used + 1), BitConverter.DoubleToInt64Bits(SqliteNative.ColumnDouble(handle, i)));
-                            used += 9;
-                            break;
-                        case raw.SQLITE_NULL:
-                            Ensure(hash, buffer, ref used, 1);
-                            buffer[used++] = (byte)'N';
-                            break;
-                        default:
-                            // Blob before bytes, as SQLite asks: the pointer stays valid until the next step.
-                            var data = SqliteNative.ColumnBlob(handle, i);
-                            var length = SqliteNative.ColumnBytes(handle, i);
-                            var bytes = data is null ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(data, length);
-                            Ensure(hash, buffer, ref used, 5);
-                            buffer[used] = type == raw.SQLITE_TEXT ? (byte)'T' : (byte)'B';
-                            BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(used + 1), bytes.Length);
-                            used += 5;
-                            if (bytes.Length > buffer.Length - used)
-                            {
-                                hash.AppendData(buffer, 0, used);
-                                used = 0;
-                                hash.AppendData(bytes);
-                            }
-                            else
-                            {
-                                bytes.CopyTo(buffer.AsSpan(used));
-                                used += bytes.Length;
-                            }
-
-                            break;
+                        cancellationToken.ThrowIfCancellationRequested();
                     }
+
+                    // Room for every fixed-size part of the row; text and blob payloads check their own length.
+                    if (used > BufferSize - (columns * 9) - 1)
+                    {
+                        hash.AppendData(buffer, 0, used);
+                        used = 0;
+                    }
+
+                    for (var i = 0; i < columns; i++)
+                    {
+                        var value = SqliteNative.ColumnValue(handle, i);
+                        var type = SqliteNative.ValueType(value);
+                        var at = start + used;
+                        switch (type)
+                        {
+                            case raw.SQLITE_INTEGER:
+                                *at = (byte)'I';
+                                BinaryPrimitives.WriteInt64LittleEndian(new Span<byte>(at + 1, 8), SqliteNative.ValueInt64(value));
+                                used += 9;
+                                break;
+                            case raw.SQLITE_FLOAT:
+                                *at = (byte)'F';
+                                BinaryPrimitives.WriteInt64LittleEndian(new Span<byte>(at + 1, 8), BitConverter.DoubleToInt64Bits(SqliteNative.ValueDouble(value)));
+                                used += 9;
+                                break;
+                            case raw.SQLITE_NULL:
+                                *at = (byte)'N';
+                                used += 1;
+                                break;
+                            default:
+                                // Blob before bytes, as SQLite asks: the pointer stays valid until the next step.
+                                var data = SqliteNative.ValueBlob(value);
+                                var length = data is null ? 0 : SqliteNative.ValueBytes(value);
+                                *at = type == raw.SQLITE_TEXT ? (byte)'T' : (byte)'B';
+                                BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(at + 1, 4), length);
+                                used += 5;
+                                var payload = new ReadOnlySpan<byte>(data, length);
+                                if (length > BufferSize - used - ((columns - i) * 9) - 1)
+                                {
+                                    hash.AppendData(buffer, 0, used);
+                                    hash.AppendData(payload);
+                                    used = 0;
+                                }
+                                else
+                                {
+                                    payload.CopyTo(new Span<byte>(start + used, length));
+                                    used += length;
+                                }
+
+                                break;
+                        }
+                    }
+
+                    start[used++] = (byte)'\n';
                 }
 
-                Ensure(hash, buffer, ref used, 1);
-                buffer[used++] = (byte)'\n';
+                if (rc != Done)
+                {
+                    Check(db, rc);
+                }
+
+                hash.AppendData(buffer, 0, used);
+                return new TableSnapshot(name, rows, Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant());
             }
-
-            if (rc != Done)
-            {
-                Check(db, rc);
-            }
-
-            hash.AppendData(buffer, 0, used);
-            return new TableSnapshot(name, rows, Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant());
-        }
-    }
-
-    private static void Ensure(IncrementalHash hash, byte[] buffer, ref int used, int needed)
-    {
-        if (used + needed > buffer.Length)
-        {
-            hash.AppendData(buffer, 0, used);
-            used = 0;
         }
     }
 

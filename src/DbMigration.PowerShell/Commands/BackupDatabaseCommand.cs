@@ -24,7 +24,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
     [Parameter(HelpMessage = "Manual, Daily, Weekly, Monthly or PreMigration; retention and -Latest use it.")]
     public BackupCategory Category { get; set; } = BackupCategory.Manual;
 
-    [Parameter(HelpMessage = "None, Fast (Brotli quality 1) or Small (Brotli quality 4).")]
+    [Parameter(HelpMessage = "None, Fast (Brotli quality 0) or Small (Brotli quality 4).")]
     public BackupCompression Compress { get; set; } = BackupCompression.None;
 
     [Parameter(HelpMessage = "PostgreSQL and MariaDB: Auto (the engine's dump tool, else the built-in dump), EngineTool (the tool only) or BuiltIn (no client tools needed).")]

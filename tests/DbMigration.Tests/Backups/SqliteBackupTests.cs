@@ -122,6 +122,34 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task Fast_compression_writes_standard_Brotli_at_quality_0_that_any_decoder_reads()
+    {
+        var target = await EventsAsync();
+        var backup = Backup(target, c => c.Compress = BackupCompression.Fast);
+        var primary = Assert.Single(backup.Files, f => f.Kind == "primary");
+        Assert.Equal("database.sqlite.br", primary.Name);
+        var compressed = await File.ReadAllBytesAsync(Path.Combine(backup.Path, primary.Name));
+
+        // Decode with the runtime's own decoder, independent of DbMigration's reader.
+        using var plain = new MemoryStream();
+        await using (var decoder = new System.IO.Compression.BrotliStream(new MemoryStream(compressed), System.IO.Compression.CompressionMode.Decompress))
+        {
+            await decoder.CopyToAsync(plain);
+        }
+
+        var copy = _dir.File("decoded.sqlite");
+        await File.WriteAllBytesAsync(copy, plain.ToArray());
+        Assert.Equal(2_000, Count(DatabaseTarget.FromFile(copy)));
+
+        // Brotli output is deterministic: the same bytes at quality 0, window 22 prove the level and the framing.
+        var expected = new byte[System.IO.Compression.BrotliEncoder.GetMaxCompressedLength((int)plain.Length)];
+        using var encoder = new System.IO.Compression.BrotliEncoder(0, 22);
+        Assert.Equal(System.Buffers.OperationStatus.Done, encoder.Compress(plain.ToArray(), expected, out _, out var written, isFinalBlock: true));
+        Assert.Equal(expected.AsSpan(0, written).ToArray(), compressed);
+        Assert.Contains("Brotli q0", await File.ReadAllTextAsync(Path.Combine(backup.Path, "backup.log")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_backup_taken_while_the_application_writes_in_WAL_mode_is_consistent()
     {
         var target = await EventsAsync(20_000);

@@ -25,11 +25,7 @@ internal static unsafe class SqliteNative
     public static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void> ResultError = (delegate* unmanaged[Cdecl]<IntPtr, byte*, int, void>)Export("sqlite3_result_error");
     // Statement stepping and column access for hot loops, without SafeHandle marshalling on every call.
     public static readonly delegate* unmanaged[Cdecl]<IntPtr, int> Step = (delegate* unmanaged[Cdecl]<IntPtr, int>)Export("sqlite3_step");
-    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, int> ColumnType = (delegate* unmanaged[Cdecl]<IntPtr, int, int>)Export("sqlite3_column_type");
-    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, long> ColumnInt64 = (delegate* unmanaged[Cdecl]<IntPtr, int, long>)Export("sqlite3_column_int64");
-    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, double> ColumnDouble = (delegate* unmanaged[Cdecl]<IntPtr, int, double>)Export("sqlite3_column_double");
-    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, byte*> ColumnBlob = (delegate* unmanaged[Cdecl]<IntPtr, int, byte*>)Export("sqlite3_column_blob");
-    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, int> ColumnBytes = (delegate* unmanaged[Cdecl]<IntPtr, int, int>)Export("sqlite3_column_bytes");
+    public static readonly delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr> ColumnValue = (delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr>)Export("sqlite3_column_value");
     private static readonly delegate* unmanaged[Cdecl]<IntPtr, byte*> ErrorMessagePointer = (delegate* unmanaged[Cdecl]<IntPtr, byte*>)Export("sqlite3_errmsg");
 
     // Variadic in C; called with fixed arguments, which only matches where variadic integers travel in the same

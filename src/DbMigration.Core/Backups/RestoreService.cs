@@ -53,19 +53,13 @@ public sealed class RestoreService
         var provider = DatabaseProviders.For(target);
         var strategy = provider.BackupStrategy;
 
-        // Checksums first, and sessions: both are cheap and either one stops the restore before any work.
+        // Sessions first: cheap, and they stop the restore before any work.
         progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Checking {backup.Id}", 5));
-        var checksums = await BackupVerifier.CheckFilesAsync(backup, cancellationToken).ConfigureAwait(false);
-        if (checksums.Any(c => !c.Passed))
-        {
-            var why = string.Join("; ", checksums.Where(c => !c.Passed).Select(c => c.Message));
-            BackupVerifier.Record(backup, VerificationStatus.Failed, why);
-            throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
-                $"Backup {backup.Id} failed verification, so nothing was restored: {why}") { Target = backup.Path };
-        }
-
         await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false);
         var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
+
+        // The checksums run beside the restore into a new database: the target is not touched until both are done.
+        var checksums = CheckChecksumsAsync(backup, cancellationToken);
 
         // The verified copy is the one swapped in: restore once into a new database or file, verify it there.
         var work = Path.Combine(Path.GetTempPath(), "dbm-restore-" + Guid.NewGuid().ToString("N"));
@@ -75,11 +69,22 @@ public sealed class RestoreService
         try
         {
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Restoring into a new database", 20));
-            var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, cancellationToken).ConfigureAwait(false);
             var name = target.Engine == DatabaseEngine.Sqlite
                 ? "." + Path.GetFileName(target.FilePath) + ".dbm-restore-" + backup.Id
                 : PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
-            restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, progress, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, cancellationToken).ConfigureAwait(false);
+                restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, progress, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (!checksums.IsCompletedSuccessfully)
+            {
+                // A damaged file can fail the extraction or the restore too: its checksum mismatch is the clearer report.
+                await checksums.ConfigureAwait(false);
+                throw;
+            }
+
+            await checksums.ConfigureAwait(false);
             BackupService.TryDelete(work);
 
             var problems = new List<string>();
@@ -174,6 +179,18 @@ public sealed class RestoreService
             }
 
             BackupService.TryDelete(work);
+        }
+    }
+
+    private static async Task CheckChecksumsAsync(BackupInfo backup, CancellationToken cancellationToken)
+    {
+        var checksums = await BackupVerifier.CheckFilesAsync(backup, cancellationToken).ConfigureAwait(false);
+        if (checksums.Any(c => !c.Passed))
+        {
+            var why = string.Join("; ", checksums.Where(c => !c.Passed).Select(c => c.Message));
+            BackupVerifier.Record(backup, VerificationStatus.Failed, why);
+            throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
+                $"Backup {backup.Id} failed verification, so nothing was restored: {why}") { Target = backup.Path };
         }
     }
 

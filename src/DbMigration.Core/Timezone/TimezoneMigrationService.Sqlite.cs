@@ -172,29 +172,17 @@ public sealed partial class TimezoneMigrationService
     /// <summary>The committed table's counts, scanned as two key ranges in parallel when the key is an integer.</summary>
     private static async Task<TableCounts> CountCommittedAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
     {
-        var key = plan.Key == "rowid" ? "rowid" : context.Quote(plan.Key);
         long? middle = null;
         if (plan.IntegerKey)
         {
-            await using var bounds = context.Connection.CreateCommand($"SELECT (MIN({key}) + MAX({key})) / 2 FROM {context.Table(plan)}");
+            // Separate subqueries: SQLite seeks each end only for a lone min() or max(); together they scan the table.
+            var key = context.Key(plan);
+            await using var bounds = context.Connection.CreateCommand($"SELECT ((SELECT MIN({key}) FROM {context.Table(plan)}) + (SELECT MAX({key}) FROM {context.Table(plan)})) / 2");
             var value = await bounds.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
             middle = value is null or DBNull ? null : System.Convert.ToInt64(value, CultureInfo.InvariantCulture);
         }
 
-        async Task<TableCounts> Scan(string? where)
-        {
-            await using var connection = await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-            return await CountAsync(context, plan, connection, where, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (middle is null)
-        {
-            return await Scan(null).ConfigureAwait(false);
-        }
-
-        var low = Task.Run(() => Scan($"{key} <= {middle}"), cancellationToken);
-        var high = Task.Run(() => Scan($"{key} > {middle}"), cancellationToken);
-        return (await low.ConfigureAwait(false)).Add(await high.ConfigureAwait(false));
+        return await CountInHalvesAsync(context, plan, middle, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The rebuild holds the table twice until the run is undone or its record dropped: check there is room.</summary>
@@ -238,7 +226,7 @@ public sealed partial class TimezoneMigrationService
         string filter;
         if (plan.IntegerKey)
         {
-            await using var bounds = connection.CreateCommand($"SELECT MIN({key}), MAX({key}) FROM {record}");
+            await using var bounds = connection.CreateCommand($"SELECT (SELECT MIN({key}) FROM {record}), (SELECT MAX({key}) FROM {record})");
             await using var reader = await bounds.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             filter = reader.IsDBNull(0)

@@ -666,7 +666,7 @@ public sealed partial class TimezoneMigrationService
             context.Outcome.Columns.Add(Result(plan.Columns[i], tallies[i], context.Converter, UpdateCase));
         }
 
-        var after = await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
+        var after = await CountInHalvesAsync(context, plan, minKey + ((maxKey - minKey) / 2), cancellationToken).ConfigureAwait(false);
         CheckCounts(context, plan, before, after, tallies.Select(t => t.Converted).ToList());
         await CheckSampleAsync(context, plan, sample, cancellationToken).ConfigureAwait(false);
     }

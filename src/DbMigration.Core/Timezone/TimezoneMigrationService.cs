@@ -472,6 +472,29 @@ public sealed partial class TimezoneMigrationService
         return new TableCounts(Get(0), Enumerable.Range(0, n).Select(i => Get(1 + 2 * i)).ToArray(), Enumerable.Range(0, n).Select(i => Get(2 + 2 * i)).ToArray());
     }
 
+    /// <summary>
+    /// The table's counts, scanned as the key ranges up to and after <paramref name="middle"/> on two connections at
+    /// once, so the database uses both cores; one scan when there is no integer key to split on.
+    /// </summary>
+    private static async Task<TableCounts> CountInHalvesAsync(ConvertContext context, TablePlan plan, long? middle, CancellationToken cancellationToken)
+    {
+        if (middle is null)
+        {
+            return await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
+        }
+
+        var key = context.Key(plan);
+        async Task<TableCounts> Scan(string where)
+        {
+            await using var connection = await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            return await CountAsync(context, plan, connection, where, cancellationToken).ConfigureAwait(false);
+        }
+
+        var low = Task.Run(() => Scan($"{key} <= {middle}"), cancellationToken);
+        var high = Task.Run(() => Scan($"{key} > {middle}"), cancellationToken);
+        return (await low.ConfigureAwait(false)).Add(await high.ConfigureAwait(false));
+    }
+
     /// <summary>Rows and NULLs unchanged; for text, every converted value now carries the UTC marker.</summary>
     private static void CheckCounts(ConvertContext context, TablePlan plan, TableCounts before, TableCounts after, IReadOnlyList<long> converted)
     {

@@ -8,6 +8,7 @@ internal sealed class TestHostProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly System.Threading.Channels.Channel<string> _lines = System.Threading.Channels.Channel.CreateUnbounded<string>();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _errors = new();
 
     private TestHostProcess(Process process)
     {
@@ -22,6 +23,13 @@ internal sealed class TestHostProcess : IAsyncDisposable
             else
             {
                 _lines.Writer.TryWrite(e.Data);
+            }
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                _errors.Enqueue(e.Data);
             }
         };
         _process.BeginOutputReadLine();
@@ -61,6 +69,9 @@ internal sealed class TestHostProcess : IAsyncDisposable
     public int ProcessId => _process.Id;
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>What the host wrote to stderr so far, for assertion messages.</summary>
+    public string Errors => string.Join(Environment.NewLine, _errors);
 
     /// <summary>Waits for the next line of output, failing the test if none comes in time.</summary>
     public async Task<string> NextLineAsync(TimeSpan timeout)

@@ -230,7 +230,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
                 await Task.Delay(5);
             }
 
-            Assert.False(run.HasExited, "the run finished before it could be interrupted");
+            Assert.False(run.HasExited, "the run finished before it could be interrupted: " + run.Errors);
             run.Kill();
             await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
@@ -447,7 +447,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
                 await Task.Delay(2);
             }
 
-            Assert.False(run.HasExited, "the run finished before it could be interrupted");
+            Assert.False(run.HasExited, "the run finished before it could be interrupted: " + run.Errors);
             run.Kill();
             await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }

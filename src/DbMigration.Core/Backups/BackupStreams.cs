@@ -150,24 +150,12 @@ internal static class BackupStreams
     /// Brotli at an explicit quality, into <paramref name="inner"/> (left open). .NET 8's BrotliStream offers only
     /// quality 1 and 4; quality 0, a standard Brotli stream like any other, compresses about 60% faster than 1.
     /// </summary>
-    private sealed class BrotliWriteStream(Stream inner, int quality) : Stream
+    private sealed class BrotliWriteStream(Stream inner, int quality) : WriteOnlyStream(inner)
     {
         private const int Window = 22;
-        private readonly byte[] output = new byte[1 << 17];
-        private BrotliEncoder encoder = new(quality, Window);
-        private bool finished;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        private readonly byte[] _output = new byte[1 << 17];
+        private BrotliEncoder _encoder = new(quality, Window);
+        private bool _finished;
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
@@ -176,7 +164,7 @@ internal static class BackupStreams
             {
                 status = Compress(buffer, final: false, out var consumed, out var written);
                 buffer = buffer[consumed..];
-                inner.Write(output, 0, written);
+                Inner.Write(_output, 0, written);
             }
             while (status != OperationStatus.Done);
         }
@@ -188,13 +176,10 @@ internal static class BackupStreams
             {
                 status = Compress(buffer.Span, final: false, out var consumed, out var written);
                 buffer = buffer[consumed..];
-                await inner.WriteAsync(output.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+                await Inner.WriteAsync(_output.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
             }
             while (status != OperationStatus.Done);
         }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         /// <summary>Writes the end of the stream. Without it the file is truncated, and reading it fails.</summary>
         public async Task FinishAsync(CancellationToken cancellationToken)
@@ -203,28 +188,17 @@ internal static class BackupStreams
             do
             {
                 status = Compress(ReadOnlySpan<byte>.Empty, final: true, out _, out var written);
-                await inner.WriteAsync(output.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
+                await Inner.WriteAsync(_output.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
             }
             while (status != OperationStatus.Done);
-            finished = true;
+            _finished = true;
         }
-
-        /// <summary>Only the caller's inner stream is flushed: a Brotli flush block here would cost ratio and buy nothing.</summary>
-        public override void Flush() => inner.Flush();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
             if (disposing)
             {
-                encoder.Dispose();
+                _encoder.Dispose();
             }
 
             base.Dispose(disposing);
@@ -232,8 +206,8 @@ internal static class BackupStreams
 
         private OperationStatus Compress(ReadOnlySpan<byte> input, bool final, out int consumed, out int written)
         {
-            ObjectDisposedException.ThrowIf(finished && !input.IsEmpty, this);
-            var status = encoder.Compress(input, output, out consumed, out written, final);
+            ObjectDisposedException.ThrowIf(_finished && !input.IsEmpty, this);
+            var status = _encoder.Compress(input, _output, out consumed, out written, final);
             if (status == OperationStatus.InvalidData)
             {
                 throw new InvalidOperationException("The Brotli encoder rejected its input.");
@@ -243,8 +217,29 @@ internal static class BackupStreams
         }
     }
 
-    private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
+    private sealed class HashingStream(Stream inner, IncrementalHash hash) : WriteOnlyStream(inner)
     {
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            hash.AppendData(buffer);
+            Inner.Write(buffer);
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            hash.AppendData(buffer.Span);
+            await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The parts every write-only stage of the pipeline shares: no reading or seeking, array writes routed to the
+    /// span overloads, and flushes passed to the stream underneath.
+    /// </summary>
+    private abstract class WriteOnlyStream(Stream inner) : Stream
+    {
+        protected Stream Inner { get; } = inner;
+
         public override bool CanRead => false;
 
         public override bool CanSeek => false;
@@ -255,26 +250,18 @@ internal static class BackupStreams
 
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+        public abstract override void Write(ReadOnlySpan<byte> buffer);
+
+        public abstract override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default);
+
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            hash.AppendData(buffer);
-            inner.Write(buffer);
-        }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            hash.AppendData(buffer.Span);
-            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override void Flush() => inner.Flush();
+        public override void Flush() => Inner.Flush();
 
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+        public override Task FlushAsync(CancellationToken cancellationToken) => Inner.FlushAsync(cancellationToken);
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
@@ -288,7 +275,7 @@ internal static class BackupStreams
     /// The nonce is prefix + chunk index; the associated data binds the index and a final-chunk flag, so chunks
     /// cannot be reordered, dropped or cut off without detection.
     /// </summary>
-    private sealed class EncryptingStream(Stream inner, byte[] key) : Stream
+    private sealed class EncryptingStream(Stream inner, byte[] key) : WriteOnlyStream(inner)
     {
         private readonly AesGcm _aes = new(key, 16);
         private readonly byte[] _prefix = RandomNumberGenerator.GetBytes(4);
@@ -297,17 +284,7 @@ internal static class BackupStreams
         private long _index;
         private bool _headerWritten;
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override void Write(ReadOnlySpan<byte> buffer) => WriteAsync(buffer.ToArray()).AsTask().GetAwaiter().GetResult();
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -324,35 +301,24 @@ internal static class BackupStreams
             }
         }
 
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
         public async Task CompleteAsync(CancellationToken cancellationToken) => await WriteChunkAsync(final: true, cancellationToken).ConfigureAwait(false);
 
         private async Task WriteChunkAsync(bool final, CancellationToken cancellationToken)
         {
             if (!_headerWritten)
             {
-                await inner.WriteAsync(Magic, cancellationToken).ConfigureAwait(false);
-                await inner.WriteAsync(_prefix, cancellationToken).ConfigureAwait(false);
+                await Inner.WriteAsync(Magic, cancellationToken).ConfigureAwait(false);
+                await Inner.WriteAsync(_prefix, cancellationToken).ConfigureAwait(false);
                 _headerWritten = true;
             }
 
             var output = new byte[4 + _filled + 16];
             BinaryPrimitives.WriteInt32LittleEndian(output, _filled);
             _aes.Encrypt(Nonce(_prefix, _index), _plain.AsSpan(0, _filled), output.AsSpan(4, _filled), output.AsSpan(4 + _filled, 16), Aad(_index, final));
-            await inner.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+            await Inner.WriteAsync(output, cancellationToken).ConfigureAwait(false);
             _index++;
             _filled = 0;
         }
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -137,7 +137,7 @@ internal static unsafe class SqliteContentHasher
             // repeats the statement's checks.
             var handle = statement.DangerousGetHandle();
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buffer = GC.AllocateArray<byte>(BufferSize, pinned: true);
+            var buffer = new byte[BufferSize];
             fixed (byte* start = buffer)
             {
                 var used = 0;

@@ -82,14 +82,10 @@ public sealed class BackupVerifier
     private static async Task<string> RunAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, List<BackupCheck> checks, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", $"Checksums of {backup.Id}", 5));
-        checks.AddRange(await CheckFilesAsync(backup, cancellationToken).ConfigureAwait(false));
-
-        if (checks.Any(c => !c.Passed))
-        {
-            return "Checksums do not match; the backup was not restored.";
-        }
-
-        var key = Key(backup, passphrase);
+        // The checksums run beside the scratch restore: the restore only reads the files, and a mismatch still
+        // decides the verdict, whatever the restore of a damaged file did meanwhile.
+        var checksums = CheckFilesAsync(backup, cancellationToken);
+        const string mismatch = "Checksums do not match: the backup's files are damaged or were changed since it was taken.";
         var provider = DatabaseProviders.For(backup.Engine);
         var strategy = provider.BackupStrategy;
         var work = Path.Combine(Path.GetTempPath(), "dbm-verify-" + Guid.NewGuid().ToString("N"));
@@ -97,15 +93,40 @@ public sealed class BackupVerifier
         DatabaseTarget? scratch = null;
         try
         {
-            progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Decrypting and decompressing", 20));
-            var raw = await ExtractPrimaryAsync(backup, key, work, cancellationToken).ConfigureAwait(false);
-            checks.Add(new BackupCheck("Decode", true, BackupStreams.Describe(backup.Compression, key is not null) + " decoded."));
+            byte[]? key;
+            string raw;
+            try
+            {
+                key = Key(backup, passphrase);
+                progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Decrypting and decompressing", 20));
+                raw = await ExtractPrimaryAsync(backup, key, work, cancellationToken).ConfigureAwait(false);
 
-            progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Restoring into a scratch database", 40));
-            var like = backup.Engine == DatabaseEngine.Sqlite
-                ? DatabaseTarget.FromFile(Path.Combine(work, "scratch.db"))
-                : scratchServer ?? DatabaseTarget.Parse(backup.Source);
-            scratch = await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), progress, cancellationToken).ConfigureAwait(false);
+                progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Restoring into a scratch database", 40));
+                var like = backup.Engine == DatabaseEngine.Sqlite
+                    ? DatabaseTarget.FromFile(Path.Combine(work, "scratch.db"))
+                    : scratchServer ?? DatabaseTarget.Parse(backup.Source);
+                scratch = await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), progress, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (!checksums.IsCompletedSuccessfully)
+            {
+                // A damaged file can fail the decoding or the restore too: its checksum mismatch is the clearer report.
+                var files = await checksums.ConfigureAwait(false);
+                if (files.Any(c => !c.Passed))
+                {
+                    checks.AddRange(files);
+                    return mismatch;
+                }
+
+                throw;
+            }
+
+            checks.AddRange(await checksums.ConfigureAwait(false));
+            if (checks.Any(c => !c.Passed))
+            {
+                return mismatch;
+            }
+
+            checks.Add(new BackupCheck("Decode", true, BackupStreams.Describe(backup.Compression, key is not null) + " decoded."));
             checks.Add(new BackupCheck("Restore", true, $"Restored into scratch {scratch}."));
 
             progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Integrity and content", 70));

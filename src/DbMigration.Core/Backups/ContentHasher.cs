@@ -179,18 +179,18 @@ internal static partial class ContentHasher
 
                 switch (kinds[i])
                 {
-                    case ValueKind.String: writer.WriteText('v', reader.GetFieldValue<string>(i)); break;
-                    case ValueKind.Int64: writer.WriteFormatted('v', reader.GetFieldValue<long>(i), default); break;
-                    case ValueKind.Int32: writer.WriteFormatted('v', reader.GetFieldValue<int>(i), default); break;
-                    case ValueKind.Int16: writer.WriteFormatted('v', reader.GetFieldValue<short>(i), default); break;
-                    case ValueKind.Decimal: writer.WriteFormatted('v', reader.GetFieldValue<decimal>(i), default); break;
-                    case ValueKind.Double: writer.WriteFormatted('f', reader.GetFieldValue<double>(i), "R"); break;
-                    case ValueKind.Single: writer.WriteFormatted('f', reader.GetFieldValue<float>(i), "R"); break;
-                    case ValueKind.Boolean: writer.WriteText('v', reader.GetFieldValue<bool>(i) ? bool.TrueString : bool.FalseString); break;
-                    case ValueKind.Guid: writer.WriteFormatted('v', reader.GetFieldValue<Guid>(i), default); break;
-                    case ValueKind.DateTime: writer.WriteFormatted('d', reader.GetFieldValue<DateTime>(i), DateTimeFormat); break;
-                    case ValueKind.DateTimeOffset: writer.WriteFormatted('o', reader.GetFieldValue<DateTimeOffset>(i).UtcDateTime, DateTimeFormat); break;
-                    case ValueKind.Bytes: writer.WriteHex(reader.GetFieldValue<byte[]>(i)); break;
+                    case ValueKind.String: writer.Write(reader.GetFieldValue<string>(i)); break;
+                    case ValueKind.Int64: writer.Write(reader.GetFieldValue<long>(i)); break;
+                    case ValueKind.Int32: writer.Write(reader.GetFieldValue<int>(i)); break;
+                    case ValueKind.Int16: writer.Write(reader.GetFieldValue<short>(i)); break;
+                    case ValueKind.Decimal: writer.Write(reader.GetFieldValue<decimal>(i)); break;
+                    case ValueKind.Double: writer.Write(reader.GetFieldValue<double>(i)); break;
+                    case ValueKind.Single: writer.Write(reader.GetFieldValue<float>(i)); break;
+                    case ValueKind.Boolean: writer.Write(reader.GetFieldValue<bool>(i)); break;
+                    case ValueKind.Guid: writer.Write(reader.GetFieldValue<Guid>(i)); break;
+                    case ValueKind.DateTime: writer.Write(reader.GetFieldValue<DateTime>(i)); break;
+                    case ValueKind.DateTimeOffset: writer.Write(reader.GetFieldValue<DateTimeOffset>(i)); break;
+                    case ValueKind.Bytes: writer.Write(reader.GetFieldValue<byte[]>(i)); break;
                     default: writer.WriteValue(reader.GetValue(i)); break;
                 }
             }
@@ -229,7 +229,7 @@ internal static partial class ContentHasher
             _buffer[_used++] = (byte)'\n';
         }
 
-        public void WriteFormatted<T>(char tag, T value, ReadOnlySpan<char> format)
+        private void WriteFormatted<T>(char tag, T value, ReadOnlySpan<char> format)
             where T : IUtf8SpanFormattable
         {
             Reserve(SmallValue);
@@ -246,7 +246,7 @@ internal static partial class ContentHasher
             _used += length;
         }
 
-        public void WriteText(char tag, string text)
+        private void WriteText(char tag, string text)
         {
             var maxBytes = Encoding.UTF8.GetMaxByteCount(text.Length);
             if (maxBytes + SmallValue > _buffer.Length)
@@ -267,7 +267,7 @@ internal static partial class ContentHasher
             _used += Encoding.UTF8.GetBytes(text, _buffer.AsSpan(_used));
         }
 
-        public void WriteHex(byte[] bytes)
+        private void WriteHex(byte[] bytes)
         {
             Reserve(SmallValue);
             WritePrefix((bytes.Length * 2) + 1, 'x');
@@ -286,21 +286,46 @@ internal static partial class ContentHasher
         {
             switch (value)
             {
-                case string text: WriteText('v', text); break;
-                case long number: WriteFormatted('v', number, default); break;
-                case int number: WriteFormatted('v', number, default); break;
-                case short number: WriteFormatted('v', number, default); break;
-                case decimal number: WriteFormatted('v', number, default); break;
-                case double number: WriteFormatted('f', number, "R"); break;
-                case float number: WriteFormatted('f', number, "R"); break;
-                case bool flag: WriteText('v', flag ? bool.TrueString : bool.FalseString); break;
-                case Guid guid: WriteFormatted('v', guid, default); break;
-                case DateTime dateTime: WriteFormatted('d', dateTime, DateTimeFormat); break;
-                case DateTimeOffset offset: WriteFormatted('o', offset.UtcDateTime, DateTimeFormat); break;
-                case byte[] bytes: WriteHex(bytes); break;
+                case string text: Write(text); break;
+                case long number: Write(number); break;
+                case int number: Write(number); break;
+                case short number: Write(number); break;
+                case decimal number: Write(number); break;
+                case double number: Write(number); break;
+                case float number: Write(number); break;
+                case bool flag: Write(flag); break;
+                case Guid guid: Write(guid); break;
+                case DateTime dateTime: Write(dateTime); break;
+                case DateTimeOffset offset: Write(offset); break;
+                case byte[] bytes: Write(bytes); break;
                 default: WriteCanonical(Canonical(value)); break;
             }
         }
+
+        // One overload per type with a direct form: each writes what Canonical gives for that type.
+        public void Write(string text) => WriteText('v', text);
+
+        public void Write(long number) => WriteFormatted('v', number, default);
+
+        public void Write(int number) => WriteFormatted('v', number, default);
+
+        public void Write(short number) => WriteFormatted('v', number, default);
+
+        public void Write(decimal number) => WriteFormatted('v', number, default);
+
+        public void Write(double number) => WriteFormatted('f', number, "R");
+
+        public void Write(float number) => WriteFormatted('f', number, "R");
+
+        public void Write(bool flag) => WriteText('v', flag ? bool.TrueString : bool.FalseString);
+
+        public void Write(Guid guid) => WriteFormatted('v', guid, default);
+
+        public void Write(DateTime dateTime) => WriteFormatted('d', dateTime, DateTimeFormat);
+
+        public void Write(DateTimeOffset offset) => WriteFormatted('o', offset.UtcDateTime, DateTimeFormat);
+
+        public void Write(byte[] bytes) => WriteHex(bytes);
 
         public void WriteCanonical(string? text)
         {

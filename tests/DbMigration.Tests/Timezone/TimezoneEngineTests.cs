@@ -442,12 +442,13 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         {
             Assert.Equal("STARTED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
             var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline && !run.HasExited && !await CountsAsync(watch, midRunProbe))
+            var probe = new List<string>();
+            while (DateTime.UtcNow < deadline && !run.HasExited && !await CountsAsync(watch, midRunProbe, probe))
             {
                 await Task.Delay(2);
             }
 
-            Assert.False(run.HasExited, "the run finished before it could be interrupted: " + run.Errors);
+            Assert.False(run.HasExited, $"the run finished before it could be interrupted; probe errors: {string.Join(" | ", probe.Distinct())}; host: {run.Errors}");
             run.Kill();
             await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
@@ -467,7 +468,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(before, string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => ((DateTime)r[0]!).Ticks)));
     }
 
-    private static async Task<bool> CountsAsync(System.Data.Common.DbConnection connection, string sql)
+    private static async Task<bool> CountsAsync(System.Data.Common.DbConnection connection, string sql, List<string> errors)
     {
         try
         {
@@ -475,8 +476,9 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
             command.CommandText = sql;
             return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture) > 0;
         }
-        catch (System.Data.Common.DbException)
+        catch (System.Data.Common.DbException ex)
         {
+            errors.Add(ex.Message);
             return false;
         }
     }

@@ -114,6 +114,9 @@ public enum MigrationState
 
     /// <summary>Undone or resolved as rolled back; it will run again.</summary>
     RolledBack,
+
+    /// <summary>Being applied now, outside a transaction, by a run that holds the migration lock.</summary>
+    Running,
 }
 
 /// <summary>One version as Get-MigrationStatus sees it: the file, the journal, or both.</summary>

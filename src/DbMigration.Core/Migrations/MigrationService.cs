@@ -59,8 +59,33 @@ public sealed class MigrationService
         var entries = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false)
             ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)
             : [];
+        (entries, _) = await MarkRunningAsync(provider, target, entries, cancellationToken).ConfigureAwait(false);
         return Describe(scripts, entries);
     }
+
+    /// <summary>
+    /// A non-transactional step is journalled as interrupted before it starts, so a killed run leaves a record
+    /// that blocks the next one. While a live run holds the migration lock, that record is its step in progress:
+    /// it reads as running, and a caller without the lock neither calls it failed nor refuses to plan.
+    /// </summary>
+    private static async Task<(IReadOnlyList<JournalEntry> Entries, MigrationLockInfo? Holder)> MarkRunningAsync(
+        IDatabaseProvider provider, DatabaseTarget target, IReadOnlyList<JournalEntry> entries, CancellationToken cancellationToken)
+    {
+        if (!entries.Any(IsInterruptedMark))
+        {
+            return (entries, null);
+        }
+
+        var holder = await MigrationLock.InspectAsync(provider, target, cancellationToken).ConfigureAwait(false);
+        return holder.IsHeld
+            ? (entries.Select(e => IsInterruptedMark(e) ? e with { Status = "running" } : e).ToList(), holder)
+            : (entries, null);
+    }
+
+    private static bool IsInterruptedMark(JournalEntry entry) =>
+        entry.Status == "failed" && entry.FinishedUtc is null && entry.Error == InterruptedMark;
+
+    private const string InterruptedMark = "interrupted: started but did not finish";
 
     internal static IReadOnlyList<MigrationInfo> Describe(IReadOnlyList<MigrationScript> scripts, IReadOnlyList<JournalEntry> entries)
     {
@@ -76,6 +101,7 @@ public sealed class MigrationService
                 "applied" => entry.Checksum == script.Checksum ? MigrationState.Applied : MigrationState.ChecksumMismatch,
                 "baseline" => MigrationState.Baseline,
                 "failed" => MigrationState.Failed,
+                "running" => MigrationState.Running,
                 _ => highest is not null && script.Version < highest ? MigrationState.OutOfOrder : MigrationState.Pending,
             };
             result.Add((script.Version, Info(script.Version, script.Description, script.FileName, state, entry, script.Down is not null) with { Checksum = script.Checksum }));
@@ -86,6 +112,7 @@ public sealed class MigrationService
             var state = entry.Status switch
             {
                 "failed" => MigrationState.Failed,
+                "running" => MigrationState.Running,
                 "rolled_back" => (MigrationState?)null,
                 _ => MigrationState.Missing,
             };
@@ -113,7 +140,9 @@ public sealed class MigrationService
     };
 
     /// <summary>Decides what would run. Reads only: -WhatIf shows this plan and nothing is written.</summary>
-    public async Task<MigrationPlan> PlanAsync(MigrationRequest request, CancellationToken cancellationToken)
+    public Task<MigrationPlan> PlanAsync(MigrationRequest request, CancellationToken cancellationToken) => PlanAsync(request, holdsLock: false, cancellationToken);
+
+    private async Task<MigrationPlan> PlanAsync(MigrationRequest request, bool holdsLock, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var provider = DatabaseProviders.For(request.Target);
@@ -124,7 +153,18 @@ public sealed class MigrationService
         var entries = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false)
             ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)
             : [];
-        return BuildPlan(request, provider.Engine, capabilities.TransactionalDdl, scripts, entries);
+        if (holdsLock)
+        {
+            return BuildPlan(request, provider.Engine, capabilities.TransactionalDdl, scripts, entries);
+        }
+
+        (entries, var holder) = await MarkRunningAsync(provider, request.Target, entries, cancellationToken).ConfigureAwait(false);
+        var plan = BuildPlan(request, provider.Engine, capabilities.TransactionalDdl, scripts, entries);
+        var running = entries.Where(e => e.Status == "running").Select(e => "V" + e.Version).ToList();
+        return running.Count == 0 ? plan : plan with
+        {
+            Notes = [.. plan.Notes, $"{string.Join(", ", running)} {(running.Count == 1 ? "is" : "are")} being applied now by another run (the migration lock is {holder}); this run waits for the lock and plans again under it."],
+        };
     }
 
     internal static MigrationPlan BuildPlan(MigrationRequest request, DatabaseEngine engine, bool transactionalDdl, IReadOnlyList<MigrationScript> scripts, IReadOnlyList<JournalEntry> entries)
@@ -223,7 +263,7 @@ public sealed class MigrationService
         await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, request.LockTimeout, request.Force, progress, cancellationToken).ConfigureAwait(false);
 
         // Re-plan under the lock: another process may have migrated while we waited.
-        var plan = await PlanAsync(request, cancellationToken).ConfigureAwait(false);
+        var plan = await PlanAsync(request, holdsLock: true, cancellationToken).ConfigureAwait(false);
         var steps = plan.Steps.TakeWhile(s => confirmedVersions.Contains(s.Version)).ToList();
         if (steps.Count == 0)
         {
@@ -323,7 +363,7 @@ public sealed class MigrationService
         }
         else
         {
-            await journal.RecordAsync(connection, null, entry with { Status = "failed", Error = "interrupted: started but did not finish" }, "started", "non-transactional", cancellationToken).ConfigureAwait(false);
+            await journal.RecordAsync(connection, null, entry with { Status = "failed", Error = InterruptedMark }, "started", "non-transactional", cancellationToken).ConfigureAwait(false);
             var done = 0;
             foreach (var statement in step.Statements)
             {

@@ -21,6 +21,9 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     /// <summary>A statement that runs for about 30 seconds unless interrupted.</summary>
     protected abstract string SlowStatement { get; }
 
+    /// <summary>A slow statement that lets other connections read meanwhile (a SQLite write locks readers out).</summary>
+    protected virtual string SlowStatementOthersCanReadBeside => SlowStatement;
+
     private string Folder(params (string Name, string Text)[] files)
     {
         var folder = _dir.File("migrations-" + Guid.NewGuid().ToString("N")[..6]);
@@ -336,6 +339,44 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Equal(MigrationState.Missing, Status(target, folder).Single(s => s.Version == "3").State);
     }
 
+    /// <summary>
+    /// A step outside a transaction is journalled as interrupted before it starts. While its run lives, that record
+    /// is the step in progress: another caller sees it running and plans (to wait for the lock) instead of refusing.
+    /// </summary>
+    [Fact]
+    public async Task A_step_being_applied_outside_a_transaction_reads_as_running_until_its_run_is_gone()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__slow.sql", "-- transaction: none\n" + SlowStatementOthersCanReadBeside + ";\n"), ("V2__after.sql", "CREATE TABLE after_slow (id INTEGER);\n"));
+        var request = new MigrationRequest { Target = target, Path = folder, SkipBackup = true };
+        await using (var run = TestHostProcess.Start(password, "migrate", target.ToString(), folder))
+        {
+            Assert.Equal("PLANNED 2", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal("LOCKED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            var status = Status(target, folder);
+            while (status[0].State == MigrationState.Pending && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+                status = Status(target, folder);
+            }
+
+            Assert.Equal([MigrationState.Running, MigrationState.Pending], status.Select(s => s.State));
+            var plan = await new MigrationService().PlanAsync(request, CancellationToken.None);
+            Assert.Equal(["1", "2"], plan.Steps.Select(s => s.Version));
+            Assert.Contains(plan.Notes, n => n.StartsWith("V1 is being applied now by another run", StringComparison.Ordinal) && n.Contains("pid " + run.ProcessId, StringComparison.Ordinal));
+            Assert.False(run.HasExited, "the run ended while it was being observed: " + run.Errors);
+            run.Kill();
+            await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        // With its run gone, the same record is an interrupted step that must be repaired first.
+        Assert.Equal(MigrationState.Failed, Status(target, folder)[0].State);
+        var blocked = await Assert.ThrowsAsync<DbMigrationException>(() => new MigrationService().PlanAsync(request, CancellationToken.None));
+        Assert.Equal(ErrorIds.MigrationJournalBlocked, blocked.ErrorId);
+        Assert.Contains("V1 failed (interrupted", blocked.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_killed_run_leaves_a_stale_lock_that_is_reported_and_taken_over_only_with_Force()
     {
@@ -388,6 +429,8 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
 public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new SqliteEngine(), null)
 {
     protected override string SlowStatement => "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000) SELECT x FROM c";
+
+    protected override string SlowStatementOthersCanReadBeside => "SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000) SELECT x FROM c)";
 
     [Fact]
     public async Task A_failed_preflight_stops_the_migration_unless_Force()

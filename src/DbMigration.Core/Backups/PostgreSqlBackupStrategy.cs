@@ -122,6 +122,7 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
     {
         var old = ShortName("dbm_old", target.Database!, backupId);
         await using var connection = await OpenMaintenanceAsync(target, cancellationToken).ConfigureAwait(false);
+        await AwaitClosedSessionsAsync(connection, target.Database!, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(target.Database!)} RENAME TO {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
         try
         {
@@ -134,6 +135,26 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
         }
 
         await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)} WITH (FORCE)", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The sessions checks just before closed their connections, but a backend leaves pg_stat_activity a moment
+    /// after its client: RENAME would see it and sleep 100 ms before looking again. Watching it go costs a few ms.
+    /// Client sessions still there after a second are left to RENAME, which reports them (it stops autovacuum itself).
+    /// </summary>
+    private static async Task AwaitClosedSessionsAsync(DbConnection connection, string database, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(1);
+        while (DateTime.UtcNow < deadline)
+        {
+            await using var command = connection.CreateCommand("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = @database AND backend_type = 'client backend'").AddParameter("@database", database);
+            if (Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Identifiers stop at 63 bytes: a prefix, the start of the name and a hash of the id.</summary>

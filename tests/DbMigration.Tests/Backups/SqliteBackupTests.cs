@@ -181,7 +181,10 @@ public sealed class SqliteBackupTests : IDisposable
         await writer;
 
         Assert.InRange(backup.Tables.Single().Rows, 20_001, Count(target));
-        Assert.Equal(VerificationStatus.Passed, Verify(backup).Status);
+
+        // It failed twice in CI while primaries were read in place (since reverted); say which check fails if it recurs.
+        var verification = Verify(backup);
+        Assert.True(verification.Status == VerificationStatus.Passed, string.Join("; ", verification.Checks.Where(c => !c.Passed).Select(c => $"{c.Name}: {c.Message}")));
     }
 
     [Fact]

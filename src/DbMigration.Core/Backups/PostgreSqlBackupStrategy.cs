@@ -138,8 +138,8 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
     }
 
     /// <summary>
-    /// The sessions checks just before closed their connections, but a backend leaves pg_stat_activity a moment
-    /// after its client: RENAME would see it and sleep 100 ms before looking again. Watching it go costs a few ms.
+    /// The sessions check just before closed its connection, but a backend leaves pg_stat_activity a moment after
+    /// its client: RENAME would see it and sleep 100 ms before looking again. Watching it go costs a few ms.
     /// Client sessions still there after a second are left to RENAME, which reports them (it stops autovacuum itself).
     /// </summary>
     private static async Task AwaitClosedSessionsAsync(DbConnection connection, string database, CancellationToken cancellationToken)

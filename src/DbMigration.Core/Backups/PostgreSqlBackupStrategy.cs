@@ -9,15 +9,19 @@ namespace DbMigration.Backups;
 
 /// <summary>
 /// PostgreSQL through pg_dump's custom format, taken inside a snapshot that DbMigration exports: the dump and the
-/// manifest's row counts and content hashes describe exactly the same state. Restores use pg_restore into a new
-/// database, which is renamed into place. Without a pg_dump as new as the server, DbMigration's built-in logical
-/// dump is taken in the same kind of snapshot and loaded back by DbMigration itself.
+/// manifest's row counts and content hashes describe exactly the same state. Restores go into a new database, which
+/// is renamed into place: pg_restore builds the schema, indexes and constraints, and DbMigration loads the rows.
+/// Without a pg_dump as new as the server, DbMigration's built-in logical dump is taken in the same kind of snapshot
+/// and loaded back by DbMigration itself.
 /// </summary>
 internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
 {
     public const string Format = "pg_dump-custom";
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Connections loading rows, and pg_restore's jobs for the indexes and constraints.</summary>
+    private const int Jobs = 2;
 
     public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, BackupDumpMethod dumpMethod, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
@@ -77,17 +81,28 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
 
     public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        int major;
-        await using (var connection = await provider.OpenConnectionAsync(like, ConnectTimeout, cancellationToken).ConfigureAwait(false))
+        Task<(string Tool, string[] Toc)>? prepared = null;
+        try
         {
-            major = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).Version.Major;
-            await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
+            await using (var connection = await OpenMaintenanceAsync(like, cancellationToken).ConfigureAwait(false))
+            {
+                var major = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).Version.Major;
+
+                // pg_restore is found, and the archive's contents listed, while the server creates the database.
+                prepared = format == PostgreSqlLogicalDump.Format ? null : PrepareRestoreAsync(major, rawPath, cancellationToken);
+                await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch when (prepared is not null)
+        {
+            await Task.WhenAny(prepared).ConfigureAwait(false);
+            throw;
         }
 
         var scratch = like.WithDatabase(name);
         try
         {
-            if (format == PostgreSqlLogicalDump.Format)
+            if (prepared is null)
             {
                 progress.Verbose($"Loading DbMigration's built-in dump into database {name}.");
                 await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
@@ -95,17 +110,132 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
                 return scratch;
             }
 
-            var pgRestore = await FindToolAsync("pg_restore", major, cancellationToken).ConfigureAwait(false);
+            var (pgRestore, toc) = await prepared.ConfigureAwait(false);
             progress.Verbose($"Restoring into database {name} with {pgRestore}.");
-            await ExternalTool.RunAsync(pgRestore,
-                [.. ConnectionArguments(scratch), "--no-password", "--exit-on-error", "--no-owner", "--no-privileges", "--jobs=2", rawPath],
-                Environment(scratch), null, null, cancellationToken).ConfigureAwait(false);
+            await RestoreSectionsAsync(pgRestore, toc, rawPath, scratch, progress, cancellationToken).ConfigureAwait(false);
             return scratch;
         }
         catch
         {
             await DropAsync(scratch, CancellationToken.None).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    private static async Task<(string Tool, string[] Toc)> PrepareRestoreAsync(int serverMajor, string rawPath, CancellationToken cancellationToken)
+    {
+        var pgRestore = await FindToolAsync("pg_restore", serverMajor, cancellationToken).ConfigureAwait(false);
+        var listing = await ExternalTool.RunReadingAsync(pgRestore, ["--list", rawPath], new Dictionary<string, string?>(),
+            async output =>
+            {
+                using var reader = new StreamReader(output, leaveOpen: true);
+                return await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        return (pgRestore, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray());
+    }
+
+    /// <summary>"3341; 0 16385 TABLE DATA public events postgres": a table's rows (dump id; table oid, oid, kind, …).</summary>
+    private static bool IsTableData(string tocLine)
+    {
+        var fields = tocLine.Split(' ', 5);
+        return fields.Length == 5 && fields[0].EndsWith(';') && fields[3] == "TABLE" && fields[4].StartsWith("DATA ", StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// pg_restore's three sections in turn. The rows are DbMigration's to load, spread over every connection
+    /// (<see cref="PostgreSqlDataLoader"/>); sequence values and large objects load beside them through pg_restore, and
+    /// the indexes and constraints are pg_restore's with its parallel jobs.
+    /// </summary>
+    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string rawPath, DatabaseTarget scratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        string[] intoScratch = [.. ConnectionArguments(scratch), "--no-password", "--exit-on-error", "--no-owner", "--no-privileges"];
+        var environment = Environment(scratch);
+        if (!toc.Any(IsTableData))
+        {
+            await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--jobs=" + Jobs, rawPath], environment, null, null, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var lists = Path.Combine(Path.GetTempPath(), "dbm-toc-" + Guid.NewGuid().ToString("N"));
+        SecureFiles.CreateDirectory(lists);
+        try
+        {
+            var rows = Path.Combine(lists, "rows.list");
+            var rest = Path.Combine(lists, "rest.list");
+            await File.WriteAllLinesAsync(rows, toc.Select(l => IsTableData(l) ? l : ";" + l), cancellationToken).ConfigureAwait(false);
+            await File.WriteAllLinesAsync(rest, toc.Select(l => IsTableData(l) ? ";" + l : l), cancellationToken).ConfigureAwait(false);
+
+            await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=pre-data", rawPath], environment, null, null, cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(
+                LoadRowsAsync(pgRestore, rows, rawPath, scratch, intoScratch, progress, cancellationToken),
+                ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=data", "--use-list=" + rest, rawPath], environment, null, null, cancellationToken)).ConfigureAwait(false);
+
+            var checkpoint = CheckpointAsync(scratch, progress, cancellationToken);
+            try
+            {
+                await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=post-data", "--jobs=" + Jobs, rawPath], environment, null, null, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await checkpoint.ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            BackupService.TryDelete(lists);
+        }
+    }
+
+    private async Task LoadRowsAsync(string pgRestore, string rowsList, string rawPath, DatabaseTarget scratch, string[] intoScratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var opening = Enumerable.Range(0, Jobs).Select(_ => provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken)).ToArray();
+        var connections = new List<Npgsql.NpgsqlConnection>();
+        try
+        {
+            try
+            {
+                await Task.WhenAll(opening).ConfigureAwait(false);
+            }
+            finally
+            {
+                connections.AddRange(opening.Where(t => t.IsCompletedSuccessfully).Select(t => (Npgsql.NpgsqlConnection)t.Result));
+            }
+
+            var loaded = await ExternalTool.RunReadingAsync(pgRestore, ["--no-owner", "--no-privileges", "--use-list=" + rowsList, "--file=-", rawPath], new Dictionary<string, string?>(),
+                script => PostgreSqlDataLoader.LoadAsync(script, connections, progress, new FileInfo(rawPath).Length, cancellationToken), cancellationToken).ConfigureAwait(false);
+            if (!loaded)
+            {
+                progress.Verbose("The backup's rows are not UTF-8 text: pg_restore loads them.");
+                await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--jobs=" + Jobs, "--use-list=" + rowsList, rawPath], Environment(scratch), null, null, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            // Idle pooled sessions on the new database would hold up its rename into place.
+            provider.ReleasePooledConnections(scratch);
+        }
+    }
+
+    /// <summary>
+    /// Dropping the replaced database waits for a checkpoint, which would write out every row just loaded; one started
+    /// now does that while the indexes build. It needs pg_checkpoint or superuser: without, the drop pays as before.
+    /// </summary>
+    private async Task CheckpointAsync(DatabaseTarget scratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await OpenMaintenanceAsync(scratch, cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand("CHECKPOINT", timeoutSeconds: 0);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.PostgresException ex) when (ex.SqlState == "42501")
+        {
+            progress.Verbose("No CHECKPOINT privilege (pg_checkpoint): the loaded rows are written out when the replaced database is dropped.");
         }
     }
 

@@ -46,54 +46,14 @@ internal static class ExternalTool
     /// <summary>Runs a tool; stdout goes to <paramref name="stdoutPath"/> when given. Throws with stderr on failure.</summary>
     public static async Task RunAsync(string tool, IEnumerable<string> arguments, IDictionary<string, string?> environment, string? stdinPath, string? stdoutPath, CancellationToken cancellationToken)
     {
-        var info = new ProcessStartInfo(tool)
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = stdoutPath is not null,
-            RedirectStandardInput = stdinPath is not null,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in environment)
-        {
-            info.Environment[key] = value;
-        }
-
-        using var process = Process.Start(info) ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled, $"Could not start {tool}.");
-        var stderr = new StringBuilder();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (stderr)
-                {
-                    stderr.AppendLine(e.Data);
-                }
-            }
-        };
-        process.BeginErrorReadLine();
-        using var kill = cancellationToken.Register(() =>
-        {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-        });
-
+        using var run = new ToolRun(tool, arguments, environment, stdoutPath is not null, stdinPath is not null, cancellationToken);
         var pumps = new List<Task>();
         if (stdoutPath is not null)
         {
             pumps.Add(Task.Run(async () =>
             {
                 await using var output = Backups.SecureFiles.Create(stdoutPath, 1 << 20);
-                await process.StandardOutput.BaseStream.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+                await run.Process.StandardOutput.BaseStream.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
                 output.Flush(flushToDisk: true);
             }, cancellationToken));
         }
@@ -106,7 +66,7 @@ internal static class ExternalTool
                 {
                     try
                     {
-                        await input.CopyToAsync(process.StandardInput.BaseStream, cancellationToken).ConfigureAwait(false);
+                        await input.CopyToAsync(run.Process.StandardInput.BaseStream, cancellationToken).ConfigureAwait(false);
                     }
                     catch (IOException)
                     {
@@ -114,24 +74,44 @@ internal static class ExternalTool
                     }
                 }
 
-                process.StandardInput.Close();
+                run.Process.StandardInput.Close();
             }, cancellationToken));
         }
 
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        await run.Process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(pumps).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        if (process.ExitCode != 0)
+        run.ThrowIfFailed();
+    }
+
+    /// <summary>
+    /// Runs a tool and hands its stdout to <paramref name="consume"/> as the tool writes it. A consumer that finds the
+    /// output cut short throws <see cref="EndOfStreamException"/>: the tool's exit code and stderr then say why. A
+    /// consumer failing otherwise stops the tool.
+    /// </summary>
+    public static async Task<T> RunReadingAsync<T>(string tool, IEnumerable<string> arguments, IDictionary<string, string?> environment, Func<Stream, Task<T>> consume, CancellationToken cancellationToken)
+    {
+        using var run = new ToolRun(tool, arguments, environment, redirectOutput: true, redirectInput: false, cancellationToken);
+        var output = run.Process.StandardOutput.BaseStream;
+        try
         {
-            string text;
-            lock (stderr)
+            var result = await consume(output).ConfigureAwait(false);
+            if (output.CanRead)
             {
-                text = stderr.ToString().Trim();
+                // Whatever the consumer left unread, so that the tool can finish writing and exit.
+                await output.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
             }
 
-            throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.InvalidOperation,
-                $"{Path.GetFileName(tool)} exited with code {process.ExitCode}: {text}")
-            { Target = Path.GetFileName(tool) };
+            await run.Process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            run.ThrowIfFailed();
+            return result;
+        }
+        catch (EndOfStreamException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The output ended early because the tool closed it on its way out: its own error says why.
+            await run.Process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            run.ThrowIfFailed();
+            throw;
         }
     }
 
@@ -144,6 +124,91 @@ internal static class ExternalTool
         await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         var digits = text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('.')[0]).FirstOrDefault(p => p.Length > 0 && p.All(char.IsAsciiDigit));
         return digits is null ? 0 : int.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>One started tool: its process, its stderr as it arrives, and a kill on cancellation.</summary>
+    private sealed class ToolRun : IDisposable
+    {
+        private readonly string _tool;
+        private readonly StringBuilder _stderr = new();
+        private readonly CancellationTokenRegistration _kill;
+
+        public ToolRun(string tool, IEnumerable<string> arguments, IDictionary<string, string?> environment, bool redirectOutput, bool redirectInput, CancellationToken cancellationToken)
+        {
+            _tool = tool;
+            var info = new ProcessStartInfo(tool)
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = redirectOutput,
+                RedirectStandardInput = redirectInput,
+                UseShellExecute = false,
+            };
+            foreach (var argument in arguments)
+            {
+                info.ArgumentList.Add(argument);
+            }
+
+            foreach (var (key, value) in environment)
+            {
+                info.Environment[key] = value;
+            }
+
+            Process = Process.Start(info) ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled, $"Could not start {tool}.");
+            Process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (_stderr)
+                    {
+                        _stderr.AppendLine(e.Data);
+                    }
+                }
+            };
+            Process.BeginErrorReadLine();
+            _kill = cancellationToken.Register(Kill);
+        }
+
+        public Process Process { get; }
+
+        public void ThrowIfFailed()
+        {
+            if (Process.ExitCode == 0)
+            {
+                return;
+            }
+
+            string text;
+            lock (_stderr)
+            {
+                text = _stderr.ToString().Trim();
+            }
+
+            throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.InvalidOperation,
+                $"{Path.GetFileName(_tool)} exited with code {Process.ExitCode}: {text}")
+            { Target = Path.GetFileName(_tool) };
+        }
+
+        public void Dispose()
+        {
+            _kill.Dispose();
+            if (!Process.HasExited)
+            {
+                Kill();
+            }
+
+            Process.Dispose();
+        }
+
+        private void Kill()
+        {
+            try
+            {
+                Process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
     }
 
     private sealed class Restore : IDisposable

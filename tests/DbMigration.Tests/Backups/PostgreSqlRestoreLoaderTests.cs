@@ -173,6 +173,40 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
         Assert.Equal(0, Long(await ScalarAsync(server.Admin, "SELECT COUNT(*) FROM pg_database WHERE datname = 'dbm_restore_cut'")));
     }
 
+    [Fact]
+    public async Task A_restore_stopped_while_rows_load_leaves_the_original_and_no_new_database()
+    {
+        PostgreSqlDataLoader.BlockBytes = 4096;
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target, "CREATE TABLE t (id int PRIMARY KEY, note text)", "INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g");
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
+        await ExecuteAsync(target, "DELETE FROM t WHERE id > 10");
+
+        // Stop (as Ctrl+C does) at the first report of rows loading.
+        using var stop = new CancellationTokenSource();
+        var progress = new StopOnLoad(stop);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = backup, SkipSafetyBackup = true }, progress, stop.Token));
+
+        Assert.True(progress.Stopped);
+        Assert.Equal(10, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM t")));
+        Assert.Equal(0, Long(await ScalarAsync(server.Admin, "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'dbm_%'")));
+    }
+
+    private sealed class StopOnLoad(CancellationTokenSource stop) : IProgress<OperationUpdate>
+    {
+        public bool Stopped { get; private set; }
+
+        public void Report(OperationUpdate value)
+        {
+            if (value is ProgressUpdate { Activity: "Loading the backup's rows" } && !Stopped)
+            {
+                Stopped = true;
+                stop.Cancel();
+            }
+        }
+    }
+
     private async Task<(DatabaseTarget Target, List<NpgsqlConnection> Connections)> LoaderTargetAsync()
     {
         var target = await server.CreateDatabaseAsync();

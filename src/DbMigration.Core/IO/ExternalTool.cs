@@ -17,7 +17,10 @@ internal static class ExternalTool
     }
 
     /// <summary>The first of <paramref name="names"/> on PATH or in the Debian server folders; newest version first.</summary>
-    public static string? Find(params string[] names)
+    public static string? Find(params string[] names) => FindOn(Environment.GetEnvironmentVariable("PATH") ?? string.Empty, names);
+
+    /// <summary><see cref="Find"/> with <paramref name="path"/> in place of the PATH variable.</summary>
+    internal static string? FindOn(string path, params string[] names)
     {
         if (Hidden.Value)
         {
@@ -27,7 +30,7 @@ internal static class ExternalTool
         var candidates = new List<string>();
         foreach (var name in names)
         {
-            foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
             {
                 candidates.Add(Path.Combine(dir, name));
             }
@@ -40,8 +43,13 @@ internal static class ExternalTool
             candidates.Add(Path.Combine("/usr/bin", name));
         }
 
-        return candidates.FirstOrDefault(File.Exists);
+        // Debian's /usr/bin/pg_dump and pg_restore link to pg_wrapper, a Perl script that costs about 55 ms a call
+        // to pick the newest installed binary for a host connection: that binary, found above, is called directly.
+        return candidates.Where(File.Exists).OrderBy(IsDebianWrapper).FirstOrDefault();
     }
+
+    private static bool IsDebianWrapper(string path) =>
+        new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.Name == "pg_wrapper";
 
     /// <summary>Runs a tool; stdout goes to <paramref name="stdoutPath"/> when given. Throws with stderr on failure.</summary>
     public static async Task RunAsync(string tool, IEnumerable<string> arguments, IDictionary<string, string?> environment, string? stdinPath, string? stdoutPath, CancellationToken cancellationToken)

@@ -268,16 +268,29 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
     }
 
     /// <summary>
-    /// The sessions check just before closed its connection, but a backend leaves pg_stat_activity a moment after
-    /// its client: RENAME would see it and sleep 100 ms before looking again. Watching it go costs a few ms.
-    /// Client sessions still there after a second are left to RENAME, which reports them (it stops autovacuum itself).
+    /// RENAME sleeps 100 ms whenever it sees another backend on the database: a session whose client has just closed
+    /// (the sessions check's own), or an autovacuum worker, which RENAME stops. Stopping those workers here and
+    /// watching both kinds leave costs a few ms. Only a superuser may stop them: for others RENAME does, as before.
+    /// Client sessions still there after a second are left to RENAME, which reports them.
     /// </summary>
     private static async Task AwaitClosedSessionsAsync(DbConnection connection, string database, CancellationToken cancellationToken)
     {
+        await using (var stop = connection.CreateCommand("""
+            SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = @database AND backend_type = 'autovacuum worker' AND current_setting('is_superuser') = 'on'
+            """).AddParameter("@database", database))
+        {
+            await stop.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var deadline = DateTime.UtcNow.AddSeconds(1);
         while (DateTime.UtcNow < deadline)
         {
-            await using var command = connection.CreateCommand("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = @database AND backend_type = 'client backend'").AddParameter("@database", database);
+            await using var command = connection.CreateCommand("""
+                SELECT COUNT(*) FROM pg_stat_activity
+                WHERE datname = @database
+                  AND (backend_type = 'client backend' OR (backend_type = 'autovacuum worker' AND current_setting('is_superuser') = 'on'))
+                """).AddParameter("@database", database);
             if (Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 0)
             {
                 return;

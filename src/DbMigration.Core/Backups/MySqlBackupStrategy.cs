@@ -68,7 +68,8 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     {
         var client = format == MySqlLogicalDump.Format ? null : ExternalTool.Find("mariadb", "mysql") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
             "The mariadb (or mysql) client was not found on PATH; it is needed to load a mariadb-dump backup. Install mariadb-client.");
-        await using (var connection = await provider.OpenConnectionAsync(like, ConnectTimeout, cancellationToken).ConfigureAwait(false))
+        // Not from the target: a restore's sessions check, running meanwhile, would count that connection.
+        await using (var connection = await provider.OpenConnectionAsync(like.WithDatabase("information_schema"), ConnectTimeout, cancellationToken).ConfigureAwait(false))
         {
             await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} CHARACTER SET utf8mb4", cancellationToken).ConfigureAwait(false);
         }

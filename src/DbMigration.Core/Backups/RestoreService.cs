@@ -53,17 +53,18 @@ public sealed class RestoreService
         var provider = DatabaseProviders.For(target);
         var strategy = provider.BackupStrategy;
 
-        // Sessions first: cheap, and they stop the restore before any work.
         progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Checking {backup.Id}", 5));
-        await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false);
         var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
-
-        // The checksums run beside the restore into a new database: the target is not touched until both are done.
-        var checksums = CheckChecksumsAsync(backup, cancellationToken);
 
         // The verified copy is the one swapped in: restore once into a new database or file, verify it there.
         var work = Path.Combine(Path.GetTempPath(), "dbm-restore-" + Guid.NewGuid().ToString("N"));
         SecureFiles.CreateDirectory(work);
+
+        // The sessions check and the checksums run beside the restore into a new database, which touches neither the
+        // target nor its sessions. A failed check stops that restore at once, and is the error reported.
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var checksums = StopOnFailure(CheckChecksumsAsync(backup, cancellationToken), abandon);
+        var sessions = StopOnFailure(EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken), abandon);
         DatabaseTarget? restored = null;
         var swapped = false;
         try
@@ -74,17 +75,17 @@ public sealed class RestoreService
                 : PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
             try
             {
-                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, cancellationToken).ConfigureAwait(false);
-                restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, progress, cancellationToken).ConfigureAwait(false);
+                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, abandon.Token).ConfigureAwait(false);
+                restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, progress, abandon.Token).ConfigureAwait(false);
             }
-            catch (Exception) when (!checksums.IsCompletedSuccessfully)
+            catch (Exception) when (!checksums.IsCompletedSuccessfully || !sessions.IsCompletedSuccessfully)
             {
                 // A damaged file can fail the extraction or the restore too: its checksum mismatch is the clearer report.
-                await checksums.ConfigureAwait(false);
+                await Task.WhenAll(checksums, sessions).ConfigureAwait(false);
                 throw;
             }
 
-            await checksums.ConfigureAwait(false);
+            await Task.WhenAll(checksums, sessions).ConfigureAwait(false);
             BackupService.TryDelete(work);
 
             var problems = new List<string>();
@@ -182,6 +183,19 @@ public sealed class RestoreService
         }
     }
 
+    private static async Task StopOnFailure(Task check, CancellationTokenSource stop)
+    {
+        try
+        {
+            await check.ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private static async Task CheckChecksumsAsync(BackupInfo backup, CancellationToken cancellationToken)
     {
         var checksums = await BackupVerifier.CheckFilesAsync(backup, cancellationToken).ConfigureAwait(false);
@@ -201,8 +215,9 @@ public sealed class RestoreService
         var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
 
         // A server lists a session for a moment after its client closed it (DbMigration's own pooled ones included):
-        // give those two seconds to go before calling them connected.
-        for (var wait = 0; sessions.Count > 0 && !force && wait < 20; wait++)
+        // give those two seconds to go before calling them connected. Two seconds in all: a SQLite probe itself waits.
+        var grace = Stopwatch.StartNew();
+        while (sessions.Count > 0 && !force && grace.Elapsed < TimeSpan.FromSeconds(2))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
             sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);

@@ -151,6 +151,10 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
             new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None));
         Assert.Equal(ErrorIds.RestoreSessionsConnected, ex.ErrorId);
         Assert.Contains("connected", ex.Message, StringComparison.Ordinal);
+
+        // The restore into a new database, begun beside the sessions check, was stopped and dropped.
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+        Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
     }
 
     [Fact]

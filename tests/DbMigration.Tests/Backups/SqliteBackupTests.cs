@@ -390,6 +390,9 @@ public sealed class SqliteBackupTests : IDisposable
             new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None));
         Assert.Equal(ErrorIds.RestoreSessionsConnected, ex.ErrorId);
         Assert.Contains("write lock", ex.Message, StringComparison.Ordinal);
+
+        // The copy begun beside the sessions check is gone.
+        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*", SearchOption.AllDirectories));
     }
 
     [Fact]

@@ -29,7 +29,11 @@ internal interface IBackupStrategy
     /// Restores a raw snapshot, taken in <paramref name="format"/>, into a new, empty database named
     /// <paramref name="name"/> beside <paramref name="like"/>.
     /// </summary>
-    Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    /// <param name="rowsLoaded">
+    /// Called with the new database once every row is in, where the engine still builds indexes and constraints after
+    /// that, so that work on the rows runs meanwhile; it is done when the restore returns. A strategy may not call it.
+    /// </param>
+    Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
 

@@ -79,7 +79,7 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
         return new SnapshotResult(server.VersionText, Task.FromResult(tables), Format, "database.pgdump");
     }
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         Task<(string Tool, string[] Toc)>? prepared = null;
         try
@@ -112,7 +112,7 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
 
             var (pgRestore, toc) = await prepared.ConfigureAwait(false);
             progress.Verbose($"Restoring into database {name} with {pgRestore}.");
-            await RestoreSectionsAsync(pgRestore, toc, rawPath, scratch, progress, cancellationToken).ConfigureAwait(false);
+            await RestoreSectionsAsync(pgRestore, toc, rawPath, scratch, rowsLoaded, progress, cancellationToken).ConfigureAwait(false);
             return scratch;
         }
         catch
@@ -144,9 +144,9 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
     /// <summary>
     /// pg_restore's three sections in turn. The rows are DbMigration's to load, spread over every connection
     /// (<see cref="PostgreSqlDataLoader"/>); sequence values and large objects load beside them through pg_restore, and
-    /// the indexes and constraints are pg_restore's with its parallel jobs.
+    /// the indexes and constraints are pg_restore's with its parallel jobs, while <paramref name="rowsLoaded"/> runs.
     /// </summary>
-    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string rawPath, DatabaseTarget scratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string rawPath, DatabaseTarget scratch, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         string[] intoScratch = [.. ConnectionArguments(scratch), "--no-password", "--exit-on-error", "--no-owner", "--no-privileges"];
         var environment = Environment(scratch);
@@ -170,15 +170,11 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
                 LoadRowsAsync(pgRestore, rows, rawPath, scratch, intoScratch, progress, cancellationToken),
                 ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=data", "--use-list=" + rest, rawPath], environment, null, null, cancellationToken)).ConfigureAwait(false);
 
+            // Every row is in: the checkpoint and the caller's work on the rows run while the indexes build.
             var checkpoint = CheckpointAsync(scratch, progress, cancellationToken);
-            try
-            {
-                await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=post-data", "--jobs=" + Jobs, rawPath], environment, null, null, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                await checkpoint.ConfigureAwait(false);
-            }
+            var onRows = rowsLoaded?.Invoke(scratch, cancellationToken) ?? Task.CompletedTask;
+            var postData = ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=post-data", "--jobs=" + Jobs, rawPath], environment, null, null, cancellationToken);
+            await Task.WhenAll(postData, checkpoint, onRows).ConfigureAwait(false);
         }
         finally
         {

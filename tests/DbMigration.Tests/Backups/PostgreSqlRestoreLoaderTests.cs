@@ -167,7 +167,7 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
         await File.WriteAllBytesAsync(cut, bytes[..(bytes.Length * 2 / 3)]);
 
         var strategy = DatabaseProviders.For(target).BackupStrategy;
-        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => strategy.RestoreToNewAsync(cut, backup.Format, target, "dbm_restore_cut", null, CancellationToken.None));
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => strategy.RestoreToNewAsync(cut, backup.Format, target, "dbm_restore_cut", null, null, CancellationToken.None));
         Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
         Assert.Contains("pg_restore exited with code", ex.Message, StringComparison.Ordinal);
         Assert.Equal(0, Long(await ScalarAsync(server.Admin, "SELECT COUNT(*) FROM pg_database WHERE datname = 'dbm_restore_cut'")));

@@ -133,6 +133,31 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
         Assert.True(Restore().Reverified);
     }
 
+    [Fact]
+    public async Task A_trusted_restore_whose_row_counts_differ_from_the_manifest_leaves_the_original_in_place()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(new RecordingHost(), CancellationToken.None);
+
+        // The manifest now promises a row the files do not hold; the verdict still covers the files as they are.
+        var verified = BackupManifest.Read(backup.Path);
+        BackupManifest.Write(backup.Path, verified with
+        {
+            Tables = verified.Tables.Select(t => t.Table.EndsWith("child", StringComparison.Ordinal) ? t with { Rows = t.Rows + 1 } : t).ToList(),
+        });
+        Query(target, "DELETE FROM child");
+
+        var ex = Assert.Throws<DbMigrationException>(() =>
+            new RestoreMigrationBackupCommand { Database = target, BackupPath = backup.Path, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+
+        Assert.Equal(ErrorIds.BackupVerificationFailed, ex.ErrorId);
+        Assert.Contains("-Reverify", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Scalar(target, "SELECT COUNT(*) FROM child"));
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM parent"));
+        Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
+    }
+
     private static string Sha256Of(string path)
     {
         using var stream = File.OpenRead(path);

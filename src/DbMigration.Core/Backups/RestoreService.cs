@@ -63,8 +63,8 @@ public sealed class RestoreService
         // The sessions check and the checksums run beside the restore into a new database, which touches neither the
         // target nor its sessions. A failed check stops that restore at once, and is the error reported.
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var checksums = StopOnFailure(CheckChecksumsAsync(backup, cancellationToken), abandon);
-        var sessions = StopOnFailure(EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken), abandon);
+        var checksums = CheckChecksumsAsync(backup, cancellationToken).StopOnFailure(abandon);
+        var sessions = EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).StopOnFailure(abandon);
         DatabaseTarget? restored = null;
         var swapped = false;
 
@@ -184,19 +184,6 @@ public sealed class RestoreService
             }
 
             BackupService.TryDelete(work);
-        }
-    }
-
-    private static async Task StopOnFailure(Task check, CancellationTokenSource stop)
-    {
-        try
-        {
-            await check.ConfigureAwait(false);
-        }
-        catch
-        {
-            await stop.CancelAsync().ConfigureAwait(false);
-            throw;
         }
     }
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using DbMigration.Errors;
+using System.Data.Common;
 using DbMigration.IO;
+using DbMigration.MySql;
 using DbMigration.Operations;
 using DbMigration.Providers;
 using DbMigration.Targets;
@@ -34,24 +36,27 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
 
         await using var connection = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var server = await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false);
+        var names = dumpTool is null ? [] : (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name).ToList();
         if (dumpTool is not null)
         {
-            progress.Verbose($"Running {dumpTool} --single-transaction.");
-            await ExternalTool.RunAsync(dumpTool,
-                [.. ConnectionArguments(source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
-                Environment(source), null, null, cancellationToken).ConfigureAwait(false);
+            // Inside the transaction, only START TRANSACTION … WITH CONSISTENT SNAPSHOT can run; it takes the session's level.
+            await connection.ExecuteAsync("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", cancellationToken).ConfigureAwait(false);
         }
 
-        // The built-in dump and the hashes share one snapshot. mariadb-dump's counts come from a consistent snapshot
-        // of their own; with concurrent writers they may differ from its dump, and verification then fails safe.
+        // The built-in dump and the hashes share one snapshot; mariadb-dump's snapshot is made to match the hashes'.
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<TableSnapshot> tables;
         if (dumpTool is null)
         {
             progress.Verbose("Writing DbMigration's built-in logical dump in one REPEATABLE READ snapshot.");
             await MySqlLogicalDump.WriteAsync(provider, connection, transaction, rawPath, progress, cancellationToken).ConfigureAwait(false);
+            tables = await ContentHasher.SnapshotAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            tables = await DumpBesideHashesAsync(dumpTool, source, rawPath, names, connection, transaction, progress, cancellationToken).ConfigureAwait(false);
         }
 
-        var tables = await ContentHasher.SnapshotAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         SecureFiles.RestrictFile(rawPath);
 
@@ -62,6 +67,113 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
 
         return new SnapshotResult(server.VersionText, Task.FromResult(tables), dumpTool is null ? MySqlLogicalDump.Format : Format, "database.sql");
+    }
+
+    /// <summary>
+    /// mariadb-dump --single-transaction reads a snapshot of its own. So that the manifest's counts and hashes describe
+    /// the dump exactly, both snapshots open while no row can change: another connection holds every table with
+    /// LOCK TABLES … WRITE, this one starts its snapshot, and mariadb-dump starts its own before its first read, which
+    /// then waits on that lock. Once it waits there the lock is released (a fraction of a second, in which the
+    /// application's statements on those tables wait too), and the hashes run beside the dump. Without the LOCK TABLES
+    /// privilege, or when the tables are not free within <see cref="HoldWait"/>, the two snapshots start a moment
+    /// apart, with a warning: rows changed in that moment fail verification, safely.
+    /// </summary>
+    private async Task<IReadOnlyList<TableSnapshot>> DumpBesideHashesAsync(string dumpTool, DatabaseTarget source, string rawPath, IReadOnlyList<TableName> names,
+        DbConnection connection, DbTransaction transaction, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        await using var holder = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var held = await HoldTablesAsync(holder, names, progress, cancellationToken).ConfigureAwait(false);
+
+        // A plain START TRANSACTION takes its snapshot at the first read, which would come after the release.
+        await connection.ExecuteAsync("START TRANSACTION WITH CONSISTENT SNAPSHOT", cancellationToken, transaction).ConfigureAwait(false);
+        progress.Verbose($"Running {dumpTool} --single-transaction.");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var dump = ExternalTool.RunAsync(dumpTool,
+            [.. ConnectionArguments(source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
+            Environment(source), null, null, stop.Token).StopOnFailure(stop);
+        try
+        {
+            try
+            {
+                if (held && !await AwaitDumpSnapshotAsync(holder, dump, cancellationToken).ConfigureAwait(false))
+                {
+                    progress.Warning($"{dumpTool} did not reach its first read within {HoldWait.TotalSeconds:0} s; the tables were released, and rows changed from here on fail verification, safely.");
+                }
+            }
+            finally
+            {
+                if (held)
+                {
+                    await holder.ExecuteAsync("UNLOCK TABLES", CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+
+            var tables = await ContentHasher.SnapshotAsync(provider, connection, transaction, stop.Token).ConfigureAwait(false);
+            await dump.ConfigureAwait(false);
+            return tables;
+        }
+        catch (Exception) when (!dump.IsCompletedSuccessfully)
+        {
+            // A failed dump stopped the hashes: its own error (with its stderr) is the one to report.
+            await stop.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAny(dump).ConfigureAwait(false);
+            if (dump.Exception?.InnerException is DbMigrationException failure && !cancellationToken.IsCancellationRequested)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>How long a backup waits for the application's open transactions to leave the tables, and for mariadb-dump's first read.</summary>
+    private static readonly TimeSpan HoldWait = TimeSpan.FromSeconds(5);
+
+    private async Task<bool> HoldTablesAsync(DbConnection holder, IReadOnlyList<TableName> names, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        if (names.Count == 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            await holder.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $"SET SESSION lock_wait_timeout = {(int)HoldWait.TotalSeconds}"), cancellationToken).ConfigureAwait(false);
+            await holder.ExecuteAsync("LOCK TABLES " + string.Join(", ", names.Select(n => provider.QuoteTable(n) + " WRITE")), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (MySqlException ex) when (ex.Number is LockWaitTimeout or AccessDenied or TableAccessDenied)
+        {
+            progress.Warning($"The tables could not be held still while the snapshots start ({ex.Message}). The row counts and content hashes are read in a snapshot started a moment apart from mariadb-dump's: rows changed in that moment fail verification, safely.");
+            return false;
+        }
+    }
+
+    private const int AccessDenied = 1044;
+    private const int TableAccessDenied = 1142;
+    private const int LockWaitTimeout = 1205;
+
+    /// <summary>True once mariadb-dump waits on the held tables: its first read, which comes after it took its snapshot.</summary>
+    private static async Task<bool> AwaitDumpSnapshotAsync(DbConnection holder, Task dump, CancellationToken cancellationToken)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!dump.IsCompleted && waited.Elapsed < HoldWait)
+        {
+            // Connections opened after this one, as this user, waiting on a table lock in a dump's data read.
+            var waiting = await holder.ScalarAsync<long>("""
+                SELECT COUNT(*) FROM information_schema.PROCESSLIST
+                WHERE ID > CONNECTION_ID() AND USER = SUBSTRING_INDEX(USER(), '@', 1)
+                  AND STATE = 'Waiting for table metadata lock' AND INFO LIKE 'SELECT %' AND INSTR(INFO, 'SQL_NO_CACHE') > 0
+                """, cancellationToken).ConfigureAwait(false);
+            if (waiting > 0)
+            {
+                return true;
+            }
+
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+
+        return dump.IsCompleted;
     }
 
     public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using System.Globalization;
 using DbMigration.Backups;
 using DbMigration.Errors;
 using DbMigration.PowerShell.Commands;
+using DbMigration.Providers;
 using DbMigration.Query;
 using DbMigration.Targets;
 using DbMigration.Tests.Fixtures;
@@ -15,9 +16,11 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    protected string Folder => _dir.Path;
+
     protected IEngineUnderTest Engine { get; } = engine;
 
-    private string Repository => _dir.File("backups");
+    protected string Repository => _dir.File("backups");
 
     protected abstract string CountDatabasesLike(string prefix);
 
@@ -30,7 +33,7 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
 
     private static long Scalar(DatabaseTarget target, string sql) => Convert.ToInt64(Query(target, sql).Single()[0], CultureInfo.InvariantCulture);
 
-    private async Task<DatabaseTarget> SeededAsync()
+    protected async Task<DatabaseTarget> SeededAsync()
     {
         var target = await Engine.CreateDatabaseAsync();
         Query(target, """
@@ -158,6 +161,54 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
         Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
     }
 
+    [Fact]
+    public async Task A_backup_taken_while_the_application_writes_verifies()
+    {
+        var target = await SeededAsync();
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        using var stop = new CancellationTokenSource();
+        var written = 0;
+        var writer = Task.Run(async () =>
+        {
+            await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+            for (var id = 1000; !stop.IsCancellationRequested; id++)
+            {
+                await connection.ExecuteAsync($"INSERT INTO parent (id, name) VALUES ({id}, 'written during the backup')", CancellationToken.None);
+                Interlocked.Increment(ref written);
+            }
+        });
+        while (Volatile.Read(ref written) < 20 && !writer.IsCompleted)
+        {
+            await Task.Delay(5);
+        }
+
+        var before = Volatile.Read(ref written);
+        var host = new RecordingHost(_dir.Path);
+        try
+        {
+            new BackupDatabaseCommand { Database = target, Path = Repository, Compress = BackupCompression.None }.Invoke(host, CancellationToken.None);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await writer;
+        }
+
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Empty(host.Errors);
+        Assert.Empty(host.Warnings);
+        Assert.DoesNotContain("logical", backup.Format, StringComparison.Ordinal);
+        Assert.True(written > before, "The application wrote while the backup ran.");
+        var parents = backup.Tables.Single(t => t.Table.EndsWith("parent", StringComparison.Ordinal)).Rows;
+        Assert.InRange(parents, 3 + before, 3 + written);
+
+        // The manifest describes the dump exactly: restored, its counts and content hashes match.
+        var verifyHost = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(verifyHost, CancellationToken.None);
+        var verification = Assert.Single(verifyHost.ObjectsOf<BackupVerification>());
+        Assert.True(verification.Status == VerificationStatus.Passed, string.Join("; ", verification.Checks.Where(c => !c.Passed).Select(c => c.Message)));
+    }
+
     private static string Sha256Of(string path)
     {
         using var stream = File.OpenRead(path);
@@ -207,4 +258,23 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
 public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests(server)
 {
     protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{prefix}%'";
+
+    [Fact]
+    public async Task Without_the_LOCK_TABLES_privilege_a_backup_says_its_snapshots_may_differ_and_still_verifies()
+    {
+        var target = await SeededAsync();
+        var user = "dbm_nolock_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'; GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `{target.Database}`.* TO '{user}'@'%';");
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target.WithCredential(user, "pw"), Path = Repository, Compress = BackupCompression.None }.Invoke(host, CancellationToken.None);
+
+        Assert.Empty(host.Errors);
+        Assert.Contains(host.Warnings, w => w.Contains("could not be held still", StringComparison.Ordinal));
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal("mariadb-dump-sql", backup.Format);
+        var verifyHost = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(verifyHost, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, Assert.Single(verifyHost.ObjectsOf<BackupVerification>()).Status);
+    }
 }

@@ -1,6 +1,6 @@
+using System.Data.Common;
 using System.Globalization;
 using DbMigration.Errors;
-using System.Data.Common;
 using DbMigration.IO;
 using DbMigration.MySql;
 using DbMigration.Operations;
@@ -39,7 +39,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var names = dumpTool is null ? [] : (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name).ToList();
         if (dumpTool is not null)
         {
-            // Inside the transaction, only START TRANSACTION … WITH CONSISTENT SNAPSHOT can run; it takes the session's level.
+            // The snapshot is started inside the transaction below, where only the session's isolation level applies.
             await connection.ExecuteAsync("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", cancellationToken).ConfigureAwait(false);
         }
 

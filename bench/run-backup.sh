@@ -129,8 +129,8 @@ cat > bench/results/backup.md <<MD
 
 Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-backup.sh $sqlite_rows $server_rows $runs\`, side by side in one run on one machine
 ($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM). Every figure is the median of $runs runs, each a fresh process timed
-from outside, and each PostgreSQL run starting on a settled server (a CHECKPOINT, and no autovacuum at work) (so DbMigration's figures include .NET start-up; the workload host is published with ReadyToRun images, as a
-Release build lays out the module). DbMigration's backups include everything a backup
+from outside (so DbMigration's figures include .NET start-up; the workload host is published with ReadyToRun images, as a
+Release build lays out the module). Each PostgreSQL run starts on a settled server: a CHECKPOINT, and no autovacuum at work. DbMigration's backups include everything a backup
 does here: a consistent snapshot, per-table row counts and content hashes, SHA-256 of every file, fsync, and the
 atomic publish into the catalog.
 

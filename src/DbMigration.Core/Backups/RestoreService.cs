@@ -19,7 +19,7 @@ public sealed record RestoreRequest
 
     public bool SkipSafetyBackup { get; init; }
 
-    /// <summary>Restore even while other sessions are connected (PostgreSQL sessions are terminated).</summary>
+    /// <summary>Restore even while other sessions are connected: server sessions on the database are ended first.</summary>
     public bool Force { get; init; }
 
     /// <summary>
@@ -221,10 +221,12 @@ public sealed class RestoreService
             { Target = target.ToString() };
         }
 
-        if (sessions.Count > 0 && target.Engine == DatabaseEngine.PostgreSql)
+        if (sessions.Count > 0)
         {
-            progress.Warning($"-Force: terminating {sessions.Count} session(s) on {target}.");
-            await connection.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", cancellationToken).ConfigureAwait(false);
+            var ended = await provider.EndOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
+            progress.Warning(ended > 0
+                ? $"-Force: ended {ended} session(s) on {target}: {string.Join("; ", sessions)}."
+                : $"-Force: restoring while {sessions.Count} session(s) hold {target}: {string.Join("; ", sessions)}. What they write to the replaced copy is lost.");
         }
     }
 

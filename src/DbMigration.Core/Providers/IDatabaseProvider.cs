@@ -52,6 +52,12 @@ public interface IDatabaseProvider
     /// <summary>Other sessions on the same database, and whether they hold transactions or write locks.</summary>
     Task<IReadOnlyList<SessionInfo>> GetOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Ends the other sessions on the target's database, and returns once they are gone, so that their locks no longer
+    /// hold up a restore's swap (Restore-MigrationBackup -Force). Returns how many it ended; SQLite has none to end.
+    /// </summary>
+    Task<int> EndOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken);
+
     /// <summary>Findings that must be read before the first connection changes them (a SQLite hot journal).</summary>
     IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target);
 

@@ -50,7 +50,7 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
     [ValidateNotNullOrEmpty]
     public string? SafetyBackupPath { get; set; }
 
-    [Parameter(HelpMessage = "Restore even while other sessions are connected (PostgreSQL sessions are terminated).")]
+    [Parameter(HelpMessage = "Restore even while other sessions are connected: PostgreSQL and MariaDB sessions on the database are ended (their open transactions roll back).")]
     public SwitchParameter Force { get => new(ForceMode); set => ForceMode = value.IsPresent; }
 
     [Parameter(HelpMessage = "Verify the restored copy in full even when the backup already passed Test-DatabaseBackup with these exact files.")]

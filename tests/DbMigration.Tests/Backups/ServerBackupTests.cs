@@ -234,6 +234,41 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
     }
 
     [Fact]
+    public async Task Restore_with_Force_replaces_the_database_while_another_session_holds_a_transaction_open()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        Query(target, "DELETE FROM child");
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        var other = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        var open = await other.BeginTransactionAsync();
+        await using (var read = other.CreateCommand("SELECT COUNT(*) FROM parent", open))
+        {
+            await read.ExecuteScalarAsync();
+        }
+
+        var host = new RecordingHost(_dir.Path);
+        var restore = Task.Run(() => new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(host, CancellationToken.None));
+        Assert.Same(restore, await Task.WhenAny(restore, Task.Delay(TimeSpan.FromSeconds(60))));
+        await restore;
+
+        // -Force ended that session: its connection fails on its next use, disposing included.
+        try
+        {
+            await open.DisposeAsync();
+            await other.DisposeAsync();
+        }
+        catch (System.Data.Common.DbException)
+        {
+        }
+
+        Assert.Single(host.ObjectsOf<RestoreResult>());
+        Assert.Contains(host.Warnings, w => w.Contains("-Force", StringComparison.Ordinal));
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+        Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
+    }
+
+    [Fact]
     public async Task A_backup_of_another_engine_is_refused()
     {
         using var sqlite = new SqliteEngine();

@@ -159,6 +159,48 @@ public abstract class ProviderConformanceTests(IEngineUnderTest engine, string? 
     }
 
     [Fact]
+    public async Task Ending_other_sessions_rolls_their_work_back_and_leaves_none()
+    {
+        var (target, connection) = await SeededAsync();
+        await using var _ = connection;
+        var other = await OpenAsync(target);
+        var transaction = await other.BeginTransactionAsync();
+        await using (var write = other.CreateCommand())
+        {
+            write.Transaction = transaction;
+            write.CommandText = "UPDATE parent SET name = 'z' WHERE id = 3";
+            await write.ExecuteNonQueryAsync();
+        }
+
+        var ended = await Provider.EndOtherSessionsAsync(target, connection, CancellationToken.None);
+
+        if (Engine.Engine == DatabaseEngine.Sqlite)
+        {
+            // A file has no sessions to end: the writer keeps its transaction.
+            Assert.Equal(0, ended);
+            await transaction.RollbackAsync();
+        }
+        else
+        {
+            Assert.Equal(1, ended);
+            Assert.Empty(await Provider.GetOtherSessionsAsync(target, connection, CancellationToken.None));
+            await using var read = connection.CreateCommand();
+            read.CommandText = "SELECT name FROM parent WHERE id = 3";
+            Assert.Equal("c", await read.ExecuteScalarAsync());
+        }
+
+        // The ended connection fails on its next use; disposing it must not.
+        try
+        {
+            await transaction.DisposeAsync();
+            await other.DisposeAsync();
+        }
+        catch (DbException)
+        {
+        }
+    }
+
+    [Fact]
     public async Task A_statement_error_is_translated_with_its_sql()
     {
         var target = await Engine.CreateDatabaseAsync();

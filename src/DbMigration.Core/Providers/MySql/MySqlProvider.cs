@@ -303,6 +303,47 @@ internal sealed class MySqlProvider : IDatabaseProvider
         return sessions;
     }
 
+    /// <summary>
+    /// KILL CONNECTION for each other session on the database, then waits (up to 10 s) until they have left the
+    /// processlist: a killed session rolls its transaction back before it lets go of its table locks.
+    /// </summary>
+    public async Task<int> EndOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        const string Others = "FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND COMMAND NOT IN ('Daemon', 'Killed')";
+        var ended = 0;
+        foreach (var row in await connection.ReadRowsAsync("SELECT ID " + Others, null, cancellationToken).ConfigureAwait(false))
+        {
+            var id = Convert.ToInt64(row[0], CultureInfo.InvariantCulture);
+            try
+            {
+                await connection.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $"KILL CONNECTION {id}"), cancellationToken).ConfigureAwait(false);
+                ended++;
+            }
+            catch (MySqlException ex) when (ex.Number == UnknownThread)
+            {
+                // It left on its own meanwhile.
+            }
+            catch (MySqlException ex) when (ex.Number == NotThreadOwner)
+            {
+                throw new DbMigrationException(ErrorIds.RestoreSessionsConnected, ErrorKind.PermissionDenied,
+                    $"-Force cannot end session id {id} on {target}: {ex.Message} Ending another user's session needs the CONNECTION ADMIN (or SUPER) privilege.", ex)
+                { Target = target.ToString(), ServerErrorNumber = ex.Number };
+            }
+        }
+
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (ended > 0 && waited.Elapsed < TimeSpan.FromSeconds(10)
+            && await connection.ScalarAsync<long>("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND COMMAND = 'Killed'", cancellationToken).ConfigureAwait(false) > 0)
+        {
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        return ended;
+    }
+
+    private const int UnknownThread = 1094;
+    private const int NotThreadOwner = 1095;
+
     public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target) => [];
 
     public async Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken)

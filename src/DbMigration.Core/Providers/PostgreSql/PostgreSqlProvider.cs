@@ -413,6 +413,15 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         return sessions;
     }
 
+    public async Task<int> EndOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        // pg_terminate_backend returns once each backend has been signalled; the swap's rename waits for them to leave.
+        return await connection.ScalarAsync<int>("""
+            SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+            """, cancellationToken).ConfigureAwait(false);
+    }
+
     public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target) => [];
 
     public async Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken)

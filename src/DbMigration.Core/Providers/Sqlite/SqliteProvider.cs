@@ -282,6 +282,9 @@ internal sealed class SqliteProvider : IDatabaseProvider
         }
     }
 
+    /// <summary>Another process's hold on the file cannot be ended from here; the swap replaces the file all the same.</summary>
+    public Task<int> EndOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken) => Task.FromResult(0);
+
     public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target)
     {
         var findings = new List<ProviderFinding>();

@@ -217,9 +217,39 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await connection.ExecuteAsync($"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(scratch.Database!)}", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>A dropped database is created again, with the restored copy's character set, for its objects to move into.</summary>
+    private async Task CreateIfMissingAsync(DatabaseTarget target, DatabaseTarget restored, CancellationToken cancellationToken)
+    {
+        await using var connection = await provider.OpenConnectionAsync(target.WithDatabase("information_schema"), ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        string? charset = null, collation = null;
+        var exists = false;
+        await using (var command = connection.CreateCommand("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM SCHEMATA WHERE SCHEMA_NAME IN (@target, @restored)")
+            .AddParameter("@target", target.Database!).AddParameter("@restored", restored.Database!))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (reader.GetString(0) == target.Database)
+                {
+                    exists = true;
+                }
+                else
+                {
+                    (charset, collation) = (reader.GetString(1), reader.GetString(2));
+                }
+            }
+        }
+
+        if (!exists && charset is not null)
+        {
+            await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(target.Database!)} CHARACTER SET {charset} COLLATE {collation}", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public async Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken)
     {
         var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backupId);
+        await CreateIfMissingAsync(target, restored, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name.Name).ToList();
         var currentObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);

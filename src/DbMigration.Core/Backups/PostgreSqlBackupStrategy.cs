@@ -248,6 +248,16 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
     {
         var old = ShortName("dbm_old", target.Database!, backupId);
         await using var connection = await OpenMaintenanceAsync(target, cancellationToken).ConfigureAwait(false);
+        await using (var exists = connection.CreateCommand("SELECT COUNT(*) FROM pg_database WHERE datname = @database").AddParameter("@database", target.Database!))
+        {
+            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                // Nothing to replace (the database was dropped): the restored copy takes its name.
+                await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(restored.Database!)} RENAME TO {provider.QuoteIdentifier(target.Database!)}", cancellationToken).ConfigureAwait(false);
+                return;
+            }
+        }
+
         await AwaitClosedSessionsAsync(connection, target.Database!, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(target.Database!)} RENAME TO {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
         try

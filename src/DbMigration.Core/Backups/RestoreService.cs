@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics;
 using DbMigration.Errors;
 using DbMigration.Operations;
@@ -91,6 +92,11 @@ public sealed class RestoreService
 
             await Task.WhenAll(checksums, sessions).ConfigureAwait(false);
             BackupService.TryDelete(work);
+            var exists = await sessions.ConfigureAwait(false);
+            if (!exists)
+            {
+                progress.Warning($"{target} does not exist: it is created from backup {backup.Id}. There is nothing to take a safety backup of.");
+            }
 
             var problems = new List<string>();
             IReadOnlyList<TableSnapshot> tables;
@@ -134,7 +140,7 @@ public sealed class RestoreService
             }
 
             string? safetyId = null;
-            if (!request.SkipSafetyBackup)
+            if (!request.SkipSafetyBackup && exists)
             {
                 progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Safety backup of the current database", 75));
                 var safety = await new BackupService().CreateAsync(new BackupRequest
@@ -148,7 +154,13 @@ public sealed class RestoreService
             }
 
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Swapping the restored database in", 90));
-            await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false);
+            if (await EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).ConfigureAwait(false) && !exists)
+            {
+                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.ResourceExists,
+                    $"{target} was created while the restore ran, so it was not replaced. Run the restore again to replace it (with a safety backup first).")
+                { Target = target.ToString() };
+            }
+
             provider.ReleasePooledConnections(restored);
             await strategy.SwapAsync(target, restored, backup.Id, cancellationToken).ConfigureAwait(false);
             swapped = true;
@@ -199,10 +211,21 @@ public sealed class RestoreService
         }
     }
 
-    private static async Task EnsureNoOtherSessionsAsync(IDatabaseProvider provider, DatabaseTarget target, bool force, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>Refuses (or with -Force ends) other sessions; false when the target does not exist, so none can be connected.</summary>
+    private static async Task<bool> EnsureNoOtherSessionsAsync(IDatabaseProvider provider, DatabaseTarget target, bool force, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         provider.ReleasePooledConnections(target);
-        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        DbConnection connection;
+        try
+        {
+            connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex) when (ex.ErrorId is ErrorIds.TargetDatabaseNotFound or ErrorIds.TargetFileNotFound)
+        {
+            return false;
+        }
+
+        await using var _ = connection;
         var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
 
         // A server lists a session for a moment after its client closed it (DbMigration's own pooled ones included):
@@ -228,6 +251,8 @@ public sealed class RestoreService
                 ? $"-Force: ended {ended} session(s) on {target}: {string.Join("; ", sessions)}."
                 : $"-Force: restoring while {sessions.Count} session(s) hold {target}: {string.Join("; ", sessions)}. What they write to the replaced copy is lost.");
         }
+
+        return true;
     }
 
     /// <summary>&lt;root&gt;/&lt;database&gt;/&lt;id&gt; → &lt;root&gt;.</summary>

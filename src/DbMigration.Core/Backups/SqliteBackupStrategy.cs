@@ -80,6 +80,13 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     public async Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken)
     {
         var path = target.FilePath!;
+        if (!File.Exists(path))
+        {
+            // Nothing to replace (the file was lost): the restored copy takes its place.
+            File.Move(restored.FilePath!, path, overwrite: false);
+            SecureFiles.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            return;
+        }
 
         // Fold the target's WAL into its file first: a stale -wal left beside the swapped-in file would be replayed into it.
         await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))

@@ -19,4 +19,11 @@ internal static class TaskFailures
             throw;
         }
     }
+
+    /// <inheritdoc cref="StopOnFailure(Task, CancellationTokenSource)"/>
+    public static async Task<T> StopOnFailure<T>(this Task<T> task, CancellationTokenSource stop)
+    {
+        await ((Task)task).StopOnFailure(stop).ConfigureAwait(false);
+        return await task.ConfigureAwait(false);
+    }
 }

@@ -269,6 +269,28 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
     }
 
     [Fact]
+    public async Task A_dropped_database_is_restored_from_its_backup()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        DbMigration.Providers.DatabaseProviders.For(target).ReleasePooledConnections(target);
+        Query(target.WithDatabase(Engine.Engine == DatabaseEngine.PostgreSql ? "postgres" : "mysql"), Engine.Engine == DatabaseEngine.PostgreSql
+            ? $"DROP DATABASE \"{target.Database}\" WITH (FORCE)"
+            : $"DROP DATABASE `{target.Database}`");
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(host, CancellationToken.None);
+
+        var result = Assert.Single(host.ObjectsOf<RestoreResult>());
+        Assert.Null(result.SafetyBackupId);
+        Assert.Contains(host.Warnings, w => w.Contains("does not exist", StringComparison.Ordinal));
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+        Assert.Equal("é🦀", Query(target, "SELECT note FROM child WHERE id = 12").Single()["note"]);
+        Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
+        Assert.Single(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
     public async Task A_backup_of_another_engine_is_refused()
     {
         using var sqlite = new SqliteEngine();

@@ -378,6 +378,24 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_lost_database_file_is_restored_from_its_backup()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        File.Delete(target.FilePath!);
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(host, CancellationToken.None);
+
+        var result = Assert.Single(host.ObjectsOf<RestoreResult>());
+        Assert.Null(result.SafetyBackupId);
+        Assert.Contains(host.Warnings, w => w.Contains("does not exist", StringComparison.Ordinal));
+        Assert.Equal(100, Count(target));
+        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*", SearchOption.AllDirectories));
+        Assert.Single(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
     public async Task Restore_refuses_while_another_session_holds_the_database()
     {
         var target = await EventsAsync(100);

@@ -159,10 +159,10 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!dump.IsCompleted && waited.Elapsed < HoldWait)
         {
-            // Connections opened after this one, as this user, waiting on a table lock in a dump's data read.
+            // Connections opened after this one, as this user on this database, waiting on a table lock in a dump's data read.
             var waiting = await holder.ScalarAsync<long>("""
                 SELECT COUNT(*) FROM information_schema.PROCESSLIST
-                WHERE ID > CONNECTION_ID() AND USER = SUBSTRING_INDEX(USER(), '@', 1)
+                WHERE ID > CONNECTION_ID() AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND DB = DATABASE()
                   AND STATE = 'Waiting for table metadata lock' AND INFO LIKE 'SELECT %' AND INSTR(INFO, 'SQL_NO_CACHE') > 0
                 """, cancellationToken).ConfigureAwait(false);
             if (waiting > 0)

@@ -14,7 +14,7 @@ namespace DbMigration.Backups;
 /// Without a pg_dump as new as the server, DbMigration's built-in logical dump is taken in the same kind of snapshot
 /// and loaded back by DbMigration itself.
 /// </summary>
-internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
+internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBackupStrategy
 {
     public const string Format = "pg_dump-custom";
 
@@ -81,16 +81,24 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
 
     public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        Task<(string Tool, string[] Toc)>? prepared = null;
+        Task<PreparedRestore>? prepared = null;
         try
         {
             await using (var connection = await OpenMaintenanceAsync(like, cancellationToken).ConfigureAwait(false))
             {
                 var major = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).Version.Major;
 
+                // The copy belongs to whoever owns the database it replaces, where this role may hand it over.
+                string? owner;
+                await using (var ownerOf = connection.CreateCommand("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = @database AND pg_has_role(datdba, 'MEMBER') AND pg_has_role(datdba, 'USAGE')")
+                    .AddParameter("@database", like.Database!))
+                {
+                    owner = await ownerOf.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+                }
+
                 // pg_restore is found, and the archive's contents listed, while the server creates the database.
                 prepared = format == PostgreSqlLogicalDump.Format ? null : PrepareRestoreAsync(major, rawPath, cancellationToken);
-                await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
+                await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)}{(owner is null ? string.Empty : " OWNER " + provider.QuoteIdentifier(owner))} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
             }
         }
         catch when (prepared is not null)
@@ -110,9 +118,10 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
                 return scratch;
             }
 
-            var (pgRestore, toc) = await prepared.ConfigureAwait(false);
-            progress.Verbose($"Restoring into database {name} with {pgRestore}.");
-            await RestoreSectionsAsync(pgRestore, toc, rawPath, scratch, rowsLoaded, progress, cancellationToken).ConfigureAwait(false);
+            var restore = await prepared.ConfigureAwait(false);
+            progress.Verbose($"Restoring into database {name} with {restore.Tool}.");
+            var ownership = await OwnershipArgumentsAsync(restore, scratch, progress, cancellationToken).ConfigureAwait(false);
+            await RestoreSectionsAsync(restore.Tool, restore.Toc, ownership, rawPath, scratch, rowsLoaded, progress, cancellationToken).ConfigureAwait(false);
             return scratch;
         }
         catch
@@ -122,16 +131,75 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
         }
     }
 
-    private static async Task<(string Tool, string[] Toc)> PrepareRestoreAsync(int serverMajor, string rawPath, CancellationToken cancellationToken)
+    /// <summary>pg_restore, the archive's contents, and the roles its objects are owned by and granted to.</summary>
+    private sealed record PreparedRestore(string Tool, string[] Toc, IReadOnlySet<string> Owners, IReadOnlySet<string> Grantees);
+
+    private static async Task<PreparedRestore> PrepareRestoreAsync(int serverMajor, string rawPath, CancellationToken cancellationToken)
     {
         var pgRestore = await FindToolAsync("pg_restore", serverMajor, cancellationToken).ConfigureAwait(false);
-        var listing = await ExternalTool.RunReadingAsync(pgRestore, ["--list", rawPath], new Dictionary<string, string?>(),
+        async Task<string> ReadAsync(string[] arguments) => await ExternalTool.RunReadingAsync(pgRestore, arguments, new Dictionary<string, string?>(),
             async output =>
             {
                 using var reader = new StreamReader(output, leaveOpen: true);
                 return await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
-        return (pgRestore, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray());
+
+        var listing = ReadAsync(["--list", rawPath]);
+        var schema = await ReadAsync(["--section=pre-data", "--file=-", rawPath]).ConfigureAwait(false);
+        var owners = OwnerClause().Matches(schema).Select(m => RoleName(m.Groups[1].Value)).ToHashSet(StringComparer.Ordinal);
+        var grantees = GranteeClause().Matches(schema).Select(m => RoleName(m.Groups[1].Value)).Where(r => r != "PUBLIC").ToHashSet(StringComparer.Ordinal);
+        return new PreparedRestore(pgRestore, (await listing.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray(), owners, grantees);
+    }
+
+    private const string RolePattern = @"(""(?:[^""]|"""")+""|[A-Za-z_][A-Za-z0-9_$]*)";
+
+    /// <summary>"ALTER TABLE public.t OWNER TO app;" in pg_restore's schema script.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\bOWNER TO " + RolePattern + ";", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex OwnerClause();
+
+    /// <summary>"GRANT SELECT ON TABLE public.t TO reader;", "REVOKE ALL ON SCHEMA public FROM PUBLIC;", "… FOR ROLE app …".</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(?:GRANT|REVOKE|ALTER DEFAULT PRIVILEGES)\b.*?\b(?:TO|FROM|FOR ROLE) " + RolePattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.Multiline)]
+    private static partial System.Text.RegularExpressions.Regex GranteeClause();
+
+    private static string RoleName(string identifier) =>
+        identifier.StartsWith('"') ? identifier[1..^1].Replace("\"\"", "\"", StringComparison.Ordinal) : identifier;
+
+    /// <summary>
+    /// Owners and privileges are restored as they were backed up where the server has every role they name, and this
+    /// role may act as each owner (a superuser, or a member); otherwise the restoring role owns the objects, and a
+    /// warning names what is not carried over.
+    /// </summary>
+    private async Task<string[]> OwnershipArgumentsAsync(PreparedRestore restore, DatabaseTarget scratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var names = restore.Owners.Concat(restore.Grantees).Distinct(StringComparer.Ordinal).ToArray();
+        var roles = new Dictionary<string, bool>(StringComparer.Ordinal);
+        if (names.Length > 0)
+        {
+            await using var connection = await OpenMaintenanceAsync(scratch, cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand("SELECT rolname, pg_has_role(oid, 'MEMBER') AND pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = ANY(@names)").AddParameter("@names", names);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                roles[reader.GetString(0)] = reader.GetBoolean(1);
+            }
+        }
+
+        var arguments = new List<string>();
+        var foreignOwners = restore.Owners.Where(o => !roles.GetValueOrDefault(o)).Order(StringComparer.Ordinal).ToList();
+        if (foreignOwners.Count > 0)
+        {
+            arguments.Add("--no-owner");
+            progress.Warning($"The restored objects are owned by the restoring role, not by {string.Join(", ", foreignOwners)}: {(foreignOwners.Any(o => !roles.ContainsKey(o)) ? "not every owner exists on this server" : "this role may not act as them")}. Reassign them (REASSIGN OWNED) if the application needs them.");
+        }
+
+        var missingGrantees = restore.Grantees.Where(g => !roles.ContainsKey(g)).Order(StringComparer.Ordinal).ToList();
+        if (missingGrantees.Count > 0)
+        {
+            arguments.Add("--no-privileges");
+            progress.Warning($"The backup's GRANTs were not restored: {string.Join(", ", missingGrantees)} do not exist on this server.");
+        }
+
+        return [.. arguments];
     }
 
     /// <summary>"3341; 0 16385 TABLE DATA public events postgres": a table's rows (dump id; table oid, oid, kind, …).</summary>
@@ -146,9 +214,9 @@ internal sealed class PostgreSqlBackupStrategy(IDatabaseProvider provider) : IBa
     /// (<see cref="PostgreSqlDataLoader"/>); sequence values and large objects load beside them through pg_restore, and
     /// the indexes and constraints are pg_restore's with its parallel jobs, while <paramref name="rowsLoaded"/> runs.
     /// </summary>
-    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string rawPath, DatabaseTarget scratch, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string[] ownership, string rawPath, DatabaseTarget scratch, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        string[] intoScratch = [.. ConnectionArguments(scratch), "--no-password", "--exit-on-error", "--no-owner", "--no-privileges"];
+        string[] intoScratch = [.. ConnectionArguments(scratch), "--no-password", "--exit-on-error", .. ownership];
         var environment = Environment(scratch);
         if (!toc.Any(IsTableData))
         {

@@ -309,6 +309,65 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
 public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupTests(server)
 {
     protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM pg_database WHERE datname LIKE '{prefix}%'";
+
+    private static string One(DatabaseTarget target, string sql)
+    {
+        var host = new RecordingHost();
+        new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(host, CancellationToken.None);
+        return Convert.ToString(host.ObjectsOf<QueryRow>().Single()[0], CultureInfo.InvariantCulture)!;
+    }
+
+    private static void Run(DatabaseTarget target, string sql) =>
+        new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(new RecordingHost(), CancellationToken.None);
+
+    [Fact]
+    public async Task A_restore_by_a_superuser_keeps_the_owners_grants_and_database_owner_the_application_needs()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        string app = "dbm_app_" + suffix, reader = "dbm_reader_" + suffix;
+        var target = await server.CreateDatabaseAsync();
+        Run(server.Admin, $"CREATE ROLE {app} LOGIN PASSWORD 'app-pw'; CREATE ROLE {reader}; ALTER DATABASE \"{target.Database}\" OWNER TO {app}");
+        var asApp = target.WithCredential(app, "app-pw");
+        Run(asApp, $"CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders VALUES (1, 'a'); GRANT SELECT ON orders TO {reader}");
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Run(asApp, "DELETE FROM orders");
+        var restoreHost = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restoreHost, CancellationToken.None);
+
+        Assert.Empty(restoreHost.Warnings);
+        Assert.Equal(app, One(target, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"));
+        Assert.Equal(app, One(target, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"));
+        Assert.Equal("True", One(target, $"SELECT has_table_privilege('{reader}', 'orders', 'SELECT')"));
+        Run(asApp, "INSERT INTO orders VALUES (2, 'written by the application after the restore')");
+        Assert.Equal("2", One(target, "SELECT COUNT(*) FROM orders"));
+    }
+
+    [Fact]
+    public async Task A_restore_onto_a_server_without_the_backups_roles_says_what_it_does_not_carry_over()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        string owner = "dbm_gone_owner_" + suffix, reader = "dbm_gone_reader_" + suffix;
+        var target = await server.CreateDatabaseAsync();
+        Run(server.Admin, $"CREATE ROLE {owner}; CREATE ROLE {reader}");
+        Run(target, $"CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1); ALTER TABLE orders OWNER TO {owner}; GRANT SELECT ON orders TO {reader}");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        // The roles are gone, as on another server.
+        Run(target, "DROP TABLE orders");
+        Run(server.Admin, $"DROP ROLE {owner}; DROP ROLE {reader}");
+        var restoreHost = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restoreHost, CancellationToken.None);
+
+        Assert.Contains(restoreHost.Warnings, w => w.Contains(owner, StringComparison.Ordinal) && w.Contains("not every owner exists", StringComparison.Ordinal));
+        Assert.Contains(restoreHost.Warnings, w => w.Contains(reader, StringComparison.Ordinal) && w.Contains("GRANTs were not restored", StringComparison.Ordinal));
+        Assert.Equal("postgres", One(target, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"));
+        Assert.Equal("1", One(target, "SELECT COUNT(*) FROM orders"));
+    }
 }
 
 [Collection(MariaDbCollection.Name)]

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text.RegularExpressions;
 using DbMigration.Errors;
 using DbMigration.IO;
 using DbMigration.Operations;
@@ -154,12 +155,12 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     private const string RolePattern = @"(""(?:[^""]|"""")+""|[A-Za-z_][A-Za-z0-9_$]*)";
 
     /// <summary>"ALTER TABLE public.t OWNER TO app;" in pg_restore's schema script.</summary>
-    [System.Text.RegularExpressions.GeneratedRegex(@"\bOWNER TO " + RolePattern + ";", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
-    private static partial System.Text.RegularExpressions.Regex OwnerClause();
+    [GeneratedRegex(@"\bOWNER TO " + RolePattern + ";", RegexOptions.CultureInvariant)]
+    private static partial Regex OwnerClause();
 
     /// <summary>"GRANT SELECT ON TABLE public.t TO reader;", "REVOKE ALL ON SCHEMA public FROM PUBLIC;", "… FOR ROLE app …".</summary>
-    [System.Text.RegularExpressions.GeneratedRegex(@"^(?:GRANT|REVOKE|ALTER DEFAULT PRIVILEGES)\b.*?\b(?:TO|FROM|FOR ROLE) " + RolePattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.Multiline)]
-    private static partial System.Text.RegularExpressions.Regex GranteeClause();
+    [GeneratedRegex(@"^(?:GRANT|REVOKE|ALTER DEFAULT PRIVILEGES)\b.*?\b(?:TO|FROM|FOR ROLE) " + RolePattern, RegexOptions.CultureInvariant | RegexOptions.Multiline)]
+    private static partial Regex GranteeClause();
 
     private static string RoleName(string identifier) =>
         identifier.StartsWith('"') ? identifier[1..^1].Replace("\"\"", "\"", StringComparison.Ordinal) : identifier;

@@ -413,13 +413,19 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         return sessions;
     }
 
+    /// <summary>Terminates the other client backends, then waits (up to 10 s) until they have left pg_stat_activity.</summary>
     public async Task<int> EndOtherSessionsAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
     {
-        // pg_terminate_backend returns once each backend has been signalled; the swap's rename waits for them to leave.
-        return await connection.ScalarAsync<int>("""
-            SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-            """, cancellationToken).ConfigureAwait(false);
+        const string Others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+        var ended = await connection.ScalarAsync<int>("SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) " + Others, cancellationToken).ConfigureAwait(false);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (ended > 0 && waited.Elapsed < TimeSpan.FromSeconds(10)
+            && await connection.ScalarAsync<long>("SELECT COUNT(*) " + Others, cancellationToken).ConfigureAwait(false) > 0)
+        {
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+
+        return ended;
     }
 
     public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target) => [];

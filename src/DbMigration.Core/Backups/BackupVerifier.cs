@@ -105,7 +105,7 @@ public sealed class BackupVerifier
                 var like = backup.Engine == DatabaseEngine.Sqlite
                     ? DatabaseTarget.FromFile(Path.Combine(work, "scratch.db"))
                     : scratchServer ?? DatabaseTarget.Parse(backup.Source);
-                scratch = await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), null, progress, cancellationToken).ConfigureAwait(false);
+                scratch = (await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), null, progress, cancellationToken).ConfigureAwait(false)).Target;
             }
             catch (Exception) when (!checksums.IsCompletedSuccessfully)
             {

@@ -12,6 +12,16 @@ namespace DbMigration.Backups;
 internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<TableSnapshot>> Tables, string Format, string PrimaryFileName);
 
 /// <summary>
+/// A backup restored into a new database, and the backed-up database's own settings (PostgreSQL: ALTER DATABASE … SET,
+/// its GRANTs and comment), as statements naming the target. The swap applies them in its own transaction: applied
+/// sooner, a revoked CONNECT or a read-only default would stop the restore's own connections to the copy.
+/// </summary>
+internal sealed record RestoredDatabase(DatabaseTarget Target, IReadOnlyList<string> DatabaseSettings)
+{
+    public static RestoredDatabase WithoutSettings(DatabaseTarget target) => new(target, []);
+}
+
+/// <summary>
 /// How one engine takes, restores and swaps in backups. The backup service handles files, compression,
 /// encryption, checksums and the catalog; the strategy handles only the database side.
 /// </summary>
@@ -33,13 +43,16 @@ internal interface IBackupStrategy
     /// Called with the new database once every row is in, where the engine still builds indexes and constraints after
     /// that, so that work on the rows runs meanwhile; it is done when the restore returns. A strategy may not call it.
     /// </param>
-    Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
 
     /// <summary>Row counts and content hashes of a restored copy, computed exactly as at backup time.</summary>
     Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken);
 
-    /// <summary>Puts <paramref name="restored"/> in place of <paramref name="target"/>. Until the final step the original is untouched.</summary>
-    Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Puts <paramref name="restored"/> in place of <paramref name="target"/> with its database settings. Until the
+    /// final step the original is untouched. A setting that cannot be applied (a role it names is gone) is a warning.
+    /// </summary>
+    Task SwapAsync(DatabaseTarget target, RestoredDatabase restored, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 }

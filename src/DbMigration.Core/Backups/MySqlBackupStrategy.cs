@@ -176,7 +176,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         return dump.IsCompleted;
     }
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var client = format == MySqlLogicalDump.Format ? null : ExternalTool.Find("mariadb", "mysql") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
             "The mariadb (or mysql) client was not found on PATH; it is needed to load a mariadb-dump backup. Install mariadb-client.");
@@ -194,12 +194,12 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
                 progress.Verbose($"Loading DbMigration's built-in dump into {name}.");
                 await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
                 await MySqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
-                return scratch;
+                return RestoredDatabase.WithoutSettings(scratch);
             }
 
             progress.Verbose($"Loading the dump into {name} with {client}.");
             await ExternalTool.RunAsync(client, [.. ConnectionArguments(scratch), "--default-character-set=utf8mb4", "--binary-mode", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
-            return scratch;
+            return RestoredDatabase.WithoutSettings(scratch);
         }
         catch
         {
@@ -246,8 +246,9 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
     }
 
-    public async Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken)
+    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
+        var restored = copy.Target;
         var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backupId);
         await CreateIfMissingAsync(target, restored, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);

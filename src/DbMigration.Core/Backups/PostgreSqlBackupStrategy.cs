@@ -80,7 +80,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         return new SnapshotResult(server.VersionText, Task.FromResult(tables), Format, "database.pgdump");
     }
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         Task<PreparedRestore>? prepared = null;
         try
@@ -116,14 +116,16 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
                 progress.Verbose($"Loading DbMigration's built-in dump into database {name}.");
                 await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
                 await PostgreSqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
-                return scratch;
+                return RestoredDatabase.WithoutSettings(scratch);
             }
 
             var restore = await prepared.ConfigureAwait(false);
             progress.Verbose($"Restoring into database {name} with {restore.Tool}.");
             var ownership = await OwnershipArgumentsAsync(restore, scratch, progress, cancellationToken).ConfigureAwait(false);
             await RestoreSectionsAsync(restore.Tool, restore.Toc, ownership, rawPath, scratch, rowsLoaded, progress, cancellationToken).ConfigureAwait(false);
-            return scratch;
+            return new RestoredDatabase(scratch, restore.SourceDatabase is null
+                ? []
+                : PostgreSqlDatabaseSettings.Rename(restore.DatabaseSettings, restore.SourceDatabase, provider.QuoteIdentifier(like.Database!)));
         }
         catch
         {
@@ -132,8 +134,11 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         }
     }
 
-    /// <summary>pg_restore, the archive's contents, and the roles its objects are owned by and granted to.</summary>
-    private sealed record PreparedRestore(string Tool, string[] Toc, IReadOnlySet<string> Owners, IReadOnlySet<string> Grantees);
+    /// <summary>
+    /// pg_restore, the archive's contents, the roles its objects are owned by and granted to, and the backed-up
+    /// database's own settings under its name as pg_dump quoted it.
+    /// </summary>
+    private sealed record PreparedRestore(string Tool, string[] Toc, IReadOnlySet<string> Owners, IReadOnlySet<string> Grantees, IReadOnlyList<string> DatabaseSettings, string? SourceDatabase);
 
     private static async Task<PreparedRestore> PrepareRestoreAsync(int serverMajor, string rawPath, CancellationToken cancellationToken)
     {
@@ -146,10 +151,10 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             }, cancellationToken).ConfigureAwait(false);
 
         var listing = ReadAsync(["--list", rawPath]);
-        var schema = await ReadAsync(["--section=pre-data", "--file=-", rawPath]).ConfigureAwait(false);
+        var (settings, schema, source) = PostgreSqlDatabaseSettings.Split(await ReadAsync(["--create", "--section=pre-data", "--file=-", rawPath]).ConfigureAwait(false));
         var owners = OwnerClause().Matches(schema).Select(m => RoleName(m.Groups[1].Value)).ToHashSet(StringComparer.Ordinal);
         var grantees = GranteeClause().Matches(schema).Select(m => RoleName(m.Groups[1].Value)).Where(r => r != "PUBLIC").ToHashSet(StringComparer.Ordinal);
-        return new PreparedRestore(pgRestore, (await listing.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray(), owners, grantees);
+        return new PreparedRestore(pgRestore, (await listing.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray(), owners, grantees, settings, source);
     }
 
     private const string RolePattern = @"(""(?:[^""]|"""")+""|[A-Za-z_][A-Za-z0-9_$]*)";
@@ -313,33 +318,60 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         await connection.ExecuteAsync($"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(scratch.Database!)} WITH (FORCE)", cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken)
+    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
+        var restored = copy.Target;
         var old = ShortName("dbm_old", target.Database!, backupId);
         await using var connection = await OpenMaintenanceAsync(target, cancellationToken).ConfigureAwait(false);
-        await using (var exists = connection.CreateCommand("SELECT COUNT(*) FROM pg_database WHERE datname = @database").AddParameter("@database", target.Database!))
+        bool exists;
+        await using (var count = connection.CreateCommand("SELECT COUNT(*) FROM pg_database WHERE datname = @database").AddParameter("@database", target.Database!))
         {
-            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            // Zero when the database was dropped: the restored copy then just takes its name.
+            exists = Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        }
+
+        if (exists)
+        {
+            await AwaitClosedSessionsAsync(connection, target.Database!, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The renames and the database's settings commit together, so the application never sees the copy without
+        // its settings (a revoked CONNECT, its search_path), and a failure leaves both databases as they were.
+        var skipped = new List<string>();
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (exists)
             {
-                // Nothing to replace (the database was dropped): the restored copy takes its name.
-                await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(restored.Database!)} RENAME TO {provider.QuoteIdentifier(target.Database!)}", cancellationToken).ConfigureAwait(false);
-                return;
+                await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(target.Database!)} RENAME TO {provider.QuoteIdentifier(old)}", cancellationToken, transaction).ConfigureAwait(false);
             }
+
+            await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(restored.Database!)} RENAME TO {provider.QuoteIdentifier(target.Database!)}", cancellationToken, transaction).ConfigureAwait(false);
+            foreach (var setting in copy.DatabaseSettings)
+            {
+                await connection.ExecuteAsync("SAVEPOINT dbm_setting", cancellationToken, transaction).ConfigureAwait(false);
+                try
+                {
+                    await connection.ExecuteAsync(setting, cancellationToken, transaction).ConfigureAwait(false);
+                }
+                catch (Npgsql.PostgresException ex)
+                {
+                    await connection.ExecuteAsync("ROLLBACK TO SAVEPOINT dbm_setting", cancellationToken, transaction).ConfigureAwait(false);
+                    skipped.Add($"{setting} ({ex.MessageText})");
+                }
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await AwaitClosedSessionsAsync(connection, target.Database!, cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(target.Database!)} RENAME TO {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
-        try
+        if (skipped.Count > 0)
         {
-            await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(restored.Database!)} RENAME TO {provider.QuoteIdentifier(target.Database!)}", cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await connection.ExecuteAsync($"ALTER DATABASE {provider.QuoteIdentifier(old)} RENAME TO {provider.QuoteIdentifier(target.Database!)}", CancellationToken.None).ConfigureAwait(false);
-            throw;
+            progress.Warning($"{skipped.Count} of the backed-up database's settings were not restored: {string.Join("; ", skipped)}.");
         }
 
-        await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)} WITH (FORCE)", cancellationToken).ConfigureAwait(false);
+        if (exists)
+        {
+            await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)} WITH (FORCE)", cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

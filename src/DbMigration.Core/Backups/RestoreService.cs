@@ -66,6 +66,7 @@ public sealed class RestoreService
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var checksums = CheckChecksumsAsync(backup, cancellationToken).StopOnFailure(abandon);
         var sessions = EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).StopOnFailure(abandon);
+        RestoredDatabase? copy = null;
         DatabaseTarget? restored = null;
         var swapped = false;
 
@@ -81,7 +82,8 @@ public sealed class RestoreService
             try
             {
                 var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, abandon.Token).ConfigureAwait(false);
-                restored = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, rowsLoaded, progress, abandon.Token).ConfigureAwait(false);
+                copy = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, rowsLoaded, progress, abandon.Token).ConfigureAwait(false);
+                restored = copy.Target;
             }
             catch (Exception) when (!checksums.IsCompletedSuccessfully || !sessions.IsCompletedSuccessfully)
             {
@@ -162,7 +164,7 @@ public sealed class RestoreService
             }
 
             provider.ReleasePooledConnections(restored);
-            await strategy.SwapAsync(target, restored, backup.Id, cancellationToken).ConfigureAwait(false);
+            await strategy.SwapAsync(target, copy, backup.Id, progress, cancellationToken).ConfigureAwait(false);
             swapped = true;
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Done", 100, Completed: true));
             return new RestoreResult

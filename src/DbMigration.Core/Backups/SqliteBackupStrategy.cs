@@ -50,7 +50,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>
         new(new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ConnectionString);
 
-    public async Task<DatabaseTarget> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(like.FilePath!))!;
         var path = Path.Combine(directory, name);
@@ -61,7 +61,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             output.Flush(flushToDisk: true);
         }
 
-        return DatabaseTarget.FromFile(path);
+        return RestoredDatabase.WithoutSettings(DatabaseTarget.FromFile(path));
     }
 
     public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
@@ -77,8 +77,9 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         return Task.CompletedTask;
     }
 
-    public async Task SwapAsync(DatabaseTarget target, DatabaseTarget restored, string backupId, CancellationToken cancellationToken)
+    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
+        var restored = copy.Target;
         var path = target.FilePath!;
         if (!File.Exists(path))
         {

@@ -346,6 +346,68 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
     }
 
     [Fact]
+    public async Task A_restore_brings_back_the_databases_own_settings_grants_and_comment()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        string app = "dbm_app_" + suffix, gone = "dbm_gone_" + suffix, outsider = "dbm_outsider_" + suffix;
+        var target = await server.CreateDatabaseAsync();
+        var db = target.Database;
+        Run(server.Admin, $"""
+            CREATE ROLE {app} LOGIN PASSWORD 'app-pw'; CREATE ROLE {gone}; CREATE ROLE {outsider} LOGIN PASSWORD 'out-pw';
+            ALTER DATABASE "{db}" SET search_path TO app_schema, public;
+            ALTER DATABASE "{db}" CONNECTION LIMIT 40;
+            ALTER ROLE {app} IN DATABASE "{db}" SET statement_timeout = '7s';
+            REVOKE CONNECT, TEMPORARY ON DATABASE "{db}" FROM PUBLIC;
+            GRANT CONNECT ON DATABASE "{db}" TO {app};
+            GRANT CONNECT ON DATABASE "{db}" TO {gone};
+            COMMENT ON DATABASE "{db}" IS 'orders of ''shop''';
+            """);
+        Run(target, $"CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1); GRANT SELECT ON orders TO {app}");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        // The change being rolled back undid them all, and one role the backup names is gone.
+        Run(server.Admin, $"""
+            ALTER DATABASE "{db}" RESET search_path;
+            ALTER DATABASE "{db}" CONNECTION LIMIT -1;
+            ALTER ROLE {app} IN DATABASE "{db}" RESET statement_timeout;
+            GRANT CONNECT, TEMPORARY ON DATABASE "{db}" TO PUBLIC;
+            REVOKE CONNECT ON DATABASE "{db}" FROM {gone};
+            DROP ROLE {gone};
+            COMMENT ON DATABASE "{db}" IS NULL;
+            """);
+        var restoreHost = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restoreHost, CancellationToken.None);
+
+        var warning = Assert.Single(restoreHost.Warnings);
+        Assert.Contains("1 of the backed-up database's settings were not restored", warning, StringComparison.Ordinal);
+        Assert.Contains($"GRANT CONNECT ON DATABASE \"{db}\" TO {gone}", warning, StringComparison.Ordinal);
+        Assert.Equal("40", One(target, "SELECT datconnlimit FROM pg_database WHERE datname = current_database()"));
+        Assert.Equal("orders of 'shop'", One(target, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"));
+        Assert.Equal("False", One(target, $"SELECT has_database_privilege('{outsider}', current_database(), 'CONNECT')"));
+        Assert.Equal("True", One(target, $"SELECT has_database_privilege('{app}', current_database(), 'CONNECT')"));
+
+        // The application's sessions get the database's search_path and their own role's timeout again.
+        var asApp = target.WithCredential(app, "app-pw");
+        Assert.Equal("app_schema, public", One(asApp, "SHOW search_path"));
+        Assert.Equal("7s", One(asApp, "SHOW statement_timeout"));
+        Assert.Equal("1", One(asApp, "SELECT COUNT(*) FROM public.orders"));
+        var refused = Assert.ThrowsAny<Exception>(() => One(target.WithCredential(outsider, "out-pw"), "SELECT 1"));
+        Assert.Contains($"permission denied for database \"{db}\"", refused.Message, StringComparison.Ordinal);
+
+        // Restored under another name, the settings follow the copy, renamed; the original keeps its own.
+        var other = target.WithDatabase(db + " copy");
+        var copyHost = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = other, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(copyHost, CancellationToken.None);
+        Assert.Equal("orders of 'shop'", One(other, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"));
+        Assert.Equal("40", One(other, "SELECT datconnlimit FROM pg_database WHERE datname = current_database()"));
+        Assert.Equal("app_schema, public", One(other.WithCredential(app, "app-pw"), "SHOW search_path"));
+        Assert.Equal("orders of 'shop'", One(target, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"));
+        Run(server.Admin, $"DROP DATABASE \"{other.Database}\" WITH (FORCE)");
+    }
+
+    [Fact]
     public async Task A_restore_onto_a_server_without_the_backups_roles_says_what_it_does_not_carry_over()
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];

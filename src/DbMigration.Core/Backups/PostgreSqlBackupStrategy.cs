@@ -83,6 +83,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         Task<PreparedRestore>? prepared = null;
+        string? owner;
         try
         {
             await using (var connection = await OpenMaintenanceAsync(like, cancellationToken).ConfigureAwait(false))
@@ -90,7 +91,6 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
                 var major = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).Version.Major;
 
                 // The copy belongs to whoever owns the database it replaces, where this role may hand it over.
-                string? owner;
                 await using (var ownerOf = connection.CreateCommand("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = @database AND pg_has_role(datdba, 'MEMBER') AND pg_has_role(datdba, 'USAGE')")
                     .AddParameter("@database", like.Database!))
                 {
@@ -123,9 +123,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             progress.Verbose($"Restoring into database {name} with {restore.Tool}.");
             var ownership = await OwnershipArgumentsAsync(restore, scratch, progress, cancellationToken).ConfigureAwait(false);
             await RestoreSectionsAsync(restore.Tool, restore.Toc, ownership, rawPath, scratch, rowsLoaded, progress, cancellationToken).ConfigureAwait(false);
-            return new RestoredDatabase(scratch, restore.SourceDatabase is null
-                ? []
-                : PostgreSqlDatabaseSettings.Rename(restore.DatabaseSettings, restore.SourceDatabase, provider.QuoteIdentifier(like.Database!)));
+            return new RestoredDatabase(scratch, DatabaseSettings(restore.Database, like, givenOwner: owner is not null));
         }
         catch
         {
@@ -135,10 +133,26 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     }
 
     /// <summary>
-    /// pg_restore, the archive's contents, the roles its objects are owned by and granted to, and the backed-up
-    /// database's own settings under its name as pg_dump quoted it.
+    /// The backed-up database's statements, renamed to the target. Its owner is among them only where the copy was
+    /// not created with the replaced database's owner: when that database is gone (the disaster-recovery restore), or
+    /// this role may not act as its owner.
     /// </summary>
-    private sealed record PreparedRestore(string Tool, string[] Toc, IReadOnlySet<string> Owners, IReadOnlySet<string> Grantees, IReadOnlyList<string> DatabaseSettings, string? SourceDatabase);
+    private IReadOnlyList<string> DatabaseSettings(PostgreSqlDatabaseSettings.Script database, DatabaseTarget like, bool givenOwner)
+    {
+        if (database.Source is null)
+        {
+            return [];
+        }
+
+        IReadOnlyList<string> statements = givenOwner || database.Owner is null ? database.Settings : [database.Owner, .. database.Settings];
+        return PostgreSqlDatabaseSettings.Rename(statements, database.Source, provider.QuoteIdentifier(like.Database!));
+    }
+
+    /// <summary>
+    /// pg_restore, the archive's contents, the roles its objects are owned by and granted to, and the backed-up
+    /// database's own statements (owner and settings).
+    /// </summary>
+    private sealed record PreparedRestore(string Tool, string[] Toc, IReadOnlySet<string> Owners, IReadOnlySet<string> Grantees, PostgreSqlDatabaseSettings.Script Database);
 
     private static async Task<PreparedRestore> PrepareRestoreAsync(int serverMajor, string rawPath, CancellationToken cancellationToken)
     {
@@ -151,10 +165,11 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             }, cancellationToken).ConfigureAwait(false);
 
         var listing = ReadAsync(["--list", rawPath]);
-        var (settings, schema, source) = PostgreSqlDatabaseSettings.Split(await ReadAsync(["--create", "--section=pre-data", "--file=-", rawPath]).ConfigureAwait(false));
+        var database = PostgreSqlDatabaseSettings.Split(await ReadAsync(["--create", "--section=pre-data", "--file=-", rawPath]).ConfigureAwait(false));
+        var schema = database.Objects;
         var owners = OwnerClause().Matches(schema).Select(m => RoleName(m.Groups[1].Value)).ToHashSet(StringComparer.Ordinal);
         var grantees = GranteeClause().Matches(schema).Select(m => RoleName(m.Groups[1].Value)).Where(r => r != "PUBLIC").ToHashSet(StringComparer.Ordinal);
-        return new PreparedRestore(pgRestore, (await listing.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray(), owners, grantees, settings, source);
+        return new PreparedRestore(pgRestore, (await listing.ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith(';')).ToArray(), owners, grantees, database);
     }
 
     private const string RolePattern = @"(""(?:[^""]|"""")+""|[A-Za-z_][A-Za-z0-9_$]*)";

@@ -13,10 +13,13 @@ namespace DbMigration.Backups;
 internal static partial class PostgreSqlDatabaseSettings
 {
     /// <summary>
-    /// The database-level statements of a pg_restore <c>--create</c> script, and the script without them (the objects
-    /// inside the database). CREATE DATABASE and its OWNER TO are left out: the restore creates the database itself.
+    /// A pg_restore <c>--create</c> script taken apart: the backed-up database's name as pg_dump quoted it, its
+    /// ALTER DATABASE … OWNER TO, its other database-level statements, and the rest (the objects inside it).
     /// </summary>
-    public static (IReadOnlyList<string> Settings, string Objects, string? SourceIdentifier) Split(string script)
+    internal sealed record Script(string? Source, string? Owner, IReadOnlyList<string> Settings, string Objects);
+
+    /// <summary>Takes a pg_restore <c>--create</c> script apart. CREATE DATABASE is left out: the restore creates the database itself.</summary>
+    public static Script Split(string script)
     {
         ArgumentNullException.ThrowIfNull(script);
 
@@ -25,20 +28,25 @@ internal static partial class PostgreSqlDatabaseSettings
         var source = CreateDatabase().Match(sql) is { Success: true } created ? created.Groups[1].Value : null;
         if (source is null)
         {
-            return ([], script, null);
+            return new Script(null, null, [], script);
         }
 
+        string? owner = null;
         var settings = new List<string>();
         var objects = new List<string>();
         foreach (var statement in SqlScriptSplitter.Split(sql, DatabaseEngine.PostgreSql))
         {
             var text = statement.Text;
-            if (text.StartsWith("CREATE DATABASE ", StringComparison.Ordinal) || IsOwnerOfDatabase(text, source))
+            if (text.StartsWith("CREATE DATABASE ", StringComparison.Ordinal))
             {
                 continue;
             }
 
-            if (NamesDatabase(text, source))
+            if (text.StartsWith($"ALTER DATABASE {source} OWNER TO ", StringComparison.Ordinal))
+            {
+                owner = text;
+            }
+            else if (NamesDatabase(text, source))
             {
                 settings.Add(text);
             }
@@ -48,7 +56,7 @@ internal static partial class PostgreSqlDatabaseSettings
             }
         }
 
-        return (settings, string.Join('\n', objects), source);
+        return new Script(source, owner, settings, string.Join('\n', objects));
     }
 
     /// <summary>Points each statement at <paramref name="targetIdentifier"/> instead of the backed-up database.</summary>
@@ -58,9 +66,6 @@ internal static partial class PostgreSqlDatabaseSettings
             var at = DatabaseReference(s, sourceIdentifier);
             return at < 0 ? s : string.Concat(s.AsSpan(0, at), "DATABASE ", targetIdentifier, s.AsSpan(at + "DATABASE ".Length + sourceIdentifier.Length));
         }).ToList();
-
-    private static bool IsOwnerOfDatabase(string statement, string source) =>
-        statement.StartsWith($"ALTER DATABASE {source} OWNER TO ", StringComparison.Ordinal);
 
     /// <summary>The statement shapes pg_dump writes for a database's own properties, naming this database.</summary>
     private static bool NamesDatabase(string statement, string source) =>

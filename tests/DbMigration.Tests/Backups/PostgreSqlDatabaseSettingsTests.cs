@@ -31,9 +31,10 @@ public sealed class PostgreSqlDatabaseSettingsTests
     [Fact]
     public void The_database_statements_are_taken_out_and_everything_inside_the_database_is_left()
     {
-        var (settings, objects, source) = PostgreSqlDatabaseSettings.Split(Script);
+        var (source, owner, settings, objects) = PostgreSqlDatabaseSettings.Split(Script);
 
         Assert.Equal("\"shop db\"", source);
+        Assert.Equal("ALTER DATABASE \"shop db\" OWNER TO app", owner);
         Assert.Equal(
         [
             "COMMENT ON DATABASE \"shop db\" IS 'line one;\nALTER DATABASE \"shop db\" SET work_mem TO ''1MB'''",
@@ -71,10 +72,11 @@ public sealed class PostgreSqlDatabaseSettingsTests
     [Fact]
     public void A_script_without_create_database_has_no_settings()
     {
-        var (settings, objects, source) = PostgreSqlDatabaseSettings.Split("CREATE TABLE t (i int);\n");
+        var (source, owner, settings, objects) = PostgreSqlDatabaseSettings.Split("CREATE TABLE t (i int);\n");
 
         Assert.Empty(settings);
         Assert.Null(source);
+        Assert.Null(owner);
         Assert.Equal("CREATE TABLE t (i int);\n", objects);
     }
 }

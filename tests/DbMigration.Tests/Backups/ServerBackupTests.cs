@@ -408,6 +408,34 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
     }
 
     [Fact]
+    public async Task A_dropped_database_comes_back_owned_by_its_owner()
+    {
+        var app = "dbm_app_" + Guid.NewGuid().ToString("N")[..8];
+        var target = await server.CreateDatabaseAsync();
+        Run(server.Admin, $"CREATE ROLE {app} LOGIN PASSWORD 'app-pw'; ALTER DATABASE \"{target.Database}\" OWNER TO {app}");
+        var asApp = target.WithCredential(app, "app-pw");
+        Run(asApp, "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        DatabaseProviders.For(target).ReleasePooledConnections(target);
+        DatabaseProviders.For(asApp).ReleasePooledConnections(asApp);
+        Run(server.Admin, $"DROP DATABASE \"{target.Database}\" WITH (FORCE)");
+
+        var restoreHost = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(restoreHost, CancellationToken.None);
+
+        Assert.Contains(restoreHost.Warnings, w => w.Contains("does not exist", StringComparison.Ordinal));
+        Assert.DoesNotContain(restoreHost.Warnings, w => w.Contains("not restored", StringComparison.Ordinal));
+        Assert.Equal(app, One(target, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"));
+        Assert.Equal(app, One(target, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"));
+
+        // As the database's owner again, the application may create tables in public (owned by pg_database_owner).
+        Run(asApp, "CREATE TABLE added_after_the_restore (id int)");
+        Assert.Equal("1", One(asApp, "SELECT COUNT(*) FROM orders"));
+    }
+
+    [Fact]
     public async Task A_restore_onto_a_server_without_the_backups_roles_says_what_it_does_not_carry_over()
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];

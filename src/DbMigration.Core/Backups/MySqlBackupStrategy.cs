@@ -55,6 +55,12 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         else
         {
             tables = await DumpBesideHashesAsync(dumpTool, source, rawPath, names, connection, transaction, progress, cancellationToken).ConfigureAwait(false);
+
+            // A dump of one database carries no CREATE DATABASE: its defaults go last, applying to the database loaded into.
+            if (await MySqlLogicalDump.DefaultsStatementAsync(connection, transaction, cancellationToken).ConfigureAwait(false) is { } defaults)
+            {
+                await File.AppendAllTextAsync(rawPath, $"\n{MySqlLogicalDump.DefaultsComment}\n{defaults};\n", cancellationToken).ConfigureAwait(false);
+            }
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -194,12 +200,12 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
                 progress.Verbose($"Loading DbMigration's built-in dump into {name}.");
                 await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
                 await MySqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
-                return RestoredDatabase.WithoutSettings(scratch);
+                return Restored(scratch, rawPath, like);
             }
 
             progress.Verbose($"Loading the dump into {name} with {client}.");
             await ExternalTool.RunAsync(client, [.. ConnectionArguments(scratch), "--default-character-set=utf8mb4", "--binary-mode", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
-            return RestoredDatabase.WithoutSettings(scratch);
+            return Restored(scratch, rawPath, like);
         }
         catch
         {
@@ -207,6 +213,12 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             throw;
         }
     }
+
+    /// <summary>The copy, and the backed-up database's defaults for the target (the copy has them from the dump).</summary>
+    private RestoredDatabase Restored(DatabaseTarget scratch, string rawPath, DatabaseTarget like) =>
+        MySqlLogicalDump.ReadDefaults(rawPath) is var (charset, collation)
+            ? new RestoredDatabase(scratch, [$"ALTER DATABASE {provider.QuoteIdentifier(like.Database!)} CHARACTER SET {charset} COLLATE {collation}"])
+            : RestoredDatabase.WithoutSettings(scratch);
 
     public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
         ContentHasher.HashDatabaseAsync(provider, database, cancellationToken);
@@ -294,6 +306,18 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
 
         await MySqlLogicalDump.CreateObjectsAsync(connection, incomingObjects, cancellationToken).ConfigureAwait(false);
+        foreach (var setting in copy.DatabaseSettings)
+        {
+            try
+            {
+                await connection.ExecuteAsync(setting, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MySqlException ex)
+            {
+                progress.Warning($"The backed-up database's setting was not restored: {setting} ({ex.Message}).");
+            }
+        }
+
         await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)}; DROP DATABASE {provider.QuoteIdentifier(restored.Database!)}", cancellationToken).ConfigureAwait(false);
     }
 

@@ -118,8 +118,48 @@ internal static class MySqlLogicalDump
             }
         }
 
+        if (await DefaultsStatementAsync(connection, transaction, cancellationToken).ConfigureAwait(false) is { } defaults)
+        {
+            script.Statement(defaults);
+        }
+
         await script.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The database's default character set and collation, as a statement that gives them to whichever database it
+    /// runs in: a dump of one database has no CREATE DATABASE, so without it a restored database would get the server's.
+    /// </summary>
+    internal static async Task<string?> DefaultsStatementAsync(DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        var row = (await Rows(connection, transaction, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()", cancellationToken).ConfigureAwait(false)).SingleOrDefault();
+        return row is [string charset, string collation] && IsName(charset) && IsName(collation) ? $"ALTER DATABASE CHARACTER SET {charset} COLLATE {collation}" : null;
+    }
+
+    /// <summary>
+    /// The defaults a dump carries (its last statement, from <see cref="DefaultsStatementAsync"/>), read from the
+    /// file's end; null for a dump taken before DbMigration recorded them.
+    /// </summary>
+    internal static (string CharacterSet, string Collation)? ReadDefaults(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        var tail = new byte[(int)Math.Min(file.Length, 4096)];
+        file.Seek(-tail.Length, SeekOrigin.End);
+        file.ReadExactly(tail);
+        var lines = Encoding.UTF8.GetString(tail).TrimEnd().Split('\n');
+        if (lines.Length < 2 || lines[^2] is not (DefaultsComment or DumpScriptWriter.Marker))
+        {
+            return null;
+        }
+
+        var words = lines[^1].TrimEnd(';').Split(' ');
+        return words is ["ALTER", "DATABASE", "CHARACTER", "SET", var charset, "COLLATE", var collation] && IsName(charset) && IsName(collation) ? (charset, collation) : null;
+    }
+
+    /// <summary>The comment line before the defaults appended to a mariadb-dump file.</summary>
+    internal const string DefaultsComment = "-- DbMigration: the backed-up database's default character set and collation";
+
+    private static bool IsName(string name) => name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
     /// <summary>Runs a built-in dump into an empty database. MySQL DDL commits as it goes; the caller drops the database on failure.</summary>
     public static async Task RestoreAsync(DbConnection connection, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)

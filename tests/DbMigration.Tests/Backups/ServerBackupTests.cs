@@ -24,7 +24,7 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
 
     protected abstract string CountDatabasesLike(string prefix);
 
-    private static List<QueryRow> Query(DatabaseTarget target, string sql)
+    protected static List<QueryRow> Query(DatabaseTarget target, string sql)
     {
         var host = new RecordingHost();
         new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(host, CancellationToken.None);
@@ -46,7 +46,7 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
         return target;
     }
 
-    private BackupInfo Backup(DatabaseTarget target, BackupCompression compression = BackupCompression.Fast)
+    protected BackupInfo Backup(DatabaseTarget target, BackupCompression compression = BackupCompression.Fast)
     {
         var host = new RecordingHost(_dir.Path);
         new BackupDatabaseCommand { Database = target, Path = Repository, Compress = compression, IncludeSqlDumpMode = true }.Invoke(host, CancellationToken.None);
@@ -464,6 +464,38 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
 public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests(server)
 {
     protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{prefix}%'";
+
+    private static string Defaults(DatabaseTarget target)
+    {
+        var row = Query(target, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()").Single();
+        return $"{row[0]} {row[1]}";
+    }
+
+    [Theory]
+    [InlineData(BackupDumpMethod.EngineTool)]
+    [InlineData(BackupDumpMethod.BuiltIn)]
+    public async Task A_restore_brings_back_the_databases_default_character_set_and_collation(BackupDumpMethod method)
+    {
+        var target = await SeededAsync();
+        await server.RunSqlAsync($"ALTER DATABASE `{target.Database}` CHARACTER SET latin1 COLLATE latin1_general_cs;");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = method }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        // The change being rolled back set other defaults: the restore brings the backed-up ones back.
+        await server.RunSqlAsync($"ALTER DATABASE `{target.Database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;");
+        var restoreHost = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restoreHost, CancellationToken.None);
+        Assert.Empty(restoreHost.Warnings);
+        Assert.Equal("latin1 latin1_general_cs", Defaults(target));
+
+        // A dropped database comes back with them, not with the server's.
+        DatabaseProviders.For(target).ReleasePooledConnections(target);
+        await server.RunSqlAsync($"DROP DATABASE `{target.Database}`;");
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(new RecordingHost(Folder), CancellationToken.None);
+        Assert.Equal("latin1 latin1_general_cs", Defaults(target));
+        Assert.Equal("3", Convert.ToString(Query(target, "SELECT COUNT(*) FROM child").Single()[0], CultureInfo.InvariantCulture));
+    }
 
     [Fact]
     public async Task Without_the_LOCK_TABLES_privilege_a_backup_says_its_snapshots_may_differ_and_still_verifies()

@@ -217,7 +217,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     /// <summary>The copy, and the backed-up database's defaults for the target (the copy has them from the dump).</summary>
     private RestoredDatabase Restored(DatabaseTarget scratch, string rawPath, DatabaseTarget like) =>
         MySqlLogicalDump.ReadDefaults(rawPath) is var (charset, collation)
-            ? new RestoredDatabase(scratch, [$"ALTER DATABASE {provider.QuoteIdentifier(like.Database!)} CHARACTER SET {charset} COLLATE {collation}"])
+            ? new RestoredDatabase(scratch, [MySqlLogicalDump.DefaultsStatement(charset, collation, provider.QuoteIdentifier(like.Database!))])
             : RestoredDatabase.WithoutSettings(scratch);
 
     public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>

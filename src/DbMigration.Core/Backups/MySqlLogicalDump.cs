@@ -133,8 +133,12 @@ internal static class MySqlLogicalDump
     internal static async Task<string?> DefaultsStatementAsync(DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
     {
         var row = (await Rows(connection, transaction, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()", cancellationToken).ConfigureAwait(false)).SingleOrDefault();
-        return row is [string charset, string collation] && IsName(charset) && IsName(collation) ? $"ALTER DATABASE CHARACTER SET {charset} COLLATE {collation}" : null;
+        return row is [string charset, string collation] && IsName(charset) && IsName(collation) ? DefaultsStatement(charset, collation) : null;
     }
+
+    /// <summary>ALTER DATABASE [quoted name] CHARACTER SET … COLLATE …; without a name it applies to the current database.</summary>
+    internal static string DefaultsStatement(string charset, string collation, string? quotedDatabase = null) =>
+        $"ALTER DATABASE {(quotedDatabase is null ? string.Empty : quotedDatabase + " ")}CHARACTER SET {charset} COLLATE {collation}";
 
     /// <summary>
     /// The defaults a dump carries (its last statement, from <see cref="DefaultsStatementAsync"/>), read from the

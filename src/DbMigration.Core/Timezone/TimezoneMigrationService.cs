@@ -460,7 +460,7 @@ public sealed partial class TimezoneMigrationService
         foreach (var column in plan.Columns)
         {
             var quoted = context.Quote(column.Column);
-            parts.Add($"COUNT({quoted})");
+            parts.Add(column.Nullable ? $"COUNT({quoted})" : "NULL");
             parts.Add(column.Typed ? "0" : $"SUM(CASE WHEN {MarkedPredicate(context.Provider.Engine, quoted, context.Request.OutputFormat)} THEN 1 ELSE 0 END)");
         }
 
@@ -469,7 +469,10 @@ public sealed partial class TimezoneMigrationService
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         long Get(int i) => reader.IsDBNull(i) ? 0 : System.Convert.ToInt64(reader.GetValue(i), CultureInfo.InvariantCulture);
         var n = plan.Columns.Count;
-        return new TableCounts(Get(0), Enumerable.Range(0, n).Select(i => Get(1 + 2 * i)).ToArray(), Enumerable.Range(0, n).Select(i => Get(2 + 2 * i)).ToArray());
+        var rows = Get(0);
+
+        // A NOT NULL column holds a value in every row: the database enforces it, so it is not counted again.
+        return new TableCounts(rows, Enumerable.Range(0, n).Select(i => plan.Columns[i].Nullable ? Get(1 + 2 * i) : rows).ToArray(), Enumerable.Range(0, n).Select(i => Get(2 + 2 * i)).ToArray());
     }
 
     /// <summary>
@@ -502,7 +505,9 @@ public sealed partial class TimezoneMigrationService
         {
             var name = plan.Columns[i].Name;
             context.Outcome.Check(after.Rows == before.Rows, $"{name}: {after.Rows} row(s), as before");
-            context.Outcome.Check(after.NonNull[i] == before.NonNull[i], $"{name}: {after.Rows - after.NonNull[i]} NULL(s), as before (none introduced)");
+            context.Outcome.Check(after.NonNull[i] == before.NonNull[i], plan.Columns[i].Nullable
+                ? $"{name}: {after.Rows - after.NonNull[i]} NULL(s), as before (none introduced)"
+                : $"{name}: NOT NULL, enforced by the database (no NULL introduced)");
             if (!plan.Columns[i].Typed)
             {
                 var expected = before.Marked[i] + converted[i];
@@ -739,6 +744,9 @@ public sealed partial class TimezoneMigrationService
         return result;
     }
 
+    private static bool LeadsAnIndex(TableSchema table, string column) =>
+        table.Indexes.Any(i => i.Columns.Count > 0 && string.Equals(i.Columns[0], column, StringComparison.Ordinal));
+
     private static TimestampColumn Describe(DatabaseEngine engine, TableSchema table, ColumnSchema column, string reason)
     {
         var typed = engine != DatabaseEngine.Sqlite && IsTypedTimestamp(engine, column.DataType);
@@ -746,12 +754,12 @@ public sealed partial class TimezoneMigrationService
         {
             var key = table.Columns.First(c => c.Name == table.PrimaryKey[0]);
             var integer = key.DataType.Contains("int", StringComparison.OrdinalIgnoreCase);
-            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, key.Name, integer, reason, column.DefaultExpression);
+            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, key.Name, integer, reason, column.DefaultExpression, column.IsNullable, LeadsAnIndex(table, column.Name));
         }
 
         if (engine == DatabaseEngine.Sqlite)
         {
-            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, "rowid", true, reason, column.DefaultExpression);
+            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, "rowid", true, reason, column.DefaultExpression, column.IsNullable, LeadsAnIndex(table, column.Name));
         }
 
         throw new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,

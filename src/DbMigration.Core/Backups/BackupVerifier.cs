@@ -107,9 +107,10 @@ public sealed class BackupVerifier
                     : scratchServer ?? DatabaseTarget.Parse(backup.Source);
                 scratch = (await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), null, progress, cancellationToken).ConfigureAwait(false)).Target;
             }
-            catch (Exception) when (!checksums.IsCompletedSuccessfully)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // A damaged file can fail the decoding or the restore too: its checksum mismatch is the clearer report.
+                // A damaged file can fail the decoding or the restore too: its checksum mismatch is the clearer report,
+                // whether the checksums finished before the failure or after it.
                 var files = await checksums.ConfigureAwait(false);
                 if (files.Any(c => !c.Passed))
                 {
@@ -126,7 +127,7 @@ public sealed class BackupVerifier
                 return mismatch;
             }
 
-            checks.Add(new BackupCheck("Decode", true, BackupStreams.Describe(backup.Compression, key is not null) + " decoded."));
+            checks.Add(new BackupCheck("Decode", true, BackupStreams.Describe(BackupStreams.MethodOf(backup), key is not null) + " decoded."));
             checks.Add(new BackupCheck("Restore", true, $"Restored into scratch {scratch}."));
 
             progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Integrity and content", 70));
@@ -277,12 +278,12 @@ public sealed class BackupVerifier
         var raw = Path.Combine(folder, "snapshot.raw");
         try
         {
-            await using var input = BackupStreams.OpenRead(Path.Combine(backup.Path, primary.Name), backup.Compression, key);
+            await using var input = BackupStreams.OpenRead(Path.Combine(backup.Path, primary.Name), BackupStreams.MethodOf(backup), key);
             await using var output = SecureFiles.Create(raw, 1 << 20);
             await input.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
             output.Flush(flushToDisk: true);
         }
-        catch (InvalidDataException ex)
+        catch (Exception ex) when (ex is InvalidDataException or ZstdSharp.ZstdException)
         {
             throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"{primary.Name} does not decompress: {ex.Message}", ex) { Target = backup.Path };
         }

@@ -34,6 +34,9 @@ internal static unsafe class SqliteContentHasher
             throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, $"Cannot open '{path}' to hash it: {message}") { Target = path };
         }
 
+        // A WAL-mode file is recovered by whichever connection opens it first (the integrity check runs beside the
+        // hashing): wait for that instead of failing with SQLITE_BUSY.
+        raw.sqlite3_busy_timeout(db, 30_000);
         return db;
     }
 

@@ -71,7 +71,7 @@ public sealed class BackupService
 
             var files = new List<BackupFile>();
             var rawSize = new FileInfo(raw).Length;
-            var primaryName = snapshot.PrimaryFileName + BackupStreams.Extension(request.Compression, key is not null);
+            var primaryName = snapshot.PrimaryFileName + BackupStreams.Extension(BackupStreams.MethodFor(request.Compression), key is not null);
             var started = Stopwatch.StartNew();
             var bytes = new SyncProgress<long>(done => progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Writing {primaryName}",
                 100.0 * done / Math.Max(1, rawSize),
@@ -99,7 +99,7 @@ public sealed class BackupService
             if (dump is not null)
             {
                 // The dump is as sensitive as the data: it gets the same compression and encryption.
-                var dumpName = "dump.sql" + BackupStreams.Extension(request.Compression, key is not null);
+                var dumpName = "dump.sql" + BackupStreams.Extension(BackupStreams.MethodFor(request.Compression), key is not null);
                 if (dumpName != "dump.sql")
                 {
                     await using (var input = new FileStream(dump, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
@@ -122,7 +122,7 @@ public sealed class BackupService
             }
 
             log.Write($"{tables.Count} table(s), {tables.Sum(t => t.Rows)} row(s) hashed.");
-            log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(request.Compression, key is not null)}.");
+            log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(BackupStreams.MethodFor(request.Compression), key is not null)}.");
             var info = new BackupInfo
             {
                 Id = id,
@@ -138,6 +138,7 @@ public sealed class BackupService
                 Files = files,
                 Tables = tables,
                 Compression = request.Compression,
+                CompressionMethod = BackupStreams.MethodFor(request.Compression),
                 Encryption = encryption,
                 DurationMs = stopwatch.ElapsedMilliseconds,
             };
@@ -164,7 +165,7 @@ public sealed class BackupService
     }
 
     private static Task<BackupFile> Write(Stream input, string destination, string kind, BackupRequest request, byte[]? key, IProgress<long>? progress, CancellationToken cancellationToken) =>
-        BackupStreams.WriteAsync(input, destination, kind, request.Compression, key, request.WrapOutput, progress, cancellationToken);
+        BackupStreams.WriteAsync(input, destination, kind, BackupStreams.MethodFor(request.Compression), key, request.WrapOutput, progress, cancellationToken);
 
     /// <summary>The secondary copy is written the same way (partial, then rename) and checked against the primary's checksums.</summary>
     private static string CopyToSecondary(string primary, BackupRepository secondary, string database, string id)

@@ -9,7 +9,7 @@ using DbMigration.Errors;
 namespace DbMigration.Backups;
 
 /// <summary>
-/// The byte pipeline of a backup file: raw snapshot, then Brotli, then AES-256-GCM in authenticated chunks, hashed
+/// The byte pipeline of a backup file: raw snapshot, then Zstandard or Brotli, then AES-256-GCM in authenticated chunks, hashed
 /// with SHA-256 as it is written. Reading runs it backwards and detects a wrong passphrase, a flipped byte and a
 /// truncated file.
 /// </summary>
@@ -20,15 +20,44 @@ internal static class BackupStreams
     private static readonly byte[] Magic = "DBMENC1\n"u8.ToArray();
     private static readonly byte[] KeyCheckLabel = "dbmigration-key-check"u8.ToArray();
 
-    public static int BrotliQuality(BackupCompression compression) => compression switch
+    public const string Zstd1 = "zstd-1";
+    public const string Brotli0 = "brotli-0";
+    public const string Brotli4 = "brotli-4";
+
+    /// <summary>The codec and level a new backup is written with.</summary>
+    public static string? MethodFor(BackupCompression compression) => compression switch
     {
-        BackupCompression.Fast => 0,
-        BackupCompression.Small => 4,
-        _ => 0,
+        BackupCompression.Fast => Zstd1,
+        BackupCompression.Small => Brotli4,
+        _ => null,
     };
 
-    public static string Extension(BackupCompression compression, bool encrypted) =>
-        (compression == BackupCompression.None ? string.Empty : ".br") + (encrypted ? ".enc" : string.Empty);
+    /// <summary>The codec and level a backup's files were written with (older backup.json files name only the option).</summary>
+    public static string? MethodOf(BackupInfo backup) => backup.CompressionMethod ?? backup.Compression switch
+    {
+        BackupCompression.Fast => Brotli0,
+        BackupCompression.Small => Brotli4,
+        _ => null,
+    };
+
+    public static string Extension(string? method, bool encrypted) =>
+        (method is null ? string.Empty : method.StartsWith("zstd", StringComparison.Ordinal) ? ".zst" : ".br") + (encrypted ? ".enc" : string.Empty);
+
+    /// <summary>Zstandard uses both cores on the usual two-core server: compression is the backup's slowest stage.</summary>
+    private static int ZstdWorkers => Math.Min(Environment.ProcessorCount, 4);
+
+    private static (string Codec, int Level) Parse(string method)
+    {
+        var dash = method.LastIndexOf('-');
+        if (dash > 0 && int.TryParse(method.AsSpan(dash + 1), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var level)
+            && method[..dash] is "zstd" or "brotli")
+        {
+            return (method[..dash], level);
+        }
+
+        throw new DbMigrationException(ErrorIds.BackupCorrupt, ErrorKind.InvalidData,
+            $"The backup was compressed with '{method}', which this version of DbMigration cannot read.");
+    }
 
     /// <summary>Derives the key and describes it for backup.json (salt and a key check, never the key).</summary>
     public static (byte[] Key, BackupEncryption Description) DeriveNewKey(string passphrase)
@@ -53,7 +82,7 @@ internal static class BackupStreams
 
     /// <summary>Copies <paramref name="source"/> to a new file through compression and encryption; returns size and SHA-256.</summary>
     public static async Task<BackupFile> WriteAsync(
-        Stream source, string destination, string kind, BackupCompression compression, byte[]? key,
+        Stream source, string destination, string kind, string? method, byte[]? key,
         Func<Stream, Stream>? wrapOutput, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         await using var file = SecureFiles.Create(destination, 1 << 20);
@@ -68,11 +97,23 @@ internal static class BackupStreams
             sink = encrypting;
         }
 
-        BrotliWriteStream? brotli = null;
-        if (compression != BackupCompression.None)
+        Stream? compressing = null;
+        if (method is not null)
         {
-            brotli = new BrotliWriteStream(sink, BrotliQuality(compression));
-            sink = brotli;
+            var (codec, level) = Parse(method);
+            if (codec == "zstd")
+            {
+                var zstd = new ZstdSharp.CompressionStream(sink, level, 1 << 20, leaveOpen: true);
+                zstd.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, ZstdWorkers);
+                zstd.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
+                compressing = zstd;
+            }
+            else
+            {
+                compressing = new BrotliWriteStream(sink, level);
+            }
+
+            sink = compressing;
         }
 
         try
@@ -87,14 +128,20 @@ internal static class BackupStreams
                 progress?.Report(total);
             }
 
-            if (brotli is not null)
+            switch (compressing)
             {
-                await brotli.FinishAsync(cancellationToken).ConfigureAwait(false);
+                case BrotliWriteStream brotli:
+                    await brotli.FinishAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                case ZstdSharp.CompressionStream zstd:
+                    // Ends the frame (its content checksum included) and writes what the workers still hold.
+                    await zstd.DisposeAsync().ConfigureAwait(false);
+                    break;
             }
         }
         finally
         {
-            brotli?.Dispose();
+            compressing?.Dispose();
         }
 
         if (encrypting is not null)
@@ -129,20 +176,21 @@ internal static class BackupStreams
     }, cancellationToken);
 
     /// <summary>Opens a backup file for reading its plain content: decrypting and decompressing as needed.</summary>
-    public static Stream OpenRead(string path, BackupCompression compression, byte[]? key)
+    public static Stream OpenRead(string path, string? method, byte[]? key)
     {
+        var codec = method is null ? null : Parse(method).Codec;
         Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
         if (key is not null)
         {
             stream = new DecryptingStream(stream, key);
         }
 
-        if (compression != BackupCompression.None)
+        return codec switch
         {
-            stream = new BrotliStream(stream, CompressionMode.Decompress);
-        }
-
-        return stream;
+            "zstd" => new ZstdSharp.DecompressionStream(stream, 1 << 20, checkEndOfStream: true, leaveOpen: false),
+            "brotli" => new BrotliStream(stream, CompressionMode.Decompress),
+            _ => stream,
+        };
     }
 
     /// <summary>Hashes everything written through it.</summary>
@@ -467,9 +515,13 @@ internal static class BackupStreams
         }
     }
 
-    internal static string Describe(BackupCompression compression, bool encrypted)
+    internal static string Describe(string? method, bool encrypted)
     {
-        var parts = new StringBuilder(compression == BackupCompression.None ? "uncompressed" : $"Brotli q{BrotliQuality(compression)}");
+        var parts = new StringBuilder(method is null ? "uncompressed" : Parse(method) switch
+        {
+            ("zstd", var level) => $"Zstandard level {level}",
+            (_, var level) => $"Brotli q{level}",
+        });
         if (encrypted)
         {
             parts.Append(", AES-256-GCM");

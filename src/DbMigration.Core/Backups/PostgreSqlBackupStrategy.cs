@@ -63,7 +63,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         progress.Verbose($"Running {pgDump} in exported snapshot {snapshotId}.");
 
         // pg_dump and the content hashes read the same exported snapshot, in parallel. pg_dump does not compress:
-        // -Compress decides that, with Brotli over the whole file, instead of zlib inside it taking the hashes' core.
+        // -Compress decides that, with Zstandard or Brotli over the whole file, instead of zlib inside it taking the hashes' core.
         var dump = ExternalTool.RunAsync(pgDump, [.. ConnectionArguments(source), "--format=custom", "--compress=0", "--snapshot=" + snapshotId, "--no-password", "--file=" + rawPath], Environment(source), null, null, cancellationToken);
         var tables = await ContentHasher.SnapshotAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false);
         await dump.ConfigureAwait(false);

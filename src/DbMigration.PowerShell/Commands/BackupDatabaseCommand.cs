@@ -24,7 +24,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
     [Parameter(HelpMessage = "Manual, Daily, Weekly, Monthly or PreMigration; retention and -Latest use it.")]
     public BackupCategory Category { get; set; } = BackupCategory.Manual;
 
-    [Parameter(HelpMessage = "None, Fast (Brotli quality 0) or Small (Brotli quality 4).")]
+    [Parameter(HelpMessage = "None, Fast (Zstandard level 1, on up to four threads) or Small (Brotli quality 4).")]
     public BackupCompression Compress { get; set; } = BackupCompression.None;
 
     [Parameter(HelpMessage = "PostgreSQL and MariaDB: Auto (the engine's dump tool, else the built-in dump), EngineTool (the tool only) or BuiltIn (no client tools needed).")]
@@ -66,7 +66,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
         }
 
         var path = ResolvePath(host, Path);
-        if (!host.ShouldProcess(target.ToString(), $"Back up to '{path}' ({Category}, {BackupStreams.Describe(Compress, EncryptMode)})"))
+        if (!host.ShouldProcess(target.ToString(), $"Back up to '{path}' ({Category}, {BackupStreams.Describe(BackupStreams.MethodFor(Compress), EncryptMode)})"))
         {
             return;
         }

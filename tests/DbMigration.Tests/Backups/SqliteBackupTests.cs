@@ -122,31 +122,77 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
-    public async Task Fast_compression_writes_standard_Brotli_at_quality_0_that_any_decoder_reads()
+    public async Task Fast_compression_writes_a_standard_Zstandard_frame_that_the_zstd_tool_reads()
     {
         var target = await EventsAsync();
         var backup = Backup(target, c => c.Compress = BackupCompression.Fast);
+        Assert.Equal("zstd-1", backup.CompressionMethod);
+        Assert.Equal("zstd-1", BackupManifest.Read(backup.Path).CompressionMethod);
         var primary = Assert.Single(backup.Files, f => f.Kind == "primary");
-        Assert.Equal("database.sqlite.br", primary.Name);
-        var compressed = await File.ReadAllBytesAsync(Path.Combine(backup.Path, primary.Name));
+        Assert.Equal("database.sqlite.zst", primary.Name);
 
-        // Decode with the runtime's own decoder, independent of DbMigration's reader.
-        using var plain = new MemoryStream();
-        await using (var decoder = new System.IO.Compression.BrotliStream(new MemoryStream(compressed), System.IO.Compression.CompressionMode.Decompress))
+        // Decode with the zstd command-line tool, independent of DbMigration's reader; -t also checks the frame's content checksum.
+        var compressed = Path.Combine(backup.Path, primary.Name);
+        var test = await ProcessRunner.RunAsync("zstd", ["-t", "-v", compressed], TimeSpan.FromMinutes(1));
+        Assert.True(test.ExitCode == 0, test.Describe("zstd -t"));
+        var copy = _dir.File("decoded.sqlite");
+        var decode = await ProcessRunner.RunAsync("zstd", ["-d", "-q", "-f", compressed, "-o", copy], TimeSpan.FromMinutes(1));
+        Assert.True(decode.ExitCode == 0, decode.Describe("zstd -d"));
+        Assert.Equal(2_000, Count(DatabaseTarget.FromFile(copy)));
+        Assert.True(new FileInfo(compressed).Length < new FileInfo(copy).Length / 2, "level 1 still halves the events table");
+
+        // The frame carries a content checksum, so even a decoder that skips our SHA-256 notices damage.
+        var header = new byte[6];
+        await using (var stream = File.OpenRead(compressed))
         {
-            await decoder.CopyToAsync(plain);
+            await stream.ReadExactlyAsync(header);
         }
 
-        var copy = _dir.File("decoded.sqlite");
-        await File.WriteAllBytesAsync(copy, plain.ToArray());
-        Assert.Equal(2_000, Count(DatabaseTarget.FromFile(copy)));
+        Assert.Equal(new byte[] { 0x28, 0xB5, 0x2F, 0xFD }, header[..4]);
+        Assert.NotEqual(0, header[4] & 0x04);
+        Assert.Contains("Zstandard level 1", await File.ReadAllTextAsync(Path.Combine(backup.Path, "backup.log")), StringComparison.Ordinal);
+    }
 
-        // Brotli output is deterministic: the same bytes at quality 0, window 22 prove the level and the framing.
-        var expected = new byte[System.IO.Compression.BrotliEncoder.GetMaxCompressedLength((int)plain.Length)];
-        using var encoder = new System.IO.Compression.BrotliEncoder(0, 22);
-        Assert.Equal(System.Buffers.OperationStatus.Done, encoder.Compress(plain.ToArray(), expected, out _, out var written, isFinalBlock: true));
-        Assert.Equal(expected.AsSpan(0, written).ToArray(), compressed);
-        Assert.Contains("Brotli q0", await File.ReadAllTextAsync(Path.Combine(backup.Path, "backup.log")), StringComparison.Ordinal);
+    [Fact]
+    public async Task A_Fast_backup_from_before_Zstandard_still_verifies_and_restores()
+    {
+        // Rewrite a backup the way earlier versions wrote Fast: Brotli quality 0 in database.sqlite.br, and a
+        // backup.json that names only the option.
+        var target = await EventsAsync();
+        var backup = Backup(target, c => c.Compress = BackupCompression.Fast);
+        var zst = Path.Combine(backup.Path, backup.Files.Single(f => f.Kind == "primary").Name);
+        var plain = _dir.File("plain.sqlite");
+        var decode = await ProcessRunner.RunAsync("zstd", ["-d", "-q", "-f", zst, "-o", plain], TimeSpan.FromMinutes(1));
+        Assert.True(decode.ExitCode == 0, decode.Describe("zstd -d"));
+        var br = Path.Combine(backup.Path, "database.sqlite.br");
+        await using (var output = File.Create(br))
+        await using (var brotli = new System.IO.Compression.BrotliStream(output, System.IO.Compression.CompressionLevel.NoCompression))
+        await using (var input = File.OpenRead(plain))
+        {
+            await input.CopyToAsync(brotli);
+        }
+
+        File.Delete(zst);
+        var legacy = backup with
+        {
+            CompressionMethod = null,
+            Files = [.. backup.Files.Select(f => f.Kind == "primary"
+                ? new BackupFile("database.sqlite.br", new FileInfo(br).Length, BackupStreams.Sha256Async(br, CancellationToken.None).GetAwaiter().GetResult(), "primary")
+                : f)],
+        };
+        BackupManifest.Write(backup.Path, legacy);
+        Assert.DoesNotContain("zstd", await File.ReadAllTextAsync(Path.Combine(backup.Path, "backup.json")), StringComparison.Ordinal);
+
+        var reread = BackupManifest.Read(backup.Path);
+        Assert.Null(reread.CompressionMethod);
+        var verification = Verify(reread);
+        Assert.True(verification.Status == VerificationStatus.Passed, verification.Message + string.Join("\n", verification.Checks));
+
+        Migrate(target);
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = reread, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Equal(2_000, Count(target));
     }
 
     [Fact]

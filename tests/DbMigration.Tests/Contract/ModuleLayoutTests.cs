@@ -40,6 +40,28 @@ public sealed class ModuleLayoutTests
     }
 
     [Fact]
+    public void Every_assembly_core_references_ships_in_the_module_or_comes_from_the_runtime()
+    {
+        var context = new DependencyLoadContext(Dependencies);
+        var runtime = System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory();
+        var checkedNames = new List<string>();
+        foreach (var name in new[] { "DbMigration.Core", "DbMigration.MySql" })
+        {
+            var assembly = context.LoadFromAssemblyName(new AssemblyName(name));
+            foreach (var reference in assembly.GetReferencedAssemblies())
+            {
+                var loaded = context.LoadFromAssemblyName(reference);
+                var shipped = loaded.Location.StartsWith(Dependencies, StringComparison.Ordinal);
+                Assert.True(shipped || loaded.Location.StartsWith(runtime, StringComparison.Ordinal), $"{reference.Name} loaded from {loaded.Location}");
+                checkedNames.Add(reference.Name!);
+            }
+        }
+
+        // The compression library behind -Compress Fast must be one of them.
+        Assert.Contains("ZstdSharp", checkedNames);
+    }
+
+    [Fact]
     public void Framework_assemblies_fall_through_to_the_shared_runtime()
     {
         var context = new DependencyLoadContext(Dependencies);

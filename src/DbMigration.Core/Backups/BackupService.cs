@@ -71,7 +71,8 @@ public sealed class BackupService
 
             var files = new List<BackupFile>();
             var rawSize = new FileInfo(raw).Length;
-            var primaryName = snapshot.PrimaryFileName + BackupStreams.Extension(BackupStreams.MethodFor(request.Compression), key is not null);
+            var method = BackupStreams.MethodFor(request.Compression);
+            var primaryName = snapshot.PrimaryFileName + BackupStreams.Extension(method, key is not null);
             var started = Stopwatch.StartNew();
             var bytes = new SyncProgress<long>(done => progress?.Report(new ProgressUpdate(3, "Backup-Database", $"Writing {primaryName}",
                 100.0 * done / Math.Max(1, rawSize),
@@ -99,7 +100,7 @@ public sealed class BackupService
             if (dump is not null)
             {
                 // The dump is as sensitive as the data: it gets the same compression and encryption.
-                var dumpName = "dump.sql" + BackupStreams.Extension(BackupStreams.MethodFor(request.Compression), key is not null);
+                var dumpName = "dump.sql" + BackupStreams.Extension(method, key is not null);
                 if (dumpName != "dump.sql")
                 {
                     await using (var input = new FileStream(dump, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
@@ -122,7 +123,7 @@ public sealed class BackupService
             }
 
             log.Write($"{tables.Count} table(s), {tables.Sum(t => t.Rows)} row(s) hashed.");
-            log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(BackupStreams.MethodFor(request.Compression), key is not null)}.");
+            log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(method, key is not null)}.");
             var info = new BackupInfo
             {
                 Id = id,
@@ -138,7 +139,7 @@ public sealed class BackupService
                 Files = files,
                 Tables = tables,
                 Compression = request.Compression,
-                CompressionMethod = BackupStreams.MethodFor(request.Compression),
+                CompressionMethod = method,
                 Encryption = encryption,
                 DurationMs = stopwatch.ElapsedMilliseconds,
             };

@@ -41,7 +41,7 @@ internal static class BackupStreams
     };
 
     public static string Extension(string? method, bool encrypted) =>
-        (method is null ? string.Empty : method.StartsWith("zstd", StringComparison.Ordinal) ? ".zst" : ".br") + (encrypted ? ".enc" : string.Empty);
+        (method is null ? string.Empty : Parse(method).Codec == "zstd" ? ".zst" : ".br") + (encrypted ? ".enc" : string.Empty);
 
     /// <summary>Zstandard uses both cores on the usual two-core server: compression is the backup's slowest stage.</summary>
     private static int ZstdWorkers => Math.Min(Environment.ProcessorCount, 4);

@@ -173,12 +173,11 @@ public sealed class SqliteBackupTests : IDisposable
         }
 
         File.Delete(zst);
+        var brSha256 = await BackupStreams.Sha256Async(br, CancellationToken.None);
         var legacy = backup with
         {
             CompressionMethod = null,
-            Files = [.. backup.Files.Select(f => f.Kind == "primary"
-                ? new BackupFile("database.sqlite.br", new FileInfo(br).Length, BackupStreams.Sha256Async(br, CancellationToken.None).GetAwaiter().GetResult(), "primary")
-                : f)],
+            Files = [.. backup.Files.Select(f => f.Kind == "primary" ? new BackupFile("database.sqlite.br", new FileInfo(br).Length, brSha256, "primary") : f)],
         };
         BackupManifest.Write(backup.Path, legacy);
         Assert.DoesNotContain("zstd", await File.ReadAllTextAsync(Path.Combine(backup.Path, "backup.json")), StringComparison.Ordinal);

@@ -22,6 +22,12 @@ internal sealed record RestoredDatabase(DatabaseTarget Target, IReadOnlyList<str
 }
 
 /// <summary>
+/// Called by a restore once every row of <paramref name="copy"/> is in, with the rows the server accepted per table
+/// ("schema.name") where the strategy loaded and counted them itself, otherwise null.
+/// </summary>
+internal delegate Task RowsLoaded(DatabaseTarget copy, IReadOnlyDictionary<string, long>? loadedRows, CancellationToken cancellationToken);
+
+/// <summary>
 /// How one engine takes, restores and swaps in backups. The backup service handles files, compression,
 /// encryption, checksums and the catalog; the strategy handles only the database side.
 /// </summary>
@@ -43,7 +49,7 @@ internal interface IBackupStrategy
     /// Called with the new database once every row is in, where the engine still builds indexes and constraints after
     /// that, so that work on the rows runs meanwhile; it is done when the restore returns. A strategy may not call it.
     /// </param>
-    Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, RowsLoaded? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 
     Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
 

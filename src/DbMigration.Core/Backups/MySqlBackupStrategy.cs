@@ -182,7 +182,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         return dump.IsCompleted;
     }
 
-    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, RowsLoaded? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var client = format == MySqlLogicalDump.Format ? null : ExternalTool.Find("mariadb", "mysql") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
             "The mariadb (or mysql) client was not found on PATH; it is needed to load a mariadb-dump backup. Install mariadb-client.");

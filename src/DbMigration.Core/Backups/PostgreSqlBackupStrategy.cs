@@ -80,7 +80,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         return new SnapshotResult(server.VersionText, Task.FromResult(tables), Format, "database.pgdump");
     }
 
-    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, RowsLoaded? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         Task<PreparedRestore>? prepared = null;
         string? owner;
@@ -235,7 +235,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     /// (<see cref="PostgreSqlDataLoader"/>); sequence values and large objects load beside them through pg_restore, and
     /// the indexes and constraints are pg_restore's with its parallel jobs, while <paramref name="rowsLoaded"/> runs.
     /// </summary>
-    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string[] ownership, string rawPath, DatabaseTarget scratch, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private async Task RestoreSectionsAsync(string pgRestore, string[] toc, string[] ownership, string rawPath, DatabaseTarget scratch, RowsLoaded? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         string[] intoScratch = [.. ConnectionArguments(scratch), "--no-password", "--exit-on-error", .. ownership];
         var environment = Environment(scratch);
@@ -255,13 +255,14 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             await File.WriteAllLinesAsync(rest, toc.Select(l => IsTableData(l) ? ";" + l : l), cancellationToken).ConfigureAwait(false);
 
             await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=pre-data", rawPath], environment, null, null, cancellationToken).ConfigureAwait(false);
+            var loading = LoadRowsAsync(pgRestore, rows, rawPath, scratch, intoScratch, progress, cancellationToken);
             await Task.WhenAll(
-                LoadRowsAsync(pgRestore, rows, rawPath, scratch, intoScratch, progress, cancellationToken),
+                loading,
                 ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=data", "--use-list=" + rest, rawPath], environment, null, null, cancellationToken)).ConfigureAwait(false);
 
             // Every row is in: the checkpoint and the caller's work on the rows run while the indexes build.
             var checkpoint = CheckpointAsync(scratch, progress, cancellationToken);
-            var onRows = rowsLoaded?.Invoke(scratch, cancellationToken) ?? Task.CompletedTask;
+            var onRows = rowsLoaded?.Invoke(scratch, await loading.ConfigureAwait(false), cancellationToken) ?? Task.CompletedTask;
             var postData = ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=post-data", "--jobs=" + Jobs, rawPath], environment, null, null, cancellationToken);
             await Task.WhenAll(postData, checkpoint, onRows).ConfigureAwait(false);
         }
@@ -271,7 +272,8 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         }
     }
 
-    private async Task LoadRowsAsync(string pgRestore, string rowsList, string rawPath, DatabaseTarget scratch, string[] intoScratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>The rows loaded per table, or null where pg_restore loaded them.</summary>
+    private async Task<IReadOnlyDictionary<string, long>?> LoadRowsAsync(string pgRestore, string rowsList, string rawPath, DatabaseTarget scratch, string[] intoScratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var opening = Enumerable.Range(0, Jobs).Select(_ => provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken)).ToArray();
         var connections = new List<Npgsql.NpgsqlConnection>();
@@ -288,11 +290,13 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
 
             var loaded = await ExternalTool.RunReadingAsync(pgRestore, ["--no-owner", "--no-privileges", "--use-list=" + rowsList, "--file=-", rawPath], new Dictionary<string, string?>(),
                 script => PostgreSqlDataLoader.LoadAsync(script, connections, progress, new FileInfo(rawPath).Length, cancellationToken), cancellationToken).ConfigureAwait(false);
-            if (!loaded)
+            if (!loaded.Loaded)
             {
                 progress.Verbose("The backup's rows are not UTF-8 text: pg_restore loads them.");
                 await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--jobs=" + Jobs, "--use-list=" + rowsList, rawPath], Environment(scratch), null, null, cancellationToken).ConfigureAwait(false);
             }
+
+            return loaded.RowsByTable;
         }
         finally
         {

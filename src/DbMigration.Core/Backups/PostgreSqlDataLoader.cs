@@ -29,6 +29,10 @@ internal sealed class PostgreSqlDataLoader
     private long _consumed;
     private int _reportedPercent = -1;
 
+    // Rows per table, counted as the lines of each COPY block sent; null once a COPY names a table this cannot read.
+    private Dictionary<string, long>? _rowsByTable = new(StringComparer.Ordinal);
+    private string? _table;
+
     private PostgreSqlDataLoader(Stream script, IReadOnlyList<NpgsqlConnection> connections, IProgress<OperationUpdate>? progress, long expectedBytes)
     {
         _script = script;
@@ -42,17 +46,18 @@ internal sealed class PostgreSqlDataLoader
     internal static int BlockBytes { get; set; } = 1 << 20;
 
     /// <summary>
-    /// Reads the script to its end, loading each COPY block. Returns false, having loaded nothing, when the script's
-    /// client encoding is not UTF-8 (DbMigration's connections speak UTF-8): the caller then lets pg_restore load it.
+    /// Reads the script to its end, loading each COPY block. Returns <see cref="LoadedRows.Loaded"/> false, having
+    /// loaded nothing, when the script's client encoding is not UTF-8 (DbMigration's connections speak UTF-8): the
+    /// caller then lets pg_restore load it.
     /// </summary>
     /// <remarks>
     /// The reading and each connection's writing run as blocking loops on threads of their own: async methods called
     /// per 64 KiB read would be compiled, and then recompiled hot, at run time, which took half a second of CPU.
     /// </remarks>
-    public static Task<bool> LoadAsync(Stream script, IReadOnlyList<NpgsqlConnection> connections, IProgress<OperationUpdate>? progress, long expectedBytes, CancellationToken cancellationToken) =>
+    public static Task<LoadedRows> LoadAsync(Stream script, IReadOnlyList<NpgsqlConnection> connections, IProgress<OperationUpdate>? progress, long expectedBytes, CancellationToken cancellationToken) =>
         DedicatedThread.Run(() => new PostgreSqlDataLoader(script, connections, progress, expectedBytes).Run(cancellationToken), cancellationToken);
 
-    private bool Run(CancellationToken cancellationToken)
+    private LoadedRows Run(CancellationToken cancellationToken)
     {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var queues = _connections.Select(_ => new BlockingCollection<Job>()).ToArray();
@@ -71,7 +76,7 @@ internal sealed class PostgreSqlDataLoader
                 _progress?.Report(new ProgressUpdate(8, "Loading the backup's rows", $"{_consumed / (1 << 20)} MiB", 100, Completed: true));
             }
 
-            return loaded;
+            return new LoadedRows(loaded, loaded ? _rowsByTable : null);
         }
         catch (Exception ex)
         {
@@ -115,6 +120,16 @@ internal sealed class PostgreSqlDataLoader
                 while (!header.EndsWith(" FROM stdin;", StringComparison.Ordinal))
                 {
                     header += "\n" + (ReadLine(cancellationToken) ?? throw Unexpected(line));
+                }
+
+                _table = TableOf(header);
+                if (_table is null)
+                {
+                    _rowsByTable = null;
+                }
+                else if (_rowsByTable is not null)
+                {
+                    _rowsByTable.TryAdd(_table, 0);
                 }
 
                 Copy(header[..^"stdin;".Length] + "STDIN", queues, cancellationToken);
@@ -300,6 +315,12 @@ internal sealed class PostgreSqlDataLoader
 
             var block = new Block(ArrayPool<byte>.Shared.Rent(length), length);
             available[..length].CopyTo(block.Bytes);
+            if (_rowsByTable is not null)
+            {
+                // A COPY text row is one line: the format escapes newlines inside values.
+                _rowsByTable[_table!] += available[..length].Count((byte)'\n');
+            }
+
             Consume(length + (done ? EndOfData.Length : 0));
             ReportRows();
             return (block, done);
@@ -378,8 +399,75 @@ internal sealed class PostgreSqlDataLoader
         _end += read;
     }
 
+    /// <summary>
+    /// "public.events" from "COPY public.events (id, …) FROM stdin;", as the manifest names tables: pg_dump quotes
+    /// each name where it must, doubling any quote inside. Null for a header of another shape.
+    /// </summary>
+    internal static string? TableOf(string copyHeader)
+    {
+        var parts = new List<string>(2);
+        var i = "COPY ".Length;
+        while (true)
+        {
+            var name = new StringBuilder();
+            if (i < copyHeader.Length && copyHeader[i] == '"')
+            {
+                i++;
+                while (true)
+                {
+                    var quote = copyHeader.IndexOf('"', i);
+                    if (quote < 0)
+                    {
+                        return null;
+                    }
+
+                    name.Append(copyHeader, i, quote - i);
+                    i = quote + 1;
+                    if (i < copyHeader.Length && copyHeader[i] == '"')
+                    {
+                        name.Append('"');
+                        i++;
+                        continue;
+                    }
+
+                    break;
+                }
+            }
+            else
+            {
+                var start = i;
+                while (i < copyHeader.Length && (char.IsAsciiLetterLower(copyHeader[i]) || char.IsAsciiDigit(copyHeader[i]) || copyHeader[i] is '_' or '$'))
+                {
+                    i++;
+                }
+
+                if (i == start)
+                {
+                    return null;
+                }
+
+                name.Append(copyHeader, start, i - start);
+            }
+
+            parts.Add(name.ToString());
+            if (i < copyHeader.Length && copyHeader[i] == '.')
+            {
+                i++;
+                continue;
+            }
+
+            return parts.Count == 2 && i < copyHeader.Length && copyHeader[i] == ' ' ? parts[0] + "." + parts[1] : null;
+        }
+    }
+
     private sealed record Block(byte[] Bytes, int Length);
 
     /// <summary>A statement for one connection, or with <see cref="Blocks"/> a table to load: its COPY and its rows.</summary>
     private sealed record Job(string Sql, BlockingCollection<Block>? Blocks);
 }
+
+/// <summary>
+/// Whether the loader loaded the script, and the rows it loaded per table ("schema.name"): the lines of every COPY
+/// the server accepted. Null where a COPY named a table in a way the loader does not read.
+/// </summary>
+internal sealed record LoadedRows(bool Loaded, IReadOnlyDictionary<string, long>? RowsByTable);

@@ -50,7 +50,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>
         new(new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ConnectionString);
 
-    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, Func<DatabaseTarget, CancellationToken, Task>? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<RestoredDatabase> RestoreToNewAsync(string rawPath, string format, DatabaseTarget like, string name, RowsLoaded? rowsLoaded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(like.FilePath!))!;
         var path = Path.Combine(directory, name);

@@ -136,6 +136,65 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
     }
 
     [Fact]
+    public async Task A_verified_backup_restores_with_each_tables_rows_counted_as_they_load()
+    {
+        PostgreSqlDataLoader.BlockBytes = 64;
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            "CREATE SCHEMA \"Sales Q1\"",
+            "CREATE TABLE t (id int PRIMARY KEY, note text)",
+            "CREATE TABLE \"Sales Q1\".\"odd \"\"name\"\".x\" (v text)",
+            "CREATE TABLE empty_one (id int)",
+            "INSERT INTO t SELECT g, 'line ' || g || E'\\nand its newline' FROM generate_series(1, 5000) g",
+            "INSERT INTO \"Sales Q1\".\"odd \"\"name\"\".x\" VALUES ('a'), (E'b\\n'), (NULL)");
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
+        await ExecuteAsync(target, "DELETE FROM t WHERE id > 10");
+
+        var result = await new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = BackupManifest.Read(backup.Path), SkipSafetyBackup = true }, null, CancellationToken.None);
+
+        // The lines of each COPY the server accepted are the rows checked against the manifest: no COUNT(*) afterwards.
+        Assert.False(result.Reverified);
+        Assert.True(result.RowCountsMatch);
+        Assert.Contains("the rows loaded into each table match the manifest", result.Verification, StringComparison.Ordinal);
+        Assert.Equal([("Sales Q1.odd \"name\".x", 3L), ("public.empty_one", 0L), ("public.t", 5000L)], result.Tables.Select(t => (t.Table, t.Rows)).OrderBy(t => t.Table, StringComparer.Ordinal));
+        Assert.Equal(5000, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM t")));
+    }
+
+    [Fact]
+    public async Task A_verified_backup_whose_tables_did_not_all_load_as_named_counts_the_restored_rows()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            "CREATE TABLE reading (at date NOT NULL, value int) PARTITION BY RANGE (at)",
+            "CREATE TABLE reading_2025 PARTITION OF reading FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
+            "CREATE TABLE reading_2026 PARTITION OF reading FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+            "INSERT INTO reading SELECT DATE '2025-06-01' + g, g FROM generate_series(0, 400) g");
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
+        await ExecuteAsync(target, "DELETE FROM reading");
+
+        var result = await new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = BackupManifest.Read(backup.Path), SkipSafetyBackup = true }, null, CancellationToken.None);
+
+        // The partitioned parent has no rows of its own to load: every table is counted in the copy instead.
+        Assert.False(result.Reverified);
+        Assert.Contains("the restored row counts match the manifest", result.Verification, StringComparison.Ordinal);
+        Assert.Equal(401, result.Tables.Single(t => t.Table == "public.reading").Rows);
+        Assert.Equal(401, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM reading")));
+    }
+
+    [Theory]
+    [InlineData("COPY public.events (id, at) FROM stdin;", "public.events")]
+    [InlineData("COPY \"Sales Q1\".\"odd \"\"name\"\".x\" (v) FROM stdin;", "Sales Q1.odd \"name\".x")]
+    [InlineData("COPY public.\"two\nlines\" (\"a b\") FROM stdin;", "public.two\nlines")]
+    [InlineData("COPY s_1.t$2  FROM stdin;", "s_1.t$2")]
+    [InlineData("COPY events (id) FROM stdin;", null)]
+    [InlineData("COPY public.\"unclosed (id) FROM stdin;", null)]
+    [InlineData("COPY Public.events (id) FROM stdin;", null)]
+    public void The_loader_names_each_COPY_table_as_the_manifest_does(string header, string? expected) =>
+        Assert.Equal(expected, PostgreSqlDataLoader.TableOf(header));
+
+    [Fact]
     public async Task A_latin1_database_is_loaded_by_pg_restore_itself_and_verifies()
     {
         var name = "l_" + Guid.NewGuid().ToString("N")[..12];
@@ -220,7 +279,7 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
         return (target, connections);
     }
 
-    private static Task<bool> LoadAsync(string script, List<NpgsqlConnection> connections) =>
+    private static Task<LoadedRows> LoadAsync(string script, List<NpgsqlConnection> connections) =>
         PostgreSqlDataLoader.LoadAsync(new MemoryStream(Encoding.UTF8.GetBytes(script)), connections, null, script.Length, CancellationToken.None);
 
     private const string Preamble = "SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSELECT pg_catalog.set_config('search_path', '', false);\n\n";
@@ -233,7 +292,9 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
             PostgreSqlDataLoader.BlockBytes = blockBytes;
             var (target, connections) = await LoaderTargetAsync();
             var rows = string.Concat(Enumerable.Range(1, 2000).Select(i => i + "\t" + (i % 97 == 0 ? new string('w', 700) : "n\\\\" + i) + "\n"));
-            Assert.True(await LoadAsync(Preamble + "COPY public.t (id, note) FROM stdin;\n" + rows + "\\.\n\n--\n-- done\n--\n", connections));
+            var loaded = await LoadAsync(Preamble + "COPY public.t (id, note) FROM stdin;\n" + rows + "\\.\n\n--\n-- done\n--\n", connections);
+            Assert.True(loaded.Loaded);
+            Assert.Equal(2000, Assert.Single(loaded.RowsByTable!, t => t.Key == "public.t").Value);
             Assert.Equal(2000, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM t")));
             Assert.Equal(Enumerable.Range(1, 2000).Sum(), Long(await ScalarAsync(target, "SELECT SUM(id) FROM t")));
             Assert.Equal("n\\5", await ScalarAsync(target, "SELECT note FROM t WHERE id = 5"));
@@ -265,7 +326,7 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
 
         // Another client encoding, before any row: nothing is loaded and the caller hands the rows to pg_restore.
         var (target, others) = await LoaderTargetAsync();
-        Assert.False(await LoadAsync("SET client_encoding = 'LATIN1';\nCOPY public.t (id, note) FROM stdin;\n1\ta\n\\.\n", others));
+        Assert.False((await LoadAsync("SET client_encoding = 'LATIN1';\nCOPY public.t (id, note) FROM stdin;\n1\ta\n\\.\n", others)).Loaded);
         Assert.Equal(0, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM t")));
         others.ForEach(c => c.Dispose());
     }

@@ -84,6 +84,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     {
         Task<PreparedRestore>? prepared = null;
         string? owner;
+        var roles = new Dictionary<string, bool>(StringComparer.Ordinal);
         try
         {
             await using (var connection = await OpenMaintenanceAsync(like, cancellationToken).ConfigureAwait(false))
@@ -95,6 +96,16 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
                     .AddParameter("@database", like.Database!))
                 {
                     owner = await ownerOf.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+                }
+
+                // Every role, and whether this one may act as it: the archive's owners and grantees are looked up here.
+                await using (var allRoles = connection.CreateCommand("SELECT rolname, pg_has_role(oid, 'MEMBER') AND pg_has_role(oid, 'USAGE') FROM pg_roles"))
+                await using (var reader = await allRoles.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        roles[reader.GetString(0)] = reader.GetBoolean(1);
+                    }
                 }
 
                 // pg_restore is found, and the archive's contents listed, while the server creates the database.
@@ -121,7 +132,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
 
             var restore = await prepared.ConfigureAwait(false);
             progress.Verbose($"Restoring into database {name} with {restore.Tool}.");
-            var ownership = await OwnershipArgumentsAsync(restore, scratch, progress, cancellationToken).ConfigureAwait(false);
+            var ownership = OwnershipArguments(restore, roles, progress);
             await RestoreSectionsAsync(restore.Tool, restore.Toc, ownership, rawPath, scratch, rowsLoaded, progress, cancellationToken).ConfigureAwait(false);
             return new RestoredDatabase(scratch, DatabaseSettings(restore.Database, like, givenOwner: owner is not null));
         }
@@ -190,21 +201,8 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     /// role may act as each owner (a superuser, or a member); otherwise the restoring role owns the objects, and a
     /// warning names what is not carried over.
     /// </summary>
-    private async Task<string[]> OwnershipArgumentsAsync(PreparedRestore restore, DatabaseTarget scratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private static string[] OwnershipArguments(PreparedRestore restore, IReadOnlyDictionary<string, bool> roles, IProgress<OperationUpdate>? progress)
     {
-        var names = restore.Owners.Concat(restore.Grantees).Distinct(StringComparer.Ordinal).ToArray();
-        var roles = new Dictionary<string, bool>(StringComparer.Ordinal);
-        if (names.Length > 0)
-        {
-            await using var connection = await OpenMaintenanceAsync(scratch, cancellationToken).ConfigureAwait(false);
-            await using var command = connection.CreateCommand("SELECT rolname, pg_has_role(oid, 'MEMBER') AND pg_has_role(oid, 'USAGE') FROM pg_roles WHERE rolname = ANY(@names)").AddParameter("@names", names);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                roles[reader.GetString(0)] = reader.GetBoolean(1);
-            }
-        }
-
         var arguments = new List<string>();
         var foreignOwners = restore.Owners.Where(o => !roles.GetValueOrDefault(o)).Order(StringComparer.Ordinal).ToList();
         if (foreignOwners.Count > 0)
@@ -254,8 +252,21 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             await File.WriteAllLinesAsync(rows, toc.Select(l => IsTableData(l) ? l : ";" + l), cancellationToken).ConfigureAwait(false);
             await File.WriteAllLinesAsync(rest, toc.Select(l => IsTableData(l) ? ";" + l : l), cancellationToken).ConfigureAwait(false);
 
-            await ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=pre-data", rawPath], environment, null, null, cancellationToken).ConfigureAwait(false);
-            var loading = LoadRowsAsync(pgRestore, rows, rawPath, scratch, intoScratch, progress, cancellationToken);
+            // The loading connections open while pg_restore creates the tables; the rows wait for the tables.
+            var preData = ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=pre-data", rawPath], environment, null, null, cancellationToken);
+            var loading = LoadRowsAsync(pgRestore, rows, rawPath, scratch, intoScratch, preData, progress, cancellationToken);
+            try
+            {
+                await preData.ConfigureAwait(false);
+            }
+            catch
+            {
+                // The same failure ends the loading, once its connections are closed.
+                await Task.WhenAny(loading).ConfigureAwait(false);
+                _ = loading.Exception;
+                throw;
+            }
+
             await Task.WhenAll(
                 loading,
                 ExternalTool.RunAsync(pgRestore, [.. intoScratch, "--section=data", "--use-list=" + rest, rawPath], environment, null, null, cancellationToken)).ConfigureAwait(false);
@@ -273,7 +284,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     }
 
     /// <summary>The rows loaded per table, or null where pg_restore loaded them.</summary>
-    private async Task<IReadOnlyDictionary<string, long>?> LoadRowsAsync(string pgRestore, string rowsList, string rawPath, DatabaseTarget scratch, string[] intoScratch, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private async Task<IReadOnlyDictionary<string, long>?> LoadRowsAsync(string pgRestore, string rowsList, string rawPath, DatabaseTarget scratch, string[] intoScratch, Task tablesCreated, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var opening = Enumerable.Range(0, Jobs).Select(_ => provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken)).ToArray();
         var connections = new List<Npgsql.NpgsqlConnection>();
@@ -287,6 +298,8 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             {
                 connections.AddRange(opening.Where(t => t.IsCompletedSuccessfully).Select(t => (Npgsql.NpgsqlConnection)t.Result));
             }
+
+            await tablesCreated.ConfigureAwait(false);
 
             var loaded = await ExternalTool.RunReadingAsync(pgRestore, ["--no-owner", "--no-privileges", "--use-list=" + rowsList, "--file=-", rawPath], new Dictionary<string, string?>(),
                 script => PostgreSqlDataLoader.LoadAsync(script, connections, progress, new FileInfo(rawPath).Length, cancellationToken), cancellationToken).ConfigureAwait(false);

@@ -25,9 +25,7 @@ public static class BackupManifest
         var path = System.IO.Path.Combine(folder, FileName);
         try
         {
-            var info = JsonSerializer.Deserialize<BackupInfo>(File.ReadAllText(path), Options)
-                ?? throw new JsonException("empty manifest");
-            return info with { Path = folder };
+            return BackupManifestReader.Parse(File.ReadAllBytes(path)) with { Path = folder };
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException)
         {

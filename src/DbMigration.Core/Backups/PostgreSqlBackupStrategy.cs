@@ -89,7 +89,10 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         {
             await using (var connection = await OpenMaintenanceAsync(like, cancellationToken).ConfigureAwait(false))
             {
-                var major = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).Version.Major;
+                // pg_restore is found, and the archive's contents listed, while the server creates the database. The
+                // server's version came with the connection.
+                var major = ((Npgsql.NpgsqlConnection)connection).PostgreSqlVersion.Major;
+                prepared = format == PostgreSqlLogicalDump.Format ? null : PrepareRestoreAsync(major, rawPath, cancellationToken);
 
                 // The copy belongs to whoever owns the database it replaces, where this role may hand it over.
                 await using (var ownerOf = connection.CreateCommand("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = @database AND pg_has_role(datdba, 'MEMBER') AND pg_has_role(datdba, 'USAGE')")
@@ -108,14 +111,13 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
                     }
                 }
 
-                // pg_restore is found, and the archive's contents listed, while the server creates the database.
-                prepared = format == PostgreSqlLogicalDump.Format ? null : PrepareRestoreAsync(major, rawPath, cancellationToken);
                 await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)}{(owner is null ? string.Empty : " OWNER " + provider.QuoteIdentifier(owner))} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
             }
         }
         catch when (prepared is not null)
         {
             await Task.WhenAny(prepared).ConfigureAwait(false);
+            _ = prepared.Exception;
             throw;
         }
 

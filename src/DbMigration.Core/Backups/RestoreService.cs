@@ -62,10 +62,11 @@ public sealed class RestoreService
         SecureFiles.CreateDirectory(work);
 
         // The sessions check and the checksums run beside the restore into a new database, which touches neither the
-        // target nor its sessions. A failed check stops that restore at once, and is the error reported.
+        // target nor its sessions. A failed check stops that restore at once, and is the error reported. Both start on
+        // the thread pool: a first connection's set-up runs synchronously for tens of milliseconds on a cold start.
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var checksums = CheckChecksumsAsync(backup, cancellationToken).StopOnFailure(abandon);
-        var sessions = EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken).StopOnFailure(abandon);
+        var checksums = Task.Run(() => CheckChecksumsAsync(backup, cancellationToken), cancellationToken).StopOnFailure(abandon);
+        var sessions = Task.Run(() => EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken), cancellationToken).StopOnFailure(abandon);
         RestoredDatabase? copy = null;
         DatabaseTarget? restored = null;
         var swapped = false;

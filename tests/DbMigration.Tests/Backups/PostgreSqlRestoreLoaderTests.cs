@@ -195,6 +195,27 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
         Assert.Equal(expected, PostgreSqlDataLoader.TableOf(header));
 
     [Fact]
+    public async Task A_pg_dump_backup_without_pg_restore_installed_fails_clearly_and_leaves_the_original()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t SELECT generate_series(1, 100)");
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
+        await ExecuteAsync(target, "DELETE FROM t WHERE id > 10");
+
+        DbMigrationException ex;
+        using (DbMigration.IO.ExternalTool.HideAll())
+        {
+            ex = await Assert.ThrowsAsync<DbMigrationException>(() =>
+                new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = backup, SkipSafetyBackup = true }, null, CancellationToken.None));
+        }
+
+        Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
+        Assert.Contains("pg_restore was not found", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(10, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM t")));
+        Assert.Equal(0, Long(await ScalarAsync(server.Admin, "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'dbm_%'")));
+    }
+
+    [Fact]
     public async Task A_latin1_database_is_loaded_by_pg_restore_itself_and_verifies()
     {
         var name = "l_" + Guid.NewGuid().ToString("N")[..12];

@@ -61,10 +61,11 @@ psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
 echo "bench: generating $server_rows PostgreSQL rows"
 "${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=bench;Username=postgres" --rows "$server_rows" >/dev/null
 pg_target="postgres://postgres@127.0.0.1:$pg_port/bench"
-# Each timed run starts on a settled server: the step before's dirty pages written out and its autovacuum done, so
-# neither side pays for the other's work.
+# Each timed run starts on a settled server: the step before's dirty pages written out (by PostgreSQL and the OS)
+# and its autovacuum done, so neither side pays for the other's work.
 pg_quiet() {
   "${psql[@]}" -d postgres -c "CHECKPOINT"
+  sync
   for _ in $(seq 1 300); do
     [ "$("${psql[@]}" -d postgres -At -c "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && break
     sleep 0.1
@@ -130,7 +131,7 @@ cat > bench/results/backup.md <<MD
 Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-backup.sh $sqlite_rows $server_rows $runs\`, side by side in one run on one machine
 ($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM). Every figure is the median of $runs runs, each a fresh process timed
 from outside (so DbMigration's figures include .NET start-up; the workload host is published with ReadyToRun images, as a
-Release build lays out the module). Each PostgreSQL run starts on a settled server: a CHECKPOINT, and no autovacuum at work. DbMigration's backups include everything a backup
+Release build lays out the module). Each PostgreSQL run starts on a settled server: a CHECKPOINT and an OS sync, and no autovacuum at work. DbMigration's backups include everything a backup
 does here: a consistent snapshot, per-table row counts and content hashes, SHA-256 of every file, fsync, and the
 atomic publish into the catalog.
 
@@ -151,7 +152,7 @@ atomic publish into the catalog.
 |---|---|---|---|---|---|---|
 | Backup (\`-Compress None\`: pg_dump -Fc -Z0 and the content hashes in one snapshot; $sz_pgours MiB vs pg_dump's $sz_pgdump MiB) | \`pg_dump -Fc\` | $m_pgdump | $m_pgours | ${r_pgdump}x | at most 1.1x | $(verdict "$r_pgdump" 1.1) |
 | Backup, \`-Compress Fast\` ($sz_pgfast MiB) | \`pg_dump -Fc\` | $m_pgdump | $m_pgfast | $(ratio "$m_pgfast" "$m_pgdump")x | | |
-| Restore of a backup already verified in full with these files (the restore before verified it): checksums, into a new database, row counts, swap | \`pg_restore -j2 --clean --create\` (replaces the database, as ours does) | $m_pgclean | $m_pgtrusted | ${r_pgtrusted_clean}x | at most 1.1x | $(verdict "$r_pgtrusted_clean" 1.1) |
+| Restore of a backup already verified in full with these files (the restore before verified it): checksums, into a new database, row counts (taken as the rows load), swap | \`pg_restore -j2 --clean --create\` (replaces the database, as ours does) | $m_pgclean | $m_pgtrusted | ${r_pgtrusted_clean}x | at most 1.1x | $(verdict "$r_pgtrusted_clean" 1.1) |
 | | \`pg_restore -j2\` into an empty database made beforehand (not timed) | $m_pgrestore | $m_pgtrusted | ${r_pgtrusted}x | at most 1.1x | $(verdict "$r_pgtrusted" 1.1) |
 | Restore of a backup not yet verified: checksums, into a new database, amcheck, counts and content hashes, swap | \`pg_restore -j2 --clean --create\` | $m_pgclean | $m_pgoursrestore | ${r_pgrestore_clean}x | at most 1.1x | $(verdict "$r_pgrestore_clean" 1.1) |
 | | \`pg_restore -j2\` into an empty database made beforehand (not timed) | $m_pgrestore | $m_pgoursrestore | ${r_pgrestore}x | at most 1.1x | $(verdict "$r_pgrestore" 1.1) |

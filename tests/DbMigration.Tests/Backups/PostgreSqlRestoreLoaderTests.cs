@@ -135,6 +135,15 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
         Assert.Equal(0, Long(await ScalarAsync(target, "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'dbm_%'")));
     }
 
+    /// <summary>Backs up and verifies <paramref name="target"/>, changes it, and restores the verified backup as it is.</summary>
+    private async Task<RestoreResult> RestoreVerifiedBackupAsync(DatabaseTarget target, string change)
+    {
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
+        await ExecuteAsync(target, change);
+        return await new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = BackupManifest.Read(backup.Path), SkipSafetyBackup = true }, null, CancellationToken.None);
+    }
+
     [Fact]
     public async Task A_verified_backup_restores_with_each_tables_rows_counted_as_they_load()
     {
@@ -147,11 +156,7 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
             "CREATE TABLE empty_one (id int)",
             "INSERT INTO t SELECT g, 'line ' || g || E'\\nand its newline' FROM generate_series(1, 5000) g",
             "INSERT INTO \"Sales Q1\".\"odd \"\"name\"\".x\" VALUES ('a'), (E'b\\n'), (NULL)");
-        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
-        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
-        await ExecuteAsync(target, "DELETE FROM t WHERE id > 10");
-
-        var result = await new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = BackupManifest.Read(backup.Path), SkipSafetyBackup = true }, null, CancellationToken.None);
+        var result = await RestoreVerifiedBackupAsync(target, "DELETE FROM t WHERE id > 10");
 
         // The lines of each COPY the server accepted are the rows checked against the manifest: no COUNT(*) afterwards.
         Assert.False(result.Reverified);
@@ -170,11 +175,7 @@ public sealed class PostgreSqlRestoreLoaderTests(PostgresServer server) : IDispo
             "CREATE TABLE reading_2025 PARTITION OF reading FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
             "CREATE TABLE reading_2026 PARTITION OF reading FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
             "INSERT INTO reading SELECT DATE '2025-06-01' + g, g FROM generate_series(0, 400) g");
-        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = _dir.File("backups") }, null, CancellationToken.None);
-        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
-        await ExecuteAsync(target, "DELETE FROM reading");
-
-        var result = await new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = BackupManifest.Read(backup.Path), SkipSafetyBackup = true }, null, CancellationToken.None);
+        var result = await RestoreVerifiedBackupAsync(target, "DELETE FROM reading");
 
         // The partitioned parent has no rows of its own to load: every table is counted in the copy instead.
         Assert.False(result.Reverified);

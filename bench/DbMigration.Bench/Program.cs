@@ -9,10 +9,20 @@ using DbMigration.MySql;
 //   backup <target> <repository> <None|Fast|Small> [Auto|EngineTool|BuiltIn]   (prints seconds and the backup folder)
 //   restore <target> <backup folder>                    (no safety backup; prints seconds and rows)
 //   timezone <target> <zone> <batch size>               (Earlier/ShiftForward, no backup; prints seconds and rows)
+//   timezone-session <hand target> <our target> <zone> <batch size> <runs> <fresh script> <hand sql>
+//       Both sides in one already-running process, as a PowerShell session runs the cmdlet: one untimed warm-up
+//       pair, then <runs> timed pairs taking turns to go first. Before each run, pooled connections are closed and
+//       <fresh script> <hand|ours> makes a fresh copy, so each side pays for its own connection. Prints
+//       "hand <seconds>" and "ours <seconds>" for each timed run.
 if (args.Length < 3)
 {
     Console.Error.WriteLine("usage: mysql-read <cs> <sql> | mysql-load <cs> <table> <csv> <columns> | backup <target> <repo> <compression> | restore <target> <backup> | timezone <target> <zone> <batch>");
     return 2;
+}
+
+if (args[0] == "timezone-session")
+{
+    return await TimezoneSessionAsync(args);
 }
 
 var stopwatch = Stopwatch.StartNew();
@@ -40,26 +50,8 @@ switch (args[0])
         }
 
     case "timezone":
-        {
-            var result = await new DbMigration.Timezone.TimezoneMigrationService().RunAsync(new DbMigration.Timezone.TimezoneMigrationRequest
-            {
-                Target = DbMigration.Targets.DatabaseTarget.Parse(args[1]),
-                SourceTimeZone = args[2],
-                BatchSize = int.Parse(args[3], CultureInfo.InvariantCulture),
-                Ambiguous = DbMigration.Timezone.AmbiguousTimePolicy.Earlier,
-                Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
-                SkipBackup = true,
-                ReportPath = Path.Combine(Path.GetTempPath(), "dbm-bench-tz-reports"),
-            }, null, CancellationToken.None);
-            if (result.Validation?.Passed != true)
-            {
-                Console.Error.WriteLine("validation failed: " + string.Join("; ", result.Validation?.Checks ?? []));
-                return 1;
-            }
-
-            rows = result.Columns.Max(c => c.RowsSeen);
-            break;
-        }
+        rows = await ConvertTimezoneAsync(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture));
+        break;
 
     case "restore":
         {
@@ -79,6 +71,94 @@ switch (args[0])
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{stopwatch.Elapsed.TotalSeconds:0.000} {rows}"));
 return 0;
+
+// Invoke-TimezoneMigration's service with the bench's policy; a failed validation fails the workload.
+static async Task<long> ConvertTimezoneAsync(string target, string zone, int batchSize)
+{
+    var result = await new DbMigration.Timezone.TimezoneMigrationService().RunAsync(new DbMigration.Timezone.TimezoneMigrationRequest
+    {
+        Target = DbMigration.Targets.DatabaseTarget.Parse(target),
+        SourceTimeZone = zone,
+        BatchSize = batchSize,
+        Ambiguous = DbMigration.Timezone.AmbiguousTimePolicy.Earlier,
+        Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
+        SkipBackup = true,
+        ReportPath = Path.Combine(Path.GetTempPath(), "dbm-bench-tz-reports"),
+    }, null, CancellationToken.None);
+    if (result.Validation?.Passed != true)
+    {
+        throw new InvalidOperationException("validation failed: " + string.Join("; ", result.Validation?.Checks ?? []));
+    }
+
+    return result.Columns.Max(c => c.RowsSeen);
+}
+
+static async Task<int> TimezoneSessionAsync(string[] args)
+{
+    if (args.Length != 8)
+    {
+        Console.Error.WriteLine("usage: timezone-session <hand target> <our target> <zone> <batch> <runs> <fresh script> <hand sql>");
+        return 2;
+    }
+
+    var hand = DbMigration.Targets.DatabaseTarget.Parse(args[1]);
+    var ours = DbMigration.Targets.DatabaseTarget.Parse(args[2]);
+    var batchSize = int.Parse(args[4], CultureInfo.InvariantCulture);
+    var runs = int.Parse(args[5], CultureInfo.InvariantCulture);
+    var provider = DbMigration.Providers.DatabaseProviders.For(hand);
+
+    async Task Fresh(string side)
+    {
+        // Idle pooled connections would keep the old copy from being dropped.
+        provider.ReleasePooledConnections(hand);
+        provider.ReleasePooledConnections(ours);
+        using var process = Process.Start(new ProcessStartInfo(args[6], side) { RedirectStandardOutput = true })
+            ?? throw new InvalidOperationException("could not start " + args[6]);
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{args[6]} {side} exited with {process.ExitCode}");
+        }
+    }
+
+    async Task<double> Hand()
+    {
+        await Fresh("hand");
+        var clock = Stopwatch.StartNew();
+        await using (var connection = await provider.OpenConnectionAsync(hand, TimeSpan.FromSeconds(30), CancellationToken.None))
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = args[7];
+            command.CommandTimeout = 0;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    async Task<double> Ours()
+    {
+        await Fresh("ours");
+        var clock = Stopwatch.StartNew();
+        await ConvertTimezoneAsync(args[2], args[3], batchSize);
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    for (var run = 0; run <= runs; run++)
+    {
+        var handFirst = run % 2 == 1;
+        var first = handFirst ? await Hand() : await Ours();
+        var second = handFirst ? await Ours() : await Hand();
+        var (handSeconds, ourSeconds) = handFirst ? (first, second) : (second, first);
+        var prefix = run == 0 ? "warm-up " : string.Empty;
+        var writer = run == 0 ? Console.Error : Console.Out;
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}hand {handSeconds:0.000}"));
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}ours {ourSeconds:0.000}"));
+    }
+
+    return 0;
+}
 
 // Materialises every value of every row, as the CLI formats every value.
 static async Task<long> ReadAllAsync(string connectionString, string sql)

@@ -547,10 +547,43 @@ public sealed partial class TimezoneMigrationService
         return result;
     }
 
+    /// <summary>A key window of a table converted beside the others, on its own connections; After null: from the first row, Through null: to the last.</summary>
+    private sealed record Lane(int Number, long? After, long? Through, long Rows);
+
+    /// <summary>How many windows a table is converted in at once: both server cores for tables of more than one batch.</summary>
+    internal const int MaxLanes = 2;
+
     /// <summary>
-    /// Key ranges are scanned (counts, range, DST-edge values) on a second connection that runs ahead, while this
-    /// one converts the ranges already scanned: each range's UPDATE uses a CASE over just the offsets its values
-    /// span, and commits with the originals of its gap values and how far the run got.
+    /// The key windows: halves of an integer key's span when the table holds more than one batch (by InnoDB's estimate) and the server
+    /// can run the lanes' READ COMMITTED transactions (statement-based binary logging cannot log them), else one.
+    /// </summary>
+    private static List<Lane> Lanes(long? minKey, long? maxKey, long rows, int batchSize, bool readCommittedAllowed)
+    {
+        if (minKey is null || maxKey is null || !readCommittedAllowed || rows <= Math.Max(100, batchSize) || maxKey.Value - minKey.Value < MaxLanes)
+        {
+            return [new Lane(0, null, null, rows)];
+        }
+
+        var lanes = new List<Lane>();
+        long? after = null;
+        for (var i = 0; i < MaxLanes; i++)
+        {
+            long? through = i == MaxLanes - 1 ? null : minKey.Value + ((maxKey.Value - minKey.Value) * (i + 1) / MaxLanes);
+            lanes.Add(new Lane(i, after, through, rows / MaxLanes));
+            after = through;
+        }
+
+        return lanes;
+    }
+
+    /// <summary>
+    /// The table is converted in key windows (<see cref="Lanes"/>) side by side, each on a connection of its own, so the
+    /// server updates with both cores. In each window, key ranges are scanned (counts, range, DST-edge values) on a
+    /// further connection that runs ahead, while the window's connection converts the ranges already scanned: each
+    /// range's UPDATE uses a CASE over just the offsets its values span, and goes in with the originals of its gap
+    /// values and how far the window got. The windows commit together at the end (and each at most once a
+    /// <see cref="TimezoneMigrationRequest.CommitInterval"/> before that); if one fails, the others roll back what
+    /// they have not committed, and the progress rows tell undo exactly what was.
     /// </summary>
     private static async Task ConvertMySqlTypedAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
     {
@@ -561,20 +594,29 @@ public sealed partial class TimezoneMigrationService
         var rows = await EstimatedRowsAsync(connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)
             ?? await connection.ScalarAsync<long>($"SELECT COUNT(*) FROM {table}", cancellationToken).ConfigureAwait(false);
         long? minKey = null, maxKey = null;
+        var readCommittedAllowed = false;
         if (plan.IntegerKey)
         {
-            await using var bounds = connection.CreateCommand($"SELECT MIN({key}), MAX({key}) FROM {table}");
+            await using var bounds = connection.CreateCommand($"SELECT MIN({key}), MAX({key}), @@log_bin = 0 OR @@binlog_format <> 'STATEMENT' FROM {table}");
             await using var reader = await bounds.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
             {
                 (minKey, maxKey) = (System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), System.Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture));
+                readCommittedAllowed = System.Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture) != 0;
             }
         }
 
+        var lanes = Lanes(minKey, maxKey, rows, context.Request.BatchSize, readCommittedAllowed);
         var sample = await ReadSampleAsync(context, plan, minKey, maxKey, null, null, cancellationToken).ConfigureAwait(false);
-        await using (var start = connection.CreateCommand($"INSERT INTO {Progress} (run_id, table_name, converted_to, undone_to) VALUES (@run, @table, NULL, NULL)"))
+        await using (var start = connection.CreateCommand($"INSERT INTO {Progress} (run_id, table_name, lane, lane_after, converted_to, undone_to) VALUES {string.Join(", ", lanes.Select(l => $"(@run, @table, {l.Number}, @after{l.Number}, NULL, NULL)"))}"))
         {
-            await start.AddParameter("@run", context.RunId).AddParameter("@table", plan.Table.ToString()).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            start.AddParameter("@run", context.RunId).AddParameter("@table", plan.Table.ToString());
+            foreach (var lane in lanes)
+            {
+                start.AddParameter("@after" + lane.Number, lane.After is null ? null : KeyText(lane.After.Value));
+            }
+
+            await start.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var names = plan.Columns.Select(c => c.Column).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -584,90 +626,135 @@ public sealed partial class TimezoneMigrationService
         var before = new TableCounts(0, new long[columns.Count], new long[columns.Count]);
         var stopwatch = Stopwatch.StartNew();
 
+        // The lanes share the run's issues, tallies and progress: each scan's bookkeeping is done under this gate.
+        var gate = new object();
+        var converting = lanes.Count;
+        var allConverted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Exception? firstFailure = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var scans = Channel.CreateBounded<(KeyRange Range, TypedScan Scan)>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
-        var scanner = Task.Run(async () =>
+
+        async Task ConvertLaneAsync(Lane lane, CancellationToken token)
         {
+            await using var own = lane.Number == 0 ? null : await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, token).ConfigureAwait(false);
+            var writer = own ?? connection;
+            var laneContext = own is null ? context : context with { Connection = own };
+            using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var scans = Channel.CreateBounded<(KeyRange Range, TypedScan Scan)>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+            var scanner = Task.Run(async () =>
+            {
+                try
+                {
+                    await using var reading = await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, scanStop.Token).ConfigureAwait(false);
+                    await foreach (var range in KeyRangesAsync(reading, table, key, plan.IntegerKey, context.Request.BatchSize, lane.Rows, lane.After, lane.Through, scanStop.Token).ConfigureAwait(false))
+                    {
+                        await scans.Writer.WriteAsync((range, await ScanTypedAsync(context, plan, reading, null, range, scanStop.Token).ConfigureAwait(false)), scanStop.Token).ConfigureAwait(false);
+                    }
+
+                    scans.Writer.Complete();
+                }
+                catch (Exception ex)
+                {
+                    scans.Writer.Complete(ex);
+                }
+            }, scanStop.Token);
+
+            DbTransaction? transaction = null;
+            var opened = new Stopwatch();
             try
             {
-                await using var reading = await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, stop.Token).ConfigureAwait(false);
-                await foreach (var range in KeyRangesAsync(reading, table, key, plan.IntegerKey, context.Request.BatchSize, rows, null, null, stop.Token).ConfigureAwait(false))
+                await foreach (var (range, scan) in scans.Reader.ReadAllAsync(token).ConfigureAwait(false))
                 {
-                    await scans.Writer.WriteAsync((range, await ScanTypedAsync(context, plan, reading, null, range, stop.Token).ConfigureAwait(false)), stop.Token).ConfigureAwait(false);
+                    lock (gate)
+                    {
+                        ReportEdges(context, plan, scan);
+                        RefuseTyped(context, plan, scan);
+                        before = before.Add(scan.Counts);
+                        for (var i = 0; i < tallies.Length; i++)
+                        {
+                            tallies[i].Rows += scan.Tallies[i].Rows;
+                            tallies[i].Converted += scan.Tallies[i].Converted;
+                            tallies[i].Ambiguous += scan.Tallies[i].Ambiguous;
+                            tallies[i].Nonexistent += scan.Tallies[i].Nonexistent;
+                        }
+                    }
+
+                    var sets = string.Join(", ", columns.Select(c => $"{c} = {Forward(DatabaseEngine.MySql, c, scan)}").Concat(keep.Select(c => $"{c} = {c}")));
+                    if (transaction is null)
+                    {
+                        // READ COMMITTED: under REPEATABLE READ, a window's last range would lock the first row of the
+                        // next window (InnoDB locks the row that ends a range scan) and wait for that lane to commit.
+                        transaction = await writer.BeginTransactionAsync(lanes.Count > 1 ? System.Data.IsolationLevel.ReadCommitted : System.Data.IsolationLevel.RepeatableRead, token).ConfigureAwait(false);
+                        opened.Restart();
+                    }
+
+                    await RecordUnrecoverableAsync(laneContext, Unrecoverable(plan, scan), transaction, token).ConfigureAwait(false);
+                    await using (var update = writer.CreateCommand($"UPDATE {table} SET {sets} WHERE {range.Predicate(key)}", transaction, 0))
+                    {
+                        range.Bind(update);
+                        await update.ExecuteNonQueryAsync(token).ConfigureAwait(false);
+                    }
+
+                    // The progress row commits with the batches it describes, so undo knows exactly what was converted.
+                    await SetProgressAsync(writer, transaction, context.RunId!, plan.Table.ToString(), lane.Number, "converted_to", range.Through, token).ConfigureAwait(false);
+                    if (opened.Elapsed >= context.Request.CommitInterval)
+                    {
+                        await transaction.CommitAsync(token).ConfigureAwait(false);
+                        await transaction.DisposeAsync().ConfigureAwait(false);
+                        transaction = null;
+                    }
+
+                    lock (gate)
+                    {
+                        ReportProgress(context, plan.Table.ToString(), Math.Min(before.Rows, rows), rows, stopwatch);
+                    }
                 }
 
-                scans.Writer.Complete();
+                // The lanes commit together, so a run stopped before every window is converted keeps nothing uncommitted.
+                if (Interlocked.Decrement(ref converting) == 0)
+                {
+                    allConverted.TrySetResult();
+                }
+
+                await allConverted.Task.WaitAsync(token).ConfigureAwait(false);
+                if (transaction is not null)
+                {
+                    await transaction.CommitAsync(token).ConfigureAwait(false);
+                }
             }
             catch (Exception ex)
             {
-                scans.Writer.Complete(ex);
+                // The first failure is the run's; the others are the lanes it stopped.
+                Interlocked.CompareExchange(ref firstFailure, ex, null);
+                await stop.CancelAsync().ConfigureAwait(false);
+                throw;
             }
-        }, stop.Token);
-
-        DbTransaction? transaction = null;
-        var opened = new Stopwatch();
-        try
-        {
-            await foreach (var (range, scan) in scans.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            finally
             {
-                ReportEdges(context, plan, scan);
-                RefuseTyped(context, plan, scan);
-                before = before.Add(scan.Counts);
-                for (var i = 0; i < tallies.Length; i++)
+                if (transaction is not null)
                 {
-                    tallies[i].Rows += scan.Tallies[i].Rows;
-                    tallies[i].Converted += scan.Tallies[i].Converted;
-                    tallies[i].Ambiguous += scan.Tallies[i].Ambiguous;
-                    tallies[i].Nonexistent += scan.Tallies[i].Nonexistent;
-                }
-
-                var sets = string.Join(", ", columns.Select(c => $"{c} = {Forward(DatabaseEngine.MySql, c, scan)}").Concat(keep.Select(c => $"{c} = {c}")));
-                if (transaction is null)
-                {
-                    transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                    opened.Restart();
-                }
-
-                await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
-                await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} WHERE {range.Predicate(key)}", transaction, 0))
-                {
-                    range.Bind(update);
-                    await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                // The progress row commits with the batches it describes, so undo knows exactly what was converted.
-                await SetProgressAsync(connection, transaction, context.RunId!, plan.Table.ToString(), "converted_to", range.Through, cancellationToken).ConfigureAwait(false);
-                if (opened.Elapsed >= context.Request.CommitInterval)
-                {
-                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                     await transaction.DisposeAsync().ConfigureAwait(false);
-                    transaction = null;
                 }
 
-                ReportProgress(context, plan.Table.ToString(), Math.Min(before.Rows, rows), rows, stopwatch);
-            }
-
-            if (transaction is not null)
-            {
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                await scanStop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await scanner.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The scanner stops with its lane.
+                }
             }
         }
-        finally
-        {
-            if (transaction is not null)
-            {
-                await transaction.DisposeAsync().ConfigureAwait(false);
-            }
 
-            await stop.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await scanner.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // The scanner stops with the run.
-            }
+        var work = lanes.Select(lane => lane.Number == 0 ? ConvertLaneAsync(lane, stop.Token) : Task.Run(() => ConvertLaneAsync(lane, stop.Token), stop.Token)).ToList();
+        try
+        {
+            await Task.WhenAll(work).ConfigureAwait(false);
+        }
+        catch when (firstFailure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(firstFailure);
         }
 
         for (var i = 0; i < plan.Columns.Count; i++)
@@ -687,9 +774,9 @@ public sealed partial class TimezoneMigrationService
         return value is null or DBNull ? null : System.Convert.ToInt64(value, CultureInfo.InvariantCulture);
     }
 
-    private static async Task SetProgressAsync(DbConnection connection, DbTransaction transaction, string runId, string table, string column, object key, CancellationToken cancellationToken)
+    private static async Task SetProgressAsync(DbConnection connection, DbTransaction transaction, string runId, string table, int lane, string column, object key, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand($"UPDATE {Progress} SET {column} = @key WHERE run_id = @run AND table_name = @table", transaction);
+        await using var command = connection.CreateCommand($"UPDATE {Progress} SET {column} = @key WHERE run_id = @run AND table_name = @table AND lane = {lane}", transaction);
         await command.AddParameter("@key", KeyText(key)).AddParameter("@run", runId).AddParameter("@table", table).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -699,33 +786,42 @@ public sealed partial class TimezoneMigrationService
         var first = columns[0];
         var table = undo.Table(first.Table);
         var key = undo.Key(first);
-        string? convertedTo = null, undoneTo = null;
-        await using (var read = connection.CreateCommand($"SELECT converted_to, undone_to FROM {Progress} WHERE run_id = @run AND table_name = @table"))
+        var lanes = new List<(int Lane, string? After, string? ConvertedTo, string? UndoneTo)>();
+        await using (var read = connection.CreateCommand($"SELECT lane, lane_after, converted_to, undone_to FROM {Progress} WHERE run_id = @run AND table_name = @table ORDER BY lane"))
         {
             read.AddParameter("@run", undo.RunId).AddParameter("@table", first.Table);
             await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                convertedTo = reader.IsDBNull(0) ? null : reader.GetString(0);
-                undoneTo = reader.IsDBNull(1) ? null : reader.GetString(1);
+                string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+                lanes.Add((System.Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture), Text(1), Text(2), Text(3)));
             }
         }
 
         object? Typed(string? text) => text is null ? null : first.IntegerKey ? long.Parse(text, CultureInfo.InvariantCulture) : text;
-        var through = Typed(convertedTo);
+        var quoted = columns.Select(c => undo.Quote(c.Column)).ToList();
+        var names = columns.Select(c => c.Column).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        List<string>? keep = null;
         long values = 0;
-        if (through is not null && !Equals(Typed(undoneTo), through))
+        foreach (var (lane, laneAfter, convertedTo, undoneTo) in lanes)
         {
-            var quoted = columns.Select(c => undo.Quote(c.Column)).ToList();
-            var window = (undoneTo is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
+            // Each key window was converted from its start up to converted_to, and undone from its start up to undone_to.
+            var through = Typed(convertedTo);
+            if (through is null || Equals(Typed(undoneTo), through))
+            {
+                continue;
+            }
+
+            var after = Typed(undoneTo ?? laneAfter);
+            var window = (after is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
             OffsetTimeline? timeline;
-            long min, max;
+            long min, max, laneValues = 0;
             await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({q}), MAX({q})"))} FROM {table} WHERE {window}", null, 0))
             {
                 range.AddParameter("@through", through);
-                if (undoneTo is not null)
+                if (after is not null)
                 {
-                    range.AddParameter("@after", Typed(undoneTo));
+                    range.AddParameter("@after", after);
                 }
 
                 await using var reader = await range.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -733,14 +829,14 @@ public sealed partial class TimezoneMigrationService
                 (timeline, min, max) = UtcTimeline(undo, reader, columns.Count);
                 for (var i = 0; i < columns.Count; i++)
                 {
-                    values += System.Convert.ToInt64(reader.GetValue(3 * i), CultureInfo.InvariantCulture);
+                    laneValues += System.Convert.ToInt64(reader.GetValue(3 * i), CultureInfo.InvariantCulture);
                 }
             }
 
-            var names = columns.Select(c => c.Column).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            var keep = (await AutoUpdatedColumnsAsync(connection, first.Table, cancellationToken).ConfigureAwait(false)).Where(c => !names.Contains(c)).Select(undo.Quote);
+            values += laneValues;
+            keep ??= (await AutoUpdatedColumnsAsync(connection, first.Table, cancellationToken).ConfigureAwait(false)).Where(c => !names.Contains(c)).Select(undo.Quote).ToList();
             var sets = string.Join(", ", quoted.Select(q => $"{q} = {Backward(DatabaseEngine.MySql, q, timeline, min, max)}").Concat(keep.Select(c => $"{c} = {c}")));
-            await foreach (var batch in KeyRangesAsync(connection, table, key, first.IntegerKey, 50_000, values, Typed(undoneTo), through, cancellationToken).ConfigureAwait(false))
+            await foreach (var batch in KeyRangesAsync(connection, table, key, first.IntegerKey, 50_000, laneValues, after, through, cancellationToken).ConfigureAwait(false))
             {
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} WHERE {batch.Predicate(key)}", transaction, 0))
@@ -749,7 +845,7 @@ public sealed partial class TimezoneMigrationService
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await SetProgressAsync(connection, transaction, undo.RunId, first.Table, "undone_to", batch.Through, cancellationToken).ConfigureAwait(false);
+                await SetProgressAsync(connection, transaction, undo.RunId, first.Table, lane, "undone_to", batch.Through, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
         }

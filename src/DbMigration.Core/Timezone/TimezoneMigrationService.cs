@@ -99,13 +99,12 @@ public sealed partial class TimezoneMigrationService
         await using (var setup = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
         {
             await EnsureTablesAsync(provider, connection, cancellationToken, setup).ConfigureAwait(false);
-        var runColumns = plans.SelectMany((plan, index) => plan.Columns.Select((c, slot) => new RunColumn(
-            c.Table.ToString(), c.Column, plan.Key, c.Typed, plan.Method, plan.IntegerKey,
-            plan.Method == SqliteUpdate ? SqliteRollbackTable(runId, index) : null, slot))).ToList();
+            var runColumns = plans.SelectMany((plan, index) => plan.Columns.Select((c, slot) => new RunColumn(
+                c.Table.ToString(), c.Column, plan.Key, c.Typed, plan.Method, plan.IntegerKey,
+                plan.Method == SqliteUpdate ? SqliteRollbackTable(runId, index) : null, slot))).ToList();
             await RecordRunAsync(provider, connection, runId, request, zone, backupId, runColumns, cancellationToken, setup).ConfigureAwait(false);
             await setup.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
-
 
         var text = new Lazy<TextTimestampConverter>(() => new TextTimestampConverter(converter, request.OutputFormat));
         var outcome = new RunOutcome();
@@ -820,14 +819,17 @@ public sealed partial class TimezoneMigrationService
             """, cancellationToken, transaction).ConfigureAwait(false);
         await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken, transaction).ConfigureAwait(false);
 
-        // How far batched conversions (and their undo) got, so a killed run or undo is undone exactly.
+        // How far batched conversions (and their undo) got in each key window (lane_after < key), so a killed run or
+        // undo is undone exactly.
         await connection.ExecuteAsync($"""
             CREATE TABLE IF NOT EXISTS {Progress} (
                 run_id VARCHAR(64) NOT NULL,
                 table_name VARCHAR(128) NOT NULL,
+                lane INTEGER NOT NULL,
+                lane_after VARCHAR(128) NULL,
                 converted_to VARCHAR(128) NULL,
                 undone_to VARCHAR(128) NULL,
-                PRIMARY KEY (run_id, table_name))
+                PRIMARY KEY (run_id, table_name, lane))
             """, cancellationToken, transaction).ConfigureAwait(false);
     }
 

@@ -8,6 +8,7 @@ using DbMigration.Tests.Fixtures;
 using DbMigration.Timezone;
 using NodaTime;
 using NodaTime.Text;
+using NodaTime.TimeZones;
 
 namespace DbMigration.Tests.Timezone;
 
@@ -589,10 +590,80 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
 
-    /// <summary>Every batch commits (a zero commit interval): the kill falls between committed batches.</summary>
+    /// <summary>
+    /// Every batch commits (a zero commit interval): the kill falls between committed batches, once both key windows
+    /// have committed some, so undo has two windows' progress to follow.
+    /// </summary>
     [Fact]
     public Task A_typed_run_killed_between_batches_is_undone_exactly() =>
-        KilledTypedRunAsync("SELECT COUNT(*) FROM dbmigration_tz_progress WHERE converted_to IS NOT NULL", commitIntervalSeconds: "0");
+        KilledTypedRunAsync("SELECT COUNT(*) FROM dbmigration_tz_progress WHERE converted_to IS NOT NULL HAVING COUNT(*) >= 2", commitIntervalSeconds: "0");
+
+    [Fact]
+    public async Task A_table_of_more_than_one_batch_is_converted_in_two_key_windows_and_undone_exactly()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE lanes (id INTEGER PRIMARY KEY, at DATETIME(6) NULL, seen DATETIME(6) NOT NULL)");
+        var start = new LocalDateTime(2023, 1, 1, 0, 0);
+        var edges = new Dictionary<int, LocalDateTime>
+        {
+            [10] = new(2023, 3, 12, 2, 30),       // gap, first window
+            [20] = new(2023, 11, 5, 1, 30),       // overlap, first window
+            [1500] = new(2024, 3, 10, 2, 15, 7),  // gap, second window
+            [1600] = new(2024, 11, 3, 1, 45),     // overlap, second window
+        };
+        LocalDateTime? At(int id) => id % 97 == 0 ? null : edges.TryGetValue(id, out var edge) ? edge : start.PlusMinutes(id * 541L).PlusNanoseconds(id * 1000L);
+        LocalDateTime Seen(int id) => start.PlusMinutes(id * 263L);
+        string Literal(LocalDateTime? value) => value is null ? "NULL" : $"'{value:uuuu-MM-dd HH:mm:ss.ffffff}'";
+        foreach (var chunk in Enumerable.Range(1, 2000).Chunk(500))
+        {
+            Query(target, "INSERT INTO lanes (id, at, seen) VALUES " + string.Join(", ", chunk.Select(i => $"({i}, {Literal(At(i))}, {Literal(Seen(i))})")));
+        }
+
+        string Rows() => string.Join("|", Query(target, "SELECT id, at, seen FROM lanes ORDER BY id").Select(r => string.Join(",", r.Values.Select(v => v is DateTime d ? d.Ticks.ToString(CultureInfo.InvariantCulture) : "NULL"))));
+        var before = Rows();
+
+        var host = new RecordingHost();
+        using var reports = new TempDirectory();
+        new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward,
+            BatchSize = 100, SkipBackupMode = true, ReportPath = reports.Path,
+        }
+            .Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var result = host.ObjectsOf<TimezoneMigrationResult>().Single();
+        Assert.True(result.Validation!.Passed, string.Join("; ", result.Validation.Checks));
+        // The edges planted in both windows, and any the generated values hit, as NodaTime classifies them.
+        var zone = DateTimeZoneProviders.Tzdb["America/New_York"];
+        var ids = Enumerable.Range(1, 2000).ToList();
+        int[] Mapped(int count) => ids.Where(i => At(i) is { } local && zone.MapLocal(local).Count == count).ToArray();
+        Assert.Subset(Mapped(0).ToHashSet(), new HashSet<int> { 10, 1500 });
+        Assert.Subset(Mapped(2).ToHashSet(), new HashSet<int> { 20, 1600 });
+        var at = result.Columns.Single(c => c.Column == "at");
+        Assert.Equal((2000L - 2000 / 97, (long)Mapped(2).Length, (long)Mapped(0).Length), (at.Converted, at.Ambiguous, at.Nonexistent));
+        Assert.Equal(2000, result.Columns.Single(c => c.Column == "seen").Converted);
+
+        // Every value is what NodaTime makes of it: earlier offset in overlaps, gaps read with the offset before them.
+        var resolver = Resolvers.CreateMappingResolver(Resolvers.ReturnEarlier, Resolvers.ReturnForwardShifted);
+        long? Utc(LocalDateTime? local) => local is null ? null : local.Value.InZone(zone, resolver).ToDateTimeUtc().Ticks;
+        var converted = Query(target, "SELECT id, at, seen FROM lanes ORDER BY id");
+        Assert.Equal(2000, converted.Count);
+        foreach (var row in converted)
+        {
+            var id = Convert.ToInt32(row[0], CultureInfo.InvariantCulture);
+            Assert.Equal(Utc(At(id)), (row[1] as DateTime?)?.Ticks);
+            Assert.Equal(Utc(Seen(id)), ((DateTime)row[2]!).Ticks);
+        }
+
+        // Two windows, each converted to its end; the gap originals of both are recorded.
+        Assert.Equal(["0::1000", "1:1000:2000"], Query(target, $"SELECT lane, lane_after, converted_to FROM dbmigration_tz_progress WHERE run_id = '{result.RunId}' ORDER BY lane")
+            .Select(r => string.Join(":", r.Values.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture)))));
+        Assert.Equal(Mapped(0).Select(i => i.ToString(CultureInfo.InvariantCulture)).Order(StringComparer.Ordinal),
+            Query(target, $"SELECT row_key FROM dbmigration_tz_rollback WHERE run_id = '{result.RunId}' AND column_name = 'at'").Select(r => (string)r[0]!).Order(StringComparer.Ordinal));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
 
     /// <summary>The default interval keeps the batches in one transaction: a kill mid-way rolls them all back.</summary>
     [Fact]
@@ -602,6 +673,57 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
         // INNODB_TRX only after 100 ms without a read (CACHE_MIN_IDLE_TIME_NS in trx0i_s.cc): a faster poll keeps
         // reading a snapshot taken before the run began, until some pause of 100 ms (23 s and 45 s in two runs here).
         KilledTypedRunAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 2000 OR trx_state = 'LOCK WAIT'", expectUntouched: true, probeIntervalMilliseconds: 150);
+
+    /// <summary>
+    /// The second window meets a row another session holds past the lock wait timeout: the run fails with that error,
+    /// the first window (converted, waiting to commit with the second) rolls back, and nothing has changed.
+    /// </summary>
+    [Fact]
+    public async Task A_window_that_fails_stops_the_other_and_leaves_the_table_unchanged()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE stalled (id INTEGER PRIMARY KEY, at DATETIME(6) NOT NULL)");
+        Query(target, "INSERT INTO stalled (id, at) VALUES " + string.Join(", ", Enumerable.Range(1, 2000).Select(i => $"({i}, '{new LocalDateTime(2024, 1, 1, 12, 0).PlusMinutes(i * 7L):uuuu-MM-dd HH:mm:ss}')")));
+        string Rows() => string.Join("|", Query(target, "SELECT at FROM stalled ORDER BY id").Select(r => ((DateTime)r[0]!).Ticks));
+        var before = Rows();
+
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using var holder = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using var admin = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var lockRow = holder.CreateCommand())
+        {
+            lockRow.Transaction = hold;
+            lockRow.CommandText = "SELECT id FROM stalled WHERE id = 1500 FOR UPDATE";
+            await lockRow.ExecuteScalarAsync();
+        }
+
+        async Task Global(string sql)
+        {
+            await using var command = admin.CreateCommand();
+            command.CommandText = sql;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        // New sessions (the run's) wait 1 s for a row lock instead of 50 s.
+        await Global("SET GLOBAL innodb_lock_wait_timeout = 1");
+        try
+        {
+            using var reports = new TempDirectory();
+            var ex = await Assert.ThrowsAnyAsync<Exception>(() => new TimezoneMigrationService().RunAsync(
+                new TimezoneMigrationRequest { Target = target, SourceTimeZone = "America/New_York", Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackup = true, ReportPath = reports.Path, BatchSize = 100 },
+                null, CancellationToken.None));
+            Assert.Contains("Lock wait timeout", ex.ToString(), StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            await Global("SET GLOBAL innodb_lock_wait_timeout = 50");
+            await hold.RollbackAsync();
+        }
+
+        Assert.Equal(before, Rows());
+        Assert.Equal(["0:", "1:"], Query(target, "SELECT lane, converted_to FROM dbmigration_tz_progress ORDER BY lane").Select(r => $"{r[0]}:{r[1]}"));
+    }
 
     [Fact]
     public async Task Columns_stamped_on_update_keep_their_values()

@@ -551,7 +551,7 @@ public sealed partial class TimezoneMigrationService
     private sealed record Lane(int Number, long? After, long? Through, long Rows);
 
     /// <summary>How many windows a table is converted in at once: both server cores for tables of more than one batch.</summary>
-    internal const int MaxLanes = 2;
+    private const int MaxLanes = 2;
 
     /// <summary>
     /// The key windows: halves of an integer key's span when the table holds more than one batch (by InnoDB's estimate) and the server

@@ -14,6 +14,12 @@ using DbMigration.MySql;
 //       pair, then <runs> timed pairs taking turns to go first. Before each run, pooled connections are closed and
 //       <fresh script> <hand|ours> makes a fresh copy, so each side pays for its own connection. Prints
 //       "hand <seconds>" and "ours <seconds>" for each timed run.
+//   restore-session <target> <backup folder> <runs> <settle script> <hand command> [<hand argument> ...]
+//       Restore-MigrationBackup's service in one already-running process, beside <hand command> started as a
+//       process from it, as a user runs pg_restore from the same PowerShell session: one untimed warm-up pair (its
+//       restore verifies the backup in full, so the timed ones restore a verified backup), then <runs> timed pairs
+//       taking turns to go first, each after pooled connections are closed and <settle script> has run. Prints
+//       "hand <seconds>" and "ours <seconds>" for each timed run.
 if (args.Length < 3)
 {
     Console.Error.WriteLine("usage: mysql-read <cs> <sql> | mysql-load <cs> <table> <csv> <columns> | backup <target> <repo> <compression> | restore <target> <backup> | timezone <target> <zone> <batch>");
@@ -23,6 +29,11 @@ if (args.Length < 3)
 if (args[0] == "timezone-session")
 {
     return await TimezoneSessionAsync(args);
+}
+
+if (args[0] == "restore-session")
+{
+    return await RestoreSessionAsync(args);
 }
 
 var stopwatch = Stopwatch.StartNew();
@@ -147,6 +158,82 @@ static async Task<int> TimezoneSessionAsync(string[] args)
 
     for (var run = 0; run <= runs; run++)
     {
+        var handFirst = run % 2 == 1;
+        var first = handFirst ? await Hand() : await Ours();
+        var second = handFirst ? await Ours() : await Hand();
+        var (handSeconds, ourSeconds) = handFirst ? (first, second) : (second, first);
+        var prefix = run == 0 ? "warm-up " : string.Empty;
+        var writer = run == 0 ? Console.Error : Console.Out;
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}hand {handSeconds:0.000}"));
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}ours {ourSeconds:0.000}"));
+    }
+
+    return 0;
+}
+
+static async Task<int> RestoreSessionAsync(string[] args)
+{
+    if (args.Length < 6)
+    {
+        Console.Error.WriteLine("usage: restore-session <target> <backup folder> <runs> <settle script> <hand command> [<hand argument> ...]");
+        return 2;
+    }
+
+    var target = DbMigration.Targets.DatabaseTarget.Parse(args[1]);
+    var runs = int.Parse(args[3], CultureInfo.InvariantCulture);
+    var provider = DbMigration.Providers.DatabaseProviders.For(target);
+
+    static async Task RunAsync(string file, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + file);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} exited with {process.ExitCode}: {await errors}");
+        }
+
+        await output;
+    }
+
+    async Task Settle()
+    {
+        // Idle pooled connections would keep the database from being dropped.
+        provider.ReleasePooledConnections(target);
+        await RunAsync(args[4], []);
+    }
+
+    async Task<double> Hand()
+    {
+        await Settle();
+        var clock = Stopwatch.StartNew();
+        await RunAsync(args[5], args.Skip(6));
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    async Task<double> Ours()
+    {
+        await Settle();
+        var clock = Stopwatch.StartNew();
+        await new DbMigration.Backups.RestoreService().RestoreAsync(new DbMigration.Backups.RestoreRequest
+        {
+            Target = target,
+            Backup = DbMigration.Backups.BackupManifest.Read(args[2]),
+            SkipSafetyBackup = true,
+        }, null, CancellationToken.None);
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    for (var run = 0; run <= runs; run++)
+    {
+        // The warm-up restore goes first: it verifies the backup, so every timed restore is of a verified one.
         var handFirst = run % 2 == 1;
         var first = handFirst ? await Hand() : await Ours();
         var second = handFirst ? await Ours() : await Hand();

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Restore of a verified PostgreSQL backup timed in one running process, as a PowerShell session runs
+# Restore-MigrationBackup, beside pg_restore -j2 started as a process from that same process (as the user would start
+# it from the session), written to bench/results/restore-session.md. bench/run-backup.sh times each side as a fresh
+# process instead; this one leaves out DbMigration's .NET start-up, which a session pays once, at Import-Module.
+#   bench/run-restore-session.sh [rows] [runs]
+# Bench host workload restore-session: one untimed warm-up pair (its restore verifies the backup in full, so every
+# timed restore is of a verified backup), then [runs] pairs taking turns to go first, each on a settled server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows="${1:-1000000}"; runs="${2:-7}"
+work=$(mktemp -d /tmp/dbm-bench-restore-XXXXXX); chmod 755 "$work"
+trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; sleep 1; rm -rf "$work"' EXIT
+# The workload host is published with ReadyToRun images, as a Release build lays out the module.
+dotnet publish -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true bench/DbMigration.Bench -o bench/DbMigration.Bench/bin/publish >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
+bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
+datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
+
+# The same server settings as bench/run-backup.sh.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); pg_ctl="$pg_bin/pg_ctl"
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+chown postgres: "$work"
+runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null
+runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB" start >/dev/null
+psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
+"${psql[@]}" -d postgres -c "CREATE DATABASE bench"
+echo "bench: generating $rows PostgreSQL rows"
+"${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=bench;Username=postgres" --rows "$rows" >/dev/null
+pg_target="postgres://postgres@127.0.0.1:$pg_port/bench"
+"${bench[@]}" backup "$pg_target" "$work/pgrepo" None >/dev/null
+backup=$(ls -d "$work/pgrepo/bench/"*/ | head -1)
+"$pg_bin/pg_dump" -h 127.0.0.1 -p "$pg_port" -U postgres -Fc -f "$work/bench.dump" bench
+
+# Each timed run starts on a settled server: dirty pages written out (by PostgreSQL and the OS), autovacuum done.
+cat > "$work/settle" <<SH
+#!/usr/bin/env bash
+set -e
+${psql[*]} -d postgres -c "CHECKPOINT" >/dev/null
+sync
+for _ in \$(seq 1 300); do
+  [ "\$(${psql[*]} -d postgres -At -c "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && break
+  sleep 0.1
+done
+SH
+# For pg_restore into an empty database made beforehand (not timed).
+{ cat "$work/settle"; echo "${psql[*]} -d postgres -c 'DROP DATABASE IF EXISTS restored' -c 'CREATE DATABASE restored' >/dev/null"; } > "$work/settle-empty"
+chmod +x "$work/settle" "$work/settle-empty"
+
+# Prints "<hand median> (runs: …)|<ours median> (runs: …)|<ratio>".
+session() {
+  local out hand ours th to
+  out=$("${bench[@]}" restore-session "$pg_target" "$backup" "$runs" "$@")
+  hand=$(echo "$out" | awk '$1 == "hand" {printf " %s", $2}'); ours=$(echo "$out" | awk '$1 == "ours" {printf " %s", $2}')
+  th=$(echo "$hand" | median); to=$(echo "$ours" | median)
+  echo "$th (runs:$hand)|$to (runs:$ours)|$(ratio "$to" "$th")"
+}
+echo "bench: in one process, against pg_restore --clean --create"
+IFS='|' read -r c_hand c_ours c_ratio < <(session "$work/settle" "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 --clean --create -d postgres "$work/bench.dump")
+echo "bench: in one process, against pg_restore into an empty database"
+IFS='|' read -r e_hand e_ours e_ratio < <(session "$work/settle-empty" "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 -d restored "$work/bench.dump")
+pg_version=$("${psql[@]}" -d postgres -At -c "SHOW server_version")
+
+mkdir -p bench/results
+cat > bench/results/restore-session.md <<MD
+# Verified PostgreSQL restore, in one running process
+
+Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-restore-session.sh $rows $runs\` on one machine ($(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB), PostgreSQL $pg_version,
+$rows events rows, the server settings of \`bench/run-backup.sh\`. DbMigration restores (no safety backup) from one
+already-running process, as a PowerShell session runs \`Restore-MigrationBackup\` after Import-Module; \`pg_restore\`
+is started as a process from that same process, as the user would start it from the session. One untimed warm-up
+pair first: its restore verifies the backup in full (amcheck, counts and content hashes) and records it, so every
+timed restore is of a verified backup (checksums, into a new database, row counts taken as the rows load, swap).
+Times are medians of $runs runs, the sides taking turns to go first, each after a checkpoint, an OS sync and
+autovacuum. \`bench/results/backup.md\` times the same restores with each side in a fresh process.
+
+| Baseline | Baseline (s) | DbMigration (s) | Ratio | Goal (at most 1.1x) |
+|---|---|---|---|---|
+| \`pg_restore -j2 --clean --create\` (replaces the database, as ours does) | $c_hand | $c_ours | ${c_ratio}x | $(verdict "$c_ratio" 1.1) |
+| \`pg_restore -j2\` into an empty database made beforehand (not timed) | $e_hand | $e_ours | ${e_ratio}x | $(verdict "$e_ratio" 1.1) |
+MD
+cat bench/results/restore-session.md

@@ -156,19 +156,7 @@ static async Task<int> TimezoneSessionAsync(string[] args)
         return clock.Elapsed.TotalSeconds;
     }
 
-    for (var run = 0; run <= runs; run++)
-    {
-        var handFirst = run % 2 == 1;
-        var first = handFirst ? await Hand() : await Ours();
-        var second = handFirst ? await Ours() : await Hand();
-        var (handSeconds, ourSeconds) = handFirst ? (first, second) : (second, first);
-        var prefix = run == 0 ? "warm-up " : string.Empty;
-        var writer = run == 0 ? Console.Error : Console.Out;
-        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}hand {handSeconds:0.000}"));
-        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}ours {ourSeconds:0.000}"));
-    }
-
-    return 0;
+    return await AlternatePairsAsync(runs, Hand, Ours);
 }
 
 static async Task<int> RestoreSessionAsync(string[] args)
@@ -231,12 +219,18 @@ static async Task<int> RestoreSessionAsync(string[] args)
         return clock.Elapsed.TotalSeconds;
     }
 
+    // The warm-up pair's restore goes first: it verifies the backup, so every timed restore is of a verified one.
+    return await AlternatePairsAsync(runs, Hand, Ours);
+}
+
+// One untimed warm-up pair (ours first), then <runs> timed pairs taking turns to go first; prints each pair's times.
+static async Task<int> AlternatePairsAsync(int runs, Func<Task<double>> hand, Func<Task<double>> ours)
+{
     for (var run = 0; run <= runs; run++)
     {
-        // The warm-up restore goes first: it verifies the backup, so every timed restore is of a verified one.
         var handFirst = run % 2 == 1;
-        var first = handFirst ? await Hand() : await Ours();
-        var second = handFirst ? await Ours() : await Hand();
+        var first = handFirst ? await hand() : await ours();
+        var second = handFirst ? await ours() : await hand();
         var (handSeconds, ourSeconds) = handFirst ? (first, second) : (second, first);
         var prefix = run == 0 ? "warm-up " : string.Empty;
         var writer = run == 0 ? Console.Error : Console.Out;

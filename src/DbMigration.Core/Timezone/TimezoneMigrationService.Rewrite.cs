@@ -169,7 +169,8 @@ public sealed partial class TimezoneMigrationService
         foreach (var chunk in rows.Chunk(1000))
         {
             var values = string.Join(", ", chunk.Select((_, i) => $"(@run, @table, @column, @k{i}, @o{i}, @c{i})"));
-            await using var record = context.Connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original, converted) VALUES {values}", transaction, 0);
+            // On the transaction's own connection: a MariaDB key window writes on a connection of its own.
+            await using var record = transaction.Connection!.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original, converted) VALUES {values}", transaction, 0);
             record.AddParameter("@run", context.RunId).AddParameter("@table", table).AddParameter("@column", column);
             for (var i = 0; i < chunk.Length; i++)
             {

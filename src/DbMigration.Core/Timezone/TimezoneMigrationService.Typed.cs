@@ -637,7 +637,6 @@ public sealed partial class TimezoneMigrationService
         {
             await using var own = lane.Number == 0 ? null : await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, token).ConfigureAwait(false);
             var writer = own ?? connection;
-            var laneContext = own is null ? context : context with { Connection = own };
             using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(token);
             var scans = Channel.CreateBounded<(KeyRange Range, TypedScan Scan)>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
             var scanner = Task.Run(async () =>
@@ -687,7 +686,7 @@ public sealed partial class TimezoneMigrationService
                         opened.Restart();
                     }
 
-                    await RecordUnrecoverableAsync(laneContext, Unrecoverable(plan, scan), transaction, token).ConfigureAwait(false);
+                    await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, token).ConfigureAwait(false);
                     await using (var update = writer.CreateCommand($"UPDATE {table} SET {sets} WHERE {range.Predicate(key)}", transaction, 0))
                     {
                         range.Bind(update);
@@ -747,7 +746,7 @@ public sealed partial class TimezoneMigrationService
             }
         }
 
-        var work = lanes.Select(lane => lane.Number == 0 ? ConvertLaneAsync(lane, stop.Token) : Task.Run(() => ConvertLaneAsync(lane, stop.Token), stop.Token)).ToList();
+        var work = lanes.Select(lane => Task.Run(() => ConvertLaneAsync(lane, stop.Token), stop.Token)).ToList();
         try
         {
             await Task.WhenAll(work).ConfigureAwait(false);

@@ -145,6 +145,55 @@ Describe 'Backups on SQLite' {
     }
 }
 
+Describe 'Timezone migration on SQLite' {
+    BeforeAll {
+        $script:tzDb = Join-Path $work 'timezone.db'
+        Copy-Item $db $tzDb
+        $script:reports = Join-Path $work 'tz-reports'
+        $script:readAll = { (Invoke-DatabaseQuery $tzDb 'SELECT id, created_at, updated_at FROM events ORDER BY id' | ForEach-Object { "$($_.id)|$($_.created_at)|$($_.updated_at)" }) -join "`n" }
+        $script:original = & $readAll
+    }
+
+    It 'refuses an unknown zone id and suggests close matches' {
+        $err = { Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_Yrok' -SkipBackup -ReportPath $reports -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Timezone.UnknownZone,*'
+        $err.Exception.Message | Should -Match 'America/New_York'
+        & $readAll | Should -Be $original
+    }
+
+    It '-WhatIf returns the analysis of the discovered columns and changes nothing' {
+        $analysis = Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_York' -SkipBackup -ReportPath $reports -WhatIf
+        $analysis | Should -BeOfType ([DbMigration.Timezone.TimezoneMigrationResult])
+        $analysis.AnalysisOnly | Should -BeTrue
+        $analysis.Columns.Column | Should -Contain 'created_at'
+        $analysis.Columns.Column | Should -Contain 'updated_at'
+        & $readAll | Should -Be $original
+    }
+
+    It 'converts to UTC with a PreMigration backup, validates, and a second run converts nothing' {
+        $backups = Join-Path $work 'tz-backups'
+        $script:run = Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -BackupPath $backups -ReportPath $reports -Confirm:$false
+        $run | Should -BeOfType ([DbMigration.Timezone.TimezoneMigrationResult])
+        $run.Validation.Passed | Should -BeTrue
+        ($run.Columns | Where-Object Column -EQ 'created_at').Converted | Should -Be 1000
+        (Get-DatabaseBackup -Path $backups -Latest).Id | Should -Be $run.BackupId
+        (Get-DatabaseBackup -Path $backups -Latest).Category | Should -Be 'PreMigration'
+        Test-Path (Join-Path $run.ReportPath 'report.json') | Should -BeTrue
+        (Invoke-DatabaseQuery $tzDb 'SELECT created_at FROM events').created_at | ForEach-Object { $_ | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$' }
+
+        $again = Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -SkipBackup -ReportPath $reports -Confirm:$false
+        ($again.Columns | Measure-Object -Property Converted -Sum).Sum | Should -Be 0
+        ($again.Columns | Where-Object Column -EQ 'created_at').AlreadyUtc | Should -Be 1000
+    }
+
+    It 'Undo-TimezoneMigration gives back the exact originals' {
+        $undo = Undo-TimezoneMigration $tzDb -Id $run.RunId -Confirm:$false
+        $undo | Should -BeOfType ([DbMigration.Timezone.TimezoneUndoResult])
+        $undo.ValuesRestored | Should -BeGreaterThan 0
+        & $readAll | Should -Be $original
+    }
+}
+
 Describe 'Migrations on SQLite' {
     BeforeAll {
         $script:appDb = Join-Path $work 'fossawork.db'

@@ -63,7 +63,9 @@ public sealed class MariaDbServer : IAsyncLifetime, IEngineUnderTest
             "--pid-file=" + Path.Combine(_directory, "mysqld.pid"), "--log-error=" + Path.Combine(_directory, "error.log"),
             "--skip-name-resolve", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", "--innodb-buffer-pool-size=128M", "--max-allowed-packet=64M", "--local-infile=1",
             "--innodb-flush-log-at-trx-commit=2", "--ssl-ca=" + tls.Ca, "--ssl-cert=" + tls.Cert, "--ssl-key=" + tls.Key,
-            "--plugin-load-add=auth_ed25519", .. userArgs,
+            "--plugin-load-add=auth_ed25519",
+            // Binary logging on, as on a server with replicas or point-in-time recovery: it limits what some writes may do.
+            "--log-bin=" + Path.Combine(_directory, "binlog"), "--server-id=1", "--binlog-format=MIXED", .. userArgs,
         ]);
         _server = Process.Start(info) ?? throw new InvalidOperationException("Could not start mariadbd.");
 

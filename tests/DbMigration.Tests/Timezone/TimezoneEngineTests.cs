@@ -615,6 +615,7 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     public async Task Under_statement_based_binary_logging_the_table_is_converted_as_one_window_and_undone_exactly()
     {
         Assert.Equal("1", (await server.RunSqlAsync("SELECT @@log_bin")).Trim());
+        var format = (await server.RunSqlAsync("SELECT @@GLOBAL.binlog_format")).Trim();
         await server.RunSqlAsync("SET GLOBAL binlog_format = 'STATEMENT'");
         try
         {
@@ -624,7 +625,7 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
         }
         finally
         {
-            await server.RunSqlAsync("SET GLOBAL binlog_format = 'MIXED'");
+            await server.RunSqlAsync($"SET GLOBAL binlog_format = '{format}'");
             DbMigration.Providers.DatabaseProviders.For(server.Admin).ReleasePooledConnections(server.Admin);
         }
     }

@@ -9,6 +9,7 @@
 # Usage: bench/run-backup.sh [sqlite-rows] [server-rows] [runs]. Needs sqlite3, postgresql, mariadb-server, mydumper.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 sqlite_rows="${1:-5000000}"; server_rows="${2:-1000000}"; runs="${3:-3}"
 work=$(mktemp -d /tmp/dbm-bench-backup-XXXXXX); chmod 755 "$work"
 trap 'pkill -f "$work" 2>/dev/null || true; [ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; sleep 1; rm -rf "$work"' EXIT
@@ -19,8 +20,6 @@ datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGe
 now() { date +%s.%N; }
 elapsed() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
-verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
 timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1 || echo "bench: FAILED: $*" >&2; elapsed "$t0" "$(now)"; }
 
 # ---- SQLite ----
@@ -51,12 +50,7 @@ for r in $(seq 1 "$runs"); do qs_runs+=("$(timeit "${bench[@]}" restore "$qs" "$
 m_qs=$(printf '%s\n' "${qs_runs[@]}" | median)
 
 # ---- PostgreSQL ----
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); pg_ctl="$pg_bin/pg_ctl"
-pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-chown postgres: "$work" 2>/dev/null || true
-runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null
-runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB" start >/dev/null
-psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
+pg_start "$work" "-c shared_buffers=512MB -c max_wal_size=4GB"
 "${psql[@]}" -d postgres -c "CREATE DATABASE bench"
 echo "bench: generating $server_rows PostgreSQL rows"
 "${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=bench;Username=postgres" --rows "$server_rows" >/dev/null
@@ -99,7 +93,7 @@ m_pgclean=$(printf '%s\n' "${pgclean_runs[@]}" | median); r_pgtrusted_clean=$(ra
 pg_version=$("${psql[@]}" -d postgres -At -c "SHOW server_version")
 
 # ---- MariaDB ----
-my_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+my_port=$(free_port)
 mkdir -p "$work/my"; chown mysql: "$work/my"
 mariadb-install-db --no-defaults --datadir="$work/my/data" --auth-root-authentication-method=normal --skip-test-db --user=mysql >/dev/null
 mariadbd --no-defaults --datadir="$work/my/data" --socket="$work/my/sock" --port="$my_port" --bind-address=127.0.0.1 --user=mysql \

@@ -8,6 +8,7 @@
 # timed restore is of a verified backup), then [runs] pairs taking turns to go first, each on a settled server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rows="${1:-1000000}"; runs="${2:-7}"
 work=$(mktemp -d /tmp/dbm-bench-restore-XXXXXX); chmod 755 "$work"
 trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; sleep 1; rm -rf "$work"' EXIT
@@ -16,16 +17,9 @@ dotnet publish -c Release --use-current-runtime --self-contained false -p:Publis
 bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
 datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
-verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
 
 # The same server settings as bench/run-backup.sh.
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); pg_ctl="$pg_bin/pg_ctl"
-pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-chown postgres: "$work"
-runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null
-runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB" start >/dev/null
-psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
+pg_start "$work" "-c shared_buffers=512MB -c max_wal_size=4GB"
 "${psql[@]}" -d postgres -c "CREATE DATABASE bench"
 echo "bench: generating $rows PostgreSQL rows"
 "${datagen[@]}" --engine postgres --target "Host=127.0.0.1;Port=$pg_port;Database=bench;Username=postgres" --rows "$rows" >/dev/null

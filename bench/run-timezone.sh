@@ -11,6 +11,7 @@
 # (bench host workload timezone-session: one untimed warm-up pair, each side on a new connection).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 sizes="${1:-100000,1000000,10000000}"; reps="${2:-5}"; zone="America/New_York"
 work=$(mktemp -d /tmp/dbm-bench-tz-XXXXXX); chmod 755 "$work"
 trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; [ -n "${my_pid:-}" ] && kill "$my_pid" 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
@@ -20,10 +21,8 @@ bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
 datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
 now() { date +%s.%N; }
 rate() { echo "$1 $2" | awk '{printf "%.0f", $1 / $2}'; }
-ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) $t0" | awk '{printf "%.3f", $1 - $2}'; }
-verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "NOT met") }'; }
 verdict_min() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "met" : "NOT met") }'; }
 runs_for() { if [ "$1" -gt 2000000 ]; then echo 1; else echo "$reps"; fi; }
 
@@ -52,12 +51,7 @@ done
 rss_max=$(echo "$rss_list" | tr ' ' '\n' | grep -v '^$' | sort -n | tail -1); rss_min=$(echo "$rss_list" | tr ' ' '\n' | grep -v '^$' | sort -n | head -1)
 
 echo "bench: PostgreSQL"
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); pg_ctl="$pg_bin/pg_ctl"
-pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-chown postgres: "$work"
-runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C -N >/dev/null
-runuser -u postgres -- "$pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c shared_buffers=2GB -c max_wal_size=8GB -c fsync=off" start >/dev/null
-psql=(psql -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -q)
+pg_start "$work" "-c shared_buffers=2GB -c max_wal_size=8GB -c fsync=off"
 pg_fresh() { "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1 TEMPLATE base" -c "CHECKPOINT"; sync; }
 pg_hand_sql="ALTER TABLE events ALTER COLUMN created_at TYPE timestamptz USING created_at AT TIME ZONE '$zone', ALTER COLUMN updated_at TYPE timestamptz USING updated_at AT TIME ZONE '$zone'"
 # The in-process workload calls back for each fresh copy.
@@ -98,7 +92,7 @@ done
 "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS base" -c "DROP DATABASE IF EXISTS hand" -c "DROP DATABASE IF EXISTS ours"
 
 echo "bench: MariaDB"
-my_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+my_port=$(free_port)
 mkdir -p "$work/my"; chown mysql: "$work/my"
 mariadb-install-db --no-defaults --datadir="$work/my/data" --auth-root-authentication-method=normal --skip-test-db --user=mysql >/dev/null
 mariadbd --no-defaults --datadir="$work/my/data" --socket="$work/my/sock" --port="$my_port" --bind-address=127.0.0.1 --user=mysql \

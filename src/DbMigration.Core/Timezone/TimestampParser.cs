@@ -220,17 +220,18 @@ public static class TimestampParser
         var timeOfDay = ticks % TimeSpan.TicksPerDay;
         var seconds = (int)(timeOfDay / TimeSpan.TicksPerSecond);
         var fraction = (int)(timeOfDay % TimeSpan.TicksPerSecond);
-        Write(destination, 0, year, 4);
+        WritePair(destination, 0, year / 100);
+        WritePair(destination, 2, year % 100);
         destination[4] = (byte)'-';
-        Write(destination, 5, month, 2);
+        WritePair(destination, 5, month);
         destination[7] = (byte)'-';
-        Write(destination, 8, day, 2);
+        WritePair(destination, 8, day);
         destination[10] = format == TimestampOutputFormat.Native ? (byte)' ' : (byte)'T';
-        Write(destination, 11, seconds / 3600, 2);
+        WritePair(destination, 11, seconds / 3600);
         destination[13] = (byte)':';
-        Write(destination, 14, seconds / 60 % 60, 2);
+        WritePair(destination, 14, seconds / 60 % 60);
         destination[16] = (byte)':';
-        Write(destination, 17, seconds % 60, 2);
+        WritePair(destination, 17, seconds % 60);
         var i = 19;
         var digits = Math.Clamp(fractionDigits, 0, 7);
         if (digits > 0)
@@ -255,6 +256,15 @@ public static class TimestampParser
     }
 
     private static readonly int[] Pow10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+    /// <summary>"00" to "99", so each two digits are one lookup instead of two divisions.</summary>
+    private static ReadOnlySpan<byte> Pairs => "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"u8;
+
+    private static void WritePair(Span<byte> destination, int start, int value)
+    {
+        destination[start] = Pairs[value * 2];
+        destination[start + 1] = Pairs[value * 2 + 1];
+    }
 
     private static void Write(Span<byte> destination, int start, int value, int width)
     {

@@ -3,6 +3,7 @@ using DbMigration.Errors;
 using DbMigration.IO;
 using DbMigration.Operations;
 using DbMigration.Providers;
+using DbMigration.Providers.Sqlite;
 using Microsoft.Data.Sqlite;
 
 namespace DbMigration.Timezone;
@@ -108,33 +109,48 @@ public sealed partial class TimezoneMigrationService
         var tallies = plan.Columns.Select(_ => new TimestampTally()).ToList();
         var foreignKeys = await connection.ScalarAsync<long>("PRAGMA foreign_keys", cancellationToken).ConfigureAwait(false);
         var threads = await connection.ScalarAsync<long>("PRAGMA threads", cancellationToken).ConfigureAwait(false);
+        var walMode = string.Equals(await connection.ScalarAsync<string>("PRAGMA journal_mode", cancellationToken).ConfigureAwait(false), "wal", StringComparison.OrdinalIgnoreCase);
         // Legacy rename leaves views, triggers and foreign keys elsewhere naming the table, so they follow the new one.
         // A second sorter thread builds the indexes faster.
         await connection.ExecuteAsync($"PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON; PRAGMA threads = {Math.Min(Environment.ProcessorCount, 4)}", cancellationToken).ConfigureAwait(false);
         try
         {
             var stopwatch = System.Diagnostics.Stopwatch.StartNew();
-            using var functions = Register(connection, context.Text, plan.Table.ToString(), converted, tallies, context.Issues, countOnly: false,
-                seen => ReportProgress(context, plan.Table.ToString(), seen, rows, stopwatch));
+            // The new rows go to disk on the other core while they are written and the indexes sorted, instead of
+            // all at the commit.
+            var sync = new SqliteBackgroundSync(connection, walMode, enabled: context.Request.Target.FilePath is not (null or ":memory:"));
+            using var functions = Register(connection, context.Text, plan.Table.ToString(), converted, tallies, context.Issues, countOnly: false, seen =>
+            {
+                ReportProgress(context, plan.Table.ToString(), seen, rows, stopwatch);
+                sync.Nudge();
+            });
             SqliteTimestampFunctions.ReadSortRunsWithoutMmap(connection);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await connection.ExecuteAsync($"ALTER TABLE {table} RENAME TO {record}", cancellationToken, transaction).ConfigureAwait(false);
-            foreach (var (type, dependent, _) in shape.Dependents)
+            try
             {
-                await connection.ExecuteAsync($"DROP {type.ToUpperInvariant()} {context.Quote(dependent)}", cancellationToken, transaction).ConfigureAwait(false);
-            }
+                await connection.ExecuteAsync($"ALTER TABLE {table} RENAME TO {record}", cancellationToken, transaction).ConfigureAwait(false);
+                foreach (var (type, dependent, _) in shape.Dependents)
+                {
+                    await connection.ExecuteAsync($"DROP {type.ToUpperInvariant()} {context.Quote(dependent)}", cancellationToken, transaction).ConfigureAwait(false);
+                }
 
-            await connection.ExecuteAsync(shape.CreateSql, cancellationToken, transaction).ConfigureAwait(false);
-            await using (var fill = connection.CreateCommand($"INSERT INTO {table} ({string.Join(", ", targets)}) SELECT {string.Join(", ", sources)} FROM {record}", transaction, 0))
-            using (context.Provider.InterruptOn(connection, cancellationToken))
-            {
-                await fill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
+                await connection.ExecuteAsync(shape.CreateSql, cancellationToken, transaction).ConfigureAwait(false);
+                await using (var fill = connection.CreateCommand($"INSERT INTO {table} ({string.Join(", ", targets)}) SELECT {string.Join(", ", sources)} FROM {record}", transaction, 0))
+                using (context.Provider.InterruptOn(connection, cancellationToken))
+                {
+                    await fill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
 
-            foreach (var (_, _, sql) in shape.Dependents.OrderBy(d => d.Type == "trigger"))
+                sync.Nudge();
+                foreach (var (_, _, sql) in shape.Dependents.OrderBy(d => d.Type == "trigger"))
+                {
+                    await using var recreate = connection.CreateCommand(sql, transaction, 0);
+                    await recreate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
             {
-                await using var recreate = connection.CreateCommand(sql, transaction, 0);
-                await recreate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await sync.WhenIdleAsync().ConfigureAwait(false);
             }
 
             // AUTOINCREMENT: keep the high-water mark, which may be above every remaining id.

@@ -244,6 +244,37 @@ public sealed class CanonicalParserTests
     [InlineData("2024-03-10 02:30")]
     [InlineData("0000-01-01 00:00:00")]
     [InlineData("2024-3-10 02:30:00x")]
+    [InlineData("1900-02-29 00:00:00")]
+    [InlineData("2100-02-29 00:00:00")]
+    [InlineData("2024-04-31 00:00:00")]
+    [InlineData("2024-13-01 00:00:00")]
+    [InlineData("2024-00-10 00:00:00")]
     public void Leaves_every_other_shape_to_the_full_parser(string text) =>
         Assert.False(TextTimestampConverter.TryParseCanonical(text, out _, out _));
+
+    [Fact]
+    public void Every_day_from_year_1_to_9999_reads_as_the_calendar_says()
+    {
+        var epoch = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+        var checkedDays = 0;
+        for (var day = DateOnly.MinValue; ; day = day.AddDays(1))
+        {
+            var expected = day.DayNumber - epoch;
+            var actual = TextTimestampConverter.DaysSinceEpoch(day.Year, day.Month, day.Day);
+            if (actual != expected)
+            {
+                Assert.Fail($"{day:yyyy-MM-dd}: {actual} days since 1970, expected {expected}");
+            }
+
+            checkedDays++;
+            if (day == DateOnly.MaxValue)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(DateOnly.MaxValue.DayNumber + 1, checkedDays);
+        Assert.True(TextTimestampConverter.TryParseCanonical("2000-02-29 00:00:00", out var wall, out _));
+        Assert.Equal(new DateTime(2000, 2, 29, 0, 0, 0, DateTimeKind.Utc).Ticks - DateTime.UnixEpoch.Ticks, wall);
+    }
 }

@@ -12,6 +12,12 @@ internal sealed class DumpScriptWriter : IDisposable
 {
     public const string Marker = "-- dbm:step";
 
+    /// <summary>
+    /// Header lines that carry the dumped database's own statements (name, owner, settings, grants), base64-encoded
+    /// inside a comment: they name the backed-up database, so psql running the file must not execute them.
+    /// </summary>
+    public const string DatabaseMarker = "-- dbm:database ";
+
     private readonly StreamWriter _writer;
 
     public DumpScriptWriter(string path, string header)
@@ -20,6 +26,10 @@ internal sealed class DumpScriptWriter : IDisposable
         _writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16) { NewLine = "\n" };
         _writer.WriteLine(header);
     }
+
+    /// <summary>A database-level line (kind: name, owner or setting); all come before the first statement.</summary>
+    public void Database(string kind, string sql) =>
+        _writer.WriteLine(DatabaseMarker + kind + " " + Convert.ToBase64String(Encoding.UTF8.GetBytes(sql)));
 
     public void Statement(string sql)
     {
@@ -68,7 +78,46 @@ internal sealed class DumpScriptReader : IDisposable
         _pending = _reader.ReadLine();
         while (_pending is not null && _pending != DumpScriptWriter.Marker)
         {
+            if (_pending.StartsWith(DumpScriptWriter.DatabaseMarker, StringComparison.Ordinal))
+            {
+                var parts = _pending[DumpScriptWriter.DatabaseMarker.Length..].Split(' ', 2);
+                var sql = parts.Length == 2 ? Decode(parts[1]) : throw Truncated();
+                switch (parts[0])
+                {
+                    case "name":
+                        DatabaseName = sql;
+                        break;
+                    case "owner":
+                        DatabaseOwner = sql;
+                        break;
+                    default:
+                        DatabaseSettings.Add(sql);
+                        break;
+                }
+            }
+
             _pending = _reader.ReadLine();
+        }
+    }
+
+    /// <summary>The backed-up database's name as an identifier, when the dump recorded it.</summary>
+    public string? DatabaseName { get; private set; }
+
+    /// <summary>ALTER DATABASE … OWNER TO, naming the backed-up database.</summary>
+    public string? DatabaseOwner { get; private set; }
+
+    /// <summary>The backed-up database's settings, comment and grants, naming it.</summary>
+    public List<string> DatabaseSettings { get; } = [];
+
+    private static string Decode(string base64)
+    {
+        try
+        {
+            return Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+        }
+        catch (FormatException)
+        {
+            throw Truncated();
         }
     }
 

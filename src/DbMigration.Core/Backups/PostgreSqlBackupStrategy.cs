@@ -128,8 +128,8 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             {
                 progress.Verbose($"Loading DbMigration's built-in dump into database {name}.");
                 await using var connection = await provider.OpenConnectionAsync(scratch, ConnectTimeout, cancellationToken).ConfigureAwait(false);
-                await PostgreSqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
-                return RestoredDatabase.WithoutSettings(scratch);
+                var database = await PostgreSqlLogicalDump.RestoreAsync(connection, rawPath, progress, cancellationToken).ConfigureAwait(false);
+                return new RestoredDatabase(scratch, DatabaseSettings(database, like, givenOwner: owner is not null));
             }
 
             var restore = await prepared.ConfigureAwait(false);

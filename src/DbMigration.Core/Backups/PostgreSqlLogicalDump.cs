@@ -13,8 +13,8 @@ namespace DbMigration.Backups;
 /// DbMigration's own logical dump of a PostgreSQL database, for when no pg_dump as new as the server is installed.
 /// It runs inside the caller's REPEATABLE READ transaction, so it sees the same snapshot as the content hashes,
 /// and writes plain SQL (psql can run it too): schemas, enum and domain types, functions, sequences with their
-/// values, tables with defaults, identity and generated columns, data as COPY blocks, constraints, indexes, views
-/// and triggers. Objects it cannot reproduce faithfully are refused up front, by name.
+/// values, tables with defaults, identity and generated columns, data as COPY blocks, constraints, indexes, views,
+/// triggers, owners and privileges. Objects it cannot reproduce faithfully are refused up front, by name.
 /// </summary>
 internal static class PostgreSqlLogicalDump
 {
@@ -34,6 +34,7 @@ internal static class PostgreSqlLogicalDump
         await RefuseUnsupportedAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false);
 
         using var script = new DumpScriptWriter(path, "-- DbMigration built-in PostgreSQL dump. Restore with Restore-MigrationBackup, or run it with psql -f into an empty database.");
+        await WriteDatabaseLevelAsync(npgsql, transaction, script, cancellationToken).ConfigureAwait(false);
         script.Statement("SELECT pg_catalog.set_config('search_path', '', false)");
         script.Statement("SET check_function_bodies = false");
         script.Statement("SET client_encoding = 'UTF8'");
@@ -179,15 +180,225 @@ internal static class PostgreSqlLogicalDump
             script.Statement(statement);
         }
 
+        foreach (var statement in await OwnersAndPrivilegesAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
         await script.FlushAsync(cancellationToken).ConfigureAwait(false);
         await Execute(npgsql, transaction, "SET LOCAL search_path TO DEFAULT", cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Runs a built-in dump into an empty database, in one transaction: it either loads whole or not at all.</summary>
-    public static async Task RestoreAsync(DbConnection connection, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Who owns each object, and who may use it: ALTER … OWNER TO, then for every object whose privileges differ
+    /// from the defaults, REVOKE ALL from PUBLIC and the owner and GRANT back exactly what the catalog holds (as
+    /// pg_dump does), column privileges, and ALTER DEFAULT PRIVILEGES for the objects roles create later. Grants
+    /// are restored as made by each object's owner.
+    /// </summary>
+    private static async Task<List<string>> OwnersAndPrivilegesAsync(NpgsqlConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        var statements = await Strings(connection, transaction, $"""
+            SELECT format('ALTER SCHEMA %I OWNER TO %I', n.nspname, pg_get_userbyid(n.nspowner))
+            FROM pg_namespace n WHERE {UserSchemas} AND {NotFromExtension("n.oid")}
+            UNION ALL
+            SELECT format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', n.nspname, t.typname), pg_get_userbyid(t.typowner))
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd') AND {UserSchemas} AND {NotFromExtension("t.oid")}
+            UNION ALL
+            SELECT format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure, pg_get_userbyid(p.proowner))
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")}
+            UNION ALL
+            -- A sequence that belongs to a column follows its table's owner (and may not be given another).
+            SELECT format('ALTER %s %I.%I OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, n.nspname, c.relname, pg_get_userbyid(c.relowner))
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'v', 'S') AND {UserSchemas} AND {NotFromExtension("c.oid")}
+              AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
+            """, cancellationToken).ConfigureAwait(false);
+
+        // Objects whose ACL is not the default (NULL): kind, name, owner, then one row per grantee and grant option
+        // (none when every privilege was revoked).
+        var acls = await Rows(connection, transaction, $"""
+            WITH objects(kind, name, owner, acl) AS (
+                SELECT 'SCHEMA', quote_ident(n.nspname), n.nspowner, n.nspacl
+                FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {UserSchemas} AND {NotFromExtension("n.oid")}
+                UNION ALL
+                SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', n.nspname, t.typname), t.typowner, t.typacl
+                FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typacl IS NOT NULL AND t.typtype IN ('e', 'd') AND {UserSchemas} AND {NotFromExtension("t.oid")}
+                UNION ALL
+                SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure::text, p.proowner, p.proacl
+                FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proacl IS NOT NULL AND p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")}
+                UNION ALL
+                SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, format('%I.%I', n.nspname, c.relname), c.relowner, c.relacl
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'v', 'S') AND {UserSchemas} AND {NotFromExtension("c.oid")})
+            SELECT o.kind, o.name, quote_ident(pg_get_userbyid(o.owner)),
+                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                   string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
+            FROM objects o LEFT JOIN LATERAL aclexplode(o.acl) a ON true
+            GROUP BY o.kind, o.name, o.owner, a.grantee, a.is_grantable
+            ORDER BY o.kind, o.name, a.grantee, a.is_grantable
+            """, cancellationToken).ConfigureAwait(false);
+        foreach (var group in acls.GroupBy(r => ((string)r[0]!, (string)r[1]!, (string)r[2]!)))
+        {
+            var (kind, name, owner) = group.Key;
+            statements.Add($"REVOKE ALL ON {kind} {name} FROM PUBLIC");
+            statements.Add($"REVOKE ALL ON {kind} {name} FROM {owner}");
+            statements.AddRange(group.Where(r => r[3] is not null).Select(r => $"GRANT {r[4]} ON {kind} {name} TO {r[3]}{(r[5] is true ? " WITH GRANT OPTION" : string.Empty)}"));
+        }
+
+        statements.AddRange(await Strings(connection, transaction, $"""
+            SELECT format('GRANT %s (%I) ON TABLE %I.%I TO %s%s', string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), col.attname, n.nspname, c.relname,
+                          CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                          CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+            FROM pg_attribute col JOIN pg_class c ON c.oid = col.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            CROSS JOIN LATERAL aclexplode(col.attacl) a
+            WHERE col.attacl IS NOT NULL AND col.attnum > 0 AND NOT col.attisdropped AND c.relkind IN ('r', 'v') AND {UserSchemas} AND {NotFromExtension("c.oid")}
+            GROUP BY n.nspname, c.relname, col.attnum, col.attname, a.grantee, a.is_grantable
+            ORDER BY n.nspname, c.relname, col.attnum, a.grantee
+            """, cancellationToken).ConfigureAwait(false));
+
+        // A role's defaults for everywhere replace the built-in ones (so those are revoked first); a schema's only add.
+        var defaults = await Rows(connection, transaction, """
+            SELECT quote_ident(pg_get_userbyid(d.defaclrole)), CASE WHEN d.defaclnamespace = 0 THEN NULL ELSE quote_ident(n.nspname) END,
+                   CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END,
+                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                   string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
+            FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+            LEFT JOIN LATERAL aclexplode(d.defaclacl) a ON true
+            GROUP BY d.oid, d.defaclrole, d.defaclnamespace, n.nspname, d.defaclobjtype, a.grantee, a.is_grantable
+            ORDER BY d.oid, a.grantee
+            """, cancellationToken).ConfigureAwait(false);
+        foreach (var group in defaults.GroupBy(r => ((string)r[0]!, r[1] as string, (string)r[2]!)))
+        {
+            var (role, schema, objects) = group.Key;
+            var scope = $"ALTER DEFAULT PRIVILEGES FOR ROLE {role}{(schema is null ? string.Empty : " IN SCHEMA " + schema)}";
+            if (schema is null)
+            {
+                statements.Add($"{scope} REVOKE ALL ON {objects} FROM PUBLIC");
+                statements.Add($"{scope} REVOKE ALL ON {objects} FROM {role}");
+            }
+
+            statements.AddRange(group.Where(r => r[3] is not null).Select(r => $"{scope} GRANT {r[4]} ON {objects} TO {r[3]}{(r[5] is true ? " WITH GRANT OPTION" : string.Empty)}"));
+        }
+
+        return statements;
+    }
+
+    /// <summary>
+    /// The database's own properties, as pg_dump keeps them: owner, connection limit, settings (its own and per
+    /// role), comment and grants. They name the backed-up database; a restore renames them to its target and
+    /// applies them when it swaps the copy in.
+    /// </summary>
+    private static async Task WriteDatabaseLevelAsync(NpgsqlConnection connection, DbTransaction transaction, DumpScriptWriter script, CancellationToken cancellationToken)
+    {
+        var database = (await Rows(connection, transaction, """
+            SELECT quote_ident(d.datname), quote_ident(pg_get_userbyid(d.datdba)), d.datconnlimit,
+                   (SELECT s.description FROM pg_shdescription s WHERE s.objoid = d.oid AND s.classoid = 'pg_database'::regclass), d.datacl IS NOT NULL
+            FROM pg_database d WHERE d.datname = current_database()
+            """, cancellationToken).ConfigureAwait(false)).Single();
+        var name = (string)database[0]!;
+        var owner = (string)database[1]!;
+        script.Database("name", name);
+        script.Database("owner", $"ALTER DATABASE {name} OWNER TO {owner}");
+        if (database[2] is int limit && limit != -1)
+        {
+            script.Database("setting", string.Create(CultureInfo.InvariantCulture, $"ALTER DATABASE {name} CONNECTION LIMIT {limit}"));
+        }
+
+        foreach (var row in await Rows(connection, transaction, """
+            SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE quote_ident(pg_get_userbyid(s.setrole)) END, s.setconfig
+            FROM pg_db_role_setting s WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+            ORDER BY s.setrole
+            """, cancellationToken).ConfigureAwait(false))
+        {
+            var scope = row[0] is string role ? $"ALTER ROLE {role} IN DATABASE {name}" : $"ALTER DATABASE {name}";
+            foreach (var assignment in (string[])row[1]!)
+            {
+                script.Database("setting", SetStatement(scope, assignment));
+            }
+        }
+
+        if (database[3] is string comment)
+        {
+            script.Database("setting", $"COMMENT ON DATABASE {name} IS {Literal(comment)}");
+        }
+
+        if (database[4] is true)
+        {
+            script.Database("setting", $"REVOKE ALL ON DATABASE {name} FROM PUBLIC");
+            script.Database("setting", $"REVOKE ALL ON DATABASE {name} FROM {owner}");
+            foreach (var grant in await Rows(connection, transaction, """
+                SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
+                FROM pg_database d CROSS JOIN LATERAL aclexplode(d.datacl) a WHERE d.datname = current_database()
+                GROUP BY a.grantee, a.is_grantable ORDER BY a.grantee, a.is_grantable
+                """, cancellationToken).ConfigureAwait(false))
+            {
+                script.Database("setting", $"GRANT {grant[1]} ON DATABASE {name} TO {grant[0]}{(grant[2] is true ? " WITH GRANT OPTION" : string.Empty)}");
+            }
+        }
+    }
+
+    /// <summary>"ALTER DATABASE d SET name TO …" from a stored "name=value"; list settings such as search_path keep their elements apart.</summary>
+    internal static string SetStatement(string scope, string assignment)
+    {
+        var equals = assignment.IndexOf('=', StringComparison.Ordinal);
+        var name = assignment[..equals];
+        var value = assignment[(equals + 1)..];
+        var isList = name.ToLowerInvariant() is "search_path" or "temp_tablespaces" or "session_preload_libraries" or "local_preload_libraries" or "shared_preload_libraries";
+        var rendered = isList ? string.Join(", ", SplitList(value).Select(Literal)) : Literal(value);
+        var quotedName = name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_') ? name : QuoteIdentifier(name);
+        return $"{scope} SET {quotedName} TO {rendered}";
+    }
+
+    /// <summary>A stored list setting's elements: split at commas outside double quotes, each unquoted.</summary>
+    private static IEnumerable<string> SplitList(string value)
+    {
+        var element = new StringBuilder();
+        var quoted = false;
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (c == '"')
+            {
+                if (quoted && i + 1 < value.Length && value[i + 1] == '"')
+                {
+                    element.Append('"');
+                    i++;
+                }
+                else
+                {
+                    quoted = !quoted;
+                }
+            }
+            else if (c == ',' && !quoted)
+            {
+                yield return element.ToString().Trim();
+                element.Clear();
+            }
+            else if (quoted || !char.IsWhiteSpace(c) || element.Length > 0)
+            {
+                element.Append(c);
+            }
+        }
+
+        yield return quoted ? element.ToString() : element.ToString().Trim();
+    }
+
+    /// <summary>The statements <see cref="OwnersAndPrivilegesAsync"/> writes: each may name a role this server lacks.</summary>
+    internal static bool IsOwnerOrPrivilege(string sql) =>
+        sql.StartsWith("GRANT ", StringComparison.Ordinal) || sql.StartsWith("REVOKE ", StringComparison.Ordinal) ||
+        sql.StartsWith("ALTER DEFAULT PRIVILEGES ", StringComparison.Ordinal) ||
+        sql.StartsWith("ALTER ", StringComparison.Ordinal) && sql.Contains(" OWNER TO ", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Runs a built-in dump into an empty database, in one transaction: it either loads whole or not at all. An
+    /// owner or privilege this server cannot give (the role is missing, or this role may not act as it) is skipped
+    /// and named in a warning; the restoring role then keeps the object, as pg_restore --no-owner would.
+    /// </summary>
+    /// <returns>The backed-up database's own statements, for the swap to apply under the target's name.</returns>
+    public static async Task<PostgreSqlDatabaseSettings.Script> RestoreAsync(DbConnection connection, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var npgsql = (NpgsqlConnection)connection;
         var total = Math.Max(1, new FileInfo(path).Length);
+        var skipped = new List<string>();
         using var script = new DumpScriptReader(path);
         await using (var transaction = await npgsql.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -198,6 +409,23 @@ internal static class PostgreSqlLogicalDump
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
+                    if (!isCopy && IsOwnerOrPrivilege(sql))
+                    {
+                        await Execute(npgsql, transaction, "SAVEPOINT dbm_privilege", cancellationToken).ConfigureAwait(false);
+                        try
+                        {
+                            await Execute(npgsql, transaction, sql, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedObject or PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.InvalidGrantOperation)
+                        {
+                            await Execute(npgsql, transaction, "ROLLBACK TO SAVEPOINT dbm_privilege", cancellationToken).ConfigureAwait(false);
+                            skipped.Add($"{sql} ({ex.MessageText})");
+                        }
+
+                        await Execute(npgsql, transaction, "RELEASE SAVEPOINT dbm_privilege", cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
                     if (!isCopy)
                     {
                         await Execute(npgsql, transaction, sql, cancellationToken).ConfigureAwait(false);
@@ -216,8 +444,14 @@ internal static class PostgreSqlLogicalDump
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        if (skipped.Count > 0)
+        {
+            progress.Warning($"{skipped.Count} owner or privilege statement(s) of the backup were not restored, so the restoring role keeps those objects or rights: {string.Join("; ", skipped.Take(5))}{(skipped.Count > 5 ? $"; and {skipped.Count - 5} more" : string.Empty)}.");
+        }
+
         // The types this load created are new to the connection pool's type cache.
         await npgsql.ReloadTypesAsync(cancellationToken).ConfigureAwait(false);
+        return new PostgreSqlDatabaseSettings.Script(script.DatabaseName, script.DatabaseOwner, script.DatabaseSettings, string.Empty);
     }
 
     /// <summary>Streams one COPY block; a block cut short cancels the COPY, so no partial row reaches the table.</summary>

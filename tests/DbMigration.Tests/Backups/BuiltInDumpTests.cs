@@ -20,7 +20,7 @@ public abstract class BuiltInDumpTests(IEngineUnderTest engine) : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Repository => _dir.File("backups");
+    protected string Repository => _dir.File("backups");
 
     /// <summary>Statements, run one at a time, that build the rich schema described in each engine's class.</summary>
     protected abstract IReadOnlyList<string> Schema { get; }
@@ -52,7 +52,7 @@ public abstract class BuiltInDumpTests(IEngineUnderTest engine) : IDisposable
         return value is DBNull ? null : value;
     }
 
-    private static long Long(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
+    protected static long Long(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
 
     private async Task<DatabaseTarget> SeededAsync()
     {
@@ -186,6 +186,84 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
     protected override string InsertWithoutId => "INSERT INTO item (category_id, qty) VALUES (1, 7)";
 
     protected override (string Sql, string Named) Unsupported => ("CREATE MATERIALIZED VIEW totals AS SELECT COUNT(*) AS n FROM item", "materialized view public.totals");
+
+    /// <summary>Owners and ACLs (grantors included) of everything in schema app, one line per object, in a fixed order.</summary>
+    private const string AppPrivileges = """
+        SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+            SELECT 'schema ' || nspname || ' ' || pg_get_userbyid(nspowner) || ' ' || COALESCE(nspacl::text, '-') AS line FROM pg_namespace WHERE nspname = 'app'
+            UNION ALL SELECT 'relation ' || relname || ' ' || pg_get_userbyid(relowner) || ' ' || COALESCE(relacl::text, '-') FROM pg_class WHERE relnamespace = 'app'::regnamespace AND relkind IN ('r', 'v', 'S')
+            UNION ALL SELECT 'column ' || (SELECT relname FROM pg_class WHERE oid = attrelid) || '.' || attname || ' ' || attacl::text FROM pg_attribute WHERE attacl IS NOT NULL AND attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'app'::regnamespace)
+            UNION ALL SELECT 'function ' || proname || ' ' || pg_get_userbyid(proowner) || ' ' || COALESCE(proacl::text, '-') FROM pg_proc WHERE pronamespace = 'app'::regnamespace
+            UNION ALL SELECT 'type ' || typname || ' ' || pg_get_userbyid(typowner) || ' ' || COALESCE(typacl::text, '-') FROM pg_type WHERE typnamespace = 'app'::regnamespace AND typtype IN ('e', 'd')
+            UNION ALL SELECT 'defaults ' || pg_get_userbyid(defaclrole) || ' ' || defaclobjtype::text || ' ' || defaclacl::text FROM pg_default_acl WHERE defaclnamespace = 'app'::regnamespace) s
+        """;
+
+    /// <summary>The database's own ACL, settings (its own and per role) and comment.</summary>
+    private const string DatabasePrivileges = """
+        SELECT concat_ws(E'\n',
+            (SELECT datacl::text FROM pg_database WHERE datname = current_database()),
+            (SELECT string_agg(COALESCE(pg_get_userbyid(NULLIF(setrole, 0)), '*') || ' ' || array_to_string(setconfig, ','), E'\n' ORDER BY setrole)
+             FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())),
+            (SELECT description FROM pg_shdescription WHERE classoid = 'pg_database'::regclass AND objoid = (SELECT oid FROM pg_database WHERE datname = current_database())))
+        """;
+
+    [Theory]
+    [InlineData("search_path=\"$user\", public", "ALTER DATABASE d SET search_path TO '$user', 'public'")]
+    [InlineData("search_path=\"a,b\", \"say \"\"hi\"\"\"", "ALTER DATABASE d SET search_path TO 'a,b', 'say \"hi\"'")]
+    [InlineData("search_path=\"\"", "ALTER DATABASE d SET search_path TO ''")]
+    [InlineData("work_mem=8MB", "ALTER DATABASE d SET work_mem TO '8MB'")]
+    [InlineData("app.tenant=it's", "ALTER DATABASE d SET \"app.tenant\" TO 'it''s'")]
+    public void A_stored_setting_becomes_the_statement_that_sets_it_again(string stored, string expected) =>
+        Assert.Equal(expected, PostgreSqlLogicalDump.SetStatement("ALTER DATABASE d", stored));
+
+    [Fact]
+    public async Task Owners_and_privileges_come_back_and_a_role_the_server_lacks_is_named_not_fatal()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        string owner = $"dbm_owner_{suffix}", reader = $"dbm_reader_{suffix}", gone = $"dbm_gone_{suffix}", stranger = $"dbm_stranger_{suffix}";
+        await ExecuteAsync(target,
+            $"CREATE ROLE {owner}", $"CREATE ROLE {reader}", $"CREATE ROLE {gone}", $"CREATE ROLE {stranger}",
+            "CREATE SCHEMA app", $"ALTER SCHEMA app OWNER TO {owner}", $"GRANT USAGE ON SCHEMA app TO {reader}, {stranger}",
+            "CREATE TYPE app.mood AS ENUM ('ok', 'bad')", $"ALTER TYPE app.mood OWNER TO {owner}", "REVOKE USAGE ON TYPE app.mood FROM PUBLIC", $"GRANT USAGE ON TYPE app.mood TO {reader}",
+            "CREATE TABLE app.orders (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, amount integer NOT NULL, secret text)",
+            $"ALTER TABLE app.orders OWNER TO {owner}", "INSERT INTO app.orders (amount, secret) VALUES (5, 'x'), (7, 'y')",
+            $"GRANT SELECT ON app.orders TO {reader}", $"GRANT INSERT ON app.orders TO {reader} WITH GRANT OPTION",
+            $"GRANT SELECT (id, amount) ON app.orders TO {stranger}", $"GRANT SELECT ON app.orders TO {gone}", $"GRANT UPDATE (amount) ON app.orders TO {gone}",
+            "CREATE SEQUENCE app.ticket", $"ALTER SEQUENCE app.ticket OWNER TO {owner}", $"GRANT USAGE ON SEQUENCE app.ticket TO {reader}",
+            "CREATE VIEW app.totals AS SELECT sum(amount) AS total FROM app.orders", $"ALTER VIEW app.totals OWNER TO {owner}", $"GRANT SELECT ON app.totals TO {reader}",
+            "CREATE FUNCTION app.double_it(v integer) RETURNS integer LANGUAGE sql AS $$ SELECT v * 2 $$", $"ALTER FUNCTION app.double_it(integer) OWNER TO {owner}",
+            "REVOKE EXECUTE ON FUNCTION app.double_it(integer) FROM PUBLIC", $"GRANT EXECUTE ON FUNCTION app.double_it(integer) TO {reader}",
+            $"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA app GRANT SELECT ON TABLES TO {reader}",
+            $"ALTER DATABASE {target.Database} SET search_path = \"$user\", app, public", $"ALTER ROLE {reader} IN DATABASE {target.Database} SET work_mem = '8MB'",
+            $"COMMENT ON DATABASE {target.Database} IS 'orders, it''s said'", $"REVOKE CONNECT, TEMPORARY ON DATABASE {target.Database} FROM PUBLIC", $"GRANT CONNECT ON DATABASE {target.Database} TO {reader}");
+        var databaseLevel = (string?)await ScalarAsync(target, DatabasePrivileges);
+        Assert.Contains("app, public", databaseLevel, StringComparison.Ordinal);
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
+        Assert.Equal(PostgreSqlLogicalDump.Format, backup.Format);
+
+        // The role is gone from the server before the restore: its grants cannot come back, everything else must.
+        await ExecuteAsync(target, $"REVOKE ALL ON app.orders FROM {gone}", $"REVOKE ALL (amount) ON app.orders FROM {gone}", $"DROP ROLE {gone}");
+        var expected = (string?)await ScalarAsync(target, AppPrivileges);
+        Assert.Contains($"{reader}=a*r/{owner}", expected, StringComparison.Ordinal);
+        await ExecuteAsync(target, "DROP SCHEMA app CASCADE");
+
+        var host = new RecordingHost();
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Single(host.ObjectsOf<RestoreResult>());
+        var warning = Assert.Single(host.Warnings, w => w.Contains("owner or privilege", StringComparison.Ordinal));
+        Assert.Contains(gone, warning, StringComparison.Ordinal);
+        Assert.Equal(expected, (string?)await ScalarAsync(target, AppPrivileges));
+        Assert.Equal(databaseLevel, (string?)await ScalarAsync(target, DatabasePrivileges));
+
+        // And they act as before: the reader reads and calls, the stranger sees only its columns and may not call.
+        Assert.Equal(12L, Long(await ScalarAsync(target, $"SET ROLE {reader}; SELECT total FROM app.totals")));
+        Assert.Equal(14L, Long(await ScalarAsync(target, $"SET ROLE {reader}; SELECT app.double_it(7)")));
+        Assert.Equal(2L, Long(await ScalarAsync(target, $"SET ROLE {stranger}; SELECT COUNT(amount) FROM app.orders")));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => ScalarAsync(target, $"SET ROLE {stranger}; SELECT COUNT(secret) FROM app.orders"));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => ScalarAsync(target, $"SET ROLE {stranger}; SELECT app.double_it(1)"));
+    }
 
     protected override IReadOnlyList<string> Schema =>
     [

@@ -230,6 +230,8 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
             $"ALTER TABLE app.orders OWNER TO {owner}", "INSERT INTO app.orders (amount, secret) VALUES (5, 'x'), (7, 'y')",
             $"GRANT SELECT ON app.orders TO {reader}", $"GRANT INSERT ON app.orders TO {reader} WITH GRANT OPTION",
             $"GRANT SELECT (id, amount) ON app.orders TO {stranger}", $"GRANT SELECT ON app.orders TO {gone}", $"GRANT UPDATE (amount) ON app.orders TO {gone}",
+            "CREATE TABLE app.refunds (id bigint GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME app.refund_no INCREMENT BY 5 START WITH 100) PRIMARY KEY, amount integer)",
+            $"ALTER TABLE app.refunds OWNER TO {owner}", "INSERT INTO app.refunds (amount) VALUES (1)", $"GRANT USAGE ON SEQUENCE app.refund_no TO {reader}",
             "CREATE SEQUENCE app.ticket", $"ALTER SEQUENCE app.ticket OWNER TO {owner}", $"GRANT USAGE ON SEQUENCE app.ticket TO {reader}",
             "CREATE VIEW app.totals AS SELECT sum(amount) AS total FROM app.orders", $"ALTER VIEW app.totals OWNER TO {owner}", $"GRANT SELECT ON app.totals TO {reader}",
             "CREATE FUNCTION app.double_it(v integer) RETURNS integer LANGUAGE sql AS $$ SELECT v * 2 $$", $"ALTER FUNCTION app.double_it(integer) OWNER TO {owner}",
@@ -256,6 +258,10 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         Assert.Contains(gone, warning, StringComparison.Ordinal);
         Assert.Equal(expected, (string?)await ScalarAsync(target, AppPrivileges));
         Assert.Equal(databaseLevel, (string?)await ScalarAsync(target, DatabasePrivileges));
+
+        // The identity sequence kept its name and step: the next refund continues 100, 105.
+        await ExecuteAsync(target, "INSERT INTO app.refunds (amount) VALUES (2)");
+        Assert.Equal(105L, Long(await ScalarAsync(target, "SELECT MAX(id) FROM app.refunds")));
 
         // And they act as before: the reader reads and calls, the stranger sees only its columns and may not call.
         Assert.Equal(12L, Long(await ScalarAsync(target, $"SET ROLE {reader}; SELECT total FROM app.totals")));

@@ -12,6 +12,9 @@ internal sealed class DumpScriptWriter : IDisposable
 {
     public const string Marker = "-- dbm:step";
 
+    /// <summary>Marks a step that gives an owner or a privilege: the restore may skip it when the server lacks the role.</summary>
+    public const string PrivilegeMarker = Marker + " privilege";
+
     /// <summary>
     /// Header lines that carry the dumped database's own statements (name, owner, settings, grants), base64-encoded
     /// inside a comment: they name the backed-up database, so psql running the file must not execute them.
@@ -31,7 +34,12 @@ internal sealed class DumpScriptWriter : IDisposable
     public void Database(string kind, string sql) =>
         _writer.WriteLine(DatabaseMarker + kind + " " + Convert.ToBase64String(Encoding.UTF8.GetBytes(sql)));
 
-    public void Statement(string sql)
+    public void Statement(string sql) => Write(Marker, sql);
+
+    /// <summary>An ALTER … OWNER TO, GRANT, REVOKE or ALTER DEFAULT PRIVILEGES step.</summary>
+    public void Privilege(string sql) => Write(PrivilegeMarker, sql);
+
+    private void Write(string marker, string sql)
     {
         // A statement must not contain a marker line of its own, or the reader would split it there.
         if (sql.Contains("\n" + Marker, StringComparison.Ordinal))
@@ -39,7 +47,7 @@ internal sealed class DumpScriptWriter : IDisposable
             throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.InvalidData, "A schema object's definition contains the dump's step marker; it cannot be dumped safely.") { Sql = sql };
         }
 
-        _writer.WriteLine(Marker);
+        _writer.WriteLine(marker);
         _writer.Write(sql.TrimEnd().TrimEnd(';'));
         _writer.WriteLine(';');
     }
@@ -76,7 +84,7 @@ internal sealed class DumpScriptReader : IDisposable
     {
         _reader = new StreamReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan), Encoding.UTF8, false, 1 << 16);
         _pending = _reader.ReadLine();
-        while (_pending is not null && _pending != DumpScriptWriter.Marker)
+        while (_pending is not null && !IsMarker(_pending))
         {
             if (_pending.StartsWith(DumpScriptWriter.DatabaseMarker, StringComparison.Ordinal))
             {
@@ -122,9 +130,13 @@ internal sealed class DumpScriptReader : IDisposable
     }
 
     /// <summary>The next statement, or null at the end. For a COPY step, read its data with <see cref="CopyLines"/> before the next call.</summary>
-    public string? NextStatement(out bool isCopy)
+    public string? NextStatement(out bool isCopy) => NextStatement(out isCopy, out _);
+
+    /// <param name="isPrivilege">Whether the step gives an owner or a privilege (<see cref="DumpScriptWriter.Privilege"/>).</param>
+    public string? NextStatement(out bool isCopy, out bool isPrivilege)
     {
         isCopy = false;
+        isPrivilege = _pending == DumpScriptWriter.PrivilegeMarker;
         if (_pending is null)
         {
             return null;
@@ -140,7 +152,7 @@ internal sealed class DumpScriptReader : IDisposable
 
         var sql = new StringBuilder(first);
         string? line;
-        while ((line = _reader.ReadLine()) is not null && line != DumpScriptWriter.Marker)
+        while ((line = _reader.ReadLine()) is not null && !IsMarker(line))
         {
             sql.Append('\n').Append(line);
         }
@@ -165,11 +177,13 @@ internal sealed class DumpScriptReader : IDisposable
         }
 
         _pending = _reader.ReadLine();
-        if (_pending is not null && _pending != DumpScriptWriter.Marker)
+        if (_pending is not null && !IsMarker(_pending))
         {
             throw Truncated();
         }
     }
+
+    private static bool IsMarker(string line) => line is DumpScriptWriter.Marker or DumpScriptWriter.PrivilegeMarker;
 
     private static DbMigrationException Truncated() =>
         new(ErrorIds.BackupCorrupt, ErrorKind.InvalidData, "The logical dump ends in the middle of a statement or COPY block; it is truncated or damaged.");

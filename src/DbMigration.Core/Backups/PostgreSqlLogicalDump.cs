@@ -182,7 +182,7 @@ internal static class PostgreSqlLogicalDump
 
         foreach (var statement in await OwnersAndPrivilegesAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false))
         {
-            script.Statement(statement);
+            script.Privilege(statement);
         }
 
         await script.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -229,8 +229,7 @@ internal static class PostgreSqlLogicalDump
                 UNION ALL
                 SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, format('%I.%I', n.nspname, c.relname), c.relowner, c.relacl
                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'v', 'S') AND {UserSchemas} AND {NotFromExtension("c.oid")})
-            SELECT o.kind, o.name, quote_ident(pg_get_userbyid(o.owner)),
-                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+            SELECT o.kind, o.name, quote_ident(pg_get_userbyid(o.owner)), {Grantee},
                    string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
             FROM objects o LEFT JOIN LATERAL aclexplode(o.acl) a ON true
             GROUP BY o.kind, o.name, o.owner, a.grantee, a.is_grantable
@@ -241,25 +240,24 @@ internal static class PostgreSqlLogicalDump
             var (kind, name, owner) = group.Key;
             statements.Add($"REVOKE ALL ON {kind} {name} FROM PUBLIC");
             statements.Add($"REVOKE ALL ON {kind} {name} FROM {owner}");
-            statements.AddRange(group.Where(r => r[3] is not null).Select(r => $"GRANT {r[4]} ON {kind} {name} TO {r[3]}{(r[5] is true ? " WITH GRANT OPTION" : string.Empty)}"));
+            statements.AddRange(group.Where(r => r[3] is not null).Select(r => Grant(string.Empty, r[4], $"{kind} {name}", r[3], r[5])));
         }
 
-        statements.AddRange(await Strings(connection, transaction, $"""
-            SELECT format('GRANT %s (%I) ON TABLE %I.%I TO %s%s', string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), col.attname, n.nspname, c.relname,
-                          CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-                          CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+        statements.AddRange((await Rows(connection, transaction, $"""
+            -- Each privilege carries its own column list: "SELECT (a), UPDATE (a)".
+            SELECT format('TABLE %I.%I', n.nspname, c.relname), {Grantee}, string_agg(a.privilege_type || format(' (%I)', col.attname), ', ' ORDER BY col.attnum, a.privilege_type), a.is_grantable
             FROM pg_attribute col JOIN pg_class c ON c.oid = col.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             CROSS JOIN LATERAL aclexplode(col.attacl) a
             WHERE col.attacl IS NOT NULL AND col.attnum > 0 AND NOT col.attisdropped AND c.relkind IN ('r', 'v') AND {UserSchemas} AND {NotFromExtension("c.oid")}
-            GROUP BY n.nspname, c.relname, col.attnum, col.attname, a.grantee, a.is_grantable
-            ORDER BY n.nspname, c.relname, col.attnum, a.grantee
-            """, cancellationToken).ConfigureAwait(false));
+            GROUP BY n.nspname, c.relname, a.grantee, a.is_grantable
+            ORDER BY n.nspname, c.relname, a.grantee, a.is_grantable
+            """, cancellationToken).ConfigureAwait(false)).Select(r => Grant(string.Empty, r[2], (string)r[0]!, r[1], r[3])));
 
         // A role's defaults for everywhere replace the built-in ones (so those are revoked first); a schema's only add.
-        var defaults = await Rows(connection, transaction, """
+        var defaults = await Rows(connection, transaction, $"""
             SELECT quote_ident(pg_get_userbyid(d.defaclrole)), CASE WHEN d.defaclnamespace = 0 THEN NULL ELSE quote_ident(n.nspname) END,
                    CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END,
-                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                   {Grantee},
                    string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
             FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
             LEFT JOIN LATERAL aclexplode(d.defaclacl) a ON true
@@ -276,11 +274,18 @@ internal static class PostgreSqlLogicalDump
                 statements.Add($"{scope} REVOKE ALL ON {objects} FROM {role}");
             }
 
-            statements.AddRange(group.Where(r => r[3] is not null).Select(r => $"{scope} GRANT {r[4]} ON {objects} TO {r[3]}{(r[5] is true ? " WITH GRANT OPTION" : string.Empty)}"));
+            statements.AddRange(group.Where(r => r[3] is not null).Select(r => Grant(scope + " ", r[4], objects, r[3], r[5])));
         }
 
         return statements;
     }
+
+    /// <summary>An aclexplode row's grantee (alias a) as GRANT names it.</summary>
+    private const string Grantee = "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END";
+
+    /// <summary>"[prefix]GRANT privileges ON target TO grantee [WITH GRANT OPTION]".</summary>
+    private static string Grant(string prefix, object? privileges, string on, object? grantee, object? grantable) =>
+        $"{prefix}GRANT {privileges} ON {on} TO {grantee}{(grantable is true ? " WITH GRANT OPTION" : string.Empty)}";
 
     /// <summary>
     /// The database's own properties, as pg_dump keeps them: owner, connection limit, settings (its own and per
@@ -325,13 +330,13 @@ internal static class PostgreSqlLogicalDump
         {
             script.Database("setting", $"REVOKE ALL ON DATABASE {name} FROM PUBLIC");
             script.Database("setting", $"REVOKE ALL ON DATABASE {name} FROM {owner}");
-            foreach (var grant in await Rows(connection, transaction, """
-                SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
+            foreach (var grant in await Rows(connection, transaction, $"""
+                SELECT {Grantee}, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type), a.is_grantable
                 FROM pg_database d CROSS JOIN LATERAL aclexplode(d.datacl) a WHERE d.datname = current_database()
                 GROUP BY a.grantee, a.is_grantable ORDER BY a.grantee, a.is_grantable
                 """, cancellationToken).ConfigureAwait(false))
             {
-                script.Database("setting", $"GRANT {grant[1]} ON DATABASE {name} TO {grant[0]}{(grant[2] is true ? " WITH GRANT OPTION" : string.Empty)}");
+                script.Database("setting", Grant(string.Empty, grant[1], $"DATABASE {name}", grant[0], grant[2]));
             }
         }
     }
@@ -382,12 +387,6 @@ internal static class PostgreSqlLogicalDump
         yield return quoted ? element.ToString() : element.ToString().Trim();
     }
 
-    /// <summary>The statements <see cref="OwnersAndPrivilegesAsync"/> writes: each may name a role this server lacks.</summary>
-    internal static bool IsOwnerOrPrivilege(string sql) =>
-        sql.StartsWith("GRANT ", StringComparison.Ordinal) || sql.StartsWith("REVOKE ", StringComparison.Ordinal) ||
-        sql.StartsWith("ALTER DEFAULT PRIVILEGES ", StringComparison.Ordinal) ||
-        sql.StartsWith("ALTER ", StringComparison.Ordinal) && sql.Contains(" OWNER TO ", StringComparison.Ordinal);
-
     /// <summary>
     /// Runs a built-in dump into an empty database, in one transaction: it either loads whole or not at all. An
     /// owner or privilege this server cannot give (the role is missing, or this role may not act as it) is skipped
@@ -404,12 +403,12 @@ internal static class PostgreSqlLogicalDump
         {
             long copied = 0;
             string? sql;
-            while ((sql = script.NextStatement(out var isCopy)) is not null)
+            while ((sql = script.NextStatement(out var isCopy, out var isPrivilege)) is not null)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    if (!isCopy && IsOwnerOrPrivilege(sql))
+                    if (isPrivilege)
                     {
                         await Execute(npgsql, transaction, "SAVEPOINT dbm_privilege", cancellationToken).ConfigureAwait(false);
                         try

@@ -39,9 +39,8 @@ internal static unsafe class SqliteNative
     /// <summary>
     /// Asks the VFS to fsync the file that a write transaction of this connection is filling (the main database in
     /// rollback-journal mode, the WAL file in WAL mode), through SQLite's own file handle: opening and closing the
-    /// file ourselves would drop the process's POSIX locks on it. Called from another thread while the
-    /// connection's own thread works, it moves most of the commit's flush to the disk off the critical path; the
-    /// commit still syncs, so durability is SQLite's as before. Returns SQLite's result code.
+    /// file ourselves would drop the process's POSIX locks on it. Used by <see cref="SqliteBackgroundSync"/>.
+    /// Returns SQLite's result code.
     /// </summary>
     public static int SyncTransactionFile(IntPtr db, bool walMode)
     {

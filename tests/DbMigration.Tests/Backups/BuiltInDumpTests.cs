@@ -207,6 +207,34 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
             (SELECT description FROM pg_shdescription WHERE classoid = 'pg_database'::regclass AND objoid = (SELECT oid FROM pg_database WHERE datname = current_database())))
         """;
 
+    [Fact]
+    public async Task A_role_that_is_not_a_superuser_restores_what_it_may_and_keeps_the_objects_it_may_not_give_away()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        string owner = $"dbm_owner_{suffix}", reader = $"dbm_reader_{suffix}", restorer = $"dbm_restorer_{suffix}";
+        await ExecuteAsync(target,
+            $"CREATE ROLE {owner}", $"CREATE ROLE {reader}", $"CREATE ROLE {restorer} LOGIN CREATEDB PASSWORD 'restorer-pw'",
+            "CREATE SCHEMA app", $"ALTER SCHEMA app OWNER TO {owner}", $"GRANT USAGE ON SCHEMA app TO {reader}",
+            "CREATE TABLE app.orders (id integer PRIMARY KEY, amount integer NOT NULL)", "INSERT INTO app.orders VALUES (1, 5), (2, 7)",
+            $"ALTER TABLE app.orders OWNER TO {owner}", $"GRANT SELECT ON app.orders TO {reader}",
+            $"ALTER DATABASE {target.Database} OWNER TO {restorer}");
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
+
+        // The database's owner restores it, without being a superuser or a member of the objects' owner.
+        var asRestorer = target.WithCredential(restorer, "restorer-pw");
+        var host = new RecordingHost();
+        new RestoreMigrationBackupCommand { Database = asRestorer, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Equal(2, Assert.Single(host.ObjectsOf<RestoreResult>()).Tables.Single(t => t.Table.EndsWith("orders", StringComparison.Ordinal)).Rows);
+        var warning = Assert.Single(host.Warnings, w => w.Contains("owner or privilege", StringComparison.Ordinal));
+        Assert.Contains($"OWNER TO {owner}", warning, StringComparison.Ordinal);
+
+        // The restoring role keeps the objects, and the grants it could make as their owner are there and work.
+        Assert.Equal(restorer, await ScalarAsync(target, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'app.orders'::regclass"));
+        Assert.Equal(12L, Long(await ScalarAsync(target, $"SET ROLE {reader}; SELECT SUM(amount) FROM app.orders")));
+    }
+
     [Theory]
     [InlineData("search_path=\"$user\", public", "ALTER DATABASE d SET search_path TO '$user', 'public'")]
     [InlineData("search_path=\"a,b\", \"say \"\"hi\"\"\"", "ALTER DATABASE d SET search_path TO 'a,b', 'say \"hi\"'")]

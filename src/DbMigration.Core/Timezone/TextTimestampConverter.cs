@@ -161,7 +161,7 @@ internal sealed class TextTimestampConverter
         }
 
         var year = century * 100 + yy;
-        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
         {
             return false;
         }
@@ -193,19 +193,10 @@ internal sealed class TextTimestampConverter
         return true;
     }
 
-    private static int DaysInMonth(int year, int month) =>
-        month == 2 ? (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28) : 30 + ((month + (month >> 3)) & 1);
+    /// <summary>Days from 1970-01-01 to a valid date.</summary>
+    internal static long DaysSinceEpoch(int year, int month, int day) => new DateOnly(year, month, day).DayNumber - UnixEpochDay;
 
-    /// <summary>Days from 1970-01-01 to a valid proleptic Gregorian date, by the usual civil-calendar arithmetic (years start in March).</summary>
-    internal static long DaysSinceEpoch(int year, int month, int day)
-    {
-        var y = month <= 2 ? year - 1 : year;
-        var era = y / 400;
-        var yearOfEra = y - era * 400;
-        var dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-        var dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
-        return era * 146_097L + dayOfEra - 719_468;
-    }
+    private static readonly int UnixEpochDay = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
 
     private static bool Two(ReadOnlySpan<char> text, int start, out int value)
     {

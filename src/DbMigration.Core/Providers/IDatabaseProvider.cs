@@ -78,6 +78,13 @@ public interface IDatabaseProvider
     /// Throws <see cref="Errors.ErrorIds.LockTimeout"/> when the timeout passes.
     /// </summary>
     Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes the same lock in the session of a connection the caller keeps open, so a run needs one connection, not
+    /// two. Disposing releases the lock and leaves the connection open; closing the connection releases it too.
+    /// SQLite's lock is a file beside the database, whatever the connection.
+    /// </summary>
+    Task<IDatabaseLock> AcquireLockAsync(DbConnection connection, DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken);
 }
 
 /// <summary>A held lock. Dispose to release it.</summary>

@@ -71,8 +71,8 @@ public sealed partial class TimezoneMigrationService
         var provider = DatabaseProviders.For(target);
         var runId = "tz-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + System.Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
 
-        await using var runLock = await LockAsync(provider, target, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
 
         // A policy that refuses is checked before anything changes.
@@ -147,11 +147,12 @@ public sealed partial class TimezoneMigrationService
         return result with { ReportPath = reportPath };
     }
 
-    private static async Task<IDatabaseLock> LockAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
+    /// <summary>The run's lock, held in the run's own session (disposed before the connection, so it is released first).</summary>
+    private static async Task<IDatabaseLock> LockAsync(IDatabaseProvider provider, DbConnection connection, DatabaseTarget target, CancellationToken cancellationToken)
     {
         try
         {
-            return await provider.AcquireLockAsync(target, LockName, LockTimeout, cancellationToken).ConfigureAwait(false);
+            return await provider.AcquireLockAsync(connection, target, LockName, LockTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
         {
@@ -901,8 +902,8 @@ public sealed partial class TimezoneMigrationService
         ArgumentNullException.ThrowIfNull(target);
         var stopwatch = Stopwatch.StartNew();
         var provider = DatabaseProviders.For(target);
-        await using var runLock = await LockAsync(provider, target, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var hasRuns = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == Runs);
         string? json = null, status = null, zoneId = null, optionsJson = null;
         if (hasRuns)

@@ -232,6 +232,47 @@ public abstract class ProviderConformanceTests(IEngineUnderTest engine, string? 
     }
 
     [Fact]
+    public async Task A_lock_taken_on_the_callers_connection_excludes_others_and_leaves_the_connection_open_when_released()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        await using var connection = await Provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), CancellationToken.None);
+        var held = await Provider.AcquireLockAsync(connection, target, "session", TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => Provider.AcquireLockAsync(target, "session", TimeSpan.FromMilliseconds(300), CancellationToken.None));
+        Assert.Equal(ErrorIds.LockTimeout, ex.ErrorId);
+
+        await held.DisposeAsync();
+        Assert.Equal(System.Data.ConnectionState.Open, connection.State);
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT 1";
+            Assert.Equal(1L, Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        await using (var other = await Provider.AcquireLockAsync(target, "session", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            Assert.Equal("session", other.Name);
+        }
+
+        if (Provider.Engine == DatabaseEngine.Sqlite)
+        {
+            return; // SQLite's lock is a file, not part of a session
+        }
+
+        // Closing the session without disposing the lock releases it as well.
+        var abandoned = await Provider.AcquireLockAsync(connection, target, "session", TimeSpan.FromSeconds(5), CancellationToken.None);
+        Provider.ReleasePooledConnections(target);
+        await connection.CloseAsync();
+        Provider.ReleasePooledConnections(target);
+        await using (var after = await Provider.AcquireLockAsync(target, "session", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            Assert.Equal("session", after.Name);
+        }
+
+        await abandoned.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_lock_held_by_another_process_excludes_this_one_and_the_reverse()
     {
         var target = await Engine.CreateDatabaseAsync();

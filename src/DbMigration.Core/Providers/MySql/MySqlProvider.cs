@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -376,23 +377,10 @@ internal sealed class MySqlProvider : IDatabaseProvider
 
     public async Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        // GET_LOCK names are server-wide and at most 64 characters: scope by database and hash the rest.
-        var key = "dbm:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(target.Database + "\0" + name)))[..40];
         var connection = await OpenConnectionAsync(target, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
         try
         {
-            await using var command = connection.CreateCommand("SELECT GET_LOCK(@name, @timeout)", timeoutSeconds: (int)Math.Ceiling(timeout.TotalSeconds) + 30)
-                .AddParameter("@name", key)
-                .AddParameter("@timeout", Math.Max(0, timeout.TotalSeconds));
-            var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            if (result is null or DBNull || Convert.ToInt64(result, CultureInfo.InvariantCulture) != 1)
-            {
-                throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy,
-                    $"The lock '{name}' (GET_LOCK '{key}') is held by another session on {target}; gave up after {timeout.TotalSeconds:0.#} s.")
-                { Target = target.ToString() };
-            }
-
-            return new NamedLock(name, key, connection);
+            return await TakeNamedLockAsync(connection, ownsConnection: true, target, name, timeout, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -401,7 +389,28 @@ internal sealed class MySqlProvider : IDatabaseProvider
         }
     }
 
-    private sealed class NamedLock(string name, string key, DbConnection connection) : IDatabaseLock
+    public Task<IDatabaseLock> AcquireLockAsync(DbConnection connection, DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken) =>
+        TakeNamedLockAsync(connection, ownsConnection: false, target, name, timeout, cancellationToken);
+
+    private static async Task<IDatabaseLock> TakeNamedLockAsync(DbConnection connection, bool ownsConnection, DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // GET_LOCK names are server-wide and at most 64 characters: scope by database and hash the rest.
+        var key = "dbm:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(target.Database + "\0" + name)))[..40];
+        await using var command = connection.CreateCommand("SELECT GET_LOCK(@name, @timeout)", timeoutSeconds: (int)Math.Ceiling(timeout.TotalSeconds) + 30)
+            .AddParameter("@name", key)
+            .AddParameter("@timeout", Math.Max(0, timeout.TotalSeconds));
+        var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        if (result is null or DBNull || Convert.ToInt64(result, CultureInfo.InvariantCulture) != 1)
+        {
+            throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy,
+                $"The lock '{name}' (GET_LOCK '{key}') is held by another session on {target}; gave up after {timeout.TotalSeconds:0.#} s.")
+            { Target = target.ToString() };
+        }
+
+        return new NamedLock(name, key, connection, ownsConnection);
+    }
+
+    private sealed class NamedLock(string name, string key, DbConnection connection, bool ownsConnection) : IDatabaseLock
     {
         private DbConnection? _connection = connection;
 
@@ -417,15 +426,41 @@ internal sealed class MySqlProvider : IDatabaseProvider
                 return;
             }
 
+            if (ownsConnection)
+            {
+                try
+                {
+                    await ReleaseAsync(held).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await held.DisposeAsync().ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            if (held.State != ConnectionState.Open)
+            {
+                return; // a closed session holds no locks
+            }
+
             try
             {
-                await using var command = held.CreateCommand("SELECT RELEASE_LOCK(@name)").AddParameter("@name", key);
-                await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
+                await ReleaseAsync(held).ConfigureAwait(false);
             }
-            finally
+            catch (Exception ex) when (ex is MySqlException or InvalidOperationException or IOException)
             {
-                await held.DisposeAsync().ConfigureAwait(false);
+                // The caller's own failure is the one to report. The pool resets a returned session
+                // (COM_RESET_CONNECTION), which releases its named locks, or closes it if that fails.
+                MySqlConnection.ClearPool((MySqlConnection)held);
             }
+        }
+
+        private async Task ReleaseAsync(DbConnection held)
+        {
+            await using var command = held.CreateCommand("SELECT RELEASE_LOCK(@name)").AddParameter("@name", key);
+            await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

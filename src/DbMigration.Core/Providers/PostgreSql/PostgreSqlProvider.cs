@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -453,28 +454,10 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     public async Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var key = LockKey(name);
         var connection = (NpgsqlConnection)await OpenConnectionAsync(target, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
         try
         {
-            var deadline = DateTime.UtcNow + timeout;
-            while (true)
-            {
-                await using var command = connection.CreateCommand("SELECT pg_try_advisory_lock(@key)").AddParameter("@key", key);
-                if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
-                {
-                    return new AdvisoryLock(name, key, connection);
-                }
-
-                if (DateTime.UtcNow >= deadline)
-                {
-                    throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy,
-                        $"The lock '{name}' (advisory lock {key}) is held by another session on {target}; gave up after {timeout.TotalSeconds:0.#} s.")
-                    { Target = target.ToString() };
-                }
-
-                await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
-            }
+            return await TakeAdvisoryLockAsync(connection, ownsConnection: true, target, name, timeout, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -483,11 +466,37 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
     }
 
+    public Task<IDatabaseLock> AcquireLockAsync(DbConnection connection, DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken) =>
+        TakeAdvisoryLockAsync((NpgsqlConnection)connection, ownsConnection: false, target, name, timeout, cancellationToken);
+
+    private static async Task<IDatabaseLock> TakeAdvisoryLockAsync(NpgsqlConnection connection, bool ownsConnection, DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var key = LockKey(name);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            await using var command = connection.CreateCommand("SELECT pg_try_advisory_lock(@key)").AddParameter("@key", key);
+            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+            {
+                return new AdvisoryLock(name, key, connection, ownsConnection);
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new DbMigrationException(ErrorIds.LockTimeout, ErrorKind.ResourceBusy,
+                    $"The lock '{name}' (advisory lock {key}) is held by another session on {target}; gave up after {timeout.TotalSeconds:0.#} s.")
+                { Target = target.ToString() };
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>A stable 64-bit advisory lock key from the lock name.</summary>
     internal static long LockKey(string name) =>
         BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("dbmigration:" + name)), 0);
 
-    private sealed class AdvisoryLock(string name, long key, NpgsqlConnection connection) : IDatabaseLock
+    private sealed class AdvisoryLock(string name, long key, NpgsqlConnection connection, bool ownsConnection) : IDatabaseLock
     {
         private NpgsqlConnection? _connection = connection;
 
@@ -503,16 +512,42 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
                 return;
             }
 
+            if (ownsConnection)
+            {
+                try
+                {
+                    await UnlockAsync(held).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Closing the session releases the lock even if the unlock above failed.
+                    await held.DisposeAsync().ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            if (held.State != ConnectionState.Open)
+            {
+                return; // a closed session holds no locks
+            }
+
             try
             {
-                await using var command = held.CreateCommand("SELECT pg_advisory_unlock(@key)").AddParameter("@key", key);
-                await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
+                await UnlockAsync(held).ConfigureAwait(false);
             }
-            finally
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
             {
-                // Closing the session releases the lock even if the unlock above failed.
-                await held.DisposeAsync().ConfigureAwait(false);
+                // The caller's own failure is the one to report; the session must not go back to the pool still
+                // holding the lock, so its pool closes it when the caller does.
+                NpgsqlConnection.ClearPool(held);
             }
+        }
+
+        private async Task UnlockAsync(NpgsqlConnection held)
+        {
+            await using var command = held.CreateCommand("SELECT pg_advisory_unlock(@key)").AddParameter("@key", key);
+            await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

@@ -338,6 +338,9 @@ internal sealed class SqliteProvider : IDatabaseProvider
         return FileLock.AcquireAsync(path + ".dbmigration-" + SanitizeLockName(name) + ".lock", name, timeout, cancellationToken);
     }
 
+    public Task<IDatabaseLock> AcquireLockAsync(DbConnection connection, DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken) =>
+        AcquireLockAsync(target, name, timeout, cancellationToken);
+
     private static string SanitizeLockName(string name) =>
         new(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
 

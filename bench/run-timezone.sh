@@ -4,9 +4,9 @@
 # SQLite: Invoke-TimezoneMigration's engine vs the sqlite3 CLI's UPDATE … strftime(…,'utc') with TZ set (which shifts
 # gap values silently) and the V_Track seed script's published 8,333 rows/s. PostgreSQL: vs a hand-written
 # ALTER … TYPE timestamptz USING … AT TIME ZONE. MariaDB: vs a hand-written UPDATE … CONVERT_TZ.
-# Every engine runs at every size. Each timing is the median of [repetitions] runs on fresh copies (a single run above
-# 2M rows); servers are left to finish flushing and purging before each timed run, and the two sides take turns going
-# first. The server engines are timed twice: each side from a fresh process (DbMigration's .NET start-up against
+# Every engine runs at every size. Each timing is the median of [repetitions] runs on fresh copies (three times as many
+# at 200k rows or fewer, a single run above 2M rows); servers are left to finish flushing and purging before each timed
+# run, and the two sides take turns going first. The server engines are timed twice: each side from a fresh process (DbMigration's .NET start-up against
 # the CLI's), and, up to 2M rows, both sides in one already-running process, as a PowerShell session runs the cmdlet
 # (bench host workload timezone-session: one untimed warm-up pair, each side on a new connection).
 set -euo pipefail
@@ -24,7 +24,8 @@ rate() { echo "$1 $2" | awk '{printf "%.0f", $1 / $2}'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) $t0" | awk '{printf "%.3f", $1 - $2}'; }
 verdict_min() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "met" : "NOT met") }'; }
-runs_for() { if [ "$1" -gt 2000000 ]; then echo 1; else echo "$reps"; fi; }
+# Three times the runs at 200k rows or fewer, where fixed costs and run-to-run noise weigh most; one above 2M rows.
+runs_for() { if [ "$1" -gt 2000000 ]; then echo 1; elif [ "$1" -le 200000 ]; then echo $((3 * reps)); else echo "$reps"; fi; }
 
 sqlite_rows=""; sqlite_goal_rate=""; rss_list=""
 for n in ${sizes//,/ }; do
@@ -85,7 +86,7 @@ for n in ${sizes//,/ }; do
   t_pg_hand=$(echo "$pg_hand" | median); t_pg_ours=$(echo "$pg_ours" | median); r=$(ratio "$t_pg_ours" "$t_pg_hand")
   pg_rows+="| $n | $t_pg_hand (runs:$pg_hand) | $t_pg_ours (runs:$pg_ours) | $(rate "$n" "$t_pg_ours") | ${r}x | $(verdict "$r" 1.2) |"$'\n'
   if [ "$n" -le 2000000 ]; then
-    IFS='|' read -r s_hand s_ours s_ratio < <(session "postgres://postgres@127.0.0.1:$pg_port/hand" "postgres://postgres@127.0.0.1:$pg_port/ours" "$zone" 50000 "$reps" "$work/fresh-pg" "$pg_hand_sql")
+    IFS='|' read -r s_hand s_ours s_ratio < <(session "postgres://postgres@127.0.0.1:$pg_port/hand" "postgres://postgres@127.0.0.1:$pg_port/ours" "$zone" 50000 "$(runs_for "$n")" "$work/fresh-pg" "$pg_hand_sql")
     pg_session_rows+="| $n | $s_hand | $s_ours | ${s_ratio}x | $(verdict "$s_ratio" 1.2) |"$'\n'
   fi
 done
@@ -131,7 +132,7 @@ for n in ${sizes//,/ }; do
   t_my_hand=$(echo "$my_hand" | median); t_my_ours=$(echo "$my_ours" | median); r=$(ratio "$t_my_ours" "$t_my_hand")
   my_rows+="| $n | $t_my_hand (runs:$my_hand) | $t_my_ours (runs:$my_ours) | $(rate "$n" "$t_my_ours") | ${r}x | $(verdict "$r" 1.2) |"$'\n'
   if [ "$n" -le 2000000 ]; then
-    IFS='|' read -r s_hand s_ours s_ratio < <(session "mariadb://b:bpw@127.0.0.1:$my_port/hand" "mariadb://b:bpw@127.0.0.1:$my_port/ours" "$zone" 50000 "$reps" "$work/fresh-my" "$my_hand_sql")
+    IFS='|' read -r s_hand s_ours s_ratio < <(session "mariadb://b:bpw@127.0.0.1:$my_port/hand" "mariadb://b:bpw@127.0.0.1:$my_port/ours" "$zone" 50000 "$(runs_for "$n")" "$work/fresh-my" "$my_hand_sql")
     my_session_rows+="| $n | $s_hand | $s_ours | ${s_ratio}x | $(verdict "$s_ratio" 1.2) |"$'\n'
     "${my[@]}" -e "DROP DATABASE IF EXISTS hand; DROP DATABASE IF EXISTS ours"
   fi
@@ -145,7 +146,8 @@ Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-timezone.sh $sizes $reps\` o
 side by side in one run. The events table has two naive local timestamp columns (created_at, updated_at), an index
 on created_at and 0.1% DST-edge rows, in $zone. DbMigration runs with -Ambiguous Earlier -Nonexistent ShiftForward,
 no backup, with its rollback record and its validation (row and NULL counts, the UTC format of every converted value,
-a random sample converted back). Times are medians of $reps runs on fresh copies (one run above 2M rows), each side
+a random sample converted back). Times are medians of $reps runs on fresh copies ($((3 * reps)) at 200k rows or fewer, where fixed costs and run-to-run
+noise weigh most; one run above 2M rows), each side
 going first in turn; before each PostgreSQL run the server checkpoints and the OS syncs, before each MariaDB run
 InnoDB flushes and purges. The workload host is published with ReadyToRun images, as a Release build lays out the
 module. RSS is the process's peak resident set.

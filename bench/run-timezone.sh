@@ -6,9 +6,10 @@
 # ALTER … TYPE timestamptz USING … AT TIME ZONE. MariaDB: vs a hand-written UPDATE … CONVERT_TZ.
 # Every engine runs at every size. Each timing is the median of [repetitions] runs on fresh copies (three times as many
 # at 200k rows or fewer, a single run above 2M rows); servers are left to finish flushing and purging before each timed
-# run, and the two sides take turns going first. The server engines are timed twice: each side from a fresh process (DbMigration's .NET start-up against
-# the CLI's), and, up to 2M rows, both sides in one already-running process, as a PowerShell session runs the cmdlet
-# (bench host workload timezone-session: one untimed warm-up pair, each side on a new connection).
+# run, and the two sides take turns going first. The server engines are timed twice: each side from a fresh process
+# (DbMigration's .NET start-up against the CLI's), and, up to 2M rows, both sides in one already-running process, as a
+# PowerShell session runs the cmdlet (bench host workload timezone-session: one untimed warm-up pair, each side on a
+# new connection).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -146,11 +147,11 @@ Measured $(date -u +%Y-%m-%dT%H:%MZ) by \`bench/run-timezone.sh $sizes $reps\` o
 side by side in one run. The events table has two naive local timestamp columns (created_at, updated_at), an index
 on created_at and 0.1% DST-edge rows, in $zone. DbMigration runs with -Ambiguous Earlier -Nonexistent ShiftForward,
 no backup, with its rollback record and its validation (row and NULL counts, the UTC format of every converted value,
-a random sample converted back). Times are medians of $reps runs on fresh copies ($((3 * reps)) at 200k rows or fewer, where fixed costs and run-to-run
-noise weigh most; one run above 2M rows), each side
-going first in turn; before each PostgreSQL run the server checkpoints and the OS syncs, before each MariaDB run
-InnoDB flushes and purges. The workload host is published with ReadyToRun images, as a Release build lays out the
-module. RSS is the process's peak resident set.
+a random sample converted back). Times are medians of $reps runs on fresh copies ($((3 * reps)) at 200k rows or fewer,
+where fixed costs and run-to-run noise weigh most; one run above 2M rows), each side going first in turn; before each
+PostgreSQL run the server checkpoints and the OS syncs, before each MariaDB run InnoDB flushes and purges. The
+workload host is published with ReadyToRun images, as a Release build lays out the module. RSS is the process's peak
+resident set.
 
 The server engines are timed two ways, and the goals are judged on both:
 - **fresh process**: each side timed from outside a new process, DbMigration's .NET start-up, first connection and

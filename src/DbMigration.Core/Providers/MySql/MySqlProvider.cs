@@ -1,4 +1,3 @@
-using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -407,60 +406,7 @@ internal sealed class MySqlProvider : IDatabaseProvider
             { Target = target.ToString() };
         }
 
-        return new NamedLock(name, key, connection, ownsConnection);
-    }
-
-    private sealed class NamedLock(string name, string key, DbConnection connection, bool ownsConnection) : IDatabaseLock
-    {
-        private DbConnection? _connection = connection;
-
-        public string Name { get; } = name;
-
-        public string Resource { get; } = "GET_LOCK('" + key + "')";
-
-        public async ValueTask DisposeAsync()
-        {
-            var held = Interlocked.Exchange(ref _connection, null);
-            if (held is null)
-            {
-                return;
-            }
-
-            if (ownsConnection)
-            {
-                try
-                {
-                    await ReleaseAsync(held).ConfigureAwait(false);
-                }
-                finally
-                {
-                    await held.DisposeAsync().ConfigureAwait(false);
-                }
-
-                return;
-            }
-
-            if (held.State != ConnectionState.Open)
-            {
-                return; // a closed session holds no locks
-            }
-
-            try
-            {
-                await ReleaseAsync(held).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is MySqlException or InvalidOperationException or IOException)
-            {
-                // The caller's own failure is the one to report. The pool resets a returned session
-                // (COM_RESET_CONNECTION), which releases its named locks, or closes it if that fails.
-                MySqlConnection.ClearPool((MySqlConnection)held);
-            }
-        }
-
-        private async Task ReleaseAsync(DbConnection held)
-        {
-            await using var command = held.CreateCommand("SELECT RELEASE_LOCK(@name)").AddParameter("@name", key);
-            await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
-        }
+        // The pool resets a returned session (COM_RESET_CONNECTION), which releases its named locks, or closes it.
+        return new SessionLock(name, "GET_LOCK('" + key + "')", connection, ownsConnection, "SELECT RELEASE_LOCK(@key)", key, c => MySqlConnection.ClearPool((MySqlConnection)c));
     }
 }

@@ -1,4 +1,3 @@
-using System.Data;
 using System.Data.Common;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -478,7 +477,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
             await using var command = connection.CreateCommand("SELECT pg_try_advisory_lock(@key)").AddParameter("@key", key);
             if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
             {
-                return new AdvisoryLock(name, key, connection, ownsConnection);
+                return new SessionLock(name, "pg_advisory_lock(" + key + ")", connection, ownsConnection, "SELECT pg_advisory_unlock(@key)", key, c => NpgsqlConnection.ClearPool((NpgsqlConnection)c));
             }
 
             if (DateTime.UtcNow >= deadline)
@@ -495,59 +494,4 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     /// <summary>A stable 64-bit advisory lock key from the lock name.</summary>
     internal static long LockKey(string name) =>
         BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("dbmigration:" + name)), 0);
-
-    private sealed class AdvisoryLock(string name, long key, NpgsqlConnection connection, bool ownsConnection) : IDatabaseLock
-    {
-        private NpgsqlConnection? _connection = connection;
-
-        public string Name { get; } = name;
-
-        public string Resource { get; } = "pg_advisory_lock(" + key + ")";
-
-        public async ValueTask DisposeAsync()
-        {
-            var held = Interlocked.Exchange(ref _connection, null);
-            if (held is null)
-            {
-                return;
-            }
-
-            if (ownsConnection)
-            {
-                try
-                {
-                    await UnlockAsync(held).ConfigureAwait(false);
-                }
-                finally
-                {
-                    // Closing the session releases the lock even if the unlock above failed.
-                    await held.DisposeAsync().ConfigureAwait(false);
-                }
-
-                return;
-            }
-
-            if (held.State != ConnectionState.Open)
-            {
-                return; // a closed session holds no locks
-            }
-
-            try
-            {
-                await UnlockAsync(held).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
-            {
-                // The caller's own failure is the one to report; the session must not go back to the pool still
-                // holding the lock, so its pool closes it when the caller does.
-                NpgsqlConnection.ClearPool(held);
-            }
-        }
-
-        private async Task UnlockAsync(NpgsqlConnection held)
-        {
-            await using var command = held.CreateCommand("SELECT pg_advisory_unlock(@key)").AddParameter("@key", key);
-            await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-    }
 }

@@ -90,6 +90,29 @@ public abstract class ProviderConformanceTests(IEngineUnderTest engine, string? 
     }
 
     [Fact]
+    public async Task Introspects_composite_keys_and_indexes_in_declared_column_order()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        await using var connection = await OpenAsync(target);
+        await ExecAsync(connection, "CREATE TABLE pair_parent (b INTEGER NOT NULL, a INTEGER NOT NULL, PRIMARY KEY (b, a))");
+        await ExecAsync(connection, "CREATE TABLE pair_child (id INTEGER NOT NULL PRIMARY KEY, x INTEGER, y INTEGER, CONSTRAINT fk_pair FOREIGN KEY (y, x) REFERENCES pair_parent (b, a))");
+        await ExecAsync(connection, "CREATE INDEX ix_pair_xy ON pair_child (x, y)");
+        await ExecAsync(connection, "CREATE UNIQUE INDEX ux_pair_yx ON pair_child (y, x, id)");
+
+        var tables = await Provider.GetTablesAsync(connection, CancellationToken.None);
+        var parent = Assert.Single(tables, t => t.Name.Name == "pair_parent");
+        var child = Assert.Single(tables, t => t.Name.Name == "pair_child");
+
+        Assert.Equal(["b", "a"], parent.PrimaryKey);
+        Assert.Contains(child.Indexes, i => i.Columns.SequenceEqual(["x", "y"]) && !i.IsUnique && !i.IsPrimaryKey);
+        Assert.Contains(child.Indexes, i => i.Name == "ux_pair_yx" && i.Columns.SequenceEqual(["y", "x", "id"]) && i.IsUnique);
+        var fk = Assert.Single(child.ForeignKeys);
+        Assert.Equal(["y", "x"], fk.Columns);
+        Assert.Equal("pair_parent", fk.ReferencedTable.Name);
+        Assert.Equal(["b", "a"], fk.ReferencedColumns);
+    }
+
+    [Fact]
     public async Task Counts_rows_and_measures_the_database()
     {
         var (target, connection) = await SeededAsync();

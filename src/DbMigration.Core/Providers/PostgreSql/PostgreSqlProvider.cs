@@ -223,59 +223,58 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
             }
         }
 
+        // One row per key column, not arrays: a cold process then never builds Npgsql's array converters.
         var indexes = new Dictionary<TableName, List<IndexSchema>>();
         await using (var command = connection.CreateCommand($"""
-            SELECT n.nspname, c.relname, ic.relname, i.indisunique, i.indisprimary,
-                   ARRAY(SELECT COALESCE(a.attname, '(expression)') FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                         LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)
+            SELECT n.nspname, c.relname, ic.relname, i.indisunique, i.indisprimary, COALESCE(a.attname, '(expression)')
             FROM pg_index i
             JOIN pg_class c ON c.oid = i.indrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_class ic ON ic.oid = i.indexrelid
+            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+            LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
             WHERE c.relkind IN ('r', 'p') AND {UserSchemas}
-            ORDER BY 1, 2, 3
+            ORDER BY 1, 2, 3, k.ord
             """))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
+            var rows = new List<(TableName Table, string Name, bool Unique, bool Primary, string Column)>();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var table = new TableName(reader.GetString(0), reader.GetString(1));
-                if (!indexes.TryGetValue(table, out var list))
-                {
-                    indexes[table] = list = [];
-                }
+                rows.Add((new TableName(reader.GetString(0), reader.GetString(1)), reader.GetString(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetString(5)));
+            }
 
-                list.Add(new IndexSchema(reader.GetString(2), reader.GetFieldValue<string[]>(5), reader.GetBoolean(3), reader.GetBoolean(4)));
+            foreach (var group in Consecutive(rows, r => (r.Table, r.Name)))
+            {
+                AddTo(indexes, group[0].Table, new IndexSchema(group[0].Name, group.ConvertAll(r => r.Column).ToArray(), group[0].Unique, group[0].Primary));
             }
         }
 
         var foreignKeys = new Dictionary<TableName, List<ForeignKeySchema>>();
         await using (var command = connection.CreateCommand($"""
-            SELECT n.nspname, c.relname, con.conname,
-                   ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.ord),
-                   fn.nspname, fc.relname,
-                   ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
-                         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.ord)
+            SELECT n.nspname, c.relname, con.conname, a.attname, fn.nspname, fc.relname, fa.attname
             FROM pg_constraint con
             JOIN pg_class c ON c.oid = con.conrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_class fc ON fc.oid = con.confrelid
             JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+            CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, fattnum, ord)
+            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+            JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = k.fattnum
             WHERE con.contype = 'f' AND {UserSchemas}
-            ORDER BY 1, 2, 3
+            ORDER BY 1, 2, 3, k.ord
             """))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
+            var rows = new List<(TableName Table, string Name, string Column, TableName Referenced, string ReferencedColumn)>();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var table = new TableName(reader.GetString(0), reader.GetString(1));
-                if (!foreignKeys.TryGetValue(table, out var list))
-                {
-                    foreignKeys[table] = list = [];
-                }
+                rows.Add((new TableName(reader.GetString(0), reader.GetString(1)), reader.GetString(2), reader.GetString(3), new TableName(reader.GetString(4), reader.GetString(5)), reader.GetString(6)));
+            }
 
-                list.Add(new ForeignKeySchema(reader.GetString(2), reader.GetFieldValue<string[]>(3), new TableName(reader.GetString(4), reader.GetString(5)), reader.GetFieldValue<string[]>(6)));
+            foreach (var group in Consecutive(rows, r => (r.Table, r.Name)))
+            {
+                AddTo(foreignKeys, group[0].Table, new ForeignKeySchema(group[0].Name, group.ConvertAll(r => r.Column).ToArray(), group[0].Referenced, group.ConvertAll(r => r.ReferencedColumn).ToArray()));
             }
         }
 
@@ -289,6 +288,33 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
 
         return result;
+    }
+
+    /// <summary>Splits rows into runs of equal keys (the catalog queries order by the key).</summary>
+    private static List<List<T>> Consecutive<T>(List<T> rows, Func<T, (TableName, string)> key)
+    {
+        var groups = new List<List<T>>();
+        foreach (var row in rows)
+        {
+            if (groups.Count == 0 || key(groups[^1][0]) != key(row))
+            {
+                groups.Add([]);
+            }
+
+            groups[^1].Add(row);
+        }
+
+        return groups;
+    }
+
+    private static void AddTo<T>(Dictionary<TableName, List<T>> byTable, TableName table, T item)
+    {
+        if (!byTable.TryGetValue(table, out var list))
+        {
+            byTable[table] = list = [];
+        }
+
+        list.Add(item);
     }
 
     public async Task<long> CountRowsAsync(DbConnection connection, TableName table, CancellationToken cancellationToken) =>

@@ -842,9 +842,52 @@ public sealed partial class TimezoneMigrationService
         await using var insert = connection.CreateCommand($"INSERT INTO {Runs} (run_id, started_utc, zone, tzdb_version, status, backup_id, options_json, columns_json) VALUES (@id, @at, @zone, @tzdb, 'running', @backup, @options, @json)", transaction);
         insert.AddParameter("@id", runId).AddParameter("@at", EngineSql.Time(provider.Engine, DateTimeOffset.UtcNow)).AddParameter("@zone", zone.Id)
             .AddParameter("@tzdb", TimezoneResolver.TzdbVersion).AddParameter("@backup", backupId)
-            .AddParameter("@options", JsonSerializer.Serialize(new RunOptions(request.Ambiguous, request.Nonexistent, request.OutputFormat), RunJson.Default.RunOptions))
-            .AddParameter("@json", JsonSerializer.Serialize(columns, RunJson.Default.ListRunColumn));
+            .AddParameter("@options", RunOptionsJson(request))
+            .AddParameter("@json", RunColumnsJson(columns));
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    // The run record's two JSON documents, written by hand in the shape RunJson reads back (names as declared, the two
+    // policies as numbers, the output format by name as its enum's converter says): a cold process then never builds
+    // the serializer's metadata for a run.
+    private static string RunOptionsJson(TimezoneMigrationRequest request) => WriteJson(writer =>
+    {
+        writer.WriteStartObject();
+        writer.WriteNumber(nameof(RunOptions.Ambiguous), (int)request.Ambiguous);
+        writer.WriteNumber(nameof(RunOptions.Nonexistent), (int)request.Nonexistent);
+        writer.WriteString(nameof(RunOptions.OutputFormat), request.OutputFormat.ToString());
+        writer.WriteEndObject();
+    });
+
+    private static string RunColumnsJson(IReadOnlyList<RunColumn> columns) => WriteJson(writer =>
+    {
+        writer.WriteStartArray();
+        foreach (var column in columns)
+        {
+            writer.WriteStartObject();
+            writer.WriteString(nameof(RunColumn.Table), column.Table);
+            writer.WriteString(nameof(RunColumn.Column), column.Column);
+            writer.WriteString(nameof(RunColumn.Key), column.Key);
+            writer.WriteBoolean(nameof(RunColumn.Typed), column.Typed);
+            writer.WriteString(nameof(RunColumn.Method), column.Method);
+            writer.WriteBoolean(nameof(RunColumn.IntegerKey), column.IntegerKey);
+            writer.WriteString(nameof(RunColumn.RollbackTable), column.RollbackTable);
+            writer.WriteNumber(nameof(RunColumn.Slot), column.Slot);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    });
+
+    private static string WriteJson(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            write(writer);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     private static async Task SetRunStatusAsync(IDatabaseProvider provider, DbConnection connection, string runId, string status, CancellationToken cancellationToken)

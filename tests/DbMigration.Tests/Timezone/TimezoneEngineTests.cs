@@ -197,6 +197,47 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
     }
 
     [Fact]
+    public async Task A_run_with_native_output_and_later_offsets_is_recorded_as_such_and_undoes_byte_for_byte()
+    {
+        // Undo reads the run's policies and output format back from its record to recognise the values it wrote.
+        var target = await SeededAsync();
+        var before = Fingerprint(target);
+        var host = new RecordingHost(_dir.Path);
+        new InvokeTimezoneMigrationCommand
+        {
+            Database = target,
+            SourceTimeZone = "America/New_York",
+            Ambiguous = AmbiguousTimePolicy.Later,
+            Nonexistent = NonexistentTimePolicy.ShiftForward,
+            OutputFormat = TimestampOutputFormat.Native,
+            SkipBackupMode = true,
+            ReportPath = _dir.File("reports"),
+        }.Invoke(host, CancellationToken.None);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.True(result.Validation?.Passed);
+        Assert.Equal("2024-11-03 06:30:00+00:00", Query(target, "SELECT created_at FROM events WHERE id = 4")[0][0]);
+
+        var record = Query(target, $"SELECT options_json, columns_json FROM dbmigration_tz_runs WHERE run_id = '{result.RunId}'").Single();
+        using (var options = JsonDocument.Parse((string)record[0]!))
+        {
+            Assert.Equal((int)AmbiguousTimePolicy.Later, options.RootElement.GetProperty("Ambiguous").GetInt32());
+            Assert.Equal((int)NonexistentTimePolicy.ShiftForward, options.RootElement.GetProperty("Nonexistent").GetInt32());
+            Assert.Equal("Native", options.RootElement.GetProperty("OutputFormat").GetString());
+        }
+
+        using (var columns = JsonDocument.Parse((string)record[1]!))
+        {
+            Assert.Contains(columns.RootElement.EnumerateArray(), c => c.GetProperty("Table").GetString()!.EndsWith("events", StringComparison.Ordinal)
+                && c.GetProperty("Column").GetString() == "created_at" && !c.GetProperty("Typed").GetBoolean() && c.GetProperty("Key").GetString()!.Length > 0);
+        }
+
+        var undo = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(undo, CancellationToken.None);
+        Assert.True(Assert.Single(undo.ObjectsOf<TimezoneUndoResult>()).ValuesRestored > 0);
+        Assert.Equal(before, Fingerprint(target));
+    }
+
+    [Fact]
     public async Task Missing_tables_and_columns_and_unknown_zones_get_clear_errors()
     {
         var target = await SeededAsync();

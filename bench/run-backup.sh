@@ -19,7 +19,6 @@ bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
 datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
 now() { date +%s.%N; }
 elapsed() { echo "$2 $1" | awk '{printf "%.3f", $1 - $2}'; }
-median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 timeit() { local t0; t0=$(now); "$@" >/dev/null 2>&1 || echo "bench: FAILED: $*" >&2; elapsed "$t0" "$(now)"; }
 
 # ---- SQLite ----
@@ -93,14 +92,8 @@ m_pgclean=$(printf '%s\n' "${pgclean_runs[@]}" | median); r_pgtrusted_clean=$(ra
 pg_version=$("${psql[@]}" -d postgres -At -c "SHOW server_version")
 
 # ---- MariaDB ----
-my_port=$(free_port)
-mkdir -p "$work/my"; chown mysql: "$work/my"
-mariadb-install-db --no-defaults --datadir="$work/my/data" --auth-root-authentication-method=normal --skip-test-db --user=mysql >/dev/null
-mariadbd --no-defaults --datadir="$work/my/data" --socket="$work/my/sock" --port="$my_port" --bind-address=127.0.0.1 --user=mysql \
-  --character-set-server=utf8mb4 --innodb-buffer-pool-size=1G --innodb-log-file-size=512M --innodb-flush-log-at-trx-commit=2 \
-  --local-infile=1 --log-error="$work/my/error.log" &
-for _ in $(seq 1 100); do mariadb --no-defaults -S "$work/my/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
-mariadb --no-defaults -S "$work/my/sock" -uroot -e "CREATE DATABASE bench; CREATE USER 'b'@'%' IDENTIFIED BY 'bpw'; GRANT ALL ON *.* TO 'b'@'%';"
+my_start "$work" --innodb-buffer-pool-size=1G --innodb-log-file-size=512M
+"${my[@]}" -e "CREATE DATABASE bench"
 echo "bench: generating $server_rows MariaDB rows"
 MYSQL_PWD=bpw "${datagen[@]}" --engine mariadb --target "host=127.0.0.1;port=$my_port;database=bench;user=b" --rows "$server_rows" >/dev/null
 my_target="mariadb://b:bpw@127.0.0.1:$my_port/bench"
@@ -110,13 +103,13 @@ for r in $(seq 1 "$runs"); do
   rm -rf "$work/mydumper"; mydumper_runs+=("$(timeit mydumper -h 127.0.0.1 -P "$my_port" -u b -p bpw -B bench -t 2 -o "$work/mydumper")")
   rm -rf "$work/myrepo"; myours_runs+=("$(timeit "${bench[@]}" backup "$my_target" "$work/myrepo" None)")
   rm -rf "$work/mybirepo"; mybi_runs+=("$(timeit "${bench[@]}" backup "$my_target" "$work/mybirepo" None BuiltIn)")
-  mariadb --no-defaults -S "$work/my/sock" -uroot -e "DROP DATABASE IF EXISTS loaded; CREATE DATABASE loaded"
+  "${my[@]}" -e "DROP DATABASE IF EXISTS loaded; CREATE DATABASE loaded"
   myload_runs+=("$(timeit bash -c "MYSQL_PWD=bpw mariadb --no-defaults -h 127.0.0.1 -P $my_port -u b --default-character-set=utf8mb4 --binary-mode loaded < '$work/my.sql'")")
   mybirestore_runs+=("$(timeit "${bench[@]}" restore "$my_target" "$(ls -d "$work/mybirepo/bench/"*/ | head -1)")")
 done
 m_mybi=$(printf '%s\n' "${mybi_runs[@]}" | median); m_myload=$(printf '%s\n' "${myload_runs[@]}" | median); m_mybirestore=$(printf '%s\n' "${mybirestore_runs[@]}" | median)
 m_mydump=$(printf '%s\n' "${mydump_runs[@]}" | median); m_mydumper=$(printf '%s\n' "${mydumper_runs[@]}" | median); m_myours=$(printf '%s\n' "${myours_runs[@]}" | median)
-my_version=$(mariadb --no-defaults -S "$work/my/sock" -uroot -N -e "SELECT VERSION()")
+my_version=$("${my[@]}" -N -e "SELECT VERSION()")
 
 mkdir -p bench/results
 cat > bench/results/backup.md <<MD

@@ -9,21 +9,13 @@ rows="${1:-1000000}"
 runs="${2:-5}"
 work=$(mktemp -d /tmp/dbm-bench-mysql-XXXXXX)
 chmod 755 "$work"
-port=$(free_port)
-user_args=()
-if [ "$(id -u)" = 0 ]; then chown mysql: "$work"; user_args=(--user=mysql); fi
-
-cleanup() { [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { [ -n "${my_pid:-}" ] && kill "$my_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "bench: starting MariaDB on port $port"
-mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal --skip-test-db "${user_args[@]}" >/dev/null
-mariadbd --no-defaults --datadir="$work/data" --socket="$work/sock" --port="$port" --bind-address=127.0.0.1 \
-  --skip-name-resolve --character-set-server=utf8mb4 --innodb-buffer-pool-size=1G --innodb-log-file-size=512M \
-  --innodb-flush-log-at-trx-commit=2 --local-infile=1 --max-allowed-packet=64M --log-error="$work/error.log" "${user_args[@]}" &
-server_pid=$!
-for _ in $(seq 1 100); do mariadb --no-defaults -S "$work/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
-mariadb --no-defaults -S "$work/sock" -uroot -e "CREATE DATABASE bench; CREATE USER 'b'@'%' IDENTIFIED BY 'bpw'; GRANT ALL ON *.* TO 'b'@'%';"
+echo "bench: starting MariaDB"
+my_start "$work" --innodb-buffer-pool-size=1G --innodb-log-file-size=512M --max-allowed-packet=64M
+"${my[@]}" -e "CREATE DATABASE bench"
+port=$my_port
 
 dotnet build -c Release bench/DbMigration.Bench bench/DbMigration.DataGen >/dev/null 2>&1 || { dotnet build -c Release bench/DbMigration.Bench; dotnet build -c Release bench/DbMigration.DataGen; }
 bench_dll=bench/DbMigration.Bench/bin/Release/net10.0/DbMigration.Bench.dll
@@ -35,7 +27,6 @@ cli=(mariadb --no-defaults -h 127.0.0.1 -P "$port" -u b -pbpw bench)
 cs="Server=127.0.0.1;Port=$port;User ID=b;Password=bpw;Database=bench;SslMode=None"
 
 now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 reset_table() { "${cli[@]}" -e "DROP TABLE IF EXISTS events; $schema"; }
 
 echo "bench: load $rows rows, $runs runs each"

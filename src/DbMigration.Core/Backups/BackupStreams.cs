@@ -128,20 +128,31 @@ internal static class BackupStreams
                 progress?.Report(total);
             }
 
-            switch (compressing)
+            if (compressing is BrotliWriteStream brotli)
             {
-                case BrotliWriteStream brotli:
-                    await brotli.FinishAsync(cancellationToken).ConfigureAwait(false);
-                    break;
-                case ZstdSharp.CompressionStream zstd:
-                    // Ends the frame (its content checksum included) and writes what the workers still hold.
-                    await zstd.DisposeAsync().ConfigureAwait(false);
-                    break;
+                await brotli.FinishAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (compressing is not null)
+            {
+                // zstd ends its frame here (its content checksum included) and writes what the workers still hold.
+                await compressing.DisposeAsync().ConfigureAwait(false);
+                compressing = null;
             }
         }
         finally
         {
-            compressing?.Dispose();
+            if (compressing is not null)
+            {
+                // The copy failed and its file is thrown away: closing must not hide the error that got us here.
+                try
+                {
+                    compressing.Dispose();
+                }
+                catch (Exception ex) when (ex is IOException or ZstdSharp.ZstdException or ObjectDisposedException)
+                {
+                }
+            }
         }
 
         if (encrypting is not null)
@@ -193,7 +204,6 @@ internal static class BackupStreams
         };
     }
 
-    /// <summary>Hashes everything written through it.</summary>
     /// <summary>
     /// Brotli at an explicit quality, into <paramref name="inner"/> (left open). .NET 8's BrotliStream offers only
     /// quality 1 and 4; quality 0, a standard Brotli stream like any other, compresses about 60% faster than 1.
@@ -265,6 +275,7 @@ internal static class BackupStreams
         }
     }
 
+    /// <summary>Hashes everything written through it.</summary>
     private sealed class HashingStream(Stream inner, IncrementalHash hash) : WriteOnlyStream(inner)
     {
         public override void Write(ReadOnlySpan<byte> buffer)

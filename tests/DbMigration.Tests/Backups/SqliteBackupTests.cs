@@ -537,47 +537,4 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal([made[0].Id, made[4].Id, made[5].Id], new BackupRepository(Repository).List().Select(b => b.Id).Order());
         Assert.Equal([made[0].Id, made[4].Id, made[5].Id], new BackupRepository(secondary).List().Select(b => b.Id).Order());
     }
-
-    /// <summary>A stream that fails like a full disk after a number of bytes.</summary>
-    private sealed class FillingDisk(Stream inner, long failAfterBytes) : Stream
-    {
-        private long _written;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => inner.Length;
-
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            _written += buffer.Length;
-            if (_written > failAfterBytes)
-            {
-                throw new IOException("No space left on device", 28);
-            }
-
-            inner.Write(buffer);
-        }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Write(buffer.Span);
-            return ValueTask.CompletedTask;
-        }
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-    }
 }

@@ -8,7 +8,8 @@ namespace DbMigration.Migrations;
 
 /// <summary>
 /// The migration lock: the engine's cross-process lock (a lock file on SQLite, an advisory lock on PostgreSQL,
-/// GET_LOCK on MySQL) keeps a second migrator out, and a row in dbmigration_lock says who holds it, with a heartbeat.
+/// GET_LOCK on MySQL) keeps a second migrator out, and a row in dbmigration_lock says who holds it, with a heartbeat
+/// written on the connection whose session holds the engine lock.
 /// The engine lock dies with its process; the row does not. A row found by the next holder is therefore a stale lock
 /// from a killed run, reported and taken over only with -Force.
 /// </summary>
@@ -34,23 +35,24 @@ internal sealed class MigrationLock : IAsyncDisposable
     public static async Task<MigrationLock> AcquireAsync(IDatabaseProvider provider, DatabaseTarget target, TimeSpan timeout, bool force, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var journal = new MigrationJournal(provider);
-        IDatabaseLock engineLock;
+        // The engine lock lives in the heartbeat connection's session: one connection for both, and a lost
+        // connection loses the lock along with the heartbeat.
+        var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        IDatabaseLock? engineLock = null;
         try
         {
-            engineLock = await provider.AcquireLockAsync(target, LockName, timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
-        {
-            var holder = await InspectAsync(provider, target, cancellationToken).ConfigureAwait(false);
-            throw new DbMigrationException(ErrorIds.MigrationLockHeld, ErrorKind.ResourceBusy,
-                $"Another migration holds the lock on {target}" + (holder.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId}, heartbeat {holder.HeartbeatUtc:u})") +
-                $"; gave up after {timeout.TotalSeconds:0.#} s.", ex) { Target = target.ToString() };
-        }
+            try
+            {
+                engineLock = await provider.AcquireLockAsync(connection, target, LockName, timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
+            {
+                var holder = await InspectAsync(provider, target, cancellationToken).ConfigureAwait(false);
+                throw new DbMigrationException(ErrorIds.MigrationLockHeld, ErrorKind.ResourceBusy,
+                    $"Another migration holds the lock on {target}" + (holder.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId}, heartbeat {holder.HeartbeatUtc:u})") +
+                    $"; gave up after {timeout.TotalSeconds:0.#} s.", ex) { Target = target.ToString() };
+            }
 
-        DbConnection? connection = null;
-        try
-        {
-            connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             await journal.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
             var stale = await ReadRowAsync(connection, cancellationToken).ConfigureAwait(false);
             if (stale is not null)
@@ -78,12 +80,12 @@ internal sealed class MigrationLock : IAsyncDisposable
         }
         catch
         {
-            if (connection is not null)
+            if (engineLock is not null)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                await engineLock.DisposeAsync().ConfigureAwait(false);
             }
 
-            await engineLock.DisposeAsync().ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -190,8 +192,9 @@ internal sealed class MigrationLock : IAsyncDisposable
         }
         finally
         {
-            await _connection.DisposeAsync().ConfigureAwait(false);
+            // The lock first: it is released through the connection.
             await _engineLock.DisposeAsync().ConfigureAwait(false);
+            await _connection.DisposeAsync().ConfigureAwait(false);
             _gate.Release();
             _gate.Dispose();
         }

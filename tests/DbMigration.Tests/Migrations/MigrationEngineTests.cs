@@ -60,7 +60,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         return host.ObjectsOf<MigrationInfo>().ToList();
     }
 
-    private static List<QueryRow> Query(DatabaseTarget target, string sql)
+    protected static List<QueryRow> Query(DatabaseTarget target, string sql)
     {
         var host = new RecordingHost();
         new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(host, CancellationToken.None);
@@ -475,6 +475,25 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
         Assert.Equal(["1", "2"], host.ObjectsOf<MigrationRun>().Select(r => r.Version));
         Assert.False(host.ObjectsOf<MigrationRun>().Last().Transactional);
         Assert.Contains(host.Warnings, w => w.Contains("outside a transaction", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_migration_lock_is_held_in_the_session_that_writes_its_heartbeat()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using (await MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(10), force: false, null, CancellationToken.None))
+        {
+            // The session holding the advisory lock last ran the lock row's INSERT (or a heartbeat since): one
+            // connection serves both, so losing it loses the lock with the heartbeat.
+            var holders = Query(target, """
+                SELECT a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """);
+            Assert.Contains("dbmigration_lock", Assert.Single(holders)[0]?.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.Empty(Query(target, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"));
     }
 }
 

@@ -80,12 +80,18 @@ internal sealed class MigrationLock : IAsyncDisposable
         }
         catch
         {
-            if (engineLock is not null)
+            try
             {
-                await engineLock.DisposeAsync().ConfigureAwait(false);
+                if (engineLock is not null)
+                {
+                    await engineLock.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
             }
 
-            await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -192,11 +198,17 @@ internal sealed class MigrationLock : IAsyncDisposable
         }
         finally
         {
-            // The lock first: it is released through the connection.
-            await _engineLock.DisposeAsync().ConfigureAwait(false);
-            await _connection.DisposeAsync().ConfigureAwait(false);
-            _gate.Release();
-            _gate.Dispose();
+            try
+            {
+                // The lock first: it is released through the connection.
+                await _engineLock.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await _connection.DisposeAsync().ConfigureAwait(false);
+                _gate.Release();
+                _gate.Dispose();
+            }
         }
     }
 }

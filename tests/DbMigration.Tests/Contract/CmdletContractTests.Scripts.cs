@@ -1,0 +1,235 @@
+using System.Management.Automation;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+using DbMigration.Tests.Fixtures;
+
+namespace DbMigration.Tests.Contract;
+
+/// <summary>
+/// The example runbooks, the Pester tests, the README and the help examples call real cmdlets with real parameters.
+/// No PowerShell runs here, so a renamed cmdlet or parameter would otherwise go unnoticed until a user ran the script.
+/// </summary>
+public sealed partial class CmdletContractTests
+{
+    private static readonly string[] CommonParameters =
+    [
+        "Verbose", "Debug", "ErrorAction", "WarningAction", "InformationAction", "ProgressAction", "ErrorVariable",
+        "WarningVariable", "InformationVariable", "OutVariable", "OutBuffer", "PipelineVariable", "WhatIf", "Confirm",
+    ];
+
+    /// <summary>A name shaped like ours: one of our nouns, or a word of them, after an approved-looking verb.</summary>
+    [GeneratedRegex(@"(?<![\w$.\\/-])([A-Z][a-z]+)-([A-Z][A-Za-z]+)(?![\w-])")]
+    private static partial Regex CommandName();
+
+    [GeneratedRegex(@"(?<=[\s(])-([A-Za-z][A-Za-z0-9]*)(?=[\s:)]|$)")]
+    private static partial Regex ParameterToken();
+
+    [GeneratedRegex(@"'[^']*'|""(?:`.|[^""`])*""")]
+    private static partial Regex StringLiteral();
+
+    [Fact]
+    public void Scripts_and_docs_call_real_cmdlets_with_real_parameters()
+    {
+        var cmdlets = CmdletTypes().ToDictionary(CmdletName, ParameterNames, StringComparer.OrdinalIgnoreCase);
+        var ourNouns = new Regex("Database|Migration|Backup|Timezone", RegexOptions.CultureInvariant);
+        var problems = new List<string>();
+        var calls = 0;
+        foreach (var (source, line, text) in ScriptLines())
+        {
+            foreach (Match match in CommandName().Matches(text))
+            {
+                var name = match.Value;
+                if (!cmdlets.TryGetValue(name, out var parameters))
+                {
+                    if (ourNouns.IsMatch(match.Groups[2].Value))
+                    {
+                        problems.Add($"{source}:{line}: {name} is not a DbMigration cmdlet");
+                    }
+
+                    continue;
+                }
+
+                calls++;
+                foreach (var parameter in ArgumentsOf(text, match.Index + match.Length))
+                {
+                    if (!parameters.Contains(parameter) && !CommonParameters.Contains(parameter, StringComparer.OrdinalIgnoreCase))
+                    {
+                        problems.Add($"{source}:{line}: {name} has no parameter -{parameter}");
+                    }
+                }
+            }
+        }
+
+        Assert.True(calls > 50, $"only {calls} cmdlet calls found: the scan is not reading the scripts");
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    /// <summary>The parameter names (and aliases) a cmdlet declares.</summary>
+    private static HashSet<string> ParameterNames(Type type)
+    {
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var property in type.GetProperties().Where(IsParameter))
+        {
+            names.Add(property.Name);
+            foreach (var alias in property.CustomAttributes.Where(a => a.AttributeType == typeof(AliasAttribute)))
+            {
+                foreach (var value in (IEnumerable<CustomAttributeTypedArgument>)alias.ConstructorArguments[0].Value!)
+                {
+                    names.Add((string)value.Value!);
+                }
+            }
+        }
+
+        return names;
+    }
+
+    /// <summary>The -Name tokens of one call: up to its pipe, semicolon, or the bracket that closes around it.</summary>
+    private static IEnumerable<string> ArgumentsOf(string text, int start)
+    {
+        var depth = 0;
+        var end = start;
+        for (; end < text.Length; end++)
+        {
+            var c = text[end];
+            if (c is '(' or '{' or '[')
+            {
+                depth++;
+            }
+            else if (c is ')' or '}' or ']')
+            {
+                if (--depth < 0)
+                {
+                    break;
+                }
+            }
+            else if (depth == 0 && c is '|' or ';')
+            {
+                break;
+            }
+        }
+
+        // Only the call's own level: a nested (Get-Thing -Name x) is a call of its own.
+        var own = new System.Text.StringBuilder();
+        depth = 0;
+        foreach (var c in text[start..end])
+        {
+            if (c is '(' or '{' or '[')
+            {
+                depth++;
+                own.Append(' ');
+            }
+            else if (c is ')' or '}' or ']')
+            {
+                depth--;
+                own.Append(' ');
+            }
+            else
+            {
+                own.Append(depth == 0 ? c : ' ');
+            }
+        }
+
+        return ParameterToken().Matches(own.ToString()).Select(m => m.Groups[1].Value);
+    }
+
+    /// <summary>Every line a user would run: the example scripts, the Pester tests, README code and the help examples.</summary>
+    private static IEnumerable<(string Source, int Line, string Text)> ScriptLines()
+    {
+        var scripts = Directory.GetFiles(Repo.PathOf("examples"), "*.ps1")
+            .Concat(Directory.GetFiles(Repo.PathOf("tests", "pester"), "*.ps1"))
+            .Concat([Repo.PathOf("build.ps1")]);
+        foreach (var path in scripts)
+        {
+            foreach (var entry in Logical(File.ReadAllLines(path), Path.GetFileName(path)))
+            {
+                yield return entry;
+            }
+        }
+
+        // README: fenced PowerShell blocks as scripts, and inline `code` spans in the prose.
+        var readme = File.ReadAllLines(Repo.PathOf("README.md"));
+        var fence = new List<string>();
+        var fenceStart = 0;
+        var inFence = false;
+        for (var i = 0; i < readme.Length; i++)
+        {
+            if (readme[i].TrimStart().StartsWith("```", StringComparison.Ordinal))
+            {
+                if (inFence)
+                {
+                    foreach (var entry in Logical([.. fence], "README.md", fenceStart))
+                    {
+                        yield return entry;
+                    }
+
+                    fence.Clear();
+                }
+
+                inFence = !inFence;
+                fenceStart = i + 1;
+                continue;
+            }
+
+            if (inFence)
+            {
+                fence.Add(readme[i]);
+                continue;
+            }
+
+            foreach (Match span in Regex.Matches(readme[i], "`([^`]+)`"))
+            {
+                yield return ("README.md", i + 1, StringLiteral().Replace(span.Groups[1].Value, "''"));
+            }
+        }
+
+        XNamespace dev = "http://schemas.microsoft.com/maml/dev/2004/10";
+        var help = XDocument.Load(Repo.PathOf("module", "en-US", "DbMigration.PowerShell.dll-Help.xml"), LoadOptions.SetLineInfo);
+        foreach (var code in help.Descendants(dev + "code"))
+        {
+            var line = ((System.Xml.IXmlLineInfo)code).LineNumber;
+            foreach (var entry in Logical(code.Value.Split('\n'), "DbMigration.PowerShell.dll-Help.xml", line - 1))
+            {
+                yield return entry;
+            }
+        }
+    }
+
+    /// <summary>Script lines joined where a backtick continues them, comments and string contents removed.</summary>
+    private static IEnumerable<(string Source, int Line, string Text)> Logical(string[] lines, string source, int offset = 0)
+    {
+        var inBlockComment = false;
+        var pending = string.Empty;
+        var pendingLine = 0;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var text = lines[i];
+            if (inBlockComment || text.TrimStart().StartsWith("<#", StringComparison.Ordinal))
+            {
+                inBlockComment = !text.Contains("#>", StringComparison.Ordinal);
+                continue;
+            }
+
+            text = StringLiteral().Replace(text, "''");
+            var hash = text.IndexOf('#', StringComparison.Ordinal);
+            if (hash >= 0)
+            {
+                text = text[..hash];
+            }
+
+            if (pending.Length == 0)
+            {
+                pendingLine = offset + i + 1;
+            }
+
+            if (text.TrimEnd().EndsWith('`'))
+            {
+                pending += text.TrimEnd().TrimEnd('`') + " ";
+                continue;
+            }
+
+            yield return (source, pendingLine, pending + text);
+            pending = string.Empty;
+        }
+    }
+}

@@ -65,6 +65,155 @@ public sealed partial class CmdletContractTests
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 
+    [GeneratedRegex(@"^\s*\|\s*(Format-Table|Format-List|Select-Object|Where-Object|Sort-Object)\b((?:\s+[A-Za-z][A-Za-z0-9]*\s*,?)*)")]
+    private static partial Regex PipedPropertyList();
+
+    [GeneratedRegex(@"\$(?:script:|global:)?([A-Za-z][A-Za-z0-9]*)\s*=\s*(@\()?\s*([A-Z][a-z]+-[A-Z][A-Za-z]+)")]
+    private static partial Regex Assignment();
+
+    /// <summary>The cmdlet whose objects come out of a pipeline: the last of ours, if only filters follow it.</summary>
+    private static string? LastProducer(string pipeline, IReadOnlyDictionary<string, List<Type>> outputs)
+    {
+        string? producer = null;
+        foreach (Match command in CommandName().Matches(pipeline))
+        {
+            if (outputs.ContainsKey(command.Value))
+            {
+                producer = command.Value;
+            }
+            else if (command.Value is not ("Where-Object" or "Sort-Object"))
+            {
+                producer = null;
+            }
+        }
+
+        return producer;
+    }
+
+    [Fact]
+    public void Scripts_and_docs_read_properties_the_output_types_have()
+    {
+        // Rows named by a type name (Invoke-DatabaseQuery's result rows) carry the query's columns: not checkable.
+        var outputs = CmdletTypes()
+            .Where(t => Declaration(t).OutputTypes.All(o => o is Type))
+            .ToDictionary(CmdletName, t => Declaration(t).OutputTypes.OfType<Type>().ToList(), StringComparer.OrdinalIgnoreCase);
+        var problems = new List<string>();
+        var checkedNames = 0;
+        void Check(string source, int line, string cmdlet, IEnumerable<string> names)
+        {
+            // PowerShell gives every object and array Count and Length.
+            foreach (var name in names.Where(n => n is not ("Count" or "Length")))
+            {
+                checkedNames++;
+                if (!outputs[cmdlet].Any(t => t.GetProperty(name, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase) is not null))
+                {
+                    problems.Add($"{source}:{line}: the output of {cmdlet} ({string.Join(", ", outputs[cmdlet].Select(t => t.Name))}) has no property {name}");
+                }
+            }
+        }
+
+        var assigned = new Dictionary<(string Source, string Variable), (string Cmdlet, bool Array)>();
+        foreach (var (source, line, text) in ScriptLines())
+        {
+            foreach (Match assignment in Assignment().Matches(text))
+            {
+                if (outputs.ContainsKey(assignment.Groups[3].Value))
+                {
+                    assigned[(source, assignment.Groups[1].Value.ToLowerInvariant())] = (assignment.Groups[3].Value, assignment.Groups[2].Success);
+                }
+            }
+
+            foreach (Match match in CommandName().Matches(text))
+            {
+                if (!outputs.ContainsKey(match.Value) || outputs[match.Value].Count == 0)
+                {
+                    continue;
+                }
+
+                // OurCmdlet … | Where-Object Name … | Format-Table A, B: property lists of commands that keep the objects.
+                var rest = text[(match.Index + match.Length)..];
+                var pipe = FirstTopLevelPipe(rest);
+                while (pipe >= 0)
+                {
+                    var piped = PipedPropertyList().Match(rest[pipe..]);
+                    if (!piped.Success)
+                    {
+                        break;
+                    }
+
+                    var names = piped.Groups[2].Value.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries);
+                    Check(source, line, match.Value, piped.Groups[1].Value == "Where-Object" ? names.Take(1) : names);
+                    if (piped.Groups[1].Value is "Format-Table" or "Format-List" or "Select-Object")
+                    {
+                        break;
+                    }
+
+                    rest = rest[(pipe + piped.Length)..];
+                    pipe = FirstTopLevelPipe(rest);
+                }
+
+                // (OurCmdlet … | Filter …).Name
+                if (match.Index > 0 && text[match.Index - 1] == '(')
+                {
+                    var close = ClosingParenthesis(text, match.Index - 1);
+                    var member = close < 0 ? null : Regex.Match(text[(close + 1)..], "^\\.([A-Za-z][A-Za-z0-9]*)");
+                    var producer = close < 0 ? null : LastProducer(text[match.Index..close], outputs);
+                    if (member is { Success: true } && producer is not null)
+                    {
+                        Check(source, line, producer, [member.Groups[1].Value]);
+                    }
+                }
+            }
+
+            // $result.Name, where $result = OurCmdlet … earlier in the same source.
+            foreach (Match use in Regex.Matches(text, "\\$(?:script:|global:)?([A-Za-z][A-Za-z0-9]*)\\.([A-Za-z][A-Za-z0-9]*)"))
+            {
+                if (assigned.TryGetValue((source, use.Groups[1].Value.ToLowerInvariant()), out var from))
+                {
+                    Check(source, line, from.Cmdlet, [use.Groups[2].Value]);
+                }
+            }
+        }
+
+        Assert.True(checkedNames > 20, $"only {checkedNames} property reads found: the scan is not reading the scripts");
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    private static int FirstTopLevelPipe(string text)
+    {
+        var depth = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            depth += text[i] is '(' or '{' or '[' ? 1 : text[i] is ')' or '}' or ']' ? -1 : 0;
+            if (depth < 0 || (depth == 0 && text[i] == ';'))
+            {
+                return -1;
+            }
+
+            if (depth == 0 && text[i] == '|')
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static int ClosingParenthesis(string text, int open)
+    {
+        var depth = 0;
+        for (var i = open; i < text.Length; i++)
+        {
+            depth += text[i] == '(' ? 1 : text[i] == ')' ? -1 : 0;
+            if (depth == 0)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>The parameter names (and aliases) a cmdlet declares.</summary>
     private static HashSet<string> ParameterNames(Type type)
     {
@@ -222,7 +371,7 @@ public sealed partial class CmdletContractTests
                 pendingLine = offset + i + 1;
             }
 
-            if (text.TrimEnd().EndsWith('`'))
+            if (text.TrimEnd().EndsWith('`') || text.TrimEnd().EndsWith('|'))
             {
                 pending += text.TrimEnd().TrimEnd('`') + " ";
                 continue;

@@ -61,6 +61,19 @@ public sealed partial class CmdletContractTests
             }
         }
 
+        // Type literals such as [DbMigration.Backups.BackupInfo] in -BeOfType checks and casts.
+        var core = typeof(DbMigration.Targets.DatabaseTarget).Assembly;
+        foreach (var (source, line, text) in ScriptLines())
+        {
+            foreach (Match literal in Regex.Matches(text, @"\[(DbMigration\.[A-Za-z.]+)\]"))
+            {
+                if (core.GetType(literal.Groups[1].Value) is null && CmdletAssembly.GetType(literal.Groups[1].Value) is null)
+                {
+                    problems.Add($"{source}:{line}: no type {literal.Groups[1].Value}");
+                }
+            }
+        }
+
         Assert.True(calls > 50, $"only {calls} cmdlet calls found: the scan is not reading the scripts");
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }

@@ -820,8 +820,13 @@ public sealed partial class TimezoneMigrationService
             """, cancellationToken, transaction).ConfigureAwait(false);
         await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken, transaction).ConfigureAwait(false);
 
-        // How far batched conversions (and their undo) got in each key window (lane_after < key), so a killed run or
-        // undo is undone exactly.
+        // How far MySQL's batched DATETIME conversions (and their undo) got in each key window (lane_after < key), so
+        // a killed run or undo is undone exactly. The other engines convert typed columns in one transaction.
+        if (engine != DatabaseEngine.MySql)
+        {
+            return;
+        }
+
         await connection.ExecuteAsync($"""
             CREATE TABLE IF NOT EXISTS {Progress} (
                 run_id VARCHAR(64) NOT NULL,

@@ -292,9 +292,9 @@ public sealed partial class TimezoneMigrationService
         return rows;
     }
 
-    private static async Task CheckSampleAsync(ConvertContext context, TablePlan plan, List<(object Key, object?[] Values)> before, CancellationToken cancellationToken)
+    private static async Task CheckSampleAsync(ConvertContext context, TablePlan plan, List<(object Key, object?[] Values)> before, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
-        var after = (await ReadSampleAsync(context, plan, null, null, before.Select(b => b.Key).ToList(), null, cancellationToken).ConfigureAwait(false))
+        var after = (await ReadSampleAsync(context, plan, null, null, before.Select(b => b.Key).ToList(), transaction, cancellationToken).ConfigureAwait(false))
             .ToDictionary(a => KeyText(a.Key), a => a.Values, StringComparer.Ordinal);
         for (var i = 0; i < plan.Columns.Count; i++)
         {
@@ -379,6 +379,12 @@ public sealed partial class TimezoneMigrationService
             ReportEdges(context, plan, scan);
             RefuseTyped(context, plan, scan);
             await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
+
+            // Validated under the table lock: once it is released, writers that queued behind the ALTER insert at
+            // once, and a count taken then would report their rows as a mismatch.
+            var after = await CountAsync(context, plan, cancellationToken, transaction).ConfigureAwait(false);
+            CheckCounts(context, plan, scan.Counts, after, scan.Tallies.Select(t => t.Converted).ToList());
+            await CheckSampleAsync(context, plan, sample, cancellationToken, transaction).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -387,10 +393,6 @@ public sealed partial class TimezoneMigrationService
         {
             context.Outcome.Columns.Add(Result(plan.Columns[i], scan.Tallies[i], context.Converter, AlterCase));
         }
-
-        var after = await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
-        CheckCounts(context, plan, scan.Counts, after, scan.Tallies.Select(t => t.Converted).ToList());
-        await CheckSampleAsync(context, plan, sample, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task RecordUnrecoverableAsync(ConvertContext context, List<(string Table, string Column, string Key, string Original)> rows, DbTransaction transaction, CancellationToken cancellationToken)

@@ -18,7 +18,7 @@ public sealed partial class CmdletContractTests
         "WarningVariable", "InformationVariable", "OutVariable", "OutBuffer", "PipelineVariable", "WhatIf", "Confirm",
     ];
 
-    /// <summary>A name shaped like ours: one of our nouns, or a word of them, after an approved-looking verb.</summary>
+    /// <summary>A command name: Verb-Noun, not inside a path, a variable or a longer word.</summary>
     [GeneratedRegex(@"(?<![\w$.\\/-])([A-Z][a-z]+)-([A-Z][A-Za-z]+)(?![\w-])")]
     private static partial Regex CommandName();
 
@@ -33,10 +33,20 @@ public sealed partial class CmdletContractTests
     {
         var cmdlets = CmdletTypes().ToDictionary(CmdletName, ParameterNames, StringComparer.OrdinalIgnoreCase);
         var ourNouns = new Regex("Database|Migration|Backup|Timezone", RegexOptions.CultureInvariant);
+        var core = typeof(DbMigration.Targets.DatabaseTarget).Assembly;
         var problems = new List<string>();
         var calls = 0;
         foreach (var (source, line, text) in ScriptLines())
         {
+            // Type literals such as [DbMigration.Backups.BackupInfo] in -BeOfType checks and casts.
+            foreach (Match literal in Regex.Matches(text, @"\[(DbMigration\.[A-Za-z.]+)\]"))
+            {
+                if (core.GetType(literal.Groups[1].Value) is null && CmdletAssembly.GetType(literal.Groups[1].Value) is null)
+                {
+                    problems.Add($"{source}:{line}: no type {literal.Groups[1].Value}");
+                }
+            }
+
             foreach (Match match in CommandName().Matches(text))
             {
                 var name = match.Value;
@@ -61,19 +71,6 @@ public sealed partial class CmdletContractTests
             }
         }
 
-        // Type literals such as [DbMigration.Backups.BackupInfo] in -BeOfType checks and casts.
-        var core = typeof(DbMigration.Targets.DatabaseTarget).Assembly;
-        foreach (var (source, line, text) in ScriptLines())
-        {
-            foreach (Match literal in Regex.Matches(text, @"\[(DbMigration\.[A-Za-z.]+)\]"))
-            {
-                if (core.GetType(literal.Groups[1].Value) is null && CmdletAssembly.GetType(literal.Groups[1].Value) is null)
-                {
-                    problems.Add($"{source}:{line}: no type {literal.Groups[1].Value}");
-                }
-            }
-        }
-
         Assert.True(calls > 50, $"only {calls} cmdlet calls found: the scan is not reading the scripts");
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
@@ -81,7 +78,7 @@ public sealed partial class CmdletContractTests
     [GeneratedRegex(@"^\s*\|\s*(Format-Table|Format-List|Select-Object|Where-Object|Sort-Object)\b((?:\s+[A-Za-z][A-Za-z0-9]*\s*,?)*)")]
     private static partial Regex PipedPropertyList();
 
-    [GeneratedRegex(@"\$(?:script:|global:)?([A-Za-z][A-Za-z0-9]*)\s*=\s*(@\()?\s*([A-Z][a-z]+-[A-Z][A-Za-z]+)")]
+    [GeneratedRegex(@"\$(?:script:|global:)?([A-Za-z][A-Za-z0-9]*)\s*=\s*(?:@\()?\s*([A-Z][a-z]+-[A-Z][A-Za-z]+)")]
     private static partial Regex Assignment();
 
     /// <summary>The cmdlet whose objects come out of a pipeline: the last of ours, if only filters follow it.</summary>
@@ -125,14 +122,14 @@ public sealed partial class CmdletContractTests
             }
         }
 
-        var assigned = new Dictionary<(string Source, string Variable), (string Cmdlet, bool Array)>();
+        var assigned = new Dictionary<(string Source, string Variable), string>();
         foreach (var (source, line, text) in ScriptLines())
         {
             foreach (Match assignment in Assignment().Matches(text))
             {
-                if (outputs.ContainsKey(assignment.Groups[3].Value))
+                if (outputs.ContainsKey(assignment.Groups[2].Value))
                 {
-                    assigned[(source, assignment.Groups[1].Value.ToLowerInvariant())] = (assignment.Groups[3].Value, assignment.Groups[2].Success);
+                    assigned[(source, assignment.Groups[1].Value.ToLowerInvariant())] = assignment.Groups[2].Value;
                 }
             }
 
@@ -145,7 +142,7 @@ public sealed partial class CmdletContractTests
 
                 // OurCmdlet … | Where-Object Name … | Format-Table A, B: property lists of commands that keep the objects.
                 var rest = text[(match.Index + match.Length)..];
-                var pipe = FirstTopLevelPipe(rest);
+                var pipe = PipeAfter(rest);
                 while (pipe >= 0)
                 {
                     var piped = PipedPropertyList().Match(rest[pipe..]);
@@ -162,15 +159,16 @@ public sealed partial class CmdletContractTests
                     }
 
                     rest = rest[(pipe + piped.Length)..];
-                    pipe = FirstTopLevelPipe(rest);
+                    pipe = PipeAfter(rest);
                 }
 
                 // (OurCmdlet … | Filter …).Name
                 if (match.Index > 0 && text[match.Index - 1] == '(')
                 {
-                    var close = ClosingParenthesis(text, match.Index - 1);
-                    var member = close < 0 ? null : Regex.Match(text[(close + 1)..], "^\\.([A-Za-z][A-Za-z0-9]*)");
-                    var producer = close < 0 ? null : LastProducer(text[match.Index..close], outputs);
+                    var close = EndOf(text, match.Index, command: false);
+                    var closed = close < text.Length && text[close] == ')';
+                    var member = closed ? Regex.Match(text[(close + 1)..], "^\\.([A-Za-z][A-Za-z0-9]*)") : null;
+                    var producer = closed ? LastProducer(text[match.Index..close], outputs) : null;
                     if (member is { Success: true } && producer is not null)
                     {
                         Check(source, line, producer, [member.Groups[1].Value]);
@@ -183,7 +181,7 @@ public sealed partial class CmdletContractTests
             {
                 if (assigned.TryGetValue((source, use.Groups[1].Value.ToLowerInvariant()), out var from))
                 {
-                    Check(source, line, from.Cmdlet, [use.Groups[2].Value]);
+                    Check(source, line, from, [use.Groups[2].Value]);
                 }
             }
         }
@@ -192,39 +190,30 @@ public sealed partial class CmdletContractTests
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 
-    private static int FirstTopLevelPipe(string text)
+    /// <summary>
+    /// Where what starts at <paramref name="start"/> ends: at the bracket that closes around it or the end of the
+    /// text, and, for one command (<paramref name="command"/>), at its top-level pipe or semicolon.
+    /// </summary>
+    private static int EndOf(string text, int start, bool command)
     {
         var depth = 0;
-        for (var i = 0; i < text.Length; i++)
+        for (var i = start; i < text.Length; i++)
         {
             depth += text[i] is '(' or '{' or '[' ? 1 : text[i] is ')' or '}' or ']' ? -1 : 0;
-            if (depth < 0 || (depth == 0 && text[i] == ';'))
-            {
-                return -1;
-            }
-
-            if (depth == 0 && text[i] == '|')
+            if (depth < 0 || (command && depth == 0 && text[i] is '|' or ';'))
             {
                 return i;
             }
         }
 
-        return -1;
+        return text.Length;
     }
 
-    private static int ClosingParenthesis(string text, int open)
+    /// <summary>The index of the first top-level pipe after a command, or -1 where the pipeline ends first.</summary>
+    private static int PipeAfter(string text)
     {
-        var depth = 0;
-        for (var i = open; i < text.Length; i++)
-        {
-            depth += text[i] == '(' ? 1 : text[i] == ')' ? -1 : 0;
-            if (depth == 0)
-            {
-                return i;
-            }
-        }
-
-        return -1;
+        var end = EndOf(text, 0, command: true);
+        return end < text.Length && text[end] == '|' ? end : -1;
     }
 
     /// <summary>The parameter names (and aliases) a cmdlet declares.</summary>
@@ -249,31 +238,11 @@ public sealed partial class CmdletContractTests
     /// <summary>The -Name tokens of one call: up to its pipe, semicolon, or the bracket that closes around it.</summary>
     private static IEnumerable<string> ArgumentsOf(string text, int start)
     {
-        var depth = 0;
-        var end = start;
-        for (; end < text.Length; end++)
-        {
-            var c = text[end];
-            if (c is '(' or '{' or '[')
-            {
-                depth++;
-            }
-            else if (c is ')' or '}' or ']')
-            {
-                if (--depth < 0)
-                {
-                    break;
-                }
-            }
-            else if (depth == 0 && c is '|' or ';')
-            {
-                break;
-            }
-        }
+        var end = EndOf(text, start, command: true);
 
         // Only the call's own level: a nested (Get-Thing -Name x) is a call of its own.
         var own = new System.Text.StringBuilder();
-        depth = 0;
+        var depth = 0;
         foreach (var c in text[start..end])
         {
             if (c is '(' or '{' or '[')

@@ -1,5 +1,7 @@
 @{
     RootModule           = 'module/bin/DbMigration.PowerShell.dll'
+    # Imported before the root module: it installs the private load context the cmdlet assembly needs to load.
+    NestedModules        = @('module/bin/DbMigration.ModuleLoader.dll')
     ModuleVersion        = '0.1.0'
     GUID                 = '5d0b6c2e-8f4a-4c3e-9a57-2f1d6b7e4c10'
     Author               = 'DbMigration contributors'

@@ -34,10 +34,14 @@ Describe 'Module surface' {
         }
     }
 
-    It 'loads Core into its own AssemblyLoadContext' {
-        $core = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'DbMigration.Core' }
-        $core | Should -Not -BeNullOrEmpty
-        [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($core[0]).Name | Should -Be 'DbMigration'
+    It 'loads Core beside the cmdlets and the drivers into its own AssemblyLoadContext' {
+        Invoke-DatabaseQuery -Database $db -Query 'SELECT 1 AS one' | Out-Null
+        $loaded = [AppDomain]::CurrentDomain.GetAssemblies()
+        $core = $loaded | Where-Object { $_.GetName().Name -eq 'DbMigration.Core' }
+        $sqlite = $loaded | Where-Object { $_.GetName().Name -eq 'Microsoft.Data.Sqlite' }
+        [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($core[0]) | Should -Be ([System.Runtime.Loader.AssemblyLoadContext]::Default)
+        [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($sqlite[0]).Name | Should -Be 'DbMigration'
+        [DbMigration.Backups.BackupInfo].Assembly | Should -Be $core[0]
     }
 }
 

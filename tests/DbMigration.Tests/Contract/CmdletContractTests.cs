@@ -156,7 +156,8 @@ public sealed partial class CmdletContractTests
 
         Assert.All(files, f => Assert.True(File.Exists(Repo.PathOf(f.Split('/', '\\'))), $"{f} named in DbMigration.psd1 does not exist"));
         Assert.True(File.Exists(Repo.PathOf("module", "bin", "en-US", "DbMigration.PowerShell.dll-Help.xml")), "help is not laid out beside the cmdlet assembly");
-        Assert.True(File.Exists(Repo.PathOf("module", "bin", "Dependencies", "DbMigration.Core.dll")));
+        Assert.True(File.Exists(Repo.PathOf("module", "bin", "DbMigration.Core.dll")), "Core sits beside the cmdlets");
+        Assert.True(File.Exists(Repo.PathOf("module", "bin", "Dependencies", "Npgsql.dll")), "drivers sit in Dependencies");
         Assert.False(File.Exists(Repo.PathOf("module", "bin", "Dependencies", "System.Management.Automation.dll")), "the reference SMA must not ship");
     }
 

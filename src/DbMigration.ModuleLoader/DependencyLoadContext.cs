@@ -2,7 +2,7 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Runtime.Loader;
 
-namespace DbMigration.PowerShell.Infrastructure;
+namespace DbMigration.ModuleLoader;
 
 /// <summary>
 /// DbMigration's private load context over module/bin/Dependencies. Managed assemblies found there load here;

@@ -161,6 +161,7 @@ public sealed class BackupService
             log.Write("FAILED: " + ex.Message);
             log.Close();
             TryDelete(partial);
+            TryRemoveIfEmpty(repository.DatabaseFolder(database));
             throw Translate(ex, request, provider);
         }
     }
@@ -197,6 +198,7 @@ public sealed class BackupService
         catch
         {
             TryDelete(partial);
+            TryRemoveIfEmpty(secondary.DatabaseFolder(database));
             throw;
         }
     }
@@ -216,6 +218,25 @@ public sealed class BackupService
 
     internal static bool IsDiskFull(IOException ex) =>
         ex.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027) || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A failed first backup of a database leaves no empty folder behind; a folder with anything in it stays.</summary>
+    internal static void TryRemoveIfEmpty(string folder)
+    {
+        try
+        {
+            if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any())
+            {
+                Directory.Delete(folder, recursive: false);
+            }
+        }
+        catch (IOException)
+        {
+            // Another backup of the same database started in it meanwhile.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
 
     internal static void TryDelete(string folder)
     {

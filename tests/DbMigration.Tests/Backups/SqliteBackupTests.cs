@@ -327,7 +327,7 @@ public sealed class SqliteBackupTests : IDisposable
         var ex = await Assert.ThrowsAsync<DbMigrationException>(() => new BackupService().CreateAsync(request, null, CancellationToken.None));
         Assert.Equal(ErrorIds.BackupDiskFull, ex.ErrorId);
         Assert.Empty(new BackupRepository(Repository).List());
-        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(Repository, "events")));
+        Assert.False(Directory.Exists(Path.Combine(Repository, "events")), "nothing, not even an empty folder, is left of a failed first backup");
     }
 
     [Fact]
@@ -338,6 +338,7 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal(ErrorIds.TargetFileNotFound, ex.ErrorId);
         Assert.Empty(new BackupRepository(Repository).List());
         Assert.False(File.Exists(_dir.File("missing.db")));
+        Assert.False(Directory.Exists(Path.Combine(Repository, "missing")), "a failed first backup leaves no empty database folder");
     }
 
     [Fact]

@@ -19,17 +19,19 @@ param(
 )
 
 $ErrorActionPreference = 'Stop'
+# Tables go to the host as each step ends (Out-Host): a step that fails mid-table must not leave a half-written
+# table for the next step's output to trip over.
 Import-Module (Join-Path $PSScriptRoot '..' 'DbMigration.psd1') -Force
 
 Write-Host '1/5 Pre-flight' -ForegroundColor Cyan
 $checks = Test-MigrationPreflight -Database $Database -BackupPath $BackupPath
-$checks | Format-Table Code, Name, Status, Message -AutoSize -Wrap
+$checks | Format-Table Code, Name, Status, Message -AutoSize -Wrap | Out-Host
 if ($checks.Status -contains 'Failed') { Write-Error 'Pre-flight failed; nothing was changed.' -ErrorAction Continue; exit 1 }
 
 Write-Host '2/5 Pending migrations' -ForegroundColor Cyan
 $pending = @(Get-MigrationStatus -Database $Database -Path $Migrations | Where-Object State -in 'Pending', 'OutOfOrder')
 if ($pending.Count -eq 0) { Write-Host 'Nothing to deploy.'; exit 0 }
-$pending | Format-Table Version, Description, State -AutoSize
+$pending | Format-Table Version, Description, State -AutoSize | Out-Host
 if ($WhatIfPreference) { Invoke-DatabaseMigration -Database $Database -Path $Migrations -SkipBackup -WhatIf; exit 0 }
 
 Write-Host '3/5 Verified backup' -ForegroundColor Cyan
@@ -38,7 +40,7 @@ if ($backup.Verification.Status -ne 'Passed') { Write-Error "Backup $($backup.Id
 
 try {
     Write-Host '4/5 Migrate' -ForegroundColor Cyan
-    Invoke-DatabaseMigration -Database $Database -Path $Migrations -SkipBackup -Confirm:$false | Format-Table Version, Description, Status, Duration -AutoSize
+    Invoke-DatabaseMigration -Database $Database -Path $Migrations -SkipBackup -Confirm:$false | Format-Table Version, Description, Status, Duration -AutoSize | Out-Host
 
     Write-Host '5/5 Validate' -ForegroundColor Cyan
     $notApplied = @(Get-MigrationStatus -Database $Database -Path $Migrations | Where-Object State -notin 'Applied', 'Baseline')
@@ -52,7 +54,7 @@ try {
 }
 catch {
     Write-Warning "Deployment failed: $($_.Exception.Message). Restoring backup $($backup.Id)."
-    Restore-MigrationBackup -Database $Database -InputObject $backup -SkipSafetyBackup -Force -Confirm:$false | Format-List BackupId, RowCountsMatch, Duration
+    Restore-MigrationBackup -Database $Database -InputObject $backup -SkipSafetyBackup -Force -Confirm:$false | Format-List BackupId, RowCountsMatch, Duration | Out-Host
     Write-Error 'Rolled back to the pre-deployment backup.' -ErrorAction Continue
     exit 1
 }

@@ -37,13 +37,13 @@ if (-not (Test-Path $database)) {
 
 Write-Host "`nPre-flight checks" -ForegroundColor Cyan
 $checks = Test-MigrationPreflight -Database $database -BackupPath $backups
-$checks | Format-Table Code, Name, Status, Message -AutoSize -Wrap
+$checks | Format-Table Code, Name, Status, Message -AutoSize -Wrap | Out-Host
 
 Write-Host 'Integrity (the guide: sqlite3 events.db "PRAGMA integrity_check;")' -ForegroundColor Cyan
-Invoke-DatabaseQuery -Database $database -Query 'PRAGMA integrity_check;' | Format-Table -AutoSize
+Invoke-DatabaseQuery -Database $database -Query 'PRAGMA integrity_check;' | Format-Table -AutoSize | Out-Host
 
 Write-Host 'Sample data (the guide: SELECT created_at FROM events LIMIT 5;)' -ForegroundColor Cyan
-Invoke-DatabaseQuery -Database $database -Query 'SELECT id, event_type, created_at, updated_at FROM events ORDER BY id LIMIT 5;' | Format-Table -AutoSize
+Invoke-DatabaseQuery -Database $database -Query 'SELECT id, event_type, created_at, updated_at FROM events ORDER BY id LIMIT 5;' | Format-Table -AutoSize | Out-Host
 
 $failed = @($checks | Where-Object Status -EQ 'Failed')
 if ($failed.Count -gt 0) {

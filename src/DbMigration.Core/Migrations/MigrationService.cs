@@ -238,9 +238,10 @@ public sealed class MigrationService
 
     /// <summary>
     /// Applies the confirmed steps of a fresh plan, under the migration lock, after a pre-flight and a safety backup.
-    /// Each applied migration is reported through <paramref name="onApplied"/> as it completes.
+    /// Each applied migration is reported through <paramref name="onApplied"/> as it completes. Notes of the fresh
+    /// plan are warned unless they are among <paramref name="notesShown"/>, the ones the caller already showed.
     /// </summary>
-    public async Task ExecuteAsync(MigrationRequest request, IReadOnlySet<string> confirmedVersions, Action<MigrationRun> onApplied, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task ExecuteAsync(MigrationRequest request, IReadOnlySet<string> confirmedVersions, Action<MigrationRun> onApplied, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken, IReadOnlyCollection<string>? notesShown = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(onApplied);
@@ -271,7 +272,7 @@ public sealed class MigrationService
             return;
         }
 
-        foreach (var note in plan.Notes)
+        foreach (var note in plan.Notes.Except(notesShown ?? []))
         {
             progress.Warning(note);
         }

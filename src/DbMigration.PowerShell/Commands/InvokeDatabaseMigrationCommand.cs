@@ -88,6 +88,6 @@ public sealed class InvokeDatabaseMigrationCommand : DatabaseCmdlet
             return;
         }
 
-        await service.ExecuteAsync(request, confirmed, host.WriteObject, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        await service.ExecuteAsync(request, confirmed, host.WriteObject, new HostProgress(host), cancellationToken, notesShown: plan.Notes).ConfigureAwait(false);
     }
 }

@@ -516,6 +516,22 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
         Assert.Contains("NOT in a transaction", Assert.Single(host.ShouldProcessCalls).Action, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_real_run_warns_each_note_once()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "V1__table.sql"), "CREATE TABLE t (id integer);");
+        File.WriteAllText(Path.Combine(folder, "V2__other.sql"), "CREATE TABLE u (id integer);");
+        var host = new RecordingHost();
+        new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(2, host.Objects.Count);
+        Assert.Equal(2, host.Warnings.Count(w => w.Contains("not transactional", StringComparison.Ordinal)));
+        Assert.Equal(host.Warnings.Count, host.Warnings.Distinct().Count());
+    }
+
     protected override void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {
         Assert.Equal(ErrorIds.MigrationPartiallyApplied, error.ErrorId);

@@ -19,6 +19,7 @@ internal static class SqlParameterWriter
         }
 
         var sb = new StringBuilder(sql.Length + 16 * parameters.Count);
+        var index = parameters.IndexByName();
         var i = 0;
         var copied = 0;
         while (i < sql.Length)
@@ -58,7 +59,8 @@ internal static class SqlParameterWriter
                         i++;
                     }
 
-                    if (parameters.TryFind(sql.AsSpan(start + 1, i - start - 1), out var parameter))
+                    var name = sql.AsSpan(start + 1, i - start - 1);
+                    if (index is null ? parameters.TryFind(name, out var parameter) : index.TryGetValue(name.ToString(), out parameter))
                     {
                         sb.Append(sql, copied, start - copied);
                         AppendLiteral(sb, parameter.Value, noBackslashEscapes, parameter.ParameterName);

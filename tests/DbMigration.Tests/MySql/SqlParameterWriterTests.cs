@@ -25,6 +25,19 @@ public sealed class SqlParameterWriterTests
         Assert.Equal("SELECT 7, '@id', \"@id\", `@id`, @@version, @other /* @id */ -- @id\n# @id\n, 7", result);
     }
 
+    [Fact]
+    public void A_multi_row_batch_binds_every_name_exactly_as_a_few_parameters_do()
+    {
+        // Thousands of names sharing prefixes (@k1, @k10, @k100), in any case, with a repeated name: the first wins.
+        var values = Enumerable.Range(0, 3000).Select(i => ("@k" + i, (object?)(i * 7))).Append(("@K1", 99)).ToArray();
+        var sql = string.Join(", ", Enumerable.Range(0, 3000).Select(i => (i % 2 == 0 ? "@k" : "@K") + i)) + ", @k3000, '@k5'";
+
+        var result = Substitute(sql, false, values);
+
+        var expected = string.Join(", ", Enumerable.Range(0, 3000).Select(i => (i * 7).ToString(System.Globalization.CultureInfo.InvariantCulture))) + ", @k3000, '@k5'";
+        Assert.Equal(expected, result);
+    }
+
     [Theory]
     [InlineData(false, "'it\\'s \\\\ \\\"q\\\" \\n \\0 \\Z'")]
     [InlineData(true, "'it''s \\ \"q\" \n \0 \x1a'")]

@@ -230,7 +230,36 @@ Describe 'Migrations on SQLite' {
     }
 }
 
+# Server contexts: DBMIGRATION_TEST_POSTGRES and DBMIGRATION_TEST_MARIADB hold the URI of a user who may create
+# databases and authenticates with a password (.ci/run-pester starts such servers). Each context works in a database
+# of its own and drops it afterwards.
+function script:New-ServerDatabase([string] $ServerUri, [string] $Prefix) {
+    $server = [uri]$ServerUri
+    $name = $Prefix + [guid]::NewGuid().ToString('N').Substring(0, 8)
+    Invoke-DatabaseQuery $ServerUri "CREATE DATABASE $name" -Confirm:$false | Out-Null
+    '{0}://{1}@{2}/{3}' -f $server.Scheme, $server.UserInfo, $server.Authority, $name
+}
+
+function script:Get-Rows([string] $Database, [string] $Sql) {
+    (Invoke-DatabaseQuery $Database $Sql | ForEach-Object { ($_.PSObject.Properties.Value | ForEach-Object { "$_" }) -join '|' }) -join "`n"
+}
+
 Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
+    BeforeAll {
+        $script:pg = New-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES 'dbm_pester_'
+        # Every minute of 2024-03-10 in New York, 02:00-02:59 included: that hour does not exist there.
+        Invoke-DatabaseQuery $pg @"
+CREATE TABLE events (id bigint PRIMARY KEY, created_at timestamp NOT NULL, note text);
+INSERT INTO events SELECT g, timestamp '2024-03-10 00:00' + g * interval '1 minute', 'row ' || g FROM generate_series(0, 1439) g;
+"@ -Confirm:$false | Out-Null
+        $script:pgOriginal = Get-Rows $pg 'SELECT id, created_at, note FROM events ORDER BY id'
+        $script:pgRepo = Join-Path $work 'pg-backups'
+    }
+
+    AfterAll {
+        Invoke-DatabaseQuery $env:DBMIGRATION_TEST_POSTGRES "DROP DATABASE IF EXISTS $(([uri]$pg).AbsolutePath.Trim('/')) WITH (FORCE)" -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+    }
+
     It 'accepts -Credential and never shows the password' {
         $uri = [DbMigration.Targets.DatabaseTarget]::Parse($env:DBMIGRATION_TEST_POSTGRES)
         $bad = [pscredential]::new($uri.UserName, (ConvertTo-SecureString 'Definitely-Wrong-7' -AsPlainText -Force))
@@ -238,5 +267,77 @@ Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
         $check.Status | Should -Be 'Failed'
         $check.ErrorId | Should -Be 'DbMigration.Connection.AuthenticationFailed'
         ($check | ConvertTo-Json -Depth 5) | Should -Not -Match 'Definitely-Wrong-7'
+    }
+
+    It 'Backup-Database | Test-DatabaseBackup proves the backup, and -Latest rolls back a loss' {
+        $backup = Backup-Database -Database $pg -Path $pgRepo -Category PreMigration -Compress Fast
+        $backup | Should -BeOfType ([DbMigration.Backups.BackupInfo])
+        ($backup | Test-DatabaseBackup).Status | Should -Be 'Passed'
+
+        Invoke-DatabaseQuery $pg 'DELETE FROM events WHERE id >= 100' -Confirm:$false | Out-Null
+        $restore = Restore-MigrationBackup -Database $pg -Path $pgRepo -Latest -Category PreMigration -Force -Confirm:$false
+        $restore | Should -BeOfType ([DbMigration.Backups.RestoreResult])
+        $restore.RowCountsMatch | Should -BeTrue
+        Get-Rows $pg 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $pgOriginal
+    }
+
+    It 'converts a timestamp column to timestamptz, reports the DST gap, and undoes it exactly' {
+        $run = Invoke-TimezoneMigration $pg -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -SkipBackup -ReportPath (Join-Path $work 'pg-tz') -Confirm:$false
+        $run.Validation.Passed | Should -BeTrue
+        $column = $run.Columns | Where-Object Column -EQ 'created_at'
+        $column.Converted | Should -Be 1440
+        $column.Nonexistent | Should -Be 60
+        (Invoke-DatabaseQuery $pg "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'created_at'").data_type | Should -Be 'timestamp with time zone'
+        (Invoke-DatabaseQuery $pg "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS utc FROM events WHERE id = 0").utc | Should -Be '2024-03-10 05:00'
+
+        (Undo-TimezoneMigration $pg -Id $run.RunId -Confirm:$false).ValuesRestored | Should -BeGreaterThan 0
+        Get-Rows $pg 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $pgOriginal
+    }
+}
+
+Describe 'MariaDB' -Skip:(-not $env:DBMIGRATION_TEST_MARIADB) {
+    BeforeAll {
+        $script:my = New-ServerDatabase $env:DBMIGRATION_TEST_MARIADB 'dbm_pester_'
+        Invoke-DatabaseQuery $my @"
+CREATE TABLE events (id BIGINT PRIMARY KEY, created_at DATETIME NOT NULL, note VARCHAR(40));
+INSERT INTO events SELECT seq, TIMESTAMP '2024-03-10 00:00:00' + INTERVAL seq MINUTE, CONCAT('row ', seq) FROM seq_0_to_1439;
+"@ -Confirm:$false | Out-Null
+        $script:myOriginal = Get-Rows $my 'SELECT id, created_at, note FROM events ORDER BY id'
+        $script:myRepo = Join-Path $work 'my-backups'
+    }
+
+    AfterAll {
+        Invoke-DatabaseQuery $env:DBMIGRATION_TEST_MARIADB "DROP DATABASE IF EXISTS $(([uri]$my).AbsolutePath.Trim('/'))" -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+    }
+
+    It 'refuses a wrong password with a stable ErrorId and never shows it' {
+        $server = [uri]$env:DBMIGRATION_TEST_MARIADB
+        $bad = [pscredential]::new($server.UserInfo.Split(':')[0], (ConvertTo-SecureString 'Definitely-Wrong-7' -AsPlainText -Force))
+        $check = Test-MigrationPreflight $my -Credential $bad | Where-Object Code -EQ 'PF001'
+        $check.Status | Should -Be 'Failed'
+        $check.ErrorId | Should -Be 'DbMigration.Connection.AuthenticationFailed'
+        ($check | ConvertTo-Json -Depth 5) | Should -Not -Match 'Definitely-Wrong-7'
+    }
+
+    It 'Backup-Database | Test-DatabaseBackup proves the backup, and -Latest rolls back a loss' {
+        $backup = Backup-Database -Database $my -Path $myRepo -Category PreMigration
+        ($backup | Test-DatabaseBackup).Status | Should -Be 'Passed'
+
+        Invoke-DatabaseQuery $my 'DELETE FROM events WHERE id >= 100' -Confirm:$false | Out-Null
+        $restore = Restore-MigrationBackup -Database $my -Path $myRepo -Latest -Category PreMigration -Force -Confirm:$false
+        $restore.RowCountsMatch | Should -BeTrue
+        Get-Rows $my 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $myOriginal
+    }
+
+    It 'converts DATETIME values to UTC, reports the DST gap, and undoes them exactly' {
+        $run = Invoke-TimezoneMigration $my -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -SkipBackup -ReportPath (Join-Path $work 'my-tz') -Confirm:$false
+        $run.Validation.Passed | Should -BeTrue
+        $column = $run.Columns | Where-Object Column -EQ 'created_at'
+        $column.Converted | Should -Be 1440
+        $column.Nonexistent | Should -Be 60
+        (Invoke-DatabaseQuery $my "SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:%i') AS utc FROM events WHERE id = 0").utc | Should -Be '2024-03-10 05:00'
+
+        (Undo-TimezoneMigration $my -Id $run.RunId -Confirm:$false).ValuesRestored | Should -BeGreaterThan 0
+        Get-Rows $my 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $myOriginal
     }
 }

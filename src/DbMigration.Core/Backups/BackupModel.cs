@@ -76,6 +76,12 @@ public sealed record BackupInfo
     /// <summary>The source, redacted (no password).</summary>
     public required string Source { get; init; }
 
+    /// <summary>
+    /// The source as the caller gave it, credentials included, on the object a backup just returned: piped on to
+    /// Test-DatabaseBackup it reaches the server without asking again. Internal, so never in backup.json or output.
+    /// </summary>
+    internal Targets.DatabaseTarget? ConnectedSource { get; init; }
+
     public required DateTimeOffset CreatedUtc { get; init; }
 
     public required BackupCategory Category { get; init; }

@@ -154,7 +154,7 @@ public sealed class BackupService
             }
 
             progress?.Report(new ProgressUpdate(3, "Backup-Database", "Done", 100, Completed: true));
-            return info with { Path = final, SecondaryPath = secondary };
+            return info with { Path = final, SecondaryPath = secondary, ConnectedSource = request.Source };
         }
         catch (Exception ex)
         {

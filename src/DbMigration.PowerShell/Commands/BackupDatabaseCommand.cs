@@ -88,7 +88,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
         if (VerifyMode)
         {
             var verification = await new BackupVerifier().VerifyAsync(info, passphrase, target, progress, cancellationToken).ConfigureAwait(false);
-            info = BackupManifest.Read(info.Path) with { SecondaryPath = info.SecondaryPath };
+            info = BackupManifest.Read(info.Path) with { SecondaryPath = info.SecondaryPath, ConnectedSource = info.ConnectedSource };
             if (verification.Status != VerificationStatus.Passed)
             {
                 host.WriteError(new DbMigrationException(verification.ErrorId ?? ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,

@@ -27,7 +27,7 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
     [Parameter(HelpMessage = "The passphrase of an encrypted backup.")]
     public SecureString? Passphrase { get; set; }
 
-    [Parameter(HelpMessage = "For server engines: the server (and credentials) to create the scratch database on. Defaults to the backup's source.")]
+    [Parameter(HelpMessage = "For server engines: the server (and credentials) to create the scratch database on. Defaults to the backup's source (with the credentials it was taken with, when piped from Backup-Database).")]
     public DatabaseTarget? Server { get; set; }
 
     [Parameter(HelpMessage = "User name and password for the scratch server.")]
@@ -50,7 +50,7 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
         var server = Server;
         if (backup.Engine != DatabaseEngine.Sqlite)
         {
-            server ??= DatabaseTarget.Parse(backup.Source);
+            server ??= backup.ConnectedSource ?? DatabaseTarget.Parse(backup.Source);
             if (ResolvedCredential is { } credential)
             {
                 server = server.WithCredential(credential.UserName, credential.Password);

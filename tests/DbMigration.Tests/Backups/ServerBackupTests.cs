@@ -73,6 +73,23 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
     }
 
     [Fact]
+    public async Task Piped_from_Backup_Database_a_backup_verifies_without_naming_the_server_or_password_again()
+    {
+        var target = await SeededAsync();
+        Assert.True(target.HasExplicitPassword, "the fixture's target carries its password in the URI");
+        var password = target.ResolvePassword()!;
+        var backup = Backup(target);
+
+        var host = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup }.Invoke(host, CancellationToken.None);
+
+        var verification = Assert.Single(host.ObjectsOf<BackupVerification>());
+        Assert.True(verification.Status == VerificationStatus.Passed, verification.Message);
+        Assert.DoesNotContain(password, File.ReadAllText(Path.Combine(backup.Path, "backup.json")), StringComparison.Ordinal);
+        Assert.DoesNotContain(password, backup.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Restore_replaces_the_database_with_the_backup_and_keeps_a_safety_backup()
     {
         var target = await SeededAsync();

@@ -1,4 +1,4 @@
-# Shared by the bench scripts (sourced, not run): a free port, throwaway PostgreSQL and MariaDB servers, the median
+# Shared by the bench scripts and .ci/run-pester (sourced, not run): a free port, throwaway PostgreSQL and MariaDB servers, the median
 # and the ratio columns.
 
 # A TCP port nothing listens on now, on loopback.

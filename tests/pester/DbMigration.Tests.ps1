@@ -25,10 +25,14 @@ Describe 'Module surface' {
         (Get-Command -Module DbMigration).Name | Sort-Object | Should -Be ($manifest.CmdletsToExport | Sort-Object)
     }
 
-    It 'has help with examples for <_>' -ForEach @('Invoke-DatabaseQuery', 'Test-MigrationPreflight') {
+    It 'has its own help, with examples and every parameter described, for <_>' -ForEach @(
+        (Import-PowerShellDataFile (Join-Path $PSScriptRoot '..' '..' 'DbMigration.psd1')).CmdletsToExport) {
+        # Without the help file pwsh makes up help from the syntax, so check for what only the file has.
         $help = Get-Help $_ -Full
-        $help.Synopsis | Should -Not -BeNullOrEmpty
-        @($help.Examples.Example).Count | Should -BeGreaterThan 0
+        $help.Synopsis.Trim() | Should -Not -BeLike "$_ *" -Because 'a synopsis that is the syntax line means the help file was not found'
+        $help.description | Should -Not -BeNullOrEmpty
+        $help.examples | Should -Not -BeNullOrEmpty
+        @($help.examples.example | Where-Object { $_ }).Count | Should -BeGreaterThan 0
         foreach ($parameter in (Get-Command $_).Parameters.Values | Where-Object { $_.Name -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_.Name -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }) {
             ($help.parameters.parameter | Where-Object Name -EQ $parameter.Name).description | Should -Not -BeNullOrEmpty -Because "-$($parameter.Name) needs help"
         }

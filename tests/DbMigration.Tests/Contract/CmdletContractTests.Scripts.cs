@@ -315,7 +315,7 @@ public sealed partial class CmdletContractTests
         }
 
         XNamespace dev = "http://schemas.microsoft.com/maml/dev/2004/10";
-        var help = XDocument.Load(Repo.PathOf("module", "en-US", "DbMigration.PowerShell.dll-Help.xml"), LoadOptions.SetLineInfo);
+        var help = XDocument.Load(Repo.PathOf("en-US", "DbMigration.PowerShell.dll-Help.xml"), LoadOptions.SetLineInfo);
         foreach (var code in help.Descendants(dev + "code"))
         {
             var line = ((System.Xml.IXmlLineInfo)code).LineNumber;

@@ -155,7 +155,8 @@ public sealed partial class CmdletContractTests
         }
 
         Assert.All(files, f => Assert.True(File.Exists(Repo.PathOf(f.Split('/', '\\'))), $"{f} named in DbMigration.psd1 does not exist"));
-        Assert.True(File.Exists(Repo.PathOf("module", "bin", "en-US", "DbMigration.PowerShell.dll-Help.xml")), "help is not laid out beside the cmdlet assembly");
+        // pwsh reads a binary module's help from <module base>/<culture>, and the module base is the manifest's folder.
+        Assert.True(File.Exists(Repo.PathOf("en-US", "DbMigration.PowerShell.dll-Help.xml")), "help is not beside DbMigration.psd1");
         Assert.True(File.Exists(Repo.PathOf("module", "bin", "DbMigration.Core.dll")), "Core sits beside the cmdlets");
         Assert.True(File.Exists(Repo.PathOf("module", "bin", "Dependencies", "Npgsql.dll")), "drivers sit in Dependencies");
         Assert.False(File.Exists(Repo.PathOf("module", "bin", "Dependencies", "System.Management.Automation.dll")), "the reference SMA must not ship");
@@ -178,7 +179,7 @@ public sealed partial class CmdletContractTests
         XNamespace command = "http://schemas.microsoft.com/maml/dev/command/2004/10";
         XNamespace maml = "http://schemas.microsoft.com/maml/2004/10";
         XNamespace dev = "http://schemas.microsoft.com/maml/dev/2004/10";
-        var help = XDocument.Load(Repo.PathOf("module", "en-US", "DbMigration.PowerShell.dll-Help.xml"));
+        var help = XDocument.Load(Repo.PathOf("en-US", "DbMigration.PowerShell.dll-Help.xml"));
         var entry = help.Descendants(command + "command").SingleOrDefault(c => c.Element(command + "details")?.Element(command + "name")?.Value == CmdletName(type));
         Assert.True(entry is not null, $"no help for {CmdletName(type)}");
 

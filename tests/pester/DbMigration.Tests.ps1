@@ -86,6 +86,28 @@ Describe 'Invoke-DatabaseQuery on SQLite' {
         Test-Path $missing | Should -BeFalse
     }
 
+    It 'stops a running query when the pipeline is stopped (Ctrl+C)' {
+        $runner = [powershell]::Create()
+        try {
+            $null = $runner.AddScript({
+                param($Manifest, $Database)
+                Import-Module $Manifest
+                # Counts forever unless interrupted.
+                Invoke-DatabaseQuery $Database 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) AS n FROM c'
+            }).AddArgument((Join-Path $root 'DbMigration.psd1')).AddArgument($db)
+            $running = $runner.BeginInvoke()
+            Start-Sleep -Milliseconds 1500
+            $running.IsCompleted | Should -BeFalse -Because 'the query is still counting'
+            # The count never ends by itself, so stopping completes only if the statement is interrupted (the wait
+            # bounds a hang, it is not a speed goal).
+            $stopping = $runner.BeginStop($null, $null)
+            $stopping.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds(60)) | Should -BeTrue -Because 'Stop interrupts the statement'
+            $runner.InvocationStateInfo.State | Should -Be 'Stopped'
+        }
+        finally { $runner.Dispose() }
+        (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
+    }
+
     It 'attaches the failing SQL to the error' {
         $err = { Invoke-DatabaseQuery $db 'SELECT * FROM nope' } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Query.StatementFailed,*'
@@ -220,6 +242,12 @@ Describe 'Migrations on SQLite' {
         (Get-MigrationStatus $appDb $examples).State | Sort-Object -Unique | Should -Be 'Applied'
         Test-MigrationDrift $appDb | Should -BeNullOrEmpty
         (Get-MigrationLock $appDb).IsHeld | Should -BeFalse
+    }
+
+    It 'shows applied times in the default table as UTC' {
+        $table = Get-MigrationStatus $appDb $examples | Out-String -Width 250
+        $table | Should -Match 'initial schema\s+Applied\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ'
+        $table | Should -Not -Match '\$null|\$_'
     }
 
     It 'undoes the newest migration' {

@@ -150,6 +150,24 @@ Describe 'Backups on SQLite' {
         (Get-DatabaseBackup -Path $repo -Latest).Verification.Status | Should -Be 'Passed'
     }
 
+    It 'reports progress with bytes written and completes it' {
+        $runner = [powershell]::Create()
+        try {
+            $null = $runner.AddScript({
+                param($Manifest, $Database, $Repository)
+                Import-Module $Manifest
+                Backup-Database $Database -Path $Repository -Compress Fast
+            }).AddArgument((Join-Path $root 'DbMigration.psd1')).AddArgument($db).AddArgument($repo)
+            $null = $runner.Invoke()
+            $runner.Streams.Error | Should -BeNullOrEmpty
+            $records = @($runner.Streams.Progress | Where-Object Activity -EQ 'Backup-Database')
+            $records.StatusDescription | Should -Contain 'Writing database.sqlite.zst'
+            @($records | Where-Object StatusDescription -Like 'Writing*')[-1].CurrentOperation | Should -Match '\d.* of \d'
+            $records[-1].RecordType | Should -Be 'Completed'
+        }
+        finally { $runner.Dispose() }
+    }
+
     It 'encrypts with a SecureString passphrase and refuses a wrong one' {
         $pass = ConvertTo-SecureString 'nightly-secret' -AsPlainText -Force
         $backup = Backup-Database $db -Path $repo -Encrypt -Passphrase $pass

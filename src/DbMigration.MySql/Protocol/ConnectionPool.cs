@@ -37,7 +37,7 @@ internal sealed class ConnectionPool
         {
             while (_idle.TryPop(out var session))
             {
-                if (!session.IsBroken)
+                if (await session.SurvivedIdleAsync(ioAsync, cancellationToken).ConfigureAwait(false))
                 {
                     return session;
                 }

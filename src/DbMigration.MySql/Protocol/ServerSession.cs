@@ -457,6 +457,36 @@ internal sealed class ServerSession : IDisposable
     public ValueTask<ReadOnlyMemory<byte>> ReadPayloadAsync(bool ioAsync, CancellationToken cancellationToken) =>
         _channel.ReadPayloadAsync(ioAsync, cancellationToken);
 
+    /// <summary>
+    /// Whether an idle pooled session can still be used. Idle, the socket has nothing to read; a readable one was
+    /// closed by the server (KILL, a restart, wait_timeout, a restore elsewhere that dropped the database's sessions)
+    /// or holds something the server sent unasked, such as a TLS record. A ping then decides; it costs a round trip
+    /// only in that case.
+    /// </summary>
+    public async ValueTask<bool> SurvivedIdleAsync(bool ioAsync, CancellationToken cancellationToken)
+    {
+        if (IsBroken || _socket is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (!_socket.Poll(0, SelectMode.SelectRead))
+            {
+                return true;
+            }
+
+            await ExecuteSimpleAsync(CommandCode.Ping, string.Empty, ioAsync, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is MySqlException or IOException or ObjectDisposedException or SocketException)
+        {
+            IsBroken = true;
+            return false;
+        }
+    }
+
     /// <summary>Sends COM_QUIT and closes the socket; never throws.</summary>
     public void Quit()
     {

@@ -182,6 +182,24 @@ public abstract class ProviderConformanceTests(IEngineUnderTest engine, string? 
     }
 
     [Fact]
+    public async Task A_pooled_session_ended_while_idle_is_replaced_not_handed_out()
+    {
+        var (target, connection) = await SeededAsync();
+        // The killer stays open throughout, so the pool cannot hand it the idle session or the reopen below.
+        await using var killer = await OpenAsync(target);
+        await connection.DisposeAsync(); // back to the pool, idle
+
+        var ended = await Provider.EndOtherSessionsAsync(target, killer, CancellationToken.None);
+        Assert.Equal(Engine.Engine == DatabaseEngine.Sqlite ? 0 : 1, ended);
+
+        await Task.Delay(200);
+        await using var again = await OpenAsync(target);
+        await using var read = again.CreateCommand();
+        read.CommandText = "SELECT COUNT(*) FROM parent";
+        Assert.Equal(3L, Convert.ToInt64(await read.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task Ending_other_sessions_rolls_their_work_back_and_leaves_none()
     {
         var (target, connection) = await SeededAsync();

@@ -385,6 +385,27 @@ public sealed class MariaDbClientTests(MariaDbServer server)
     }
 
     [Fact]
+    public async Task A_pooled_session_the_server_closed_while_idle_is_replaced_not_handed_out()
+    {
+        var extra = "Maximum Pool Size=2;Application Name=pool-" + Guid.NewGuid().ToString("N");
+        int first;
+        await using (var connection = await OpenAsync(extra: extra))
+        {
+            first = connection.ServerThread;
+        }
+
+        await using (var killer = await OpenAsync(extra: "Pooling=false"))
+        {
+            await ExecAsync(killer, "KILL CONNECTION " + first);
+        }
+
+        await Task.Delay(200);
+        await using var again = await OpenAsync(extra: extra);
+        Assert.NotEqual(first, again.ServerThread);
+        Assert.Equal(1L, Convert.ToInt64(await ScalarAsync(again, "SELECT 1"), CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task Pooling_can_be_switched_off()
     {
         int first;

@@ -94,13 +94,24 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     public async Task<DbConnection> OpenConnectionAsync(DatabaseTarget target, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
-        var connection = new NpgsqlConnection(BuildConnectionString(target, connectTimeout));
+        var connectionString = BuildConnectionString(target, connectTimeout);
+        var connection = new NpgsqlConnection(connectionString);
         try
         {
             // Npgsql's own Timeout covers the handshake; the linked token also bounds DNS and TLS.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(connectTimeout + TimeSpan.FromSeconds(1));
             await connection.OpenAsync(timeout.Token).ConfigureAwait(false);
+            if (!await SurvivedIdleAsync(connection, timeout.Token).ConfigureAwait(false))
+            {
+                // The pool handed out a session the server had ended while it sat idle (a restart, a restore
+                // elsewhere that ended the database's sessions); its idle siblings are suspect too.
+                NpgsqlConnection.ClearPool(connection);
+                await connection.DisposeAsync().ConfigureAwait(false);
+                connection = new NpgsqlConnection(connectionString);
+                await connection.OpenAsync(timeout.Token).ConfigureAwait(false);
+            }
+
             return connection;
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
@@ -114,6 +125,24 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw TranslateException(ex, target, null) ?? new DbMigrationException(ErrorIds.ConnectionFailed, ErrorKind.ConnectionError, $"Could not connect to {target}: {ex.Message}", ex) { Target = target.ToString() };
+        }
+    }
+
+    /// <summary>
+    /// An empty statement, answered at once by a live session. Npgsql hands out pooled sessions unchecked, and one
+    /// the server ended meanwhile would fail the caller's first statement instead, where a retry is no longer safe.
+    /// </summary>
+    private static async Task<bool> SurvivedIdleAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var probe = new NpgsqlCommand(";", connection);
+            await probe.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (NpgsqlException) when (connection.FullState.HasFlag(System.Data.ConnectionState.Broken) || connection.State == System.Data.ConnectionState.Closed)
+        {
+            return false;
         }
     }
 

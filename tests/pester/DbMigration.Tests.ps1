@@ -331,6 +331,29 @@ INSERT INTO events SELECT g, timestamp '2024-03-10 00:00' + g * interval '1 minu
         Get-Rows $pg 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $pgOriginal
     }
 
+    It 'keeps working beside another module that loaded an older Npgsql first' -Skip:(-not $env:DBMIGRATION_TEST_OTHER_NPGSQL) {
+        # A fresh pwsh, so the other Npgsql is the first one in the default load context.
+        $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
+        $script = @'
+param($OtherNpgsql, $Manifest, $Database)
+$ErrorActionPreference = 'Stop'
+Add-Type -Path $OtherNpgsql
+Import-Module $Manifest
+$rows = Invoke-DatabaseQuery $Database 'SELECT COUNT(*) AS n FROM events'
+$loaded = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'Npgsql' }
+"rows=$($rows.n)"
+$loaded | ForEach-Object { 'npgsql={0}@{1}' -f $_.GetName().Version.Major, [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($_).Name }
+'@
+        $file = Join-Path $work 'other-npgsql.ps1'
+        Set-Content $file $script
+        $output = & $pwsh -NoProfile -NonInteractive -File $file $env:DBMIGRATION_TEST_OTHER_NPGSQL (Join-Path $root 'DbMigration.psd1') $pg
+        $LASTEXITCODE | Should -Be 0
+        $output | Should -Contain 'rows=1440'
+        $other = [Reflection.AssemblyName]::GetAssemblyName($env:DBMIGRATION_TEST_OTHER_NPGSQL).Version.Major
+        $output | Should -Contain "npgsql=$other@Default"
+        $output | Should -Contain 'npgsql=10@DbMigration'
+    }
+
     It 'converts a timestamp column to timestamptz, reports the DST gap, and undoes it exactly' {
         $run = Invoke-TimezoneMigration $pg -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -SkipBackup -ReportPath (Join-Path $work 'pg-tz') -Confirm:$false
         $run.Validation.Passed | Should -BeTrue

@@ -245,7 +245,8 @@ Describe 'Timezone migration on SQLite' {
 Describe 'Migrations on SQLite' {
     BeforeAll {
         $script:appDb = Join-Path $work 'fossawork.db'
-        & sqlite3 $appDb 'PRAGMA user_version = 1;'
+        # An empty file is an empty SQLite database (DbMigration never creates a missing one); no sqlite3 CLI needed.
+        New-Item -ItemType File -Path $appDb | Out-Null
         $script:examples = Join-Path $root 'examples' 'migrations'
     }
 

@@ -186,6 +186,11 @@ Describe 'Backups on SQLite' {
         (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
     }
 
+    It 'lists backups in a table with UTC times and readable sizes' {
+        $table = Get-DatabaseBackup -Path $repo | Out-String -Width 250
+        $table | Should -Match 'events\s+\d{8}T\d{9}Z-[0-9a-f]{6}\s+PreMigration\s+Sqlite\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+[\d.,]+ KiB\s+False\s+Passed'
+    }
+
     It 'Invoke-BackupRetention -WhatIf removes nothing' {
         $before = @(Get-DatabaseBackup $repo).Count
         Invoke-BackupRetention $repo -KeepLast 1 -KeepDaily 0 -KeepWeekly 0 -KeepMonthly 0 -WhatIf | Out-Null

@@ -128,6 +128,12 @@ Describe 'Test-MigrationPreflight on SQLite' {
         Test-MigrationPreflight (Join-Path $work 'nothing.db') -Quiet | Should -BeFalse
     }
 
+    It 'takes files from Get-ChildItem on the pipeline' {
+        $checks = Get-ChildItem $work -Filter 'events.db' | Test-MigrationPreflight
+        $checks | Should -HaveCount 7
+        ($checks | Where-Object Code -EQ 'PF001').Message | Should -Match 'SQLite'
+    }
+
     It 'turns a file that is not a database into a Failed check, not an exception' {
         $bogus = Join-Path $work 'bogus.db'
         Set-Content -Path $bogus -Value ('x' * 5000)

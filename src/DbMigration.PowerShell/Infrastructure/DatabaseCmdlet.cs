@@ -9,6 +9,7 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
     /// <summary>A SQLite file path, a sqlite:, postgres://, postgresql://, mysql:// or mariadb:// URI, or a raw connection string with -Engine.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, HelpMessage = "A SQLite file path, a sqlite:, postgres://, mysql:// or mariadb:// URI, or a connection string with -Engine.")]
     [ValidateNotNull]
+    [Alias("FullName")] // Get-ChildItem *.db | Test-MigrationPreflight
     public DatabaseTarget Database { get; set; } = null!;
 
     /// <summary>The engine, required when -Database is a raw connection string.</summary>

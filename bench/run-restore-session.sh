@@ -6,6 +6,7 @@
 #   bench/run-restore-session.sh [rows] [runs]
 # Bench host workload restore-session: one untimed warm-up pair (its restore verifies the backup in full, so every
 # timed restore is of a verified backup), then [runs] pairs taking turns to go first, each on a settled server.
+# Where pwsh exists, bench/restore-session.ps1 runs the same pairs through the cmdlet in a real pwsh session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -14,6 +15,9 @@ work=$(mktemp -d /tmp/dbm-bench-restore-XXXXXX); chmod 755 "$work"
 trap '[ -n "${pg_ctl:-}" ] && runuser -u postgres -- "$pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1; sleep 1; rm -rf "$work"' EXIT
 # The workload host is published with ReadyToRun images, as a Release build lays out the module.
 dotnet publish -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true bench/DbMigration.Bench -o bench/DbMigration.Bench/bin/publish >/dev/null; dotnet build -c Release bench/DbMigration.DataGen >/dev/null
+export PATH="$PATH:$HOME/.dotnet/tools"
+have_pwsh=$(command -v pwsh >/dev/null 2>&1 && echo yes || echo no)
+[ "$have_pwsh" = yes ] && dotnet build -c Release src/DbMigration.ModuleLoader >/dev/null && dotnet build -c Release src/DbMigration.PowerShell >/dev/null
 bench=(dotnet bench/DbMigration.Bench/bin/publish/DbMigration.Bench.dll)
 datagen=(dotnet bench/DbMigration.DataGen/bin/Release/net10.0/DbMigration.DataGen.dll)
 
@@ -50,10 +54,28 @@ session() {
   th=$(echo "$hand" | median); to=$(echo "$ours" | median)
   echo "$th (runs:$hand)|$to (runs:$ours)|$(ratio "$to" "$th")"
 }
+# The same, through Restore-MigrationBackup in a real pwsh session (Release module layout).
+session_pwsh() {
+  local out hand ours th to
+  local settle="$1"; shift
+  out=$(pwsh -NoProfile -NonInteractive -File bench/restore-session.ps1 -Target "$pg_target" -BackupPath "$backup" -Runs "$runs" -Settle "$settle" -Baseline "$*")
+  hand=$(echo "$out" | awk '$1 == "hand" {printf " %s", $2}'); ours=$(echo "$out" | awk '$1 == "ours" {printf " %s", $2}')
+  th=$(echo "$hand" | median); to=$(echo "$ours" | median)
+  echo "$th (runs:$hand)|$to (runs:$ours)|$(ratio "$to" "$th")"
+}
 echo "bench: in one process, against pg_restore --clean --create"
 IFS='|' read -r c_hand c_ours c_ratio < <(session "$work/settle" "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 --clean --create -d postgres "$work/bench.dump")
 echo "bench: in one process, against pg_restore into an empty database"
 IFS='|' read -r e_hand e_ours e_ratio < <(session "$work/settle-empty" "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 -d restored "$work/bench.dump")
+pwsh_rows="(pwsh not installed: no rows)"
+if [ "$have_pwsh" = yes ]; then
+  echo "bench: in a pwsh session, against pg_restore --clean --create"
+  IFS='|' read -r pc_hand pc_ours pc_ratio < <(session_pwsh "$work/settle" "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 --clean --create -d postgres "$work/bench.dump")
+  echo "bench: in a pwsh session, against pg_restore into an empty database"
+  IFS='|' read -r pe_hand pe_ours pe_ratio < <(session_pwsh "$work/settle-empty" "$pg_bin/pg_restore" -h 127.0.0.1 -p "$pg_port" -U postgres -j2 -d restored "$work/bench.dump")
+  pwsh_rows="| pwsh $(pwsh -NoProfile -c '$PSVersionTable.PSVersion.ToString()') session, \`Restore-MigrationBackup\`: \`pg_restore -j2 --clean --create\` | $pc_hand | $pc_ours | ${pc_ratio}x | $(verdict "$pc_ratio" 1.1) |
+| pwsh session, \`Restore-MigrationBackup\`: \`pg_restore -j2\` into an empty database made beforehand (not timed) | $pe_hand | $pe_ours | ${pe_ratio}x | $(verdict "$pe_ratio" 1.1) |"
+fi
 pg_version=$("${psql[@]}" -d postgres -At -c "SHOW server_version")
 
 mkdir -p bench/results
@@ -73,5 +95,10 @@ autovacuum. \`bench/results/backup.md\` times the same restores with each side i
 |---|---|---|---|---|
 | \`pg_restore -j2 --clean --create\` (replaces the database, as ours does) | $c_hand | $c_ours | ${c_ratio}x | $(verdict "$c_ratio" 1.1) |
 | \`pg_restore -j2\` into an empty database made beforehand (not timed) | $e_hand | $e_ours | ${e_ratio}x | $(verdict "$e_ratio" 1.1) |
+$pwsh_rows
+
+The first two rows run the restore service from the bench host (\`bench/DbMigration.Bench\`); the pwsh rows run the
+cmdlet itself, \`Restore-MigrationBackup -BackupPath <backup> -SkipSafetyBackup\`, in one pwsh session after
+Import-Module (\`bench/restore-session.ps1\`), with \`pg_restore\` started from that session.
 MD
 cat bench/results/restore-session.md

@@ -1,22 +1,17 @@
 #Requires -Version 7.4
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0' }
 # The real module surface in a real pwsh: import, exports, help, typed output, errors, -WhatIf.
-# Run after `dotnet build` (build.ps1 -Test does both). PostgreSQL contexts run when DBMIGRATION_TEST_POSTGRES
-# holds a postgres:// URI of a superuser; otherwise they are skipped with that reason.
+# Run after `dotnet build` (build.ps1 -Test does both). The PostgreSQL and MariaDB contexts run when
+# DBMIGRATION_TEST_POSTGRES and DBMIGRATION_TEST_MARIADB are set (see TestSupport.ps1); otherwise they are skipped.
 
 BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
     $script:root = Resolve-Path (Join-Path $PSScriptRoot '..' '..')
-    Import-Module (Join-Path $root 'DbMigration.psd1') -Force
-    $script:work = Join-Path ([IO.Path]::GetTempPath()) ("dbm-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-    New-Item -ItemType Directory -Path $work | Out-Null
-    $script:db = Join-Path $work 'events.db'
-    & dotnet run --project (Join-Path $root 'bench/DbMigration.DataGen') -- --engine sqlite --target $db --rows 1000 | Out-Null
-    if ($LASTEXITCODE -ne 0) { throw 'could not generate the events database' }
+    $script:work, $script:db = New-PesterWorkspace $root 'dbm-pester-' 1000
 }
 
 AfterAll {
-    Remove-Module DbMigration -ErrorAction SilentlyContinue
-    Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
+    Remove-PesterWorkspace $work
 }
 
 Describe 'Module surface' {
@@ -292,20 +287,6 @@ Describe 'Migrations on SQLite' {
     }
 }
 
-# Server contexts: DBMIGRATION_TEST_POSTGRES and DBMIGRATION_TEST_MARIADB hold the URI of a user who may create
-# databases and authenticates with a password (.ci/run-pester starts such servers). Each context works in a database
-# of its own and drops it afterwards.
-function script:New-ServerDatabase([string] $ServerUri, [string] $Prefix) {
-    $server = [uri]$ServerUri
-    $name = $Prefix + [guid]::NewGuid().ToString('N').Substring(0, 8)
-    Invoke-DatabaseQuery $ServerUri "CREATE DATABASE $name" -Confirm:$false | Out-Null
-    '{0}://{1}@{2}/{3}' -f $server.Scheme, $server.UserInfo, $server.Authority, $name
-}
-
-function script:Get-Rows([string] $Database, [string] $Sql) {
-    (Invoke-DatabaseQuery $Database $Sql | ForEach-Object { ($_.PSObject.Properties.Value | ForEach-Object { "$_" }) -join '|' }) -join "`n"
-}
-
 Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
     BeforeAll {
         $script:pg = New-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES 'dbm_pester_'
@@ -319,28 +300,15 @@ INSERT INTO events SELECT g, timestamp '2024-03-10 00:00' + g * interval '1 minu
     }
 
     AfterAll {
-        Invoke-DatabaseQuery $env:DBMIGRATION_TEST_POSTGRES "DROP DATABASE IF EXISTS $(([uri]$pg).AbsolutePath.Trim('/')) WITH (FORCE)" -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+        Remove-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES $pg
     }
 
     It 'accepts -Credential and never shows the password' {
-        $uri = [DbMigration.Targets.DatabaseTarget]::Parse($env:DBMIGRATION_TEST_POSTGRES)
-        $bad = [pscredential]::new($uri.UserName, (ConvertTo-SecureString 'Definitely-Wrong-7' -AsPlainText -Force))
-        $check = Test-MigrationPreflight $env:DBMIGRATION_TEST_POSTGRES -Credential $bad | Where-Object Code -EQ 'PF001'
-        $check.Status | Should -Be 'Failed'
-        $check.ErrorId | Should -Be 'DbMigration.Connection.AuthenticationFailed'
-        ($check | ConvertTo-Json -Depth 5) | Should -Not -Match 'Definitely-Wrong-7'
+        Assert-WrongPasswordRefused $pg
     }
 
     It 'Backup-Database | Test-DatabaseBackup proves the backup, and -Latest rolls back a loss' {
-        $backup = Backup-Database -Database $pg -Path $pgRepo -Category PreMigration -Compress Fast
-        $backup | Should -BeOfType ([DbMigration.Backups.BackupInfo])
-        ($backup | Test-DatabaseBackup).Status | Should -Be 'Passed'
-
-        Invoke-DatabaseQuery $pg 'DELETE FROM events WHERE id >= 100' -Confirm:$false | Out-Null
-        $restore = Restore-MigrationBackup -Database $pg -Path $pgRepo -Latest -Category PreMigration -Force -Confirm:$false
-        $restore | Should -BeOfType ([DbMigration.Backups.RestoreResult])
-        $restore.RowCountsMatch | Should -BeTrue
-        Get-Rows $pg 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $pgOriginal
+        Assert-BackupRollsBackALoss $pg $pgRepo $pgOriginal
     }
 
     It 'keeps working beside another module that loaded an older Npgsql first' -Skip:(-not $env:DBMIGRATION_TEST_OTHER_NPGSQL) {
@@ -367,16 +335,9 @@ $loaded | ForEach-Object { 'npgsql={0}@{1}' -f $_.GetName().Version.Major, [Syst
     }
 
     It 'converts a timestamp column to timestamptz, reports the DST gap, and undoes it exactly' {
-        $run = Invoke-TimezoneMigration $pg -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -SkipBackup -ReportPath (Join-Path $work 'pg-tz') -Confirm:$false
-        $run.Validation.Passed | Should -BeTrue
-        $column = $run.Columns | Where-Object Column -EQ 'created_at'
-        $column.Converted | Should -Be 1440
-        $column.Nonexistent | Should -Be 60
-        (Invoke-DatabaseQuery $pg "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'created_at'").data_type | Should -Be 'timestamp with time zone'
-        (Invoke-DatabaseQuery $pg "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS utc FROM events WHERE id = 0").utc | Should -Be '2024-03-10 05:00'
-
-        (Undo-TimezoneMigration $pg -Id $run.RunId -Confirm:$false).ValuesRestored | Should -BeGreaterThan 0
-        Get-Rows $pg 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $pgOriginal
+        Assert-TimezoneRoundTrip $pg (Join-Path $work 'pg-tz') "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS utc FROM events WHERE id = 0" $pgOriginal -AfterConversion {
+            (Invoke-DatabaseQuery $pg "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'created_at'").data_type | Should -Be 'timestamp with time zone'
+        }
     }
 }
 
@@ -392,37 +353,18 @@ INSERT INTO events SELECT seq, TIMESTAMP '2024-03-10 00:00:00' + INTERVAL seq MI
     }
 
     AfterAll {
-        Invoke-DatabaseQuery $env:DBMIGRATION_TEST_MARIADB "DROP DATABASE IF EXISTS $(([uri]$my).AbsolutePath.Trim('/'))" -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+        Remove-ServerDatabase $env:DBMIGRATION_TEST_MARIADB $my
     }
 
     It 'refuses a wrong password with a stable ErrorId and never shows it' {
-        $server = [uri]$env:DBMIGRATION_TEST_MARIADB
-        $bad = [pscredential]::new($server.UserInfo.Split(':')[0], (ConvertTo-SecureString 'Definitely-Wrong-7' -AsPlainText -Force))
-        $check = Test-MigrationPreflight $my -Credential $bad | Where-Object Code -EQ 'PF001'
-        $check.Status | Should -Be 'Failed'
-        $check.ErrorId | Should -Be 'DbMigration.Connection.AuthenticationFailed'
-        ($check | ConvertTo-Json -Depth 5) | Should -Not -Match 'Definitely-Wrong-7'
+        Assert-WrongPasswordRefused $my
     }
 
     It 'Backup-Database | Test-DatabaseBackup proves the backup, and -Latest rolls back a loss' {
-        $backup = Backup-Database -Database $my -Path $myRepo -Category PreMigration
-        ($backup | Test-DatabaseBackup).Status | Should -Be 'Passed'
-
-        Invoke-DatabaseQuery $my 'DELETE FROM events WHERE id >= 100' -Confirm:$false | Out-Null
-        $restore = Restore-MigrationBackup -Database $my -Path $myRepo -Latest -Category PreMigration -Force -Confirm:$false
-        $restore.RowCountsMatch | Should -BeTrue
-        Get-Rows $my 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $myOriginal
+        Assert-BackupRollsBackALoss $my $myRepo $myOriginal
     }
 
     It 'converts DATETIME values to UTC, reports the DST gap, and undoes them exactly' {
-        $run = Invoke-TimezoneMigration $my -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -SkipBackup -ReportPath (Join-Path $work 'my-tz') -Confirm:$false
-        $run.Validation.Passed | Should -BeTrue
-        $column = $run.Columns | Where-Object Column -EQ 'created_at'
-        $column.Converted | Should -Be 1440
-        $column.Nonexistent | Should -Be 60
-        (Invoke-DatabaseQuery $my "SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:%i') AS utc FROM events WHERE id = 0").utc | Should -Be '2024-03-10 05:00'
-
-        (Undo-TimezoneMigration $my -Id $run.RunId -Confirm:$false).ValuesRestored | Should -BeGreaterThan 0
-        Get-Rows $my 'SELECT id, created_at, note FROM events ORDER BY id' | Should -Be $myOriginal
+        Assert-TimezoneRoundTrip $my (Join-Path $work 'my-tz') "SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:%i') AS utc FROM events WHERE id = 0" $myOriginal
     }
 }

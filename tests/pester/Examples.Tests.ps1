@@ -4,15 +4,11 @@
 # and data. Server cases use DBMIGRATION_TEST_POSTGRES / DBMIGRATION_TEST_MARIADB, as in DbMigration.Tests.ps1.
 
 BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
     $script:root = Resolve-Path (Join-Path $PSScriptRoot '..' '..')
+    $script:work, $script:db = New-PesterWorkspace $root 'dbm-examples-' 500
     # pwsh on PATH: as a .NET tool this process is dotnet itself, so its own path would not do.
     $script:pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
-    Import-Module (Join-Path $root 'DbMigration.psd1') -Force
-    $script:work = Join-Path ([IO.Path]::GetTempPath()) ("dbm-examples-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
-    New-Item -ItemType Directory -Path $work | Out-Null
-    $script:db = Join-Path $work 'events.db'
-    & dotnet run --project (Join-Path $root 'bench/DbMigration.DataGen') -- --engine sqlite --target $db --rows 500 | Out-Null
-    if ($LASTEXITCODE -ne 0) { throw 'could not generate the events database' }
 
     # Runs an example in its own pwsh and returns its exit code; its output goes to $work/<name>.out.
     function script:Invoke-Example([string] $Name, [string[]] $Arguments) {
@@ -35,8 +31,7 @@ ALTER TABLE no_such_table ADD COLUMN x INT;
 }
 
 AfterAll {
-    Remove-Module DbMigration -ErrorAction SilentlyContinue
-    Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
+    Remove-PesterWorkspace $work
 }
 
 Describe 'examples/quickstart.ps1' {
@@ -67,13 +62,13 @@ Describe 'examples/nightly-backup.ps1' {
     }
 
     It 'backs up a PostgreSQL database with the password from DBMIGRATION_PASSWORD' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
-        $server = [uri]$env:DBMIGRATION_TEST_POSTGRES
-        $user, $password = $server.UserInfo.Split(':', 2)
-        $name = 'dbm_nightly_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-        Invoke-DatabaseQuery $env:DBMIGRATION_TEST_POSTGRES "CREATE DATABASE $name" -Confirm:$false | Out-Null
+        $database = New-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES 'dbm_nightly_'
         try {
-            $target = '{0}://{1}@{2}/{3}' -f $server.Scheme, $user, $server.Authority, $name
-            Invoke-DatabaseQuery "$($server.Scheme)://$($server.UserInfo)@$($server.Authority)/$name" 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 50)' -Confirm:$false | Out-Null
+            Invoke-DatabaseQuery $database 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 50)' -Confirm:$false | Out-Null
+            # The runbook gets the URI without the password, and the password from the environment.
+            $uri = [uri]$database
+            $user, $password = $uri.UserInfo.Split(':', 2)
+            $target = '{0}://{1}@{2}{3}' -f $uri.Scheme, $user, $uri.Authority, $uri.AbsolutePath
             $env:DBMIGRATION_PASSWORD = $password
             try { Invoke-Example 'nightly-backup' @('-Database', $target, '-Path', (Join-Path $work 'nightly-pg')) | Should -Be 0 }
             finally { Remove-Item Env:DBMIGRATION_PASSWORD }
@@ -82,7 +77,7 @@ Describe 'examples/nightly-backup.ps1' {
             ($backup.Tables | Measure-Object Rows -Sum).Sum | Should -Be 50
         }
         finally {
-            Invoke-DatabaseQuery $env:DBMIGRATION_TEST_POSTGRES "DROP DATABASE IF EXISTS $name WITH (FORCE)" -Confirm:$false | Out-Null
+            Remove-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES $database
         }
     }
 }
@@ -96,11 +91,8 @@ Describe 'examples/deploy.ps1' {
     }
 
     It 'rolls a MariaDB database back to its backup when a migration fails part-way, and exits 1' -Skip:(-not $env:DBMIGRATION_TEST_MARIADB) {
-        $server = [uri]$env:DBMIGRATION_TEST_MARIADB
-        $name = 'dbm_deploy_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-        Invoke-DatabaseQuery $env:DBMIGRATION_TEST_MARIADB "CREATE DATABASE $name" -Confirm:$false | Out-Null
+        $target = New-ServerDatabase $env:DBMIGRATION_TEST_MARIADB 'dbm_deploy_'
         try {
-            $target = '{0}://{1}@{2}/{3}' -f $server.Scheme, $server.UserInfo, $server.Authority, $name
             Invoke-DatabaseQuery $target 'CREATE TABLE keep_me (id INT PRIMARY KEY); INSERT INTO keep_me VALUES (1), (2)' -Confirm:$false | Out-Null
             Invoke-Example 'deploy' @('-Database', $target, '-BackupPath', (Join-Path $work 'deploy-my'), '-Migrations', (New-BrokenMigrationSet)) | Should -Be 1
             Get-Content (Join-Path $work 'deploy.out') -Raw | Should -Match 'PARTIALLY APPLIED'
@@ -108,7 +100,7 @@ Describe 'examples/deploy.ps1' {
             (Invoke-DatabaseQuery $target 'SELECT COUNT(*) AS n FROM keep_me').n | Should -Be 2
         }
         finally {
-            Invoke-DatabaseQuery $env:DBMIGRATION_TEST_MARIADB "DROP DATABASE IF EXISTS $name" -Confirm:$false | Out-Null
+            Remove-ServerDatabase $env:DBMIGRATION_TEST_MARIADB $target
         }
     }
 }

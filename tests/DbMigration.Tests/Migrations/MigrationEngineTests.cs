@@ -24,7 +24,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     /// <summary>A slow statement that lets other connections read meanwhile (a SQLite write locks readers out).</summary>
     protected virtual string SlowStatementOthersCanReadBeside => SlowStatement;
 
-    private string Folder(params (string Name, string Text)[] files)
+    protected string Folder(params (string Name, string Text)[] files)
     {
         var folder = _dir.File("migrations-" + Guid.NewGuid().ToString("N")[..6]);
         Directory.CreateDirectory(folder);
@@ -449,9 +449,7 @@ public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new Sqli
 
     private string WriteOne()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "V1__t.sql"), "CREATE TABLE t (id INTEGER);");
+        var folder = Folder(("V1__t.sql", "CREATE TABLE t (id INTEGER);"));
         return folder;
     }
 }
@@ -465,10 +463,7 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
     public async Task A_transaction_none_migration_runs_outside_a_transaction()
     {
         var target = await Engine.CreateDatabaseAsync();
-        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "V1__table.sql"), "CREATE TABLE t (id integer);");
-        File.WriteAllText(Path.Combine(folder, "V2__concurrent_index.sql"), "-- transaction: none\nCREATE INDEX CONCURRENTLY ix_t ON t (id);");
+        var folder = Folder(("V1__table.sql", "CREATE TABLE t (id integer);"), ("V2__concurrent_index.sql", "-- transaction: none\nCREATE INDEX CONCURRENTLY ix_t ON t (id);"));
         var host = new RecordingHost();
         new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, ForceMode = true }.Invoke(host, CancellationToken.None);
 
@@ -506,9 +501,7 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
     public async Task The_plan_says_up_front_that_DDL_is_not_transactional()
     {
         var target = await Engine.CreateDatabaseAsync();
-        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "V1__table.sql"), "CREATE TABLE t (id integer);");
+        var folder = Folder(("V1__table.sql", "CREATE TABLE t (id integer);"));
         var host = new RecordingHost { WhatIf = true };
         new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true }.Invoke(host, CancellationToken.None);
 
@@ -520,10 +513,7 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
     public async Task A_real_run_warns_each_note_once()
     {
         var target = await Engine.CreateDatabaseAsync();
-        var folder = Path.Combine(Path.GetTempPath(), "dbm-mig-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "V1__table.sql"), "CREATE TABLE t (id integer);");
-        File.WriteAllText(Path.Combine(folder, "V2__other.sql"), "CREATE TABLE u (id integer);");
+        var folder = Folder(("V1__table.sql", "CREATE TABLE t (id integer);"), ("V2__other.sql", "CREATE TABLE u (id integer);"));
         var host = new RecordingHost();
         new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true }.Invoke(host, CancellationToken.None);
 

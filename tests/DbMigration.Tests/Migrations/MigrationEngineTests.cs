@@ -215,7 +215,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
 
         var blocked = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
         Assert.Equal(ErrorIds.MigrationJournalBlocked, blocked.ErrorId);
-        Assert.Contains("Repair-MigrationHistory -Version 2", blocked.Message, StringComparison.Ordinal);
+        Assert.Contains($"Repair-MigrationHistory -Database '{target}' -Version 2 -Resolve RolledBack", blocked.Message, StringComparison.Ordinal);
 
         File.WriteAllText(Path.Combine(folder, "V2__broken.sql"), "CREATE TABLE child2 (id INTEGER PRIMARY KEY);\n");
         new RepairMigrationHistoryCommand { Database = target, Version = "2", Resolve = MigrationResolution.RolledBack, Note = "fixed the typo" }.Invoke(new RecordingHost(), CancellationToken.None);
@@ -245,7 +245,10 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
 
         File.WriteAllText(file, original.Replace("'a'", "'b'", StringComparison.Ordinal));
         Assert.Equal(MigrationState.ChecksumMismatch, Status(target, folder).Single().State);
-        Assert.Equal(ErrorIds.MigrationJournalBlocked, Assert.Throws<DbMigrationException>(() => Migrate(target, folder)).ErrorId);
+        var blocked = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationJournalBlocked, blocked.ErrorId);
+        // The fix is named in full, ready to paste.
+        Assert.Contains($"Repair-MigrationHistory -Database '{target}' -Path '{folder}' -Version 1 -AcceptChecksum", blocked.Message, StringComparison.Ordinal);
 
         new RepairMigrationHistoryCommand { Database = target, Version = "1", Path = folder, AcceptChecksumMode = true }.Invoke(new RecordingHost(), CancellationToken.None);
         Assert.Equal(MigrationState.Applied, Status(target, folder).Single().State);

@@ -82,7 +82,7 @@ public sealed class InvokeTimezoneMigrationCommand : DatabaseCmdlet
         if (result.Validation is { Passed: false })
         {
             host.WriteError(new Errors.DbMigrationException(Errors.ErrorIds.TimezoneValidationFailed, Errors.ErrorKind.InvalidData,
-                $"Run {result.RunId} converted the data but validation failed: {string.Join("; ", result.Validation.Checks.Where(c => c.StartsWith("FAILED", StringComparison.Ordinal)))}. Undo it with Undo-TimezoneMigration -Id {result.RunId}.")
+                $"Run {result.RunId} converted the data but validation failed: {string.Join("; ", result.Validation.Checks.Where(c => c.StartsWith("FAILED", StringComparison.Ordinal)))}. Undo it with Undo-TimezoneMigration -Database '{target}' -Id {result.RunId}.")
             { Target = target.ToString() });
         }
 

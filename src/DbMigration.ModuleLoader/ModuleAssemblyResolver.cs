@@ -11,9 +11,9 @@ namespace DbMigration.ModuleLoader;
 /// </summary>
 internal sealed class ModuleAssemblyResolver(string moduleBin)
 {
-    private readonly Lazy<DependencyLoadContext> context = new(() => new DependencyLoadContext(Path.Combine(moduleBin, "Dependencies")));
+    private readonly Lazy<DependencyLoadContext> _context = new(() => new DependencyLoadContext(Path.Combine(moduleBin, "Dependencies")));
 
-    public DependencyLoadContext Dependencies => context.Value;
+    public DependencyLoadContext Dependencies => _context.Value;
 
     public Assembly? Resolve(AssemblyLoadContext defaultContext, AssemblyName name)
     {
@@ -28,6 +28,6 @@ internal sealed class ModuleAssemblyResolver(string moduleBin)
             return defaultContext.LoadFromAssemblyPath(own);
         }
 
-        return context.Value.Contains(simple) ? context.Value.LoadFromAssemblyName(name) : null;
+        return _context.Value.Contains(simple) ? _context.Value.LoadFromAssemblyName(name) : null;
     }
 }

@@ -169,6 +169,17 @@ Describe 'Backups on SQLite' {
         finally { $runner.Dispose() }
     }
 
+    It 'tells with -Verbose what backup.log records, and each verification check' {
+        $records = Backup-Database $db -Path $repo -Verbose 4>&1
+        $backup = $records | Where-Object { $_ -is [DbMigration.Backups.BackupInfo] }
+        $said = ($records | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message
+        $said[-1] | Should -Match '^Completed in \d+ ms\.$'
+        ($said | Where-Object { $_ -like 'Wrote database.sqlite*' }) | Should -Match $backup.Files[0].Sha256
+        $checks = ($backup | Test-DatabaseBackup -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message
+        $checks | Should -Contain 'Integrity: passed. PRAGMA integrity_check, PRAGMA foreign_key_check: integrity_check returned ok; no foreign key violations.'
+        $checks | Where-Object { $_ -like 'Table events: passed*' } | Should -Not -BeNullOrEmpty
+    }
+
     It 'encrypts with a SecureString passphrase and refuses a wrong one' {
         $pass = ConvertTo-SecureString 'nightly-secret' -AsPlainText -Force
         $backup = Backup-Database $db -Path $repo -Encrypt -Passphrase $pass

@@ -51,7 +51,8 @@ public sealed class BackupService
         var database = request.Source.Name;
         BackupRepository.RemoveStalePartials(repository.DatabaseFolder(database), TimeSpan.FromHours(12));
         var partial = repository.BeginPartial(database, id);
-        var log = new BackupLog(Path.Combine(partial, "backup.log"));
+        // -Verbose tells the same story as backup.log.
+        var log = new BackupLog(Path.Combine(partial, "backup.log"), progress.Verbose);
         try
         {
             log.Write($"Backup {id} of {request.Source} ({request.Category}) by DbMigration {ToolVersion}.");
@@ -257,12 +258,13 @@ public sealed class BackupService
 }
 
 /// <summary>backup.log beside the backup: UTC timestamps, one line per step.</summary>
-internal sealed class BackupLog(string path)
+internal sealed class BackupLog(string path, Action<string>? echo = null)
 {
     private StreamWriter? _writer;
 
     public void Write(string line)
     {
+        echo?.Invoke(line);
         try
         {
             _writer ??= new StreamWriter(SecureFiles.Create(path, 4096));

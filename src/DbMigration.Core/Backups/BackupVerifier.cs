@@ -40,6 +40,11 @@ public sealed class BackupVerifier
         }
 
         var status = passed ? VerificationStatus.Passed : VerificationStatus.Failed;
+        foreach (var check in checks)
+        {
+            progress.Verbose($"{check.Name}: {(check.Passed ? "passed" : "FAILED")}. {check.Message}");
+        }
+
         Record(backup, status, message);
         progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Done", 100, Completed: true));
         return new BackupVerification

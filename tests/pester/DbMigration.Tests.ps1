@@ -180,6 +180,33 @@ Describe 'Backups on SQLite' {
         $checks | Where-Object { $_ -like 'Table events: passed*' } | Should -Not -BeNullOrEmpty
     }
 
+    It 'leaves nothing in the catalog when stopped (Ctrl+C) mid-backup' {
+        $big = Join-Path $work 'big.db'
+        & dotnet run --project (Join-Path $root 'bench/DbMigration.DataGen') -- --engine sqlite --target $big --rows 300000 | Out-Null
+        $stopRepo = Join-Path $work 'stopped-backups'
+        $runner = [powershell]::Create()
+        try {
+            $null = $runner.AddScript({
+                param($Manifest, $Database, $Repository)
+                Import-Module $Manifest
+                Backup-Database $Database -Path $Repository -Compress Small
+            }).AddArgument((Join-Path $root 'DbMigration.psd1')).AddArgument($big).AddArgument($stopRepo)
+            $running = $runner.BeginInvoke()
+            # Stop once the compressed copy is being written, the longest step.
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while (-not ($runner.Streams.Progress | Where-Object StatusDescription -Like 'Writing*') -and -not $running.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+                Start-Sleep -Milliseconds 20
+            }
+            $running.IsCompleted | Should -BeFalse -Because 'the backup is still writing when stopped'
+            $stopping = $runner.BeginStop($null, $null)
+            $stopping.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds(60)) | Should -BeTrue
+            $runner.InvocationStateInfo.State | Should -Be 'Stopped'
+        }
+        finally { $runner.Dispose() }
+        @(Get-DatabaseBackup -Path $stopRepo).Count | Should -Be 0
+        @(Get-ChildItem $stopRepo -Recurse -Force -ErrorAction SilentlyContinue | Where-Object Name -Like '.partial*').Count | Should -Be 0
+    }
+
     It 'encrypts with a SecureString passphrase and refuses a wrong one' {
         $pass = ConvertTo-SecureString 'nightly-secret' -AsPlainText -Force
         $backup = Backup-Database $db -Path $repo -Encrypt -Passphrase $pass

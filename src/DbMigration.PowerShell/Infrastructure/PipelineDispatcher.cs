@@ -85,8 +85,10 @@ internal static class PipelineDispatcher
 
         private void Post(Action action)
         {
-            // Messages that arrive after the call has finished have nowhere to go; dropping them beats crashing a pool thread.
-            if (_closed)
+            // Messages that arrive after the call has finished, or while it is being stopped, have nowhere to go.
+            // Dropping them beats throwing into the work's own cleanup (a failed backup removing its partial folder
+            // logs as it goes) or crashing a pool thread.
+            if (_closed || cancellationToken.IsCancellationRequested)
             {
                 return;
             }
@@ -94,6 +96,9 @@ internal static class PipelineDispatcher
             try
             {
                 queue.Add(action, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
             }
             catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException && (_closed || queue.IsAddingCompleted))
             {

@@ -64,6 +64,30 @@ public sealed class PipelineDispatcherTests
         Assert.True(produced < 1_000_000, "the worker kept producing after the host failed");
     }
 
+    [Fact]
+    public void Work_stopped_by_Ctrl_C_can_still_write_while_it_cleans_up()
+    {
+        using var stop = new CancellationTokenSource();
+        var cleanedUp = false;
+        Assert.ThrowsAny<OperationCanceledException>(() => PipelineDispatcher.Run(new RecordingHost(), async (h, ct) =>
+        {
+            try
+            {
+                stop.Cancel();
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                // A failed backup logs (and echoes to -Verbose) before it removes its partial folder.
+                h.WriteVerbose("FAILED: stopped");
+                h.WriteProgress(new DbMigration.Operations.ProgressUpdate(1, "work", "stopped", 0));
+                cleanedUp = true;
+                throw;
+            }
+        }, stop.Token));
+        Assert.True(cleanedUp, "a write during cleanup threw, so the cleanup never finished");
+    }
+
     private sealed class ThrowingHost(int after) : ICmdletHost
     {
         private int _writes;

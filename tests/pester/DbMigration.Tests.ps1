@@ -141,6 +141,9 @@ Describe 'Test-MigrationPreflight on SQLite' {
 Describe 'Backups on SQLite' {
     BeforeAll {
         $script:repo = Join-Path $work 'backups'
+        # Big enough that a compressed backup or a restore is still running when the tests stop it.
+        $script:big = Join-Path $work 'big.db'
+        & dotnet run --project (Join-Path $root 'bench/DbMigration.DataGen') -- --engine sqlite --target $big --rows 300000 | Out-Null
     }
 
     It 'Backup-Database | Test-DatabaseBackup passes and records the verdict' {
@@ -181,8 +184,6 @@ Describe 'Backups on SQLite' {
     }
 
     It 'leaves nothing in the catalog when stopped (Ctrl+C) mid-backup' {
-        $big = Join-Path $work 'big.db'
-        & dotnet run --project (Join-Path $root 'bench/DbMigration.DataGen') -- --engine sqlite --target $big --rows 300000 | Out-Null
         $stopRepo = Join-Path $work 'stopped-backups'
         $runner = [powershell]::Create()
         try {
@@ -205,6 +206,34 @@ Describe 'Backups on SQLite' {
         finally { $runner.Dispose() }
         @(Get-DatabaseBackup -Path $stopRepo).Count | Should -Be 0
         @(Get-ChildItem $stopRepo -Recurse -Force -ErrorAction SilentlyContinue | Where-Object Name -Like '.partial*').Count | Should -Be 0
+    }
+
+    It 'leaves the database as it was when stopped (Ctrl+C) mid-restore' {
+        $target = Join-Path $work 'stop-target.db'
+        Copy-Item $big $target
+        $backup = Backup-Database $big -Path (Join-Path $work 'restore-stop-backups') -Compress Small
+        Invoke-DatabaseQuery $target 'DELETE FROM events WHERE id > 1000' -Confirm:$false | Out-Null
+        $runner = [powershell]::Create()
+        try {
+            $null = $runner.AddScript({
+                param($Manifest, $Database, $Backup)
+                Import-Module $Manifest
+                Restore-MigrationBackup -Database $Database -InputObject $Backup -Reverify -Force -Confirm:$false
+            }).AddArgument((Join-Path $root 'DbMigration.psd1')).AddArgument($target).AddArgument($backup)
+            $running = $runner.BeginInvoke()
+            # Stop while the backup is being restored into the new file, before anything is swapped.
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while (-not ($runner.Streams.Progress | Where-Object StatusDescription -EQ 'Restoring into a new database') -and -not $running.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+                Start-Sleep -Milliseconds 10
+            }
+            $running.IsCompleted | Should -BeFalse -Because 'the restore is still running when stopped'
+            $stopping = $runner.BeginStop($null, $null)
+            $stopping.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds(60)) | Should -BeTrue
+            $runner.InvocationStateInfo.State | Should -Be 'Stopped'
+        }
+        finally { $runner.Dispose() }
+        (Invoke-DatabaseQuery $target 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
+        Get-ChildItem $work -Force | Where-Object { $_.Name -like 'stop-target*' -and $_.Name -ne 'stop-target.db' } | ForEach-Object Name | Should -BeNullOrEmpty
     }
 
     It 'encrypts with a SecureString passphrase and refuses a wrong one' {

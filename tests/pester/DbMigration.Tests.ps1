@@ -254,6 +254,20 @@ Describe 'Backups on SQLite' {
         (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
     }
 
+    It 'refuses a piped backup without -Database, and creates nothing' {
+        # PowerShell would bind the BackupInfo's Database property (the name 'events') to -Database.
+        Push-Location $work
+        try {
+            $before = @(Get-ChildItem $work).Name
+            { Get-DatabaseBackup -Path $repo -Latest | Restore-MigrationBackup -Force -SkipSafetyBackup -Confirm:$false } |
+                Should -Throw -ErrorId 'DbMigration.Restore.TargetRequired,*'
+            @(Get-ChildItem $work).Name | Should -Be $before
+            (Get-DatabaseBackup -Path $repo -Latest | Restore-MigrationBackup -Database $db -SkipSafetyBackup -Confirm:$false).RowCountsMatch |
+                Should -BeTrue
+        }
+        finally { Pop-Location }
+    }
+
     It 'lists backups in a table with UTC times and readable sizes' {
         $table = Get-DatabaseBackup -Path $repo | Out-String -Width 250
         $table | Should -Match 'events\s+\d{8}T\d{9}Z-[0-9a-f]{6}\s+PreMigration\s+Sqlite\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+[\d.,]+ KiB\s+False\s+Passed'

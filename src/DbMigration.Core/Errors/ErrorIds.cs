@@ -37,6 +37,7 @@ public static class ErrorIds
     public const string RestoreEngineMismatch = "DbMigration.Restore.EngineMismatch";
     public const string RestoreSessionsConnected = "DbMigration.Restore.SessionsConnected";
     public const string RestoreFailed = "DbMigration.Restore.Failed";
+    public const string RestoreTargetRequired = "DbMigration.Restore.TargetRequired";
 
     public const string MigrationInvalidFile = "DbMigration.Migration.InvalidFile";
     public const string MigrationDuplicateVersion = "DbMigration.Migration.DuplicateVersion";

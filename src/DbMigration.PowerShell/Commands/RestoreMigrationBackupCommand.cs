@@ -64,8 +64,26 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
 
     internal bool ReverifyMode { get; set; }
 
+    /// <summary>False when -Database was bound from a piped object's property instead of by the caller.</summary>
+    internal bool DatabaseNamedByCaller { get; set; } = true;
+
+    protected override void BeginProcessing()
+    {
+        // Only the caller's parameters are bound here. A piped BackupInfo binds its Database property (the backed-up
+        // database's name) to -Database later, which would restore into a new file of that name beside the caller.
+        DatabaseNamedByCaller = MyInvocation.BoundParameters.ContainsKey(nameof(Database));
+        base.BeginProcessing();
+    }
+
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
+        if (InputObject is not null && !DatabaseNamedByCaller)
+        {
+            throw new DbMigrationException(ErrorIds.RestoreTargetRequired, ErrorKind.InvalidArgument,
+                $"Name the database to restore onto with -Database. The piped backup's Database property ('{InputObject.Database}') is the backed-up database's name, not a target; the backup was taken from {InputObject.Source}.")
+            { Target = InputObject.Path };
+        }
+
         var target = ResolveTarget(host);
         var backup = ChooseBackup(host, target);
         if (!host.ShouldProcess(target.ToString(), $"Replace the database with backup {backup.Id} ({backup.Category}, taken {backup.CreatedUtc:u})"))

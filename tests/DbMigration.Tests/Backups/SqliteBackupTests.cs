@@ -365,6 +365,35 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_piped_backup_without_Database_is_refused_and_nothing_is_created()
+    {
+        // Piped without -Database, PowerShell binds the BackupInfo's Database property ('events', a name) to
+        // -Database; restoring there would create a new file 'events' beside the caller and leave the real one.
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        Migrate(target);
+        var host = new RecordingHost(_dir.Path);
+
+        var error = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand
+        {
+            Database = DatabaseTarget.Parse(backup.Database),
+            DatabaseNamedByCaller = false,
+            InputObject = backup,
+            SkipSafetyBackupMode = true,
+            ForceMode = true,
+        }.Invoke(host, CancellationToken.None));
+
+        Assert.Equal(ErrorIds.RestoreTargetRequired, error.ErrorId);
+        Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
+        Assert.Contains("-Database", error.Message, StringComparison.Ordinal);
+        Assert.Contains(target.FilePath!, error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(_dir.File("events")));
+        Assert.Empty(host.ShouldProcessCalls);
+        Assert.Equal(10, Count(target));
+        Assert.Equal(10, Count(target, "SELECT COUNT(*) FROM events WHERE note = 'migrated'"));
+    }
+
+    [Fact]
     public async Task Restore_puts_back_the_backup_takes_a_safety_backup_and_checks_counts()
     {
         var target = await EventsAsync(1_000);

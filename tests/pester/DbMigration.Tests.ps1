@@ -280,6 +280,42 @@ Describe 'Backups on SQLite' {
     }
 }
 
+Describe 'Paths as PowerShell resolves them' {
+    BeforeAll {
+        Copy-Item $db (Join-Path $TestDrive 'app.db')
+        $script:drive = New-PSDrive -Name dbmpaths -PSProvider FileSystem -Root $TestDrive
+    }
+
+    AfterAll {
+        Remove-PSDrive -Name dbmpaths
+    }
+
+    It 'reads a database and writes a backup on a PowerShell drive' {
+        Test-MigrationPreflight dbmpaths:/app.db -Quiet | Should -BeTrue
+        $backup = Backup-Database TestDrive:/app.db -Path dbmpaths:/backups
+        $backup.Path | Should -BeLike (Join-Path $TestDrive 'backups' '*')
+        $backup.Source | Should -Be (Join-Path $TestDrive 'app.db')
+        Test-Path (Join-Path (Get-Location).ProviderPath 'dbmpaths:') | Should -BeFalse
+    }
+
+    It 'expands ~ to the home folder' {
+        $fileSystem = Get-PSProvider FileSystem
+        $home_ = $fileSystem.Home
+        $fileSystem.Home = $TestDrive
+        try {
+            Test-MigrationPreflight ~/app.db -Quiet | Should -BeTrue
+            (Backup-Database ~/app.db -Path ~/tilde-backups).Path | Should -BeLike (Join-Path $TestDrive 'tilde-backups' '*')
+        }
+        finally { $fileSystem.Home = $home_ }
+        Test-Path (Join-Path (Get-Location).ProviderPath '~') | Should -BeFalse
+    }
+
+    It 'refuses a path on another provider with a stable ErrorId' {
+        { Backup-Database TestDrive:/app.db -Path Env:/backups } | Should -Throw -ErrorId 'DbMigration.Target.Invalid,*'
+        { Test-MigrationPreflight Env:/PATH } | Should -Throw '*Environment provider*'
+    }
+}
+
 Describe 'Timezone migration on SQLite' {
     BeforeAll {
         $script:tzDb = Join-Path $work 'timezone.db'

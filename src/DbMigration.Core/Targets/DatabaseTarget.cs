@@ -251,15 +251,23 @@ public sealed class DatabaseTarget
         return new(Engine, FilePath, Host, Port, database, UserName, _password, Options, RawConnectionString is null ? null : ReplaceDatabase(RawConnectionString, database), IsMariaDbHint);
     }
 
-    /// <summary>Resolves a relative SQLite path against a base directory (PowerShell's current location).</summary>
-    public DatabaseTarget ResolveRelativePath(string baseDirectory)
+    /// <summary>Resolves a relative SQLite path against a base directory.</summary>
+    public DatabaseTarget ResolveRelativePath(string baseDirectory) =>
+        ResolveFilePath(path => Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory, path)));
+
+    /// <summary>
+    /// The SQLite file path as <paramref name="resolve"/> turns it into a full path (PowerShell resolves ~, drives such
+    /// as TestDrive: and its current location); other targets, and :memory:, are returned as they are.
+    /// </summary>
+    public DatabaseTarget ResolveFilePath(Func<string, string> resolve)
     {
-        if (Engine != DatabaseEngine.Sqlite || FilePath is null || Path.IsPathRooted(FilePath) || FilePath == ":memory:")
+        ArgumentNullException.ThrowIfNull(resolve);
+        if (Engine != DatabaseEngine.Sqlite || FilePath is null || FilePath == ":memory:")
         {
             return this;
         }
 
-        var full = Path.GetFullPath(Path.Combine(baseDirectory, FilePath));
+        var full = resolve(FilePath);
         return new DatabaseTarget(Engine, full, null, null, null, null, null, Options, RawConnectionString is null ? null : ReplaceDataSource(RawConnectionString, full), false);
     }
 

@@ -53,10 +53,9 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
             target = target.WithCredential(credential.UserName, credential.Password);
         }
 
-        return target.ResolveRelativePath(host.CurrentDirectory);
+        return target.ResolveFilePath(host.ResolvePath);
     }
 
-    /// <summary>Resolves a path parameter against PowerShell's current location.</summary>
-    internal static string ResolvePath(ICmdletHost host, string path) =>
-        Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(host.CurrentDirectory, path));
+    /// <summary>Resolves a path parameter as PowerShell does (current location, ~, drives).</summary>
+    internal static string ResolvePath(ICmdletHost host, string path) => host.ResolvePath(path);
 }

@@ -10,8 +10,12 @@ namespace DbMigration.PowerShell.Infrastructure;
 /// </summary>
 internal interface ICmdletHost
 {
-    /// <summary>PowerShell's current file-system location; relative paths resolve against it.</summary>
-    string CurrentDirectory { get; }
+    /// <summary>
+    /// A path as PowerShell's own cmdlets resolve it, as a full file-system path: relative to the current location,
+    /// with ~ and drives such as TestDrive: or a New-PSDrive. The file need not exist. Throws DbMigrationException
+    /// for a path that is not on the file system.
+    /// </summary>
+    string ResolvePath(string path);
 
     void WriteObject(object item);
 

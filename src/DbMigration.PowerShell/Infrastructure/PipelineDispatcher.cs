@@ -65,7 +65,29 @@ internal static class PipelineDispatcher
         /// <summary>After this, posts are dropped: the call is over and its queue is about to be disposed.</summary>
         public void Close() => _closed = true;
 
-        public string CurrentDirectory { get; } = inner.CurrentDirectory;
+        // PowerShell's session state may only be read on the pipeline thread.
+        public string ResolvePath(string path)
+        {
+            var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Post(() =>
+            {
+                try
+                {
+                    answer.SetResult(inner.ResolvePath(path));
+                }
+                catch (DbMigrationException ex)
+                {
+                    // A bad path is the work's error to report, not a reason to stop the host.
+                    answer.SetException(ex);
+                }
+                catch (Exception ex)
+                {
+                    answer.SetException(ex);
+                    throw;
+                }
+            });
+            return answer.Task.WaitAsync(cancellationToken).GetAwaiter().GetResult();
+        }
 
         public void WriteObject(object item) => Post(() => inner.WriteObject(item));
 

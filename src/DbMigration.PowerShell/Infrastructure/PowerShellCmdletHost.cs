@@ -8,7 +8,28 @@ namespace DbMigration.PowerShell.Infrastructure;
 /// <summary>The real host: forwards to the cmdlet. Called only on the pipeline thread (see PipelineDispatcher).</summary>
 internal sealed class PowerShellCmdletHost(PSCmdlet cmdlet) : ICmdletHost
 {
-    public string CurrentDirectory => cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+    public string ResolvePath(string path)
+    {
+        string resolved;
+        ProviderInfo provider;
+        try
+        {
+            resolved = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out provider, out _);
+        }
+        catch (Exception ex) when (ex is SessionStateException or ProviderInvocationException or NotSupportedException or ArgumentException)
+        {
+            throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument, $"The path '{path}' cannot be resolved: {ex.Message}", ex) { Target = path };
+        }
+
+        if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
+        {
+            throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument,
+                $"The path '{path}' is on the {provider.Name} provider; DbMigration reads and writes files, so give a file-system path.")
+            { Target = path };
+        }
+
+        return resolved;
+    }
 
     public void WriteObject(object item) => cmdlet.WriteObject(item is QueryRow row ? ToPSObject(row) : item);
 

@@ -92,7 +92,7 @@ public sealed class PipelineDispatcherTests
     {
         private int _writes;
 
-        public string CurrentDirectory => Environment.CurrentDirectory;
+        public string ResolvePath(string path) => Path.GetFullPath(path);
 
         public void WriteObject(object item)
         {
@@ -125,6 +125,41 @@ public sealed class PipelineDispatcherTests
         public bool ShouldProcess(string target, string action) => true;
 
         public bool ShouldContinue(string query, string caption) => true;
+    }
+}
+
+public sealed class PathResolutionTests
+{
+    [Fact]
+    public void Paths_are_resolved_on_the_calling_thread_for_work_on_the_thread_pool()
+    {
+        var host = new RecordingHost("/srv/app");
+        string? resolved = null;
+        PipelineDispatcher.Run(host, async (h, ct) =>
+        {
+            await Task.Yield();
+            resolved = h.ResolvePath("data/events.db");
+        }, CancellationToken.None);
+
+        Assert.Equal(Path.GetFullPath("/srv/app/data/events.db"), resolved);
+        Assert.Equal([Environment.CurrentManagedThreadId], host.CallingThreads.Distinct());
+    }
+
+    [Fact]
+    public void A_path_the_host_refuses_fails_the_work_with_its_error_and_the_host_keeps_working()
+    {
+        var refused = new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument, "not a file-system path");
+        var host = new RecordingHost { Resolver = _ => throw refused };
+        DbMigrationException? seen = null;
+        PipelineDispatcher.Run(host, async (h, ct) =>
+        {
+            await Task.Yield();
+            seen = Assert.Throws<DbMigrationException>(() => h.ResolvePath("Env:/PATH"));
+            h.WriteObject("after");
+        }, CancellationToken.None);
+
+        Assert.Same(refused, seen);
+        Assert.Equal(["after"], host.Objects);
     }
 }
 

@@ -16,6 +16,20 @@ public sealed class DatabaseTargetTests
         Assert.Equal(Path.GetFullPath("/srv/app/database/events.db"), target.ResolveRelativePath("/srv/app").FilePath);
     }
 
+    [Fact]
+    public void Only_a_sqlite_file_goes_through_the_path_resolver()
+    {
+        static string Resolve(string path) => "/resolved/" + path.TrimStart('~', '/');
+
+        Assert.Equal("/resolved/app.db", DatabaseTarget.Parse("~/app.db").ResolveFilePath(Resolve).FilePath);
+        var raw = DatabaseTarget.FromConnectionString(DatabaseEngine.Sqlite, "Data Source=app.db;Mode=ReadWrite").ResolveFilePath(Resolve);
+        Assert.Equal("/resolved/app.db", raw.FilePath);
+        Assert.Contains("/resolved/app.db", raw.RawConnectionString, StringComparison.Ordinal);
+        Assert.Equal(":memory:", DatabaseTarget.Parse(":memory:").ResolveFilePath(Resolve).FilePath);
+        var server = DatabaseTarget.Parse("postgres://app@db1/shop");
+        Assert.Same(server, server.ResolveFilePath(_ => throw new InvalidOperationException("a server target has no file")));
+    }
+
     [Theory]
     [InlineData("sqlite:///var/data/x.db", "/var/data/x.db")]
     [InlineData("sqlite:data/x.db", "data/x.db")]

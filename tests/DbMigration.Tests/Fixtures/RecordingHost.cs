@@ -13,6 +13,26 @@ internal sealed class RecordingHost(string? currentDirectory = null) : ICmdletHo
 {
     public string CurrentDirectory { get; } = currentDirectory ?? Environment.CurrentDirectory;
 
+    /// <summary>Replaces <see cref="ResolvePath"/>'s own rule, for a test that needs a path refused.</summary>
+    public Func<string, string>? Resolver { get; init; }
+
+    /// <summary>Relative paths against <see cref="CurrentDirectory"/>, and ~ as the home folder, as pwsh resolves them.</summary>
+    public string ResolvePath(string path)
+    {
+        CallingThreads.Add(Environment.CurrentManagedThreadId);
+        if (Resolver is not null)
+        {
+            return Resolver(path);
+        }
+
+        if (path == "~" || path.StartsWith("~/", StringComparison.Ordinal))
+        {
+            path = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path.TrimStart('~', '/'));
+        }
+
+        return Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(CurrentDirectory, path));
+    }
+
     public bool WhatIf { get; init; }
 
     public List<object> Objects { get; } = [];

@@ -129,6 +129,11 @@ Describe 'Test-MigrationPreflight on SQLite' {
         ($checks | Where-Object Code -EQ 'PF001').Message | Should -Match 'SQLite'
     }
 
+    It 'takes paths as strings on the pipeline, one verdict per path' {
+        $verdicts = $db, (Join-Path $work 'nothing.db'), $db | Test-MigrationPreflight -Quiet
+        $verdicts | Should -Be @($true, $false, $true)
+    }
+
     It 'turns a file that is not a database into a Failed check, not an exception' {
         $bogus = Join-Path $work 'bogus.db'
         Set-Content -Path $bogus -Value ('x' * 5000)

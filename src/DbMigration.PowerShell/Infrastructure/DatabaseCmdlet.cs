@@ -7,9 +7,9 @@ namespace DbMigration.PowerShell.Infrastructure;
 public abstract class DatabaseCmdlet : DbMigrationCmdlet
 {
     /// <summary>A SQLite file path, a sqlite:, postgres://, postgresql://, mysql:// or mariadb:// URI, or a raw connection string with -Engine.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, HelpMessage = "A SQLite file path, a sqlite:, postgres://, mysql:// or mariadb:// URI, or a connection string with -Engine.")]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, HelpMessage = "A SQLite file path, a sqlite:, postgres://, mysql:// or mariadb:// URI, or a connection string with -Engine.")]
     [ValidateNotNull]
-    [Alias("FullName")] // Get-ChildItem *.db | Test-MigrationPreflight
+    [Alias("FullName")] // Get-ChildItem *.db | Test-MigrationPreflight; strings bind by value: Get-Content fleet.txt | …
     public DatabaseTarget Database { get; set; } = null!;
 
     /// <summary>The engine, required when -Database is a raw connection string.</summary>

@@ -315,9 +315,14 @@ Describe 'Paths as PowerShell resolves them' {
         Test-Path (Join-Path (Get-Location).ProviderPath '~') | Should -BeFalse
     }
 
-    It 'refuses a path on another provider with a stable ErrorId' {
+    It 'refuses a path on another provider, or a drive that does not exist, with a stable ErrorId' {
         { Backup-Database TestDrive:/app.db -Path Env:/backups } | Should -Throw -ErrorId 'DbMigration.Target.Invalid,*'
-        { Test-MigrationPreflight Env:/PATH } | Should -Throw '*Environment provider*'
+        # The pre-flight reports bad input as a failed check, so one bad path among many piped in stops nothing.
+        $checks = 'Env:/PATH', 'postgres:/shop', 'TestDrive:/app.db' | Test-MigrationPreflight | Where-Object Code -EQ 'PF001'
+        $checks.Status | Should -Be @('Failed', 'Failed', 'Passed')
+        $checks[0].ErrorId | Should -Be 'DbMigration.Target.Invalid'
+        $checks[0].Message | Should -BeLike '*Environment provider*'
+        $checks[1].Message | Should -BeLike '*postgres://user@host/db*'
     }
 }
 

@@ -35,11 +35,7 @@ public sealed class PreflightService
         }
         catch (DbMigrationException ex)
         {
-            checks.Add(Failed(PreflightCodes.Connectivity, "Connectivity", ex, where));
-            AddSkipped(checks, where, "the engine is not supported", PreflightCodes.Integrity, PreflightCodes.Sessions, PreflightCodes.SchemaPrivileges, PreflightCodes.DatabaseSize);
-            checks.Add(CheckBackupLocation(request.BackupPath));
-            checks.Add(new PreflightCheck(PreflightCodes.DiskSpace, "Disk space", PreflightStatus.Skipped, "Not run: the database size is unknown.", request.BackupPath ?? where));
-            return checks;
+            return Unusable(where, ex, "the engine is not supported", request.BackupPath);
         }
 
         // Read what the first connection could change (a hot journal is rolled back on open).
@@ -255,6 +251,20 @@ public sealed class PreflightService
         {
             ErrorId = ex.ErrorId,
         };
+
+    /// <summary>
+    /// The checks of a target that cannot even be tried (an unknown engine, a path that does not resolve): PF001
+    /// failed with the error, the database checks skipped, the backup location still checked.
+    /// </summary>
+    public static IReadOnlyList<PreflightCheck> Unusable(string where, DbMigrationException error, string reason, string? backupPath)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var checks = new List<PreflightCheck> { Failed(PreflightCodes.Connectivity, "Connectivity", error, where) };
+        AddSkipped(checks, where, reason, PreflightCodes.Integrity, PreflightCodes.Sessions, PreflightCodes.SchemaPrivileges, PreflightCodes.DatabaseSize);
+        checks.Add(CheckBackupLocation(backupPath));
+        checks.Add(new PreflightCheck(PreflightCodes.DiskSpace, "Disk space", PreflightStatus.Skipped, "Not run: the database size is unknown.", backupPath ?? where));
+        return checks;
+    }
 
     private static void AddSkipped(List<PreflightCheck> checks, string where, string reason, params string[] codes)
     {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using DbMigration.Errors;
 using DbMigration.PowerShell.Infrastructure;
 using DbMigration.Preflight;
 
@@ -40,10 +41,19 @@ public sealed class TestMigrationPreflightCommand : DatabaseCmdlet
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var target = ResolveTarget(host);
         var backupPath = BackupPath is null ? null : ResolvePath(host, BackupPath);
-        var request = new PreflightRequest(target, backupPath, TimeSpan.FromSeconds(ConnectTimeout), SafetyFactor);
-        var checks = await _service.RunAsync(request, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<PreflightCheck> checks;
+        try
+        {
+            var target = ResolveTarget(host);
+            checks = await _service.RunAsync(new PreflightRequest(target, backupPath, TimeSpan.FromSeconds(ConnectTimeout), SafetyFactor), new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex) when (ex.ErrorId is ErrorIds.TargetInvalid or ErrorIds.TargetEngineRequired)
+        {
+            // Bad input is a failed check, as a missing file is: one bad path among many piped in stops nothing.
+            checks = PreflightService.Unusable(Database.ToString(), ex, "the target is not usable", backupPath);
+        }
+
         if (QuietMode)
         {
             host.WriteObject(checks.All(c => c.Status != PreflightStatus.Failed));

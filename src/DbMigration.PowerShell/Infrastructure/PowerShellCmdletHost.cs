@@ -16,6 +16,13 @@ internal sealed class PowerShellCmdletHost(PSCmdlet cmdlet) : ICmdletHost
         {
             resolved = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out provider, out _);
         }
+        catch (System.Management.Automation.DriveNotFoundException ex)
+        {
+            // "postgres:/db" or "mysql:host/db" read as a drive: say what a server target looks like.
+            throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument,
+                $"'{path}' names a PowerShell drive '{ex.ItemName}' that does not exist. A file path needs an existing drive; a server database is a URI such as postgres://user@host/db or mariadb://user@host/db.", ex)
+            { Target = path };
+        }
         catch (Exception ex) when (ex is SessionStateException or ProviderInvocationException or NotSupportedException or ArgumentException)
         {
             throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument, $"The path '{path}' cannot be resolved: {ex.Message}", ex) { Target = path };

@@ -186,6 +186,27 @@ public sealed class SqlitePreflightTests : IDisposable
     }
 
     [Fact]
+    public void A_target_that_cannot_be_used_is_a_failed_check_and_the_backup_location_is_still_checked()
+    {
+        // A raw connection string without -Engine, and a path PowerShell refuses (another provider, a missing drive).
+        var raw = PreflightRun.Checks(DatabaseTarget.Parse($"Data Source={_backups.File("x.db")}"), _backups.Path);
+        Assert.Equal(ErrorIds.TargetEngineRequired, raw.Get(PreflightCodes.Connectivity).ErrorId);
+        Assert.Equal(PreflightStatus.Failed, raw.Get(PreflightCodes.Connectivity).Status);
+        Assert.Equal(PreflightStatus.Skipped, raw.Get(PreflightCodes.Integrity).Status);
+        Assert.Equal(PreflightStatus.Passed, raw.Get(PreflightCodes.BackupLocation).Status);
+
+        var host = new RecordingHost
+        {
+            Resolver = path => path.StartsWith("Env:", StringComparison.Ordinal)
+                ? throw new DbMigrationException(ErrorIds.TargetInvalid, ErrorKind.InvalidArgument, "on the Environment provider")
+                : Path.GetFullPath(path),
+        };
+        new TestMigrationPreflightCommand { Database = DatabaseTarget.Parse("Env:/PATH"), QuietMode = true }.Invoke(host, CancellationToken.None);
+        Assert.False(Assert.IsType<bool>(Assert.Single(host.Objects)));
+        Assert.Empty(host.Errors);
+    }
+
+    [Fact]
     public void Too_little_free_space_fails_and_a_tight_margin_warns()
     {
         var free = new DriveInfo(_backups.Path).AvailableFreeSpace;

@@ -259,15 +259,31 @@ Describe 'Backups on SQLite' {
         (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
     }
 
+    It 'backs up every piped database, reporting the one that fails without stopping the rest' {
+        $piped = Join-Path $work 'piped-backups'
+        $missing = Join-Path $work 'missing.db'
+        $backups = $db, $missing, $db | Backup-Database -Path $piped -ErrorVariable failed -ErrorAction SilentlyContinue
+        $backups | Should -HaveCount 2
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'DbMigration.Target.FileNotFound,*'
+        $failed[0].TargetObject | Should -Be $missing
+        { $missing, $db | Backup-Database -Path $piped -ErrorAction Stop } | Should -Throw -ErrorId 'DbMigration.Target.FileNotFound,*'
+        @(Get-DatabaseBackup -Path $piped) | Should -HaveCount 2
+    }
+
     It 'refuses a piped backup without -Database, and creates nothing' {
-        # PowerShell would bind the BackupInfo's Database property (the name 'events') to -Database.
+        # PowerShell would bind the BackupInfo's Database property (the name 'copy') to -Database.
+        $copy = Join-Path $work 'copy.db'
+        Copy-Item $db $copy
+        $copyRepo = Join-Path $work 'copy-backups'
+        Backup-Database $copy -Path $copyRepo | Out-Null
         Push-Location $work
         try {
             $before = @(Get-ChildItem $work).Name
-            { Get-DatabaseBackup -Path $repo -Latest | Restore-MigrationBackup -Force -SkipSafetyBackup -Confirm:$false } |
+            { Get-DatabaseBackup -Path $copyRepo -Latest | Restore-MigrationBackup -Force -SkipSafetyBackup -Confirm:$false } |
                 Should -Throw -ErrorId 'DbMigration.Restore.TargetRequired,*'
             @(Get-ChildItem $work).Name | Should -Be $before
-            (Get-DatabaseBackup -Path $repo -Latest | Restore-MigrationBackup -Database $db -SkipSafetyBackup -Confirm:$false).RowCountsMatch |
+            (Get-DatabaseBackup -Path $copyRepo -Latest | Restore-MigrationBackup -Database $copy -SkipSafetyBackup -Confirm:$false).RowCountsMatch |
                 Should -BeTrue
         }
         finally { Pop-Location }

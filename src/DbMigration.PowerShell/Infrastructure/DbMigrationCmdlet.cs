@@ -5,8 +5,8 @@ namespace DbMigration.PowerShell.Infrastructure;
 
 /// <summary>
 /// Base of every DbMigration cmdlet. It runs the cmdlet's async logic through <see cref="PipelineDispatcher"/>,
-/// cancels it on Ctrl+C (StopProcessing), and turns <see cref="DbMigrationException"/> into a terminating
-/// ErrorRecord with a stable ErrorId.
+/// cancels it on Ctrl+C (StopProcessing), and turns <see cref="DbMigrationException"/> into an ErrorRecord with a
+/// stable ErrorId: terminating, except for one failed item of piped input.
 /// </summary>
 public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
 {
@@ -32,6 +32,12 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
         try
         {
             Invoke(new PowerShellCmdletHost(this), _stopping.Token);
+        }
+        catch (DbMigrationException ex) when (MyInvocation.ExpectingInput && ex.Kind != ErrorKind.InvalidArgument)
+        {
+            // One piped item failed (a missing database among many, a locked one): report it and go on with the
+            // next, as PowerShell's own cmdlets do; -ErrorAction Stop still stops. Bad parameters stop the call.
+            WriteError(ErrorRecords.From(ex));
         }
         catch (DbMigrationException ex)
         {

@@ -46,7 +46,9 @@ try {
     $backup = Backup-Database @backupArgs
     Write-Log "Backup $($backup.Id): $($backup.Tables.Count) table(s), $($backup.TotalSize) bytes"
 
-    $verification = $backup | Test-DatabaseBackup -ErrorAction Continue
+    # A failed verification is a result plus a non-terminating error: log both, then decide.
+    $verification = $backup | Test-DatabaseBackup -ErrorAction Continue -ErrorVariable verifyErrors
+    foreach ($verifyError in $verifyErrors) { Write-Log "Verification error: $($verifyError.FullyQualifiedErrorId): $($verifyError.Exception.Message)" }
     Write-Log "Verification: $($verification.Status) - $($verification.Message)"
     if ($verification.Status -ne 'Passed') { throw "Backup $($backup.Id) failed verification." }
 

@@ -50,7 +50,7 @@ internal sealed class MigrationLock : IAsyncDisposable
                 var holder = await InspectAsync(provider, target, cancellationToken).ConfigureAwait(false);
                 throw new DbMigrationException(ErrorIds.MigrationLockHeld, ErrorKind.ResourceBusy,
                     $"Another migration holds the lock on {target}" + (holder.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId}, heartbeat {holder.HeartbeatUtc:u})") +
-                    $"; gave up after {timeout.TotalSeconds:0.#} s.", ex) { Target = target.ToString() };
+                    $"; gave up after {timeout.TotalSeconds:0.#} s. Wait for it to finish, then run again; Get-MigrationLock shows the holder.", ex) { Target = target.ToString() };
             }
 
             await journal.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -96,8 +96,37 @@ internal sealed class MigrationLock : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The lock's holder when a live run holds it, else null; takes nothing. Where the holder's row cannot be read
+    /// (a SQLite migration's write locks readers out), the holder is returned without its details.
+    /// </summary>
+    public static async Task<MigrationLockInfo?> FindLiveHolderAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using (await provider.AcquireLockAsync(target, LockName, TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+        }
+        catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
+        {
+        }
+
+        try
+        {
+            // Briefly: the caller is already explaining a failure, and a SQLite writer would keep it waiting.
+            var info = await InspectAsync(provider, target, cancellationToken, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            return info with { IsHeld = true, IsStale = false };
+        }
+        catch (DbMigrationException)
+        {
+            return new MigrationLockInfo { Target = target.ToString(), IsHeld = true, IsStale = false };
+        }
+    }
+
     /// <summary>Who holds the lock, or whether a stale row remains; takes nothing.</summary>
-    public static async Task<MigrationLockInfo> InspectAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
+    public static async Task<MigrationLockInfo> InspectAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken, TimeSpan? connectTimeout = null)
     {
         bool held;
         try
@@ -112,7 +141,7 @@ internal sealed class MigrationLock : IAsyncDisposable
             held = true;
         }
 
-        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        await using var connection = await provider.OpenConnectionAsync(target, connectTimeout ?? TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         var hasTable = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == MigrationJournal.Lock);
         var row = hasTable ? await ReadRowAsync(connection, cancellationToken).ConfigureAwait(false) : null;
         return (row ?? new MigrationLockInfo { Target = target.ToString(), IsHeld = false, IsStale = false }) with

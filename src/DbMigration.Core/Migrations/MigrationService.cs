@@ -140,7 +140,42 @@ public sealed class MigrationService
     };
 
     /// <summary>Decides what would run. Reads only: -WhatIf shows this plan and nothing is written.</summary>
-    public Task<MigrationPlan> PlanAsync(MigrationRequest request, CancellationToken cancellationToken) => PlanAsync(request, holdsLock: false, cancellationToken);
+    public async Task<MigrationPlan> PlanAsync(MigrationRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await PlanAsync(request, holdsLock: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex) when (ex.Kind is ErrorKind.ResourceBusy or ErrorKind.OperationTimeout)
+        {
+            // A SQLite migration running elsewhere locks even the plan's reads out: say so, not just "locked".
+            if (await LiveHolderAsync(request.Target, cancellationToken).ConfigureAwait(false) is { } holder)
+            {
+                throw AnotherRunHolds(request.Target, holder, ex.Message, ex);
+            }
+
+            throw;
+        }
+    }
+
+    private static async Task<MigrationLockInfo?> LiveHolderAsync(DatabaseTarget target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await MigrationLock.FindLiveHolderAsync(DatabaseProviders.For(target), target, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException)
+        {
+            // No better explanation to give: the caller's own error stands.
+            return null;
+        }
+    }
+
+    private static DbMigrationException AnotherRunHolds(DatabaseTarget target, MigrationLockInfo holder, string detail, Exception? inner) =>
+        new(ErrorIds.MigrationLockHeld, ErrorKind.ResourceBusy,
+            $"Another migration is running on {target}" + (holder.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId}, since {holder.AcquiredUtc:u})") +
+            $", so nothing was migrated. Wait for it to finish, then run again; Get-MigrationLock shows the holder. {detail}", inner)
+        { Target = target.ToString() };
 
     private async Task<MigrationPlan> PlanAsync(MigrationRequest request, bool holdsLock, CancellationToken cancellationToken)
     {
@@ -255,6 +290,12 @@ public sealed class MigrationService
             var failed = checks.Where(c => c.Status == PreflightStatus.Failed).ToList();
             if (failed.Count > 0)
             {
+                // A migration running elsewhere fails PF003 with its own open transaction: name it for what it is.
+                if (await LiveHolderAsync(target, cancellationToken).ConfigureAwait(false) is { } holder)
+                {
+                    throw AnotherRunHolds(target, holder, "Pre-flight: " + string.Join("; ", failed.Select(f => $"{f.Code} {f.Name}: {f.Message}")), null);
+                }
+
                 throw new DbMigrationException(ErrorIds.MigrationPreflightFailed, ErrorKind.InvalidOperation,
                     "Pre-flight failed, so nothing was migrated: " + string.Join("; ", failed.Select(f => $"{f.Code} {f.Name}: {f.Message}")) + " Pass -Force to migrate anyway.")
                 { Target = target.ToString() };

@@ -381,6 +381,37 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task A_run_while_another_migration_runs_names_that_migration_and_changes_nothing()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__slow.sql", SlowStatement + ";\n"));
+        await using var run = TestHostProcess.Start(password, "migrate", target.ToString(), folder);
+        Assert.Equal("PLANNED 1", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal("LOCKED", await run.NextLineAsync(TimeSpan.FromSeconds(60)));
+        await Task.Delay(500);
+
+        // Without -Force the pre-flight runs first; the running migration's own session fails it where the
+        // engine shows its open transaction, and the lock's wait gives up where it does not: either way the
+        // error names the other run instead of suggesting -Force.
+        var host = new RecordingHost(_dir.Path);
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, LockTimeout = 2 }.Invoke(host, CancellationToken.None));
+        Assert.True(error.ErrorId == ErrorIds.MigrationLockHeld, error.ErrorId + ": " + error.Message);
+        Assert.Equal(ErrorKind.ResourceBusy, error.Kind);
+        Assert.Contains("Another migration", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Get-MigrationLock", error.Message, StringComparison.Ordinal);
+        if (Engine.Engine != DatabaseEngine.Sqlite)
+        {
+            // A SQLite migration's write locks out the read of its lock row, so only the server engines name it.
+            Assert.Contains("pid " + run.ProcessId, error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("-Force", error.Message, StringComparison.Ordinal);
+        Assert.Empty(host.ObjectsOf<MigrationRun>());
+        run.Kill();
+        await run.WaitForExitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task A_killed_run_leaves_a_stale_lock_that_is_reported_and_taken_over_only_with_Force()
     {
         var target = await Engine.CreateDatabaseAsync();

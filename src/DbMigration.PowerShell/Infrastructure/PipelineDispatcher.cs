@@ -66,28 +66,7 @@ internal static class PipelineDispatcher
         public void Close() => _closed = true;
 
         // PowerShell's session state may only be read on the pipeline thread.
-        public string ResolvePath(string path)
-        {
-            var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            Post(() =>
-            {
-                try
-                {
-                    answer.SetResult(inner.ResolvePath(path));
-                }
-                catch (DbMigrationException ex)
-                {
-                    // A bad path is the work's error to report, not a reason to stop the host.
-                    answer.SetException(ex);
-                }
-                catch (Exception ex)
-                {
-                    answer.SetException(ex);
-                    throw;
-                }
-            });
-            return answer.Task.WaitAsync(cancellationToken).GetAwaiter().GetResult();
-        }
+        public string ResolvePath(string path) => Ask(() => inner.ResolvePath(path));
 
         public void WriteObject(object item) => Post(() => inner.WriteObject(item));
 
@@ -127,14 +106,20 @@ internal static class PipelineDispatcher
             }
         }
 
-        private bool Ask(Func<bool> question)
+        /// <summary>Runs <paramref name="question"/> on the pipeline thread and waits for its answer.</summary>
+        private T Ask<T>(Func<T> question)
         {
-            var answer = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var answer = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
             Post(() =>
             {
                 try
                 {
                     answer.SetResult(question());
+                }
+                catch (DbMigrationException ex)
+                {
+                    // The work's own error to report (a path that does not resolve), not a reason to stop the host.
+                    answer.SetException(ex);
                 }
                 catch (Exception ex)
                 {

@@ -65,7 +65,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
             throw new DbMigrationException(ErrorIds.BackupPassphraseRequired, ErrorKind.InvalidArgument, "-Passphrase was given without -Encrypt; add -Encrypt to encrypt the backup.");
         }
 
-        var path = ResolvePath(host, Path);
+        var path = host.ResolvePath(Path);
         if (!host.ShouldProcess(target.ToString(), $"Back up to '{path}' ({Category}, {BackupStreams.Describe(BackupStreams.MethodFor(Compress), EncryptMode)})"))
         {
             return;
@@ -76,7 +76,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
         {
             Source = target,
             Path = path,
-            SecondaryPath = SecondaryPath is null ? null : ResolvePath(host, SecondaryPath),
+            SecondaryPath = SecondaryPath is null ? null : host.ResolvePath(SecondaryPath),
             Category = Category,
             Compression = Compress,
             IncludeSqlDump = IncludeSqlDumpMode,

@@ -34,7 +34,7 @@ public sealed class GetDatabaseBackupCommand : DbMigrationCmdlet
 
     internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var repository = new BackupRepository(DatabaseCmdlet.ResolvePath(host, Path));
+        var repository = new BackupRepository(host.ResolvePath(Path));
         var name = Database is null ? null : DatabaseTarget.Parse(Database).Name;
         IEnumerable<BackupInfo> backups = repository.List(name, host.WriteError);
         if (Category is { Length: > 0 })

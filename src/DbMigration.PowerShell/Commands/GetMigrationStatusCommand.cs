@@ -17,7 +17,7 @@ public sealed class GetMigrationStatusCommand : DatabaseCmdlet
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        foreach (var info in await new MigrationService().StatusAsync(ResolveTarget(host), ResolvePath(host, Path), cancellationToken).ConfigureAwait(false))
+        foreach (var info in await new MigrationService().StatusAsync(ResolveTarget(host), host.ResolvePath(Path), cancellationToken).ConfigureAwait(false))
         {
             host.WriteObject(info);
         }

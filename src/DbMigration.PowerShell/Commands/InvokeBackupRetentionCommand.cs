@@ -42,8 +42,8 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
 
     internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var repository = new BackupRepository(DatabaseCmdlet.ResolvePath(host, Path));
-        var secondary = SecondaryPath is null ? null : DatabaseCmdlet.ResolvePath(host, SecondaryPath);
+        var repository = new BackupRepository(host.ResolvePath(Path));
+        var secondary = SecondaryPath is null ? null : host.ResolvePath(SecondaryPath);
         var backups = repository.List(Database is null ? null : DatabaseTarget.Parse(Database).Name, host.WriteError);
         var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));
         foreach (var (backup, reason) in plan)

@@ -48,10 +48,10 @@ public sealed class InvokeDatabaseMigrationCommand : DatabaseCmdlet
         var request = new MigrationRequest
         {
             Target = target,
-            Path = ResolvePath(host, Path),
+            Path = host.ResolvePath(Path),
             TargetVersion = TargetVersion,
             AllowOutOfOrder = AllowOutOfOrderMode,
-            BackupPath = BackupPath is null ? null : ResolvePath(host, BackupPath),
+            BackupPath = BackupPath is null ? null : host.ResolvePath(BackupPath),
             SkipBackup = SkipBackupMode,
             LockTimeout = TimeSpan.FromSeconds(LockTimeout),
             Force = ForceMode,

@@ -64,9 +64,9 @@ public sealed class InvokeTimezoneMigrationCommand : DatabaseCmdlet
             Nonexistent = Nonexistent,
             OutputFormat = OutputFormat,
             BatchSize = BatchSize,
-            BackupPath = BackupPath is null ? null : ResolvePath(host, BackupPath),
+            BackupPath = BackupPath is null ? null : host.ResolvePath(BackupPath),
             SkipBackup = SkipBackupMode,
-            ReportPath = ResolvePath(host, ReportPath ?? "dbmigration-reports"),
+            ReportPath = host.ResolvePath(ReportPath ?? "dbmigration-reports"),
             ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeout),
         };
         var service = new TimezoneMigrationService();

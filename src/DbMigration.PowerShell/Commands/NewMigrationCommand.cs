@@ -21,7 +21,7 @@ public sealed class NewMigrationCommand : DbMigrationCmdlet
 
     internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var folder = DatabaseCmdlet.ResolvePath(host, Path);
+        var folder = host.ResolvePath(Path);
         if (host.ShouldProcess(folder, $"Create the next migration '{Name}'"))
         {
             host.WriteObject(MigrationService.NewFile(folder, Name));

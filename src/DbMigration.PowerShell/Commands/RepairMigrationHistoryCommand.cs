@@ -52,7 +52,7 @@ public sealed class RepairMigrationHistoryCommand : DatabaseCmdlet
         }
 
         host.WriteObject(await new MigrationService().RepairAsync(
-            target, Path is null ? null : ResolvePath(host, Path), Version, AcceptChecksumMode,
+            target, Path is null ? null : host.ResolvePath(Path), Version, AcceptChecksumMode,
             AcceptChecksumMode ? null : Resolve == MigrationResolution.Applied ? MigrationState.Applied : MigrationState.Pending,
             Note, new HostProgress(host), cancellationToken).ConfigureAwait(false));
     }

@@ -97,7 +97,7 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
             Backup = backup,
             Passphrase = Secrets.ToPlain(Passphrase),
             SkipSafetyBackup = SkipSafetyBackupMode,
-            SafetyBackupPath = SafetyBackupPath is null ? null : ResolvePath(host, SafetyBackupPath),
+            SafetyBackupPath = SafetyBackupPath is null ? null : host.ResolvePath(SafetyBackupPath),
             Force = ForceMode,
             Reverify = ReverifyMode,
         }, new HostProgress(host), cancellationToken).ConfigureAwait(false);
@@ -113,10 +113,10 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
 
         if (BackupPath is not null)
         {
-            return BackupManifest.Read(ResolvePath(host, BackupPath));
+            return BackupManifest.Read(host.ResolvePath(BackupPath));
         }
 
-        var repository = new BackupRepository(ResolvePath(host, Path!));
+        var repository = new BackupRepository(host.ResolvePath(Path!));
         if (Id is not null)
         {
             return repository.Get(Id, target.Name);

@@ -27,7 +27,7 @@ public sealed class SetMigrationBaselineCommand : DatabaseCmdlet
             return;
         }
 
-        var adopted = await new MigrationService().BaselineAsync(target, Path is null ? null : ResolvePath(host, Path), Version, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        var adopted = await new MigrationService().BaselineAsync(target, Path is null ? null : host.ResolvePath(Path), Version, new HostProgress(host), cancellationToken).ConfigureAwait(false);
         foreach (var info in adopted)
         {
             host.WriteObject(info);

@@ -46,7 +46,7 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var backup = InputObject ?? BackupManifest.Read(DatabaseCmdlet.ResolvePath(host, BackupPath!));
+        var backup = InputObject ?? BackupManifest.Read(host.ResolvePath(BackupPath!));
         var server = Server;
         if (backup.Engine != DatabaseEngine.Sqlite)
         {

@@ -21,7 +21,7 @@ public sealed class TestMigrationDriftCommand : DatabaseCmdlet
         var service = new MigrationService();
         if (Path is not null)
         {
-            var pending = (await service.StatusAsync(target, ResolvePath(host, Path), cancellationToken).ConfigureAwait(false))
+            var pending = (await service.StatusAsync(target, host.ResolvePath(Path), cancellationToken).ConfigureAwait(false))
                 .Where(i => i.State is MigrationState.Pending or MigrationState.OutOfOrder).ToList();
             if (pending.Count > 0)
             {

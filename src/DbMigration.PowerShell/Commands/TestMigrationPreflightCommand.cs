@@ -41,7 +41,7 @@ public sealed class TestMigrationPreflightCommand : DatabaseCmdlet
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var backupPath = BackupPath is null ? null : ResolvePath(host, BackupPath);
+        var backupPath = BackupPath is null ? null : host.ResolvePath(BackupPath);
         IReadOnlyList<PreflightCheck> checks;
         try
         {

@@ -54,7 +54,7 @@ public sealed class UndoDatabaseMigrationCommand : DatabaseCmdlet
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var target = ResolveTarget(host);
-        var path = ResolvePath(host, Path);
+        var path = host.ResolvePath(Path);
         var service = new MigrationService();
         var selection = new UndoSelection(Version, Version is null && ToVersion is null ? Steps : null, ToVersion);
         var plan = await service.PlanUndoAsync(target, path, selection, cancellationToken).ConfigureAwait(false);
@@ -87,7 +87,7 @@ public sealed class UndoDatabaseMigrationCommand : DatabaseCmdlet
                 { Target = target.ToString() };
             }
 
-            var backup = new BackupRepository(ResolvePath(host, BackupPath)).Get(oldest.BackupId);
+            var backup = new BackupRepository(host.ResolvePath(BackupPath)).Get(oldest.BackupId);
             host.WriteWarning($"{names} cannot be undone statement by statement; restoring backup {backup.Id} taken before V{oldest.Version}.");
             if (host.ShouldProcess(target.ToString(), $"Restore backup {backup.Id} (taken {backup.CreatedUtc:u}, before V{oldest.Version})"))
             {

@@ -55,7 +55,4 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
 
         return target.ResolveFilePath(host.ResolvePath);
     }
-
-    /// <summary>Resolves a path parameter as PowerShell does (current location, ~, drives).</summary>
-    internal static string ResolvePath(ICmdletHost host, string path) => host.ResolvePath(path);
 }

@@ -158,12 +158,14 @@ public sealed partial class MigrationScript
         }
         else
         {
+            // Each section keeps its lines where they are in the file (the lines before it left empty), so a failed
+            // statement's line number is the file's.
             var upStart = (upAt ?? -1) + 1;
             var upEnd = downAt ?? lines.Length;
-            up = string.Join('\n', lines[upStart..upEnd]);
+            up = new string('\n', upStart) + string.Join('\n', lines[upStart..upEnd]);
             if (downAt is not null)
             {
-                down = string.Join('\n', lines[(downAt.Value + 1)..]);
+                down = new string('\n', downAt.Value + 1) + string.Join('\n', lines[(downAt.Value + 1)..]);
                 if (string.IsNullOrWhiteSpace(StripComments(down)))
                 {
                     down = null;

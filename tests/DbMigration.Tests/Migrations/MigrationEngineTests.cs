@@ -223,6 +223,16 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Equal(1, Scalar(target, "SELECT COUNT(*) FROM dbmigration_history_events WHERE event = 'resolved' AND detail LIKE '%fixed the typo%'"));
     }
 
+    [Fact]
+    public async Task A_failed_statement_is_named_by_its_line_in_the_file()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__sections.sql", "-- Adds a table and fills it.\n-- migrate:up\nCREATE TABLE filled (id INTEGER PRIMARY KEY);\n\nINSERT INTO no_such_table VALUES (1);\n-- migrate:down\nDROP TABLE filled;\n"));
+
+        var ex = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Contains("failed at statement 2 (line 5)", ex.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Transactional engines roll a failed migration back completely; MySQL reports it partially applied.</summary>
     protected virtual void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {

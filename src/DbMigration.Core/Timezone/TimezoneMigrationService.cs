@@ -657,6 +657,12 @@ public sealed partial class TimezoneMigrationService
                         {
                             chosen.Add(Describe(engine, table, column, $"text column: {dates} of {sampled} sampled values are date-times"));
                         }
+                        else if (dates > 0 && !request.ExcludeColumns.Any(x => string.Equals(x, $"{table.Name.Name}.{column.Name}", StringComparison.OrdinalIgnoreCase)))
+                        {
+                            // Left alone, but said: a column that is mostly timestamps with some junk should not be
+                            // skipped without a word.
+                            progress.Warning($"{table.Name}.{column.Name} is not converted: {dates} of {sampled} sampled values are date-times, and a text column is picked at 80%. Name it with -Column to convert its date-times; values that are not date-times are kept and reported.");
+                        }
                     }
                 }
             }

@@ -82,9 +82,9 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         return Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
     }
 
-    private string Value(DatabaseTarget target, int id, string column = "created_at")
+    private string Value(DatabaseTarget target, int id, string column = "created_at", string table = "events")
     {
-        var value = Query(target, $"SELECT {column} FROM events WHERE id = {id}").Single()[0];
+        var value = Query(target, $"SELECT {column} FROM {table} WHERE id = {id}").Single()[0];
         return value switch
         {
             DateTime d => d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
@@ -116,6 +116,39 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         }
 
         Assert.Equal(before, Fingerprint(target));
+    }
+
+    [Fact]
+    public async Task A_text_column_with_some_date_times_is_not_picked_but_named_and_converts_when_asked()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE mixed (id INTEGER PRIMARY KEY, at VARCHAR(40) NULL)");
+        Query(target, "INSERT INTO mixed (id, at) VALUES (1, '2024-07-01 12:00:00'), (2, 'n/a'), (3, '2024-01-15 08:30:00'), (4, 'pending'), (5, '2024-06-01')");
+        TimezoneMigrationResult Analyze(string[] columns, RecordingHost host)
+        {
+            new InvokeTimezoneMigrationCommand
+            {
+                Database = target,
+                SourceTimeZone = "America/New_York",
+                Column = columns,
+                Ambiguous = AmbiguousTimePolicy.Earlier,
+                Nonexistent = NonexistentTimePolicy.ShiftForward,
+                SkipBackupMode = true,
+                ReportPath = _dir.File("reports"),
+            }.Invoke(host, CancellationToken.None);
+            return Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        }
+
+        var discovery = new RecordingHost(_dir.Path) { WhatIf = true };
+        Assert.DoesNotContain(Analyze([], discovery).Columns, c => c.Column == "at");
+        Assert.Contains(discovery.Warnings, w => w.Contains("mixed.at is not converted: 3 of 5", StringComparison.Ordinal) && w.Contains("-Column", StringComparison.Ordinal));
+
+        var run = Analyze(["mixed.at"], new RecordingHost(_dir.Path));
+        var at = Assert.Single(run.Columns);
+        Assert.Equal(3, at.Converted);
+        Assert.Equal(2, at.Unparseable);
+        Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1, "at", "mixed"));
+        Assert.Equal("n/a", Value(target, 2, "at", "mixed"));
     }
 
     [Fact]

@@ -46,10 +46,16 @@ public enum VerificationStatus
 }
 
 /// <summary>One file of a backup, with its size and SHA-256 as written.</summary>
-public sealed record BackupFile(string Name, long Size, string Sha256, string Kind);
+public sealed record BackupFile(string Name, long Size, string Sha256, string Kind)
+{
+    public override string ToString() => $"{Name} ({IO.ByteSize.Format(Size)}, {Kind})";
+}
 
 /// <summary>A table as it was when the backup was taken.</summary>
-public sealed record TableSnapshot(string Table, long Rows, string ContentHash);
+public sealed record TableSnapshot(string Table, long Rows, string ContentHash)
+{
+    public override string ToString() => $"{Table}: {Rows} row(s)";
+}
 
 /// <summary>How the primary copy is encrypted. The key is derived from the passphrase and never stored.</summary>
 public sealed record BackupEncryption(string Algorithm, string KeyDerivation, int Iterations, string Salt, string KeyCheck, int ChunkSize);
@@ -59,7 +65,11 @@ public sealed record BackupEncryption(string Algorithm, string KeyDerivation, in
 /// For a passed verification: a digest of the file names, sizes and SHA-256 values it verified. A restore trusts the
 /// verification only while backup.json still lists exactly those files.
 /// </param>
-public sealed record BackupVerificationState(VerificationStatus Status, DateTimeOffset? VerifiedUtc, string? Message, string? FilesDigest = null);
+public sealed record BackupVerificationState(VerificationStatus Status, DateTimeOffset? VerifiedUtc, string? Message, string? FilesDigest = null)
+{
+    /// <summary>How Format-List shows it inside a BackupInfo.</summary>
+    public override string ToString() => VerifiedUtc is { } at ? $"{Status} ({at:u})" + (Status == VerificationStatus.Passed || Message is null ? string.Empty : $": {Message}") : Status.ToString();
+}
 
 /// <summary>One backup in a repository, as described by its backup.json. Returned by Backup-Database and Get-DatabaseBackup.</summary>
 public sealed record BackupInfo

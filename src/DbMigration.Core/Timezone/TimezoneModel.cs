@@ -90,7 +90,13 @@ public sealed record TimezoneColumnResult
     public override string ToString() => $"{Table}.{Column}: {Converted} converted, {AlreadyUtc} already UTC, {Unparseable} unparseable, {Ambiguous} ambiguous, {Nonexistent} nonexistent";
 }
 
-public sealed record TimezoneValidation(bool Passed, IReadOnlyList<string> Checks, int SampleSize);
+public sealed record TimezoneValidation(bool Passed, IReadOnlyList<string> Checks, int SampleSize)
+{
+    /// <summary>How Format-List shows it inside a result: the verdict and the first failed check.</summary>
+    public override string ToString() => Passed
+        ? $"Passed ({Checks.Count} checks, {SampleSize} values sampled)"
+        : $"FAILED: {Checks.FirstOrDefault(c => c.StartsWith("FAILED", StringComparison.Ordinal))?["FAILED: ".Length..] ?? "see Checks"}";
+}
 
 /// <summary>The outcome of Invoke-TimezoneMigration (or, with -WhatIf, of the analysis alone).</summary>
 public sealed record TimezoneMigrationResult

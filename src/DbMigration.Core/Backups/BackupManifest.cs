@@ -25,7 +25,9 @@ public static class BackupManifest
         var path = System.IO.Path.Combine(folder, FileName);
         try
         {
-            return BackupManifestReader.Parse(File.ReadAllBytes(path)) with { Path = folder };
+            var info = BackupManifestReader.Parse(File.ReadAllBytes(path));
+            // A secondary copy removed since (its own retention, a lost disk) is not offered.
+            return info with { Path = folder, SecondaryPath = info.SecondaryPath is { } copy && Directory.Exists(copy) ? copy : null };
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException)
         {

@@ -32,7 +32,7 @@ internal static class BackupManifestReader
     private static BackupInfo ReadInfo(ref Utf8JsonReader reader)
     {
         Expect(ref reader, JsonTokenType.StartObject, "the manifest");
-        string? id = null, database = null, serverVersion = null, source = null, toolVersion = null, format = null, compressionMethod = null;
+        string? id = null, database = null, serverVersion = null, source = null, toolVersion = null, format = null, compressionMethod = null, secondaryPath = null;
         DatabaseEngine? engine = null;
         DateTimeOffset? created = null;
         BackupCategory? category = null;
@@ -64,6 +64,7 @@ internal static class BackupManifestReader
                 case "encryption": encryption = reader.TokenType == JsonTokenType.Null ? null : ReadEncryption(ref reader); break;
                 case "durationMs": durationMs = Number(ref reader, name); break;
                 case "verification": verification = ReadVerification(ref reader); break;
+                case "secondaryPath": secondaryPath = NullableString(ref reader, name); break;
                 default: reader.Skip(); break;
             }
         }
@@ -87,6 +88,7 @@ internal static class BackupManifestReader
             Encryption = encryption,
             DurationMs = Required(durationMs, "durationMs"),
             Verification = verification,
+            SecondaryPath = secondaryPath,
         };
     }
 

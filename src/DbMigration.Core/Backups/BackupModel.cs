@@ -125,8 +125,10 @@ public sealed record BackupInfo
     [JsonIgnore]
     public string Path { get; init; } = string.Empty;
 
-    /// <summary>The independent second copy, when one was written.</summary>
-    [JsonIgnore]
+    /// <summary>
+    /// The folder of the independent second copy (-SecondaryPath), recorded in the primary's backup.json; null when
+    /// none was written or it is gone. The copy's own backup.json does not name itself.
+    /// </summary>
     public string? SecondaryPath { get; init; }
 
     [JsonIgnore]

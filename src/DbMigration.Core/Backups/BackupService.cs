@@ -143,6 +143,7 @@ public sealed class BackupService
                 CompressionMethod = method,
                 Encryption = encryption,
                 DurationMs = stopwatch.ElapsedMilliseconds,
+                SecondaryPath = request.SecondaryPath is null ? null : new BackupRepository(request.SecondaryPath).BackupFolder(database, id),
             };
             BackupManifest.Write(partial, info);
             log.Write($"Completed in {stopwatch.ElapsedMilliseconds} ms.");
@@ -185,6 +186,7 @@ public sealed class BackupService
             }
 
             var manifest = BackupManifest.Read(partial);
+            BackupManifest.Write(partial, manifest with { SecondaryPath = null });
             foreach (var file in manifest.Files)
             {
                 var hash = BackupStreams.Sha256Async(Path.Combine(partial, file.Name), CancellationToken.None).GetAwaiter().GetResult();

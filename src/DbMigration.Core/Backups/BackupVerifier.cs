@@ -299,13 +299,13 @@ public sealed class BackupVerifier
     internal static void Record(BackupInfo backup, VerificationStatus status, string message)
     {
         var updated = backup with { Verification = new BackupVerificationState(status, DateTimeOffset.UtcNow, message, status == VerificationStatus.Passed ? FilesDigest(backup) : null) };
-        foreach (var folder in new[] { backup.Path, backup.SecondaryPath })
+        foreach (var (folder, manifest) in new[] { (backup.Path, updated), (backup.SecondaryPath, updated with { SecondaryPath = null }) })
         {
             if (folder is not null && File.Exists(Path.Combine(folder, BackupManifest.FileName)))
             {
                 try
                 {
-                    BackupManifest.Write(folder, updated);
+                    BackupManifest.Write(folder, manifest);
                 }
                 catch (IOException)
                 {

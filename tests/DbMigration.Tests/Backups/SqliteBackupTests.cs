@@ -359,9 +359,32 @@ public sealed class SqliteBackupTests : IDisposable
         var backup = Backup(target, c => c.SecondaryPath = secondary);
 
         Assert.Equal(Path.Combine(secondary, "events", backup.Id), backup.SecondaryPath);
+
+        // The catalog knows the copy, so verifying from Get-DatabaseBackup records the verdict in both places; the
+        // copy's own manifest does not name itself.
+        var listed = new BackupRepository(Repository).Get(backup.Id);
+        Assert.Equal(backup.SecondaryPath, listed.SecondaryPath);
+        Assert.Null(new BackupRepository(secondary).Get(backup.Id).SecondaryPath);
+        Assert.Equal(VerificationStatus.Passed, Verify(listed).Status);
+        Assert.Equal(VerificationStatus.Passed, new BackupRepository(secondary).Get(backup.Id).Verification.Status);
+        Assert.Null(new BackupRepository(secondary).Get(backup.Id).SecondaryPath);
+
         Directory.Delete(backup.Path, recursive: true);
         var copy = Assert.Single(new BackupRepository(secondary).List());
         Assert.Equal(VerificationStatus.Passed, Verify(copy).Status);
+    }
+
+    [Fact]
+    public async Task A_secondary_copy_removed_since_is_not_offered()
+    {
+        var target = await EventsAsync(10);
+        var backup = Backup(target, c => c.SecondaryPath = _dir.File("offsite"));
+        Directory.Delete(backup.SecondaryPath!, recursive: true);
+
+        var listed = new BackupRepository(Repository).Get(backup.Id);
+        Assert.Null(listed.SecondaryPath);
+        Assert.Equal(VerificationStatus.Passed, Verify(listed).Status);
+        Assert.False(Directory.Exists(backup.SecondaryPath));
     }
 
     [Fact]

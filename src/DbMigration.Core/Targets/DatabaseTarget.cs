@@ -47,7 +47,7 @@ public sealed class DatabaseTarget
 
     public DatabaseEngine Engine { get; }
 
-    /// <summary>The SQLite database file, as given (see <see cref="ResolveRelativePath"/>).</summary>
+    /// <summary>The SQLite database file, as given (see <see cref="ResolveFilePath"/>).</summary>
     public string? FilePath { get; }
 
     public string? Host { get; }
@@ -250,10 +250,6 @@ public sealed class DatabaseTarget
 
         return new(Engine, FilePath, Host, Port, database, UserName, _password, Options, RawConnectionString is null ? null : ReplaceDatabase(RawConnectionString, database), IsMariaDbHint);
     }
-
-    /// <summary>Resolves a relative SQLite path against a base directory.</summary>
-    public DatabaseTarget ResolveRelativePath(string baseDirectory) =>
-        ResolveFilePath(path => Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory, path)));
 
     /// <summary>
     /// The SQLite file path as <paramref name="resolve"/> turns it into a full path (PowerShell resolves ~, drives such

@@ -657,7 +657,7 @@ public sealed partial class TimezoneMigrationService
                         {
                             chosen.Add(Describe(engine, table, column, $"text column: {dates} of {sampled} sampled values are date-times"));
                         }
-                        else if (dates > 0 && !request.ExcludeColumns.Any(x => string.Equals(x, $"{table.Name.Name}.{column.Name}", StringComparison.OrdinalIgnoreCase)))
+                        else if (dates > 0 && !Excluded(request, table.Name, column.Name))
                         {
                             // Left alone, but said: a column that is mostly timestamps with some junk should not be
                             // skipped without a word.
@@ -678,7 +678,7 @@ public sealed partial class TimezoneMigrationService
             }
         }
 
-        chosen.RemoveAll(c => request.ExcludeColumns.Any(x => string.Equals(x, c.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(x, $"{c.Table.Name}.{c.Column}", StringComparison.OrdinalIgnoreCase)));
+        chosen.RemoveAll(c => Excluded(request, c.Table, c.Column));
         foreach (var column in chosen)
         {
             progress.Verbose($"{column.Name}: {column.Reason}.");
@@ -690,6 +690,10 @@ public sealed partial class TimezoneMigrationService
 
         return chosen;
     }
+
+    /// <summary>Whether -ExcludeColumn names the column, as table.column or schema.table.column.</summary>
+    private static bool Excluded(TimezoneMigrationRequest request, TableName table, string column) =>
+        request.ExcludeColumns.Any(x => string.Equals(x, $"{table}.{column}", StringComparison.OrdinalIgnoreCase) || string.Equals(x, $"{table.Name}.{column}", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The quoted date-time literal of a column default, when it is a naive local time.</summary>
     private static string? LocalDefault(string? expression)

@@ -13,7 +13,7 @@ public sealed class DatabaseTargetTests
         Assert.Equal(DatabaseEngine.Sqlite, target.Engine);
         Assert.Equal("database/events.db", target.FilePath);
         Assert.Equal("events", target.Name);
-        Assert.Equal(Path.GetFullPath("/srv/app/database/events.db"), target.ResolveRelativePath("/srv/app").FilePath);
+        Assert.Equal(Path.GetFullPath("/srv/app/database/events.db"), target.ResolveFilePath(p => Path.GetFullPath(Path.Combine("/srv/app", p))).FilePath);
     }
 
     [Fact]

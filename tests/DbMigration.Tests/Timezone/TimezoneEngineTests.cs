@@ -104,6 +104,9 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         var created = Assert.Single(analysis.Columns, c => c.Column == "created_at");
         Assert.Contains("sampled values are date-times", created.Reason, StringComparison.Ordinal);
         Assert.DoesNotContain(analysis.Columns, c => c.Column == "note");
+        var withoutCreated = new RecordingHost(_dir.Path) { WhatIf = true };
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", ExcludeColumn = ["events.created_at"], SkipBackupMode = true, ReportPath = _dir.File("reports") }.Invoke(withoutCreated, CancellationToken.None);
+        Assert.DoesNotContain(Assert.Single(withoutCreated.ObjectsOf<TimezoneMigrationResult>()).Columns, c => c.Column == "created_at");
         Assert.Equal(11, created.RowsSeen);
         Assert.Equal(2, created.AlreadyUtc);
         Assert.Equal(2, created.Epoch);
@@ -142,6 +145,11 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         var discovery = new RecordingHost(_dir.Path) { WhatIf = true };
         Assert.DoesNotContain(Analyze([], discovery).Columns, c => c.Column == "at");
         Assert.Contains(discovery.Warnings, w => w.Contains("mixed.at is not converted: 3 of 5", StringComparison.Ordinal) && w.Contains("-Column", StringComparison.Ordinal));
+
+        // -ExcludeColumn silences it: the caller has decided.
+        var excluded = new RecordingHost(_dir.Path) { WhatIf = true };
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", ExcludeColumn = ["mixed.at"], SkipBackupMode = true, ReportPath = _dir.File("reports") }.Invoke(excluded, CancellationToken.None);
+        Assert.DoesNotContain(excluded.Warnings, w => w.Contains("mixed.at", StringComparison.Ordinal));
 
         var run = Analyze(["mixed.at"], new RecordingHost(_dir.Path));
         var at = Assert.Single(run.Columns);

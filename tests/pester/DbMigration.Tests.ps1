@@ -351,6 +351,13 @@ Describe 'Timezone migration on SQLite' {
         $script:original = & $readAll
     }
 
+    It 'completes -SourceTimeZone with tzdb and Windows ids' {
+        $line = "Invoke-TimezoneMigration $tzDb -SourceTimeZone America/New_Y"
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches[0].CompletionText | Should -Be 'America/New_York'
+        $line = "Invoke-TimezoneMigration $tzDb -SourceTimeZone Eastern_Sta"
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain "'Eastern Standard Time'"
+    }
+
     It 'refuses an unknown zone id and suggests close matches' {
         $err = { Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_Yrok' -SkipBackup -ReportPath $reports -Confirm:$false } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Timezone.UnknownZone,*'

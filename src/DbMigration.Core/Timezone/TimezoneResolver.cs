@@ -40,10 +40,14 @@ public static class TimezoneResolver
             $"'{id}' is not a known IANA or Windows time zone (tzdb {TzdbVersion}). Did you mean: {string.Join(", ", Suggest(trimmed))}?");
     }
 
+    /// <summary>Every id <see cref="Resolve"/> accepts as written: the tzdb's IANA ids, then the Windows ids it maps.</summary>
+    public static IEnumerable<string> KnownIds =>
+        DateTimeZoneProviders.Tzdb.Ids.Concat(TzdbDateTimeZoneSource.Default.WindowsMapping.PrimaryMapping.Keys.Order(StringComparer.Ordinal)).Distinct();
+
     /// <summary>The closest zone ids by edit distance, preferring ids that contain the text.</summary>
     public static IReadOnlyList<string> Suggest(string text, int count = 3)
     {
-        var candidates = DateTimeZoneProviders.Tzdb.Ids.Concat(TzdbDateTimeZoneSource.Default.WindowsMapping.PrimaryMapping.Keys).Distinct().ToList();
+        var candidates = KnownIds.ToList();
         var lower = text.ToLowerInvariant().Replace(' ', '_');
         return candidates
             .Select(c => (Id: c, Score: Distance(lower, c.ToLowerInvariant()) - (c.Contains(text, StringComparison.OrdinalIgnoreCase) ? 100 : 0)

@@ -13,6 +13,7 @@ public sealed class InvokeTimezoneMigrationCommand : DatabaseCmdlet
 {
     [Parameter(Mandatory = true, Position = 1, HelpMessage = "The zone the stored local times are in: an IANA id (America/New_York) or a Windows id.")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TimeZoneCompleter))]
     public string SourceTimeZone { get; set; } = string.Empty;
 
     [Parameter(HelpMessage = "Only discover columns in these tables.")]

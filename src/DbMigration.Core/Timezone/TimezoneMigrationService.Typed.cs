@@ -382,9 +382,27 @@ public sealed partial class TimezoneMigrationService
 
             // Validated under the table lock: once it is released, writers that queued behind the ALTER insert at
             // once, and a count taken then would report their rows as a mismatch.
+            if (context.Request.BeforeValidation is { } fault)
+            {
+                await fault(connection, transaction, cancellationToken).ConfigureAwait(false);
+            }
+
+            var checksBefore = context.Outcome.Checks.Count;
             var after = await CountAsync(context, plan, cancellationToken, transaction).ConfigureAwait(false);
             CheckCounts(context, plan, scan.Counts, after, scan.Tallies.Select(t => t.Converted).ToList());
             await CheckSampleAsync(context, plan, sample, cancellationToken, transaction).ConfigureAwait(false);
+            var failed = context.Outcome.Checks.Skip(checksBefore).Where(c => c.StartsWith("FAILED", StringComparison.Ordinal)).ToList();
+            if (failed.Count > 0)
+            {
+                // Still inside the transaction: nothing that failed its checks is kept.
+                await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                var earlier = context.Outcome.Columns.Select(c => c.Table).Distinct().ToList();
+                throw new DbMigrationException(ErrorIds.TimezoneValidationFailed, ErrorKind.InvalidData,
+                    $"{plan.Table}: validation failed inside the conversion's transaction, so it was rolled back and the table is unchanged: {string.Join("; ", failed)}." +
+                    (earlier.Count == 0 ? string.Empty : $" Converted before it in run {context.RunId}: {string.Join(", ", earlier)}; Undo-TimezoneMigration -Id {context.RunId} puts them back."))
+                { Target = context.Request.Target.ToString() };
+            }
+
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.Json.Serialization;
 using DbMigration.Targets;
 
@@ -49,6 +50,9 @@ public sealed record TimezoneMigrationRequest
     public string? ReportPath { get; init; }
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Fault injection for tests: runs inside a PostgreSQL conversion's transaction, just before its validation.</summary>
+    internal Func<DbConnection, DbTransaction, CancellationToken, Task>? BeforeValidation { get; init; }
 }
 
 /// <summary>A value the migration did not or could not convert, by primary key (for the report).</summary>

@@ -46,7 +46,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         return host.ObjectsOf<QueryRow>().ToList();
     }
 
-    private async Task<DatabaseTarget> SeededAsync()
+    protected async Task<DatabaseTarget> SeededAsync()
     {
         var target = await Engine.CreateDatabaseAsync();
         var native = NativeType is null ? string.Empty : $", logged_at {NativeType} NULL";
@@ -62,7 +62,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         return target;
     }
 
-    private string Fingerprint(DatabaseTarget target) =>
+    protected string Fingerprint(DatabaseTarget target) =>
         string.Join("|", Query(target, "SELECT id, created_at" + (NativeType is null ? string.Empty : ", logged_at") + " FROM events ORDER BY id")
             .Select(r => string.Join(",", r.Values.Select(v => v switch { null => "NULL", DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture), _ => Convert.ToString(v, CultureInfo.InvariantCulture) }))));
 
@@ -81,6 +81,8 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Empty(host.Errors);
         return Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
     }
+
+    protected string ReportFolder => _dir.File("reports");
 
     private string Value(DatabaseTarget target, int id, string column = "created_at", string table = "events")
     {
@@ -664,6 +666,40 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
         CREATE FUNCTION visits_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (visit_id) VALUES (NEW.id); RETURN NEW; END $$;
         CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW EXECUTE FUNCTION visits_audit();
         """;
+
+    /// <summary>
+    /// A conversion whose validation fails inside its transaction (a row lost under it, here injected) is rolled
+    /// back: the column keeps its type and every value, and the error says so.
+    /// </summary>
+    [Fact]
+    public async Task A_typed_conversion_that_fails_its_validation_is_rolled_back()
+    {
+        var target = await SeededAsync();
+        var before = Fingerprint(target);
+        var error = await Assert.ThrowsAsync<DbMigrationException>(() => new TimezoneMigrationService().RunAsync(new TimezoneMigrationRequest
+        {
+            Target = target,
+            SourceTimeZone = "America/New_York",
+            Columns = ["events.logged_at"],
+            Ambiguous = AmbiguousTimePolicy.Earlier,
+            Nonexistent = NonexistentTimePolicy.ShiftForward,
+            SkipBackup = true,
+            ReportPath = ReportFolder,
+            BeforeValidation = async (connection, transaction, token) =>
+            {
+                await using var delete = connection.CreateCommand();
+                delete.Transaction = transaction;
+                delete.CommandText = "DELETE FROM events WHERE id = 2";
+                await delete.ExecuteNonQueryAsync(token);
+            },
+        }, null, CancellationToken.None));
+
+        Assert.Equal(ErrorIds.TimezoneValidationFailed, error.ErrorId);
+        Assert.Contains("rolled back and the table is unchanged", error.Message, StringComparison.Ordinal);
+        Assert.Contains("row(s), as before", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, Fingerprint(target));
+        Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'logged_at'").Single()[0], CultureInfo.InvariantCulture));
+    }
 
     [Fact]
     public Task A_typed_run_killed_during_its_ALTER_changes_nothing() =>

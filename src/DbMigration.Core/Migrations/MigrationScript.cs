@@ -45,6 +45,22 @@ public sealed partial class MigrationScript
 
     public string Checksum { get; }
 
+    /// <summary>
+    /// No statements in the up section yet (a fresh New-Migration scaffold). The file is listed as pending, and only
+    /// a run that would apply it refuses (<see cref="EnsureRunnable"/>).
+    /// </summary>
+    public bool IsEmpty => string.IsNullOrWhiteSpace(StripComments(Up));
+
+    /// <summary>Throws for a script that cannot be applied as it stands.</summary>
+    public void EnsureRunnable()
+    {
+        if (IsEmpty)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                $"{FileName} has no statements in its up section yet: write them, or remove the file.") { Target = Path };
+        }
+    }
+
     [GeneratedRegex(@"^V(?<version>[0-9][0-9._]*?)__(?<description>.+)\.sql$", RegexOptions.IgnoreCase)]
     private static partial Regex FileNamePattern();
 
@@ -171,12 +187,6 @@ public sealed partial class MigrationScript
                     down = null;
                 }
             }
-        }
-
-        if (string.IsNullOrWhiteSpace(StripComments(up)))
-        {
-            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
-                $"{System.IO.Path.GetFileName(path)} has no statements in its up section.") { Target = path };
         }
 
         return new MigrationScript(version, description, path, up, down, requires, transactional, ComputeChecksum(text));

@@ -258,6 +258,7 @@ public sealed class MigrationService
         var notes = new List<string>();
         var steps = pending.Select(s =>
         {
+            s.EnsureRunnable();
             var transactional = transactionalDdl && s.Transactional;
             if (!transactional)
             {
@@ -677,7 +678,8 @@ public sealed class MigrationService
             .DefaultIfEmpty(0)
             .Max();
         var next = highest + 1;
-        var slug = new string(name.Trim().Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray()).Trim('_');
+        // One underscore for each run of other characters: "__" separates the version from the description.
+        var slug = System.Text.RegularExpressions.Regex.Replace(name, @"[^\p{L}\p{Nd}]+", "_", System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1)).Trim('_');
         if (slug.Length == 0)
         {
             throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument, $"'{name}' gives an empty file name; use letters or digits.");

@@ -224,6 +224,26 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task A_fresh_empty_scaffold_is_pending_and_only_a_run_that_would_apply_it_refuses()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0]);
+        Migrate(target, folder);
+        var scaffold = MigrationService.NewFile(folder, "not written yet");
+
+        Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == scaffold.Version).State);
+        var refused = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationInvalidFile, refused.ErrorId);
+        Assert.Contains("no statements in its up section yet", refused.Message, StringComparison.Ordinal);
+
+        // Undoing what is applied needs only the applied files.
+        var host = new RecordingHost(_dir.Path);
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(host, CancellationToken.None);
+        Assert.Equal("1", Assert.Single(host.ObjectsOf<MigrationRun>()).Version);
+        Assert.False(TableExists(target, "parent"));
+    }
+
+    [Fact]
     public async Task A_failed_statement_is_named_by_its_line_in_the_file()
     {
         var target = await Engine.CreateDatabaseAsync();

@@ -76,7 +76,12 @@ public sealed class MigrationScriptTests : IDisposable
 
         using var empty = new TempDirectory();
         File.WriteAllText(Path.Combine(empty.Path, "V1__nothing.sql"), "-- migrate:up\n-- just a comment\n-- migrate:down\nDROP TABLE t;");
-        Assert.Contains("no statements", Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(empty.Path)).Message, StringComparison.Ordinal);
+        // Listed (a fresh scaffold must not break status or undo of the others); only applying it is refused.
+        var scaffold = Assert.Single(MigrationScript.LoadFolder(empty.Path));
+        Assert.True(scaffold.IsEmpty);
+        var refused = Assert.Throws<DbMigrationException>(scaffold.EnsureRunnable);
+        Assert.Equal(ErrorIds.MigrationInvalidFile, refused.ErrorId);
+        Assert.Contains("no statements", refused.Message, StringComparison.Ordinal);
 
         Assert.Equal(ErrorIds.MigrationFolderNotFound, Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(_dir.File("missing"))).ErrorId);
     }
@@ -92,5 +97,6 @@ public sealed class MigrationScriptTests : IDisposable
         Assert.Equal("2", second.Version);
         Assert.EndsWith("V002__add_email.sql", second.Path, StringComparison.Ordinal);
         Assert.Contains("-- migrate:down", File.ReadAllText(second.Path), StringComparison.Ordinal);
+        Assert.EndsWith("V003__add_weird_name.sql", MigrationService.NewFile(_dir.File("m"), "add: weird / name?").Path, StringComparison.Ordinal);
     }
 }

@@ -29,6 +29,20 @@ public sealed class QueryService
             }
         }
 
+        // Before anything runs: PostgreSQL would read a missing @id as its absolute-value operator on a column id
+        // ("WHERE id = @id" matches every id >= 0), and SQLite would fail only on reaching that statement.
+        var given = request.Parameters.Keys.Select(NormalizeParameterName).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var statement in statements)
+        {
+            var missing = statement.Parameters.Where(p => !given.Contains(p)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            if (missing.Count > 0)
+            {
+                throw new DbMigrationException(ErrorIds.QueryInvalidParameter, ErrorKind.InvalidArgument,
+                    $"Statement {statement.Index} (line {statement.Line}) uses {string.Join(", ", missing)}, which -Parameters does not give; nothing was run. Pass -Parameters @{{ {missing[0][1..]} = … }}.")
+                { Target = request.Target.ToString(), Sql = statement.Text };
+            }
+        }
+
         return statements;
     }
 

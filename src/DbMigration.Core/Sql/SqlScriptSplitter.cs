@@ -3,8 +3,14 @@ using DbMigration.Targets;
 
 namespace DbMigration.Sql;
 
-/// <summary>One statement of a script, with where it starts so errors can point at it.</summary>
-public sealed record SqlStatement(int Index, int Line, string Text);
+/// <summary>
+/// One statement of a script, with where it starts so errors can point at it, and the @name parameter markers it
+/// uses outside literals and comments (PostgreSQL and SQLite; on MySQL @name is a user variable).
+/// </summary>
+public sealed record SqlStatement(int Index, int Line, string Text)
+{
+    public IReadOnlyList<string> Parameters { get; init; } = [];
+}
 
 /// <summary>
 /// Splits a script into statements at top-level semicolons. It knows each engine's quoting and comments
@@ -29,7 +35,7 @@ public static class SqlScriptSplitter
             var text = script[start..end].Trim();
             if (state.HasContent && text.Length > 0)
             {
-                statements.Add(new SqlStatement(statements.Count + 1, startLine, text));
+                statements.Add(new SqlStatement(statements.Count + 1, startLine, text) { Parameters = state.Parameters });
             }
 
             state = new StatementState();
@@ -111,6 +117,17 @@ public static class SqlScriptSplitter
                 case '\n':
                     line++;
                     i++;
+                    continue;
+                case '@' when engine != DatabaseEngine.MySql && (char.IsLetter(next) || next == '_') && (i == 0 || !IsWordChar(script[i - 1]) && script[i - 1] != '@'):
+                    // As Npgsql and Microsoft.Data.Sqlite read a named parameter.
+                    var nameEnd = i + 1;
+                    while (nameEnd < n && IsWordChar(script[nameEnd]))
+                    {
+                        nameEnd++;
+                    }
+
+                    state.Parameters.Add(script[i..nameEnd]);
+                    i = nameEnd;
                     continue;
             }
 
@@ -256,6 +273,8 @@ public static class SqlScriptSplitter
         public bool HasContent { get; set; }
 
         public int BlockDepth { get; private set; }
+
+        public List<string> Parameters { get; } = [];
 
         public void AddWord(ReadOnlySpan<char> word, DatabaseEngine engine)
         {

@@ -26,7 +26,7 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
         };
     }
 
-    private static RecordingHost Run(DatabaseTarget target, string query, Hashtable? parameters = null, int timeout = 30, bool whatIf = false, CancellationToken cancellationToken = default)
+    private protected static RecordingHost Run(DatabaseTarget target, string query, Hashtable? parameters = null, int timeout = 30, bool whatIf = false, CancellationToken cancellationToken = default)
     {
         var host = new RecordingHost { WhatIf = whatIf };
         new InvokeDatabaseQueryCommand { Database = target, Query = query, Parameters = parameters, Timeout = timeout }.Invoke(host, cancellationToken);
@@ -146,6 +146,38 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
         var ex = Assert.Throws<DbMigrationException>(() => Run(DatabaseTarget.Parse("/nonexistent/never.db"), "-- only a comment"));
         Assert.Equal(ErrorIds.QueryEmpty, ex.ErrorId);
     }
+    /// <summary>
+    /// A parameter the script uses but -Parameters does not give is refused before any statement runs. Left alone,
+    /// PostgreSQL would read "@id" as its absolute-value operator on the column ("WHERE id = @id" is true for every
+    /// id >= 0), and SQLite would fail only when it reached that statement. On MariaDB @id is a user variable.
+    /// </summary>
+    [Fact]
+    public async Task A_parameter_that_is_not_given_is_refused_before_anything_runs()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3)");
+        const string script = "INSERT INTO t VALUES (4); DELETE FROM t WHERE id = @id";
+        if (Engine.Engine == DatabaseEngine.MySql)
+        {
+            Run(target, script, new Hashtable { ["other"] = 1 });
+            Assert.Equal(4L, Convert.ToInt64(Assert.Single(Run(target, "SELECT COUNT(*) AS n FROM t").ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
+
+        var ex = Assert.Throws<DbMigrationException>(() => Run(target, script, new Hashtable { ["other"] = 1 }));
+        Assert.Equal(ErrorIds.QueryInvalidParameter, ex.ErrorId);
+        Assert.Contains("@id", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(3L, Convert.ToInt64(Assert.Single(Run(target, "SELECT COUNT(*) AS n FROM t").ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Throws<DbMigrationException>(() => Run(target, "SELECT * FROM t WHERE id = @id"));
+        Assert.Single(Run(target, "SELECT * FROM t WHERE id = @id", new Hashtable { ["id"] = 2 }).ObjectsOf<QueryRow>());
+        Assert.Single(Run(target, "SELECT '@id' AS quoted -- @id in a comment").ObjectsOf<QueryRow>());
+        if (Engine.Engine == DatabaseEngine.Sqlite)
+        {
+            // SQLite's other markers are checked by Microsoft.Data.Sqlite as the statement runs.
+            Assert.Equal(ErrorIds.QueryInvalidParameter, Assert.Throws<DbMigrationException>(() => Run(target, "SELECT * FROM t WHERE id = :id")).ErrorId);
+        }
+    }
+
 }
 
 public sealed class SqliteInvokeDatabaseQueryTests() : InvokeDatabaseQueryTests(new SqliteEngine()), IDisposable
@@ -222,6 +254,14 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         Assert.Equal(ErrorIds.ConnectionAuthenticationFailed, ex.ErrorId);
         Assert.Equal(ErrorKind.AuthenticationError, ex.Kind);
         Assert.DoesNotContain("Wr0ng-Secret-Value", ex.Message + ex.Target + ex.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Operators_that_contain_an_at_sign_are_not_parameters()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var row = Assert.Single(Run(target, "SELECT ARRAY[1] <@ ARRAY[1, 2] AS contained, @ -5 AS absolute, '{\"a\":1}'::jsonb @> '{\"a\":1}' AS has").ObjectsOf<QueryRow>());
+        Assert.Equal(true, row["contained"]);
     }
 
     [Fact]

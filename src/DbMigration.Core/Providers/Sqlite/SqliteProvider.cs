@@ -86,6 +86,13 @@ internal sealed class SqliteProvider : IDatabaseProvider
             return known;
         }
 
+        if (exception is InvalidOperationException && exception.Message.StartsWith("Must add values for the following parameters", StringComparison.Ordinal))
+        {
+            // Microsoft.Data.Sqlite's own check (for :name and $name markers; @name is checked before any statement runs).
+            return new DbMigrationException(ErrorIds.QueryInvalidParameter, ErrorKind.InvalidArgument, $"{exception.Message.TrimEnd(' ', ':')}; pass them with -Parameters.", exception)
+            { Target = target.ToString(), Sql = sql };
+        }
+
         if (exception is not SqliteException sqlite)
         {
             return null;

@@ -46,11 +46,17 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
         var secondary = SecondaryPath is null ? null : host.ResolvePath(SecondaryPath);
         var backups = repository.List(Database is null ? null : DatabaseTarget.Parse(Database).Name, host.WriteError);
         var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));
+        var copiesKept = new List<string>();
         foreach (var (backup, reason) in plan)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var removed = host.ShouldProcess(backup.Path, $"Remove backup {backup.Id} of '{backup.Database}': {reason}");
             var paths = removed ? RetentionService.Remove(backup, secondary) : [];
+            if (removed && secondary is null && backup.SecondaryPath is { } copy)
+            {
+                copiesKept.Add(copy);
+            }
+
             host.WriteObject(new RetentionDecision
             {
                 BackupId = backup.Id,
@@ -61,6 +67,12 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
                 Removed = removed,
                 Paths = paths,
             });
+        }
+
+        if (copiesKept.Count > 0)
+        {
+            // Off-site copies may be kept longer on purpose, so they are removed only when asked.
+            host.WriteWarning($"{copiesKept.Count} removed backup(s) have a secondary copy that was kept: {string.Join(", ", copiesKept)}. Pass -SecondaryPath {System.IO.Path.GetDirectoryName(System.IO.Path.GetDirectoryName(copiesKept[0]))} to apply the policy there too.");
         }
 
         return Task.CompletedTask;

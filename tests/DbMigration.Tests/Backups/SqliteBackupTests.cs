@@ -590,4 +590,24 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal([made[0].Id, made[4].Id, made[5].Id], new BackupRepository(Repository).List().Select(b => b.Id).Order());
         Assert.Equal([made[0].Id, made[4].Id, made[5].Id], new BackupRepository(secondary).List().Select(b => b.Id).Order());
     }
+
+    [Fact]
+    public async Task Retention_without_SecondaryPath_keeps_the_secondary_copies_and_says_so()
+    {
+        var target = await EventsAsync(10);
+        var secondary = _dir.File("offsite");
+        var older = Backup(target, c => c.SecondaryPath = secondary);
+        BackupManifest.Write(older.Path, BackupManifest.Read(older.Path) with { CreatedUtc = DateTimeOffset.UtcNow.AddDays(-30) });
+        Backup(target, c => c.SecondaryPath = secondary);
+
+        var host = new RecordingHost(_dir.Path);
+        new InvokeBackupRetentionCommand { Path = Repository, KeepLast = 1, KeepDaily = 0, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(older.Id, Assert.Single(host.ObjectsOf<RetentionDecision>(), d => d.Removed).BackupId);
+        Assert.Single(new BackupRepository(Repository).List());
+        Assert.Equal(2, new BackupRepository(secondary).List().Count);
+        var warning = Assert.Single(host.Warnings);
+        Assert.Contains(older.SecondaryPath!, warning, StringComparison.Ordinal);
+        Assert.Contains("-SecondaryPath " + secondary, warning, StringComparison.Ordinal);
+    }
 }

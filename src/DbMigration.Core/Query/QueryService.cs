@@ -31,7 +31,9 @@ public sealed class QueryService
 
         // Before anything runs: PostgreSQL would read a missing @id as its absolute-value operator on a column id
         // ("WHERE id = @id" matches every id >= 0), and SQLite would fail only on reaching that statement.
-        var given = request.Parameters.Keys.Select(NormalizeParameterName).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        // Names match as each driver matches them: Microsoft.Data.Sqlite by case, Npgsql without.
+        var given = request.Parameters.Keys.Select(NormalizeParameterName)
+            .ToHashSet(request.Target.Engine == Targets.DatabaseEngine.Sqlite ? StringComparer.Ordinal : StringComparer.OrdinalIgnoreCase);
         foreach (var statement in statements)
         {
             var missing = statement.Parameters.Where(p => !given.Contains(p)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();

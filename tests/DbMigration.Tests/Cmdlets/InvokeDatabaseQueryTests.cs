@@ -170,6 +170,16 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
         Assert.Equal(3L, Convert.ToInt64(Assert.Single(Run(target, "SELECT COUNT(*) AS n FROM t").ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
         Assert.Throws<DbMigrationException>(() => Run(target, "SELECT * FROM t WHERE id = @id"));
         Assert.Single(Run(target, "SELECT * FROM t WHERE id = @id", new Hashtable { ["id"] = 2 }).ObjectsOf<QueryRow>());
+
+        // Names match as the driver matches them: Npgsql ignores case, Microsoft.Data.Sqlite does not.
+        if (Engine.Engine == DatabaseEngine.PostgreSql)
+        {
+            Assert.Equal(2L, Convert.ToInt64(Assert.Single(Run(target, "SELECT id FROM t WHERE id = @ID", new Hashtable { ["id"] = 2 }).ObjectsOf<QueryRow>())["id"], System.Globalization.CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            Assert.Contains("nothing was run", Assert.Throws<DbMigrationException>(() => Run(target, "SELECT id FROM t WHERE id = @ID", new Hashtable { ["id"] = 2 })).Message, StringComparison.Ordinal);
+        }
         Assert.Single(Run(target, "SELECT '@id' AS quoted -- @id in a comment").ObjectsOf<QueryRow>());
         if (Engine.Engine == DatabaseEngine.Sqlite)
         {

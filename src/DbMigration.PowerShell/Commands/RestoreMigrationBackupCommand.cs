@@ -91,17 +91,47 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
             return;
         }
 
-        var result = await new RestoreService().RestoreAsync(new RestoreRequest
+        RestoreResult result;
+        try
         {
-            Target = target,
-            Backup = backup,
-            Passphrase = Secrets.ToPlain(Passphrase),
-            SkipSafetyBackup = SkipSafetyBackupMode,
-            SafetyBackupPath = SafetyBackupPath is null ? null : host.ResolvePath(SafetyBackupPath),
-            Force = ForceMode,
-            Reverify = ReverifyMode,
-        }, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+            result = await new RestoreService().RestoreAsync(new RestoreRequest
+            {
+                Target = target,
+                Backup = backup,
+                Passphrase = Secrets.ToPlain(Passphrase),
+                SkipSafetyBackup = SkipSafetyBackupMode,
+                SafetyBackupPath = SafetyBackupPath is null ? null : host.ResolvePath(SafetyBackupPath),
+                Force = ForceMode,
+                Reverify = ReverifyMode,
+            }, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex) when (LatestMode && ex.ErrorId is ErrorIds.BackupVerificationFailed or ErrorIds.BackupCorrupt)
+        {
+            throw PointToOlderBackup(host, target, backup, ex);
+        }
+
         host.WriteObject(result);
+    }
+
+    /// <summary>
+    /// The emergency rollback's newest backup is damaged: say which older one to take instead (the newest that passed
+    /// verification, else the newest), rather than pick it silently.
+    /// </summary>
+    private DbMigrationException PointToOlderBackup(ICmdletHost host, Targets.DatabaseTarget target, BackupInfo damaged, DbMigrationException error)
+    {
+        var root = host.ResolvePath(Path!);
+        var older = new BackupRepository(root).List(target.Name)
+            .Where(b => (Category is null || b.Category == Category) && b.CreatedUtc < damaged.CreatedUtc)
+            .ToList();
+        var candidate = older.LastOrDefault(b => b.Verification.Status == VerificationStatus.Passed) ?? older.LastOrDefault();
+        if (candidate is null)
+        {
+            return error;
+        }
+
+        return new DbMigrationException(error.ErrorId, error.Kind,
+            $"{error.Message} The newest older {(Category is null ? string.Empty : Category + " ")}backup is {candidate.Id} (taken {candidate.CreatedUtc:u}, verification: {candidate.Verification.Status}): Restore-MigrationBackup -Database '{target}' -Path '{root}' -Id {candidate.Id}", error)
+        { Target = error.Target };
     }
 
     private BackupInfo ChooseBackup(ICmdletHost host, Targets.DatabaseTarget target)

@@ -417,6 +417,29 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_damaged_latest_backup_is_refused_and_the_error_names_the_older_one_to_take()
+    {
+        var target = await EventsAsync(100);
+        var good = Backup(target, c => { c.Category = BackupCategory.PreMigration; c.VerifyMode = true; });
+        var damaged = Backup(target, c => c.Category = BackupCategory.PreMigration);
+        var file = Path.Combine(damaged.Path, damaged.Files.Single(f => f.Kind == "primary").Name);
+        var bytes = File.ReadAllBytes(file);
+        bytes[^1] ^= 0xFF;
+        File.WriteAllBytes(file, bytes);
+        Migrate(target);
+
+        var error = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = target, Path = Repository, LatestMode = true, Category = BackupCategory.PreMigration }
+            .Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupVerificationFailed, error.ErrorId);
+        Assert.Contains($"-Id {good.Id}", error.Message, StringComparison.Ordinal);
+        Assert.Equal(10, Count(target));
+
+        // The command it names works.
+        new RestoreMigrationBackupCommand { Database = target, Path = Repository, Id = good.Id }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Assert.Equal(100, Count(target));
+    }
+
+    [Fact]
     public async Task Restore_puts_back_the_backup_takes_a_safety_backup_and_checks_counts()
     {
         var target = await EventsAsync(1_000);

@@ -24,6 +24,17 @@ public sealed class BackupRepository
 
     public string Root { get; }
 
+    /// <summary>For readers of the catalog: a repository that does not exist is most likely a mistyped path, not an empty one.</summary>
+    public void EnsureExists()
+    {
+        if (!Directory.Exists(Root))
+        {
+            throw new DbMigrationException(ErrorIds.BackupRepositoryNotFound, ErrorKind.ObjectNotFound,
+                $"The backup repository '{Root}' does not exist; check -Path (Backup-Database creates it with the first backup).")
+            { Target = Root };
+        }
+    }
+
     /// <summary>A sortable UTC timestamp plus a short random suffix: 20261121T024600123Z-3fa9c1.</summary>
     public static string NewId(DateTimeOffset now) =>
         now.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();

@@ -27,6 +27,7 @@ public static class ErrorIds
 
     public const string BackupNotFound = "DbMigration.Backup.NotFound";
     public const string BackupCorrupt = "DbMigration.Backup.Corrupt";
+    public const string BackupRepositoryNotFound = "DbMigration.Backup.RepositoryNotFound";
     public const string BackupWrongPassphrase = "DbMigration.Backup.WrongPassphrase";
     public const string BackupPassphraseRequired = "DbMigration.Backup.PassphraseRequired";
     public const string BackupDestinationNotWritable = "DbMigration.Backup.DestinationNotWritable";

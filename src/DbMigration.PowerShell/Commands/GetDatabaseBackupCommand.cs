@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using DbMigration.Backups;
+using DbMigration.Errors;
 using DbMigration.PowerShell.Infrastructure;
 using DbMigration.Targets;
 
@@ -35,6 +36,7 @@ public sealed class GetDatabaseBackupCommand : DbMigrationCmdlet
     internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var repository = new BackupRepository(host.ResolvePath(Path));
+        repository.EnsureExists();
         var name = Database is null ? null : DatabaseTarget.Parse(Database).Name;
         IEnumerable<BackupInfo> backups = repository.List(name, host.WriteError);
         if (Category is { Length: > 0 })
@@ -52,9 +54,17 @@ public sealed class GetDatabaseBackupCommand : DbMigrationCmdlet
             backups = backups.GroupBy(b => b.Database).Select(g => g.Last());
         }
 
+        var found = false;
         foreach (var backup in backups)
         {
+            found = true;
             host.WriteObject(backup);
+        }
+
+        if (!found && Id is not null)
+        {
+            host.WriteError(new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound,
+                $"No backup {Id}{(Database is null ? string.Empty : $" of '{Database}'")} under '{repository.Root}'.") { Target = repository.Root });
         }
 
         return Task.CompletedTask;

@@ -43,6 +43,7 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
     internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var repository = new BackupRepository(host.ResolvePath(Path));
+        repository.EnsureExists();
         var secondary = SecondaryPath is null ? null : host.ResolvePath(SecondaryPath);
         var backups = repository.List(Database is null ? null : DatabaseTarget.Parse(Database).Name, host.WriteError);
         var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));

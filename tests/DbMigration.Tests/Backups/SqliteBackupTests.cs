@@ -615,6 +615,28 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_mistyped_repository_or_id_is_an_error_not_an_empty_catalog()
+    {
+        var missing = _dir.File("bakcups");
+        var list = Assert.Throws<DbMigrationException>(() => new GetDatabaseBackupCommand { Path = missing }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupRepositoryNotFound, list.ErrorId);
+        Assert.Equal(ErrorKind.ObjectNotFound, list.Kind);
+        var prune = Assert.Throws<DbMigrationException>(() => new InvokeBackupRetentionCommand { Path = missing, KeepLast = 1 }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupRepositoryNotFound, prune.ErrorId);
+        Assert.False(Directory.Exists(missing));
+
+        Backup(await EventsAsync(10));
+        var host = new RecordingHost(_dir.Path);
+        new GetDatabaseBackupCommand { Path = Repository, Id = "20200101T000000000Z-000000" }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Objects);
+        Assert.Equal(ErrorIds.BackupNotFound, Assert.Single(host.Errors).ErrorId);
+        var all = new RecordingHost(_dir.Path);
+        new GetDatabaseBackupCommand { Path = Repository }.Invoke(all, CancellationToken.None);
+        Assert.Single(all.Objects);
+        Assert.Empty(all.Errors);
+    }
+
+    [Fact]
     public async Task Retention_without_SecondaryPath_keeps_the_secondary_copies_and_says_so()
     {
         var target = await EventsAsync(10);

@@ -557,6 +557,15 @@ public sealed class MigrationService
     {
         var provider = DatabaseProviders.For(target);
         var limit = MigrationVersion.Parse(version);
+        var scripts = path is null ? [] : MigrationScript.LoadFolder(path);
+        if (scripts.Count > 0 && limit > scripts[^1].Version)
+        {
+            // Most likely a typo (99 for 9): every migration would be marked applied and never run.
+            throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.InvalidArgument,
+                $"V{limit} is above every migration in '{path}' (the highest is V{scripts[^1].Version}), so all of them would be recorded as applied without running. Give the version the database is at.")
+            { Target = target.ToString() };
+        }
+
         await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(30), force: false, progress, cancellationToken).ConfigureAwait(false);
         var journal = new MigrationJournal(provider);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
@@ -567,7 +576,6 @@ public sealed class MigrationService
         }
 
         var done = existing.Where(e => e.Status is "applied" or "baseline").Select(e => MigrationVersion.Parse(e.Version)).ToHashSet();
-        var scripts = path is null ? [] : MigrationScript.LoadFolder(path);
         var adopt = scripts.Where(s => s.Version <= limit && !done.Contains(s.Version))
             .Select(s => EntryFor(s, null) with { Status = "baseline", FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = 0 })
             .ToList();

@@ -308,6 +308,12 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Query(target, "CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL); CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL)");
         var folder = Folder(Standard);
 
+        // A version above every file (99 typed for 9) would mark them all applied: refused, nothing recorded.
+        var typo = Assert.Throws<DbMigrationException>(() => new SetMigrationBaselineCommand { Database = target, Version = "99", Path = folder }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.MigrationVersionNotFound, typo.ErrorId);
+        Assert.Contains("the highest is V10", typo.Message, StringComparison.Ordinal);
+        Assert.False(TableExists(target, MigrationJournal.History));
+
         var host = new RecordingHost();
         new SetMigrationBaselineCommand { Database = target, Version = "2", Path = folder }.Invoke(host, CancellationToken.None);
         Assert.Equal(["1", "2"], host.ObjectsOf<MigrationInfo>().Select(i => i.Version));

@@ -259,6 +259,12 @@ Describe 'Backups on SQLite' {
         (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
     }
 
+    It 'refuses an empty tag before taking a backup' {
+        $tagged = Join-Path $work 'tag-backups'
+        { Backup-Database $db -Path $tagged -Tag 'nightly', '' } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+        Test-Path $tagged | Should -BeFalse
+    }
+
     It 'backs up every piped database, reporting the one that fails without stopping the rest' {
         $piped = Join-Path $work 'piped-backups'
         $missing = Join-Path $work 'missing.db'

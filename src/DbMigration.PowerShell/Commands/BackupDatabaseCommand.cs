@@ -43,6 +43,7 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
     public SwitchParameter Verify { get => new(VerifyMode); set => VerifyMode = value.IsPresent; }
 
     [Parameter(HelpMessage = "Labels stored in backup.json.")]
+    [ValidateNotNullOrEmpty]
     public string[] Tag { get; set; } = [];
 
     internal bool IncludeSqlDumpMode { get; set; }

@@ -86,7 +86,16 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
 
         var target = ResolveTarget(host);
         var backup = ChooseBackup(host, target);
-        if (!host.ShouldProcess(target.ToString(), $"Replace the database with backup {backup.Id} ({backup.Category}, taken {backup.CreatedUtc:u})"))
+        // Restoring another database's backup is allowed (a staging copy), but never unannounced.
+        var other = string.Equals(backup.Database, target.Name, StringComparison.OrdinalIgnoreCase)
+            ? string.Empty
+            : $" of another database, '{backup.Database}' (taken from {backup.Source})";
+        if (other.Length > 0)
+        {
+            host.WriteWarning($"Backup {backup.Id} is{other}; restoring it replaces '{target.Name}' with that database's data.");
+        }
+
+        if (!host.ShouldProcess(target.ToString(), $"Replace the database with backup {backup.Id}{other} ({backup.Category}, taken {backup.CreatedUtc:u})"))
         {
             return;
         }

@@ -440,6 +440,25 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task Restoring_another_databases_backup_says_so_before_and_in_the_confirmation()
+    {
+        var source = await EventsAsync(20, "orders.db");
+        var backup = Backup(source);
+        var other = await EventsAsync(5, "staging.db");
+
+        var asked = new RecordingHost(_dir.Path) { WhatIf = true };
+        new RestoreMigrationBackupCommand { Database = other, BackupPath = backup.Path }.Invoke(asked, CancellationToken.None);
+        Assert.Contains("of another database, 'orders'", Assert.Single(asked.ShouldProcessCalls).Action, StringComparison.Ordinal);
+        Assert.Contains(asked.Warnings, w => w.Contains("replaces 'staging'", StringComparison.Ordinal));
+        Assert.Equal(5, Count(other));
+
+        var same = new RecordingHost(_dir.Path) { WhatIf = true };
+        new RestoreMigrationBackupCommand { Database = source, BackupPath = backup.Path }.Invoke(same, CancellationToken.None);
+        Assert.Empty(same.Warnings);
+        Assert.DoesNotContain("another database", Assert.Single(same.ShouldProcessCalls).Action, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Restore_puts_back_the_backup_takes_a_safety_backup_and_checks_counts()
     {
         var target = await EventsAsync(1_000);

@@ -653,6 +653,37 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         Assert.Empty(Query(target, "SELECT name FROM sqlite_master WHERE name LIKE 'dbmigration_tz_rollback_tz%'"));
     }
 
+    /// <summary>Another connection's open read transaction keeps the run from committing: a clear error, nothing changed.</summary>
+    [Fact]
+    public async Task A_database_another_connection_holds_is_a_clear_error_and_nothing_changes()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE ev (id INTEGER PRIMARY KEY, at TEXT NOT NULL); INSERT INTO ev (at) VALUES ('2024-07-01 12:00:00'), ('2024-01-15 08:30:00')");
+        using var reader = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        reader.Open();
+        using var hold = reader.BeginTransaction(deferred: true);
+        using (var read = reader.CreateCommand())
+        {
+            read.Transaction = hold;
+            read.CommandText = "SELECT COUNT(*) FROM ev";
+            read.ExecuteScalar();
+        }
+
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target,
+            SourceTimeZone = "America/New_York",
+            SkipBackupMode = true,
+            ConnectTimeout = 1,
+            ReportPath = ReportFolder,
+        }.Invoke(new RecordingHost(), CancellationToken.None));
+
+        Assert.Equal(ErrorKind.ResourceBusy, error.Kind);
+        Assert.Contains("is locked by another connection", error.Message, StringComparison.Ordinal);
+        hold.Rollback();
+        Assert.Equal(["2024-07-01 12:00:00", "2024-01-15 08:30:00"], Query(target, "SELECT at FROM ev ORDER BY id").Select(r => (string)r[0]!));
+    }
+
     private static string Snapshot(DatabaseTarget target) =>
         string.Join("|", Query(target, "SELECT 'p', id, at, code FROM parent UNION ALL SELECT 'l', rowid, at, NULL FROM loose ORDER BY 1, 2").Select(r => string.Join(",", r.Values)));
 }

@@ -37,6 +37,12 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
         }
     }
 
+    internal override Errors.DbMigrationException? TranslateDriverError(System.Data.Common.DbException exception)
+    {
+        var target = Database?.WithEngine(Engine);
+        return target is null || target.Engine == DatabaseEngine.Unknown ? null : Providers.DatabaseProviders.For(target).TranslateException(exception, target, null);
+    }
+
     /// <summary>The target with -Engine and -Credential applied and a relative SQLite path resolved.</summary>
     internal DatabaseTarget ResolveTarget(ICmdletHost host)
     {

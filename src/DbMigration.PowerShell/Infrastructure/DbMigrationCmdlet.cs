@@ -24,8 +24,19 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
     internal void Invoke(ICmdletHost host, CancellationToken cancellationToken)
     {
         PrepareOnPipelineThread();
-        PipelineDispatcher.Run(host, ExecuteAsync, cancellationToken);
+        try
+        {
+            PipelineDispatcher.Run(host, ExecuteAsync, cancellationToken);
+        }
+        catch (System.Data.Common.DbException ex) when (TranslateDriverError(ex) is { } translated)
+        {
+            // A driver exception the core let through still leaves with a stable id and the engine's explanation.
+            throw translated;
+        }
     }
+
+    /// <summary>A driver exception as a DbMigration error, or null when the cmdlet has no database to ask.</summary>
+    internal virtual DbMigrationException? TranslateDriverError(System.Data.Common.DbException exception) => null;
 
     protected override void ProcessRecord()
     {

@@ -38,14 +38,9 @@ public sealed partial class TimezoneMigrationService
     private const int SampleSize = 200;
 
     /// <summary>Finds or checks the columns, and counts what each holds. Reads only: this is -WhatIf.</summary>
-    public Task<TimezoneMigrationResult> AnalyzeAsync(TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<TimezoneMigrationResult> AnalyzeAsync(TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return TranslatedAsync(request.Target, () => AnalyzeCoreAsync(request, progress, cancellationToken));
-    }
-
-    private static async Task<TimezoneMigrationResult> AnalyzeCoreAsync(TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
-    {
         var stopwatch = Stopwatch.StartNew();
         var zone = TimezoneResolver.Resolve(request.SourceTimeZone);
         var converter = new TimezoneConverter(zone, request.Ambiguous, request.Nonexistent);
@@ -66,30 +61,9 @@ public sealed partial class TimezoneMigrationService
         };
     }
 
-    public Task<TimezoneMigrationResult> RunAsync(TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<TimezoneMigrationResult> RunAsync(TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return TranslatedAsync(request.Target, () => RunCoreAsync(request, progress, cancellationToken));
-    }
-
-    /// <summary>
-    /// Driver errors (a database locked by another connection, a permission the role lacks) leave with a stable id
-    /// and the engine's explanation, like every other DbMigration error, never as the driver's own exception.
-    /// </summary>
-    private static async Task<T> TranslatedAsync<T>(DatabaseTarget target, Func<Task<T>> work)
-    {
-        try
-        {
-            return await work().ConfigureAwait(false);
-        }
-        catch (DbException ex) when (DatabaseProviders.For(target).TranslateException(ex, target, null) is { } translated)
-        {
-            throw translated;
-        }
-    }
-
-    private static async Task<TimezoneMigrationResult> RunCoreAsync(TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
-    {
         var stopwatch = Stopwatch.StartNew();
         var zone = TimezoneResolver.Resolve(request.SourceTimeZone);
         var converter = new TimezoneConverter(zone, request.Ambiguous, request.Nonexistent);
@@ -981,14 +955,9 @@ public sealed partial class TimezoneMigrationService
     // ---- undo ----
 
     /// <summary>Puts back the original value of every row a run changed (also after an interrupted run).</summary>
-    public Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
-        return TranslatedAsync(target, () => UndoCoreAsync(target, runId, progress, cancellationToken));
-    }
-
-    private static async Task<TimezoneUndoResult> UndoCoreAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
-    {
         var stopwatch = Stopwatch.StartNew();
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);

@@ -357,7 +357,7 @@ public sealed partial class TimezoneMigrationService
             }
 
             var alters = plan.Columns.Select((c, i) => $"ALTER COLUMN {context.Quote(c.Column)} TYPE {WithPrecision("timestamptz", c.DataType)} USING {usings[i]}");
-            await AlterKeepingViewsAsync(connection, transaction, plan.Table.ToString(), plan.Columns.Select(c => c.Column).ToList(),
+            await AlterKeepingViewsAsync(connection, transaction, table, plan.Columns.Select(c => c.Column).ToList(),
                 $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
 
             var edges = new List<EdgeValue>();
@@ -425,6 +425,7 @@ public sealed partial class TimezoneMigrationService
     /// PostgreSQL refuses to change the type of a column a view uses: the views' definitions are kept, the views
     /// dropped, the ALTER run and the views recreated, all in the caller's transaction.
     /// </summary>
+    /// <param name="table">The table's quoted, schema-qualified name: it is read as a regclass.</param>
     private static async Task AlterKeepingViewsAsync(DbConnection connection, DbTransaction transaction, string table, IReadOnlyList<string> columns, string alter, CancellationToken cancellationToken)
     {
         var views = new List<(string Name, string Definition)>();
@@ -512,7 +513,7 @@ public sealed partial class TimezoneMigrationService
                 }
 
                 await reader.CloseAsync().ConfigureAwait(false);
-                await AlterKeepingViewsAsync(connection, transaction, columns[0].Table, pending.Select(p => p.Column.Column).ToList(), $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
+                await AlterKeepingViewsAsync(connection, transaction, table, pending.Select(p => p.Column.Column).ToList(), $"ALTER TABLE {table} {string.Join(", ", alters)}", cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -469,6 +469,32 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.NotNull(Query(target, "SELECT at FROM visits WHERE id = 3").Single()[0]);
     }
 
+    [Fact]
+    public async Task Tables_and_columns_whose_names_need_quoting_are_found_converted_with_their_views_and_undone()
+    {
+        // Spaces, capitals and a quote: every name the run builds SQL from must be quoted, catalog lookups included.
+        var target = await Engine.CreateDatabaseAsync();
+        var q = DbMigration.Providers.DatabaseProviders.For(target).QuoteIdentifier;
+        string table = q("Site Visits"), key = q("Visit Id"), seen = q("Seen At"), noted = q("Noted \"At\"");
+        Query(target, $"CREATE TABLE {table} ({key} INTEGER PRIMARY KEY, {seen} {NativeType ?? "DATETIME"} NULL, {noted} VARCHAR(40) NULL)");
+        Query(target, $"CREATE VIEW {q("Visit View")} AS SELECT {key}, {seen}, {noted} FROM {table}");
+        Query(target, $"INSERT INTO {table} ({key}, {seen}, {noted}) VALUES (1, '2024-07-01 12:00:00', '2024-07-01 12:00:00'), (2, '2024-01-15 08:30:00', '2024-01-15 08:30:00')");
+        string Rows() => string.Join("|", Query(target, $"SELECT {key}, {seen}, {noted} FROM {table} ORDER BY {key}")
+            .Select(r => string.Join(",", r.Values.Select(v => v is DateTime d ? d.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : Convert.ToString(v, CultureInfo.InvariantCulture)))));
+        var before = Rows();
+
+        var result = Run(target);
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        Assert.Equal(["Noted \"At\"", "Seen At"], result.Columns.Select(c => c.Column).Order(StringComparer.Ordinal));
+        var viewed = Query(target, $"SELECT {seen}, {noted} FROM {q("Visit View")} WHERE {key} = 1").Single();
+        Assert.Equal("2024-07-01T16:00:00Z", Utc(viewed[0]));
+        Assert.Equal("2024-07-01T16:00:00Z", Utc(viewed[1]));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+        Assert.Equal(2, Query(target, $"SELECT {key} FROM {q("Visit View")}").Count);
+    }
+
     private static string Utc(object? value) => value switch
     {
         DateTime d => d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),

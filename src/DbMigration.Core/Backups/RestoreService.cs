@@ -240,16 +240,8 @@ public sealed class RestoreService
         }
 
         await using var _ = connection;
-        var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
-
-        // A server lists a session for a moment after its client closed it (DbMigration's own pooled ones included):
-        // give those two seconds to go before calling them connected. Two seconds in all: a SQLite probe itself waits.
-        var grace = Stopwatch.StartNew();
-        while (sessions.Count > 0 && !force && grace.Elapsed < TimeSpan.FromSeconds(2))
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
-            sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
-        }
+        // Two seconds in all for closed sessions to go: a SQLite probe itself waits. -Force ends them anyway.
+        var sessions = await OtherSessions.ListSettledAsync(provider, target, connection, force ? TimeSpan.Zero : TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
 
         if (sessions.Count > 0 && !force)
         {

@@ -286,7 +286,6 @@ public sealed class MigrationService
 
         if (!request.Force)
         {
-            provider.ReleasePooledConnections(target);
             var checks = await new PreflightService().RunAsync(new PreflightRequest(target, request.SkipBackup ? null : request.BackupPath, request.ConnectTimeout), progress, cancellationToken).ConfigureAwait(false);
             var failed = checks.Where(c => c.Status == PreflightStatus.Failed).ToList();
             if (failed.Count > 0)

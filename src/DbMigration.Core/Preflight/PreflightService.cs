@@ -41,6 +41,8 @@ public sealed class PreflightService
         // Read what the first connection could change (a hot journal is rolled back on open).
         var findings = provider.InspectBeforeConnect(target);
 
+        // DbMigration's own idle connections from earlier calls in this session are not other sessions.
+        provider.ReleasePooledConnections(target);
         Report("Connecting");
         DbConnection? connection = null;
         long? databaseSize = null;
@@ -89,7 +91,7 @@ public sealed class PreflightService
                 Report("Other sessions");
                 checks.Add(await RunCheck(PreflightCodes.Sessions, "Other sessions", where, provider, target, async () =>
                 {
-                    var sessions = await provider.GetOtherSessionsAsync(target, connection, cancellationToken).ConfigureAwait(false);
+                    var sessions = await OtherSessions.ListSettledAsync(provider, target, connection, TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
                     return SessionsCheck(sessions, findings, where);
                 }, cancellationToken).ConfigureAwait(false));
 

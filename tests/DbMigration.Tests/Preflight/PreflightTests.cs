@@ -368,6 +368,24 @@ public abstract class ServerPreflightBadInputTests(IEngineUnderTest engine, stri
     protected IEngineUnderTest Engine { get; } = engine;
 
     [Fact]
+    public async Task DbMigrations_own_idle_pooled_connections_are_not_other_sessions()
+    {
+        // As after Backup-Database -DumpMethod BuiltIn in the same PowerShell session: two connections at once,
+        // both back in the pool. The check reported the idle one as another session ("app 'DbMigration'").
+        var target = await Engine.CreateDatabaseAsync();
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using (var first = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None))
+        await using (var second = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None))
+        {
+            var sessions = await provider.GetOtherSessionsAsync(target, first, CancellationToken.None);
+            Assert.Single(sessions);
+        }
+
+        var check = PreflightRun.Checks(target).Get(PreflightCodes.Sessions);
+        Assert.Equal(PreflightStatus.Passed, check.Status);
+    }
+
+    [Fact]
     public async Task A_wrong_password_fails_connectivity_without_revealing_it()
     {
         var target = (await Engine.CreateDatabaseAsync()).WithCredential(user, "Not-The-Password-9");

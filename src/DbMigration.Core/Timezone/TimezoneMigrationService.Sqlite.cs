@@ -107,6 +107,7 @@ public sealed partial class TimezoneMigrationService
         })).ToList();
 
         var tallies = plan.Columns.Select(_ => new TimestampTally()).ToList();
+        var unchanged = false;
         var foreignKeys = await connection.ScalarAsync<long>("PRAGMA foreign_keys", cancellationToken).ConfigureAwait(false);
         var threads = await connection.ScalarAsync<long>("PRAGMA threads", cancellationToken).ConfigureAwait(false);
         var walMode = string.Equals(await connection.ScalarAsync<string>("PRAGMA journal_mode", cancellationToken).ConfigureAwait(false), "wal", StringComparison.OrdinalIgnoreCase);
@@ -141,8 +142,11 @@ public sealed partial class TimezoneMigrationService
                     await fill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                // Nothing changed (a re-run over converted values): keep the table as it was rather than a second
+                // copy of it as a record.
+                unchanged = tallies.All(t => t.Converted == 0);
                 sync.Nudge();
-                foreach (var (_, _, sql) in shape.Dependents.OrderBy(d => d.Type == "trigger"))
+                foreach (var (_, _, sql) in shape.Dependents.Where(_ => !unchanged).OrderBy(d => d.Type == "trigger"))
                 {
                     await using var recreate = connection.CreateCommand(sql, transaction, 0);
                     await recreate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -153,14 +157,21 @@ public sealed partial class TimezoneMigrationService
                 await sync.WhenIdleAsync().ConfigureAwait(false);
             }
 
-            // AUTOINCREMENT: keep the high-water mark, which may be above every remaining id.
-            if (await connection.ScalarAsync<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_sequence'", cancellationToken, transaction).ConfigureAwait(false) > 0)
+            if (unchanged)
             {
-                await using var sequence = connection.CreateCommand("UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = @record) WHERE name = @table AND seq < (SELECT seq FROM sqlite_sequence WHERE name = @record)", transaction);
-                await sequence.AddParameter("@record", recordTable).AddParameter("@table", name).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
             }
+            else
+            {
+                // AUTOINCREMENT: keep the high-water mark, which may be above every remaining id.
+                if (await connection.ScalarAsync<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_sequence'", cancellationToken, transaction).ConfigureAwait(false) > 0)
+                {
+                    await using var sequence = connection.CreateCommand("UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = @record) WHERE name = @table AND seq < (SELECT seq FROM sqlite_sequence WHERE name = @record)", transaction);
+                    await sequence.AddParameter("@record", recordTable).AddParameter("@table", name).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
 
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -176,7 +187,7 @@ public sealed partial class TimezoneMigrationService
         // on its own connections while this one compares a random sample.
         var before = new TableCounts(tallies[0].Rows, tallies.Select(t => t.Rows - t.Nulls).ToArray(), tallies.Select(t => t.Marked).ToArray());
         var counting = Task.Run(() => CountCommittedAsync(context, plan, cancellationToken), cancellationToken);
-        var sampled = await SampleSqliteAsync(context, plan, record, cancellationToken).ConfigureAwait(false);
+        var sampled = unchanged ? plan.Columns.Select(_ => (Samples: 0, Mismatches: 0)).ToArray() : await SampleSqliteAsync(context, plan, record, cancellationToken).ConfigureAwait(false);
         var after = await counting.ConfigureAwait(false);
         CheckCounts(context, plan, before, after, tallies.Select(t => t.Converted).ToList());
         for (var i = 0; i < plan.Columns.Count; i++)

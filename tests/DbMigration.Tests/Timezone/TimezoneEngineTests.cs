@@ -218,11 +218,19 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         var again = Run(target);
         Assert.All(again.Columns, c => Assert.Equal(0, c.Converted));
         Assert.Equal(before, Fingerprint(target));
+        Assert.True(again.Validation!.Passed, string.Join("\n", again.Validation.Checks));
+        if (Engine is SqliteEngine)
+        {
+            // The no-op run kept no second copy of the table: only the first run's record is there.
+            Assert.Equal([SqliteRecordOf(result.RunId)], Query(target, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dbmigration_tz_rollback_%'").Select(r => (string)r[0]!));
+        }
 
         // The no-op run sits between: undoing the first still gives back the originals.
         new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
         Assert.Equal(original, Fingerprint(target));
     }
+
+    private static string SqliteRecordOf(string runId) => $"dbmigration_tz_rollback_{runId.Replace('-', '_').ToLowerInvariant()}_0";
 
     [Fact]
     public async Task Undo_restores_the_original_values_byte_for_byte()

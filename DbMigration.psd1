@@ -21,6 +21,7 @@
         'Invoke-DatabaseQuery'
         'Invoke-TimezoneMigration'
         'New-Migration'
+        'Remove-TimezoneMigrationRecord'
         'Repair-MigrationHistory'
         'Restore-MigrationBackup'
         'Set-MigrationBaseline'

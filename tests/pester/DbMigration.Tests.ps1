@@ -402,6 +402,27 @@ Describe 'Timezone migration on SQLite' {
         $undo.ValuesRestored | Should -BeGreaterThan 0
         & $readAll | Should -Be $original
     }
+
+    It 'Remove-TimezoneMigrationRecord releases a finished run''s copy of the table; undo then names the backup' {
+        $backups = Join-Path $work 'tz-backups-release'
+        $kept = Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -BackupPath $backups -ReportPath $reports -Confirm:$false
+        $converted = & $readAll
+        $recordSql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dbmigration_tz_rollback_%'"
+        Remove-TimezoneMigrationRecord $tzDb -Id $kept.RunId -WhatIf
+        @(Invoke-DatabaseQuery $tzDb $recordSql).Count | Should -Be 1
+
+        $removal = Remove-TimezoneMigrationRecord $tzDb -Id $kept.RunId -Confirm:$false
+        $removal | Should -BeOfType ([DbMigration.Timezone.TimezoneRecordRemoval])
+        $removal.BackupId | Should -Be $kept.BackupId
+        @($removal.TablesDropped).Count | Should -Be 1
+        @(Invoke-DatabaseQuery $tzDb $recordSql).Count | Should -Be 0
+        & $readAll | Should -Be $converted
+
+        $err = { Undo-TimezoneMigration $tzDb -Id $kept.RunId -Confirm:$false } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Match '^DbMigration\.Timezone\.RecordRemoved'
+        $err.Exception.Message | Should -Match $kept.BackupId
+        & $readAll | Should -Be $converted
+    }
 }
 
 Describe 'Migrations on SQLite' {

@@ -65,6 +65,8 @@ public static class ErrorIds
     public const string TimezoneRunNotFound = "DbMigration.Timezone.RunNotFound";
     public const string TimezoneNoPrimaryKey = "DbMigration.Timezone.NoPrimaryKey";
     public const string TimezoneRunInProgress = "DbMigration.Timezone.RunInProgress";
+    public const string TimezoneRunNotFinished = "DbMigration.Timezone.RunNotFinished";
+    public const string TimezoneRecordRemoved = "DbMigration.Timezone.RecordRemoved";
     public const string TimezoneInsufficientSpace = "DbMigration.Timezone.InsufficientSpace";
 
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";

@@ -948,6 +948,7 @@ public sealed partial class TimezoneMigrationService
 
         summary.AppendLine(CultureInfo.InvariantCulture, $"{issues.Count} value(s) needed judgement or were left unchanged; see report.json (by primary key).");
         summary.AppendLine(CultureInfo.InvariantCulture, $"Undo: {report.UndoWith}");
+        summary.AppendLine(CultureInfo.InvariantCulture, $"Once the data is checked, release the rollback record (on SQLite a copy of each converted table): Remove-TimezoneMigrationRecord -Database '{request.Target}' -Id {result.RunId}");
         File.WriteAllText(Path.Combine(folder, "summary.txt"), summary.ToString());
         return folder;
     }
@@ -963,14 +964,15 @@ public sealed partial class TimezoneMigrationService
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var hasRuns = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == Runs);
-        string? json = null, status = null, zoneId = null, optionsJson = null;
+        string? json = null, status = null, zoneId = null, optionsJson = null, backupId = null;
         if (hasRuns)
         {
-            await using var read = connection.CreateCommand($"SELECT columns_json, status, zone, options_json FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
+            await using var read = connection.CreateCommand($"SELECT columns_json, status, zone, options_json, backup_id FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
             await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 (json, status, zoneId, optionsJson) = (reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3));
+                backupId = reader.IsDBNull(4) ? null : reader.GetString(4);
             }
         }
 
@@ -982,6 +984,12 @@ public sealed partial class TimezoneMigrationService
         if (status == "undone")
         {
             throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was already undone.") { Target = target.ToString() };
+        }
+
+        if (status == RecordRemoved)
+        {
+            throw new DbMigrationException(ErrorIds.TimezoneRecordRemoved, ErrorKind.InvalidOperation,
+                $"Run {runId} cannot be undone: its rollback record was removed (Remove-TimezoneMigrationRecord). {RestoreHint(target, backupId)}") { Target = target.ToString() };
         }
 
         var zone = TimezoneResolver.Resolve(zoneId!);
@@ -1004,6 +1012,84 @@ public sealed partial class TimezoneMigrationService
 
         await SetRunStatusAsync(provider, connection, runId, "undone", cancellationToken).ConfigureAwait(false);
         return new TimezoneUndoResult(runId, restored, columns.Select(c => $"{c.Table}.{c.Column}").ToList(), stopwatch.Elapsed);
+    }
+
+    private const string RecordRemoved = "record_removed";
+
+    private static string RestoreHint(DatabaseTarget target, string? backupId) => backupId is null
+        ? "The run took no backup (-SkipBackup)."
+        : $"Its PreMigration backup is {backupId}: Restore-MigrationBackup -Database '{target}' -Path <the run's -BackupPath> -Id {backupId}.";
+
+    /// <summary>
+    /// Releases a finished run's rollback record: a SQLite run's copy of each converted table, and the run's rows in
+    /// the rollback and progress tables. The converted data is untouched; the run can no longer be undone, only
+    /// its backup restored. A run that did not finish, or failed its validation (unless forced), keeps its record.
+    /// </summary>
+    public async Task<TimezoneRecordRemoval> RemoveRecordAsync(DatabaseTarget target, string runId, bool force, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var stopwatch = Stopwatch.StartNew();
+        var provider = DatabaseProviders.For(target);
+        await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
+        var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
+        string? json = null, status = null, backupId = null;
+        if (tables.Any(t => t.Name.Name == Runs))
+        {
+            await using var read = connection.CreateCommand($"SELECT columns_json, status, backup_id FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                (json, status, backupId) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+            }
+        }
+
+        var where = target.ToString();
+        switch (status)
+        {
+            case null:
+                throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.ObjectNotFound, $"No timezone migration run '{runId}' on {target}.") { Target = where };
+            case "undone":
+                throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was undone: it has no record left to remove.") { Target = where };
+            case RecordRemoved:
+                throw new DbMigrationException(ErrorIds.TimezoneRecordRemoved, ErrorKind.InvalidOperation, $"Run {runId}'s rollback record was already removed.") { Target = where };
+            case "running":
+                // Killed part-way (a live run holds the lock we hold now): the record is the way back.
+                throw new DbMigrationException(ErrorIds.TimezoneRunNotFinished, ErrorKind.InvalidOperation,
+                    $"Run {runId} did not finish, so its rollback record is what recovers it: run Undo-TimezoneMigration -Database '{target}' -Id {runId} first.") { Target = where };
+            case "validation_failed" when !force:
+                throw new DbMigrationException(ErrorIds.TimezoneValidationFailed, ErrorKind.InvalidOperation,
+                    $"Run {runId} failed its validation; its rollback record is kept so it can be undone (Undo-TimezoneMigration -Id {runId}). Pass -Force to remove it anyway.") { Target = where };
+        }
+
+        var columns = JsonSerializer.Deserialize(json!, RunJson.Default.ListRunColumn)!;
+        var existing = tables.Select(t => t.Name.Name).ToHashSet(StringComparer.Ordinal);
+        var dropped = columns.Select(c => c.RollbackTable).OfType<string>().Distinct(StringComparer.Ordinal).Where(existing.Contains).ToList();
+        long deleted = 0;
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var table in dropped)
+            {
+                progress.Verbose($"Dropping {table}, run {runId}'s copy of the original rows.");
+                await connection.ExecuteAsync($"DROP TABLE {provider.QuoteIdentifier(table)}", cancellationToken, transaction).ConfigureAwait(false);
+            }
+
+            foreach (var table in new[] { Rollback, Progress }.Where(existing.Contains))
+            {
+                await using var delete = connection.CreateCommand($"DELETE FROM {table} WHERE run_id = @id", transaction, 0).AddParameter("@id", runId);
+                var rows = await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                deleted += table == Rollback ? rows : 0;
+            }
+
+            await using (var update = connection.CreateCommand($"UPDATE {Runs} SET status = @status WHERE run_id = @id", transaction))
+            {
+                await update.AddParameter("@status", RecordRemoved).AddParameter("@id", runId).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new TimezoneRecordRemoval(runId, backupId, dropped, deleted, stopwatch.Elapsed);
     }
 
     private sealed record UndoContext(IDatabaseProvider Provider, DbConnection Connection, string RunId, TimezoneConverter Converter, TimestampOutputFormat OutputFormat, IProgress<OperationUpdate>? Progress)

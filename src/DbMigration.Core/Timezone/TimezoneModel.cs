@@ -132,6 +132,12 @@ public sealed record TimezoneMigrationResult
 /// <summary>The outcome of Undo-TimezoneMigration.</summary>
 public sealed record TimezoneUndoResult(string RunId, long ValuesRestored, IReadOnlyList<string> Columns, TimeSpan Duration);
 
+/// <summary>The outcome of Remove-TimezoneMigrationRecord: what of a run's rollback record was released.</summary>
+public sealed record TimezoneRecordRemoval(string RunId, string? BackupId, IReadOnlyList<string> TablesDropped, long RollbackRowsDeleted, TimeSpan Duration)
+{
+    public override string ToString() => $"{RunId}: {TablesDropped.Count} record table(s) dropped, {RollbackRowsDeleted} recorded value(s) deleted";
+}
+
 /// <summary>report.json: what a run did and how to undo it.</summary>
 internal sealed record TimezoneReport(
     string RunId,

@@ -335,6 +335,11 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 
         // Every row is either original or recorded: undo brings back exactly the original data.
         var runId = Convert.ToString(Assert.Single(Query(target, "SELECT run_id FROM dbmigration_tz_runs"))[0], CultureInfo.InvariantCulture)!;
+
+        // The record of a run that never finished is what recovers it: it cannot be removed, even with -Force.
+        var kept = await Assert.ThrowsAsync<DbMigrationException>(() => new TimezoneMigrationService().RemoveRecordAsync(target, runId, force: true, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneRunNotFinished, kept.ErrorId);
+        Assert.Contains("Undo-TimezoneMigration", kept.Message, StringComparison.Ordinal);
         var undo = new RecordingHost();
         new UndoTimezoneMigrationCommand { Database = target, Id = runId }.Invoke(undo, CancellationToken.None);
         var after = string.Join("|", Query(target, "SELECT at FROM big ORDER BY id").Select(r => r[0]));
@@ -475,6 +480,79 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Query(target, "INSERT INTO visits (id, note) VALUES (3, 'defaulted')");
         Assert.Equal([1L, 2L, 3L], Query(target, "SELECT visit_id FROM audit ORDER BY visit_id").Select(r => Convert.ToInt64(r[0], CultureInfo.InvariantCulture)));
         Assert.NotNull(Query(target, "SELECT at FROM visits WHERE id = 3").Single()[0]);
+    }
+
+    [Fact]
+    public async Task Removing_a_finished_runs_record_keeps_the_data_frees_the_record_and_undo_then_names_the_backup()
+    {
+        var target = await SeededAsync();
+        var result = Run(target);
+        var converted = Fingerprint(target);
+        var recordTables = Query(target, Engine is SqliteEngine
+            ? $"SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dbmigration_tz_rollback_%'"
+            : "SELECT run_id FROM dbmigration_tz_rollback WHERE run_id = '" + result.RunId + "'");
+        Assert.NotEmpty(recordTables);
+
+        var preview = new RecordingHost { WhatIf = true };
+        new RemoveTimezoneMigrationRecordCommand { Database = target, Id = result.RunId }.Invoke(preview, CancellationToken.None);
+        Assert.Empty(preview.ObjectsOf<TimezoneRecordRemoval>());
+        Assert.Equal(recordTables.Count, Query(target, Engine is SqliteEngine
+            ? $"SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dbmigration_tz_rollback_%'"
+            : "SELECT run_id FROM dbmigration_tz_rollback WHERE run_id = '" + result.RunId + "'").Count);
+
+        var host = new RecordingHost();
+        new RemoveTimezoneMigrationRecordCommand { Database = target, Id = result.RunId }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var removal = Assert.Single(host.ObjectsOf<TimezoneRecordRemoval>());
+        Assert.Equal(result.BackupId, removal.BackupId);
+        Assert.Equal(converted, Fingerprint(target));
+        if (Engine is SqliteEngine)
+        {
+            Assert.Equal(recordTables.Select(r => (string)r[0]!), removal.TablesDropped);
+            Assert.Empty(Query(target, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dbmigration_tz_rollback_%'"));
+        }
+        else
+        {
+            Assert.Equal(recordTables.Count, removal.RollbackRowsDeleted);
+            Assert.Empty(Query(target, "SELECT run_id FROM dbmigration_tz_rollback WHERE run_id = '" + result.RunId + "'"));
+        }
+
+        // Undo now refuses and names the backup that can still reverse the run; a second removal is refused.
+        var service = new TimezoneMigrationService();
+        var undo = await Assert.ThrowsAsync<DbMigrationException>(() => service.UndoAsync(target, result.RunId, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneRecordRemoved, undo.ErrorId);
+        Assert.Contains(result.BackupId!, undo.Message, StringComparison.Ordinal);
+        Assert.Equal(converted, Fingerprint(target));
+        var again = await Assert.ThrowsAsync<DbMigrationException>(() => service.RemoveRecordAsync(target, result.RunId, force: false, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneRecordRemoved, again.ErrorId);
+
+        // The converted columns still count as converted: a new run changes nothing.
+        Assert.All(Run(target).Columns, c => Assert.Equal(0, c.Converted));
+        Assert.Equal(converted, Fingerprint(target));
+        var missing = await Assert.ThrowsAsync<DbMigrationException>(() => service.RemoveRecordAsync(target, "tz-nope", force: false, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneRunNotFound, missing.ErrorId);
+    }
+
+    [Fact]
+    public async Task The_record_of_a_run_that_failed_its_validation_is_removed_only_with_Force()
+    {
+        // A committed run fails its validation when a writer races it (SQLite, MariaDB DATETIME, text): the run row
+        // is set to that state directly, since the race cannot be timed here.
+        var target = await SeededAsync();
+        var result = Run(target);
+        Query(target, $"UPDATE dbmigration_tz_runs SET status = 'validation_failed' WHERE run_id = '{result.RunId}'");
+        var service = new TimezoneMigrationService();
+
+        var refused = await Assert.ThrowsAsync<DbMigrationException>(() => service.RemoveRecordAsync(target, result.RunId, force: false, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneValidationFailed, refused.ErrorId);
+        Assert.Contains("-Force", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("validation_failed", Query(target, $"SELECT status FROM dbmigration_tz_runs WHERE run_id = '{result.RunId}'").Single()[0]);
+
+        var host = new RecordingHost();
+        new RemoveTimezoneMigrationRecordCommand { Database = target, Id = result.RunId, ForceMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Single(host.ObjectsOf<TimezoneRecordRemoval>());
+        Assert.Equal("record_removed", Query(target, $"SELECT status FROM dbmigration_tz_runs WHERE run_id = '{result.RunId}'").Single()[0]);
     }
 
     [Fact]

@@ -15,7 +15,8 @@ public sealed record SqlStatement(int Index, int Line, string Text)
 /// <summary>
 /// Splits a script into statements at top-level semicolons. It knows each engine's quoting and comments
 /// (PostgreSQL dollar quotes and nested comments, MySQL backslash escapes and # comments, SQLite brackets) and
-/// keeps CREATE TRIGGER … BEGIN … END bodies whole.
+/// keeps the BEGIN … END bodies of triggers (and of MySQL procedures, functions and events) whole. On MySQL it also
+/// reads the mysql client's <c>DELIMITER</c> lines, as scripts written for that client use them.
 /// </summary>
 public static class SqlScriptSplitter
 {
@@ -29,6 +30,7 @@ public static class SqlScriptSplitter
         var startLine = 1;
         var i = 0;
         var n = script.Length;
+        var delimiter = ";";
 
         void Finish(int end)
         {
@@ -82,6 +84,25 @@ public static class SqlScriptSplitter
                 continue;
             }
 
+            if (engine == DatabaseEngine.MySql && !state.HasContent && TryReadDelimiterLine(script, i, out var newDelimiter, out var lineEnd))
+            {
+                // A client directive, not SQL: it is never sent.
+                delimiter = newDelimiter;
+                i = lineEnd;
+                start = i;
+                startLine = line;
+                continue;
+            }
+
+            if (delimiter != ";" && string.CompareOrdinal(script, i, delimiter, 0, delimiter.Length) == 0)
+            {
+                Finish(i);
+                i += delimiter.Length;
+                start = i;
+                startLine = line;
+                continue;
+            }
+
             state.HasContent = true;
             switch (c)
             {
@@ -103,7 +124,7 @@ public static class SqlScriptSplitter
                     i = SkipTo(script, i + tag.Length, tag, ref line, inclusive: true);
                     continue;
                 case ';':
-                    if (state.BlockDepth > 0)
+                    if (state.BlockDepth > 0 || delimiter != ";")
                     {
                         i++;
                         continue;
@@ -152,6 +173,40 @@ public static class SqlScriptSplitter
     }
 
     private static bool IsWordChar(char c) => char.IsLetterOrDigit(c) || c == '_';
+
+    /// <summary>A "DELIMITER //" line (the word, then the new delimiter up to the end of the line or a space).</summary>
+    private static bool TryReadDelimiterLine(string s, int i, out string delimiter, out int lineEnd)
+    {
+        const string word = "DELIMITER";
+        delimiter = string.Empty;
+        lineEnd = i;
+        if (string.Compare(s, i, word, 0, word.Length, StringComparison.OrdinalIgnoreCase) != 0
+            || i + word.Length >= s.Length || s[i + word.Length] is not (' ' or '\t'))
+        {
+            return false;
+        }
+
+        var j = i + word.Length;
+        while (j < s.Length && s[j] is ' ' or '\t')
+        {
+            j++;
+        }
+
+        var end = j;
+        while (end < s.Length && !char.IsWhiteSpace(s[end]))
+        {
+            end++;
+        }
+
+        if (end == j)
+        {
+            return false;
+        }
+
+        delimiter = s[j..end];
+        lineEnd = s.IndexOf('\n', end) is var newline and >= 0 ? newline : s.Length;
+        return true;
+    }
 
     private static int SkipTo(string s, int from, string terminator, ref int line, bool inclusive)
     {
@@ -266,9 +321,11 @@ public static class SqlScriptSplitter
     /// <summary>Tracks the leading words so trigger bodies (BEGIN … END) are kept whole.</summary>
     private sealed class StatementState
     {
+        private static readonly string[] CompoundObjects = ["TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "DEFINER"];
         private readonly StringBuilder _lead = new();
         private int _words;
         private bool _isTrigger;
+        private bool _afterEnd;
 
         public bool HasContent { get; set; }
 
@@ -282,12 +339,16 @@ public static class SqlScriptSplitter
             {
                 _lead.Append(word).Append(' ');
                 _words++;
-                var lead = _lead.ToString().ToUpperInvariant();
-                _isTrigger = engine != DatabaseEngine.PostgreSql
-                    && (lead.StartsWith("CREATE TRIGGER", StringComparison.Ordinal)
-                        || lead.StartsWith("CREATE TEMP TRIGGER", StringComparison.Ordinal)
-                        || lead.StartsWith("CREATE TEMPORARY TRIGGER", StringComparison.Ordinal)
-                        || lead.StartsWith("CREATE DEFINER", StringComparison.Ordinal));
+                // CREATE [TEMP|TEMPORARY] TRIGGER on SQLite; CREATE [OR REPLACE] [AGGREGATE] {TRIGGER|PROCEDURE|
+                // FUNCTION|EVENT|DEFINER=…} on MySQL.
+                var lead = _lead.ToString().ToUpperInvariant().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var kind = lead.Skip(1).SkipWhile(w => w is "TEMP" or "TEMPORARY" or "OR" or "REPLACE" or "AGGREGATE").FirstOrDefault();
+                _isTrigger = lead[0] == "CREATE" && kind is not null && engine switch
+                {
+                    DatabaseEngine.Sqlite => kind == "TRIGGER",
+                    DatabaseEngine.MySql => CompoundObjects.Contains(kind),
+                    _ => false,
+                };
             }
 
             if (!_isTrigger)
@@ -295,13 +356,27 @@ public static class SqlScriptSplitter
                 return;
             }
 
-            if (word.Equals("BEGIN", StringComparison.OrdinalIgnoreCase) || word.Equals("CASE", StringComparison.OrdinalIgnoreCase))
+            // END closes BEGIN or CASE; END IF, END LOOP, END WHILE and END REPEAT close what never opened a level,
+            // and the CASE of END CASE opens none.
+            var afterEnd = _afterEnd;
+            _afterEnd = false;
+            if (afterEnd && (word.Equals("IF", StringComparison.OrdinalIgnoreCase) || word.Equals("LOOP", StringComparison.OrdinalIgnoreCase)
+                || word.Equals("WHILE", StringComparison.OrdinalIgnoreCase) || word.Equals("REPEAT", StringComparison.OrdinalIgnoreCase)))
+            {
+                BlockDepth++;
+            }
+            else if (afterEnd && word.Equals("CASE", StringComparison.OrdinalIgnoreCase))
+            {
+                // Closed by its END already.
+            }
+            else if (word.Equals("BEGIN", StringComparison.OrdinalIgnoreCase) || word.Equals("CASE", StringComparison.OrdinalIgnoreCase))
             {
                 BlockDepth++;
             }
             else if (word.Equals("END", StringComparison.OrdinalIgnoreCase) && BlockDepth > 0)
             {
                 BlockDepth--;
+                _afterEnd = true;
             }
         }
     }

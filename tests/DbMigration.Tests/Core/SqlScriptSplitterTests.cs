@@ -78,4 +78,60 @@ public sealed class SqlScriptSplitterTests
     {
         Assert.Empty(SqlScriptSplitter.Split("  -- nothing\n/* here */ ;; \n", DatabaseEngine.Sqlite));
     }
+
+    [Fact]
+    public void MySql_DELIMITER_lines_change_the_terminator_and_are_not_sent()
+    {
+        var sql = """
+            CREATE TABLE t (id INT);
+            DELIMITER $$
+            CREATE PROCEDURE bump(IN x INT)
+            BEGIN
+              UPDATE t SET id = id + x;
+              SELECT 'a$$b;' AS s;
+            END$$
+            delimiter ;
+            INSERT INTO t VALUES (1);
+            DELIMITER //
+            CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2 //
+            DELIMITER ;
+            """;
+        var statements = SqlScriptSplitter.Split(sql, DatabaseEngine.MySql);
+
+        Assert.Equal(["CREATE TABLE", "CREATE PROCEDURE", "INSERT INTO", "CREATE FUNCTION"], statements.Select(s => s.Text[..s.Text.IndexOf(' ', s.Text.IndexOf(' ') + 1)]));
+        Assert.EndsWith("END", statements[1].Text, StringComparison.Ordinal);
+        Assert.Contains("SELECT 'a$$b;' AS s;", statements[1].Text, StringComparison.Ordinal);
+        Assert.Equal(3, statements[1].Line);
+        Assert.Equal(9, statements[2].Line);
+        Assert.EndsWith("x * 2", statements[3].Text, StringComparison.Ordinal);
+        Assert.DoesNotContain(statements, s => s.Text.Contains("DELIMITER", StringComparison.OrdinalIgnoreCase));
+
+        // Elsewhere DELIMITER is just a word.
+        Assert.Single(SqlScriptSplitter.Split("DELIMITER $$\nSELECT 1$$", DatabaseEngine.PostgreSql));
+    }
+
+    [Fact]
+    public void MySql_compound_bodies_without_DELIMITER_stay_whole_through_END_IF_and_END_CASE()
+    {
+        var sql = """
+            CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW
+            BEGIN
+              SET NEW.n = COALESCE(NEW.n, 0) + 1;
+              IF NEW.n > 100 THEN SET NEW.n = 100; END IF;
+              CASE WHEN NEW.n < 0 THEN SET NEW.n = 0; ELSE BEGIN END; END CASE;
+              WHILE NEW.n > 50 DO SET NEW.n = NEW.n - 1; END WHILE;
+              SET NEW.label = CASE WHEN NEW.n > 10 THEN 'big' ELSE 'small' END;
+            END;
+            CREATE OR REPLACE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;
+            CREATE TABLE event (id INT, `begin` INT);
+            SELECT 3;
+            """;
+        var statements = SqlScriptSplitter.Split(sql, DatabaseEngine.MySql);
+
+        Assert.Equal(4, statements.Count);
+        Assert.StartsWith("CREATE TRIGGER", statements[0].Text, StringComparison.Ordinal);
+        Assert.EndsWith("'small' END;\nEND", statements[0].Text.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Equal("CREATE OR REPLACE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", statements[1].Text);
+        Assert.Equal("SELECT 3", statements[3].Text);
+    }
 }

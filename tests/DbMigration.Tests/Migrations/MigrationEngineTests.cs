@@ -592,6 +592,43 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
         Assert.Equal(host.Warnings.Count, host.Warnings.Distinct().Count());
     }
 
+    [Fact]
+    public async Task Scripts_written_for_the_mysql_client_run_as_written_DELIMITER_and_compound_bodies_included()
+    {
+        // The shape of a typical hand-written MySQL migration: a procedure between DELIMITER lines, and a trigger
+        // whose body has IF … END IF without them. Both failed before (DELIMITER was sent; END IF ended the body).
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__routines.sql", """
+            -- migrate:up
+            CREATE TABLE counters (id INT PRIMARY KEY, n INT NOT NULL);
+            DELIMITER $$
+            CREATE PROCEDURE bump(IN step INT)
+            BEGIN
+              UPDATE counters SET n = n + step;
+              SELECT 'bumped; ok' AS note;
+            END$$
+            DELIMITER ;
+            CREATE TRIGGER counters_bi BEFORE INSERT ON counters FOR EACH ROW
+            BEGIN
+              IF NEW.n > 100 THEN SET NEW.n = 100; END IF;
+              IF NEW.n < 0 THEN SET NEW.n = 0; END IF;
+            END;
+            INSERT INTO counters VALUES (1, 500), (2, -5);
+            -- migrate:down
+            DROP PROCEDURE bump;
+            DROP TABLE counters;
+            """));
+        var host = new RecordingHost();
+        new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+
+        Query(target, "CALL bump(1)");
+        Assert.Equal(["1:101", "2:1"], Query(target, "SELECT id, n FROM counters ORDER BY id").Select(r => $"{r[0]}:{r[1]}"));
+
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Empty(Query(target, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"));
+    }
+
     protected override void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {
         Assert.Equal(ErrorIds.MigrationPartiallyApplied, error.ErrorId);

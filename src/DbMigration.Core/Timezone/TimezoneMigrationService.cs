@@ -963,24 +963,7 @@ public sealed partial class TimezoneMigrationService
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
-        var hasRuns = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Any(t => t.Name.Name == Runs);
-        string? json = null, status = null, zoneId = null, optionsJson = null, backupId = null;
-        if (hasRuns)
-        {
-            await using var read = connection.CreateCommand($"SELECT columns_json, status, zone, options_json, backup_id FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
-            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                (json, status, zoneId, optionsJson) = (reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3));
-                backupId = reader.IsDBNull(4) ? null : reader.GetString(4);
-            }
-        }
-
-        if (json is null)
-        {
-            throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.ObjectNotFound, $"No timezone migration run '{runId}' on {target}.") { Target = target.ToString() };
-        }
-
+        var (json, status, zoneId, optionsJson, backupId) = await ReadRunAsync(connection, await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false), target, runId, cancellationToken).ConfigureAwait(false);
         if (status == "undone")
         {
             throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was already undone.") { Target = target.ToString() };
@@ -992,8 +975,8 @@ public sealed partial class TimezoneMigrationService
                 $"Run {runId} cannot be undone: its rollback record was removed (Remove-TimezoneMigrationRecord). {RestoreHint(target, backupId)}") { Target = target.ToString() };
         }
 
-        var zone = TimezoneResolver.Resolve(zoneId!);
-        var options = JsonSerializer.Deserialize(optionsJson!, RunJson.Default.RunOptions)!;
+        var zone = TimezoneResolver.Resolve(zoneId);
+        var options = JsonSerializer.Deserialize(optionsJson, RunJson.Default.RunOptions)!;
         var columns = JsonSerializer.Deserialize(json, RunJson.Default.ListRunColumn)!;
         var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
         long restored = 0;
@@ -1016,6 +999,23 @@ public sealed partial class TimezoneMigrationService
 
     private const string RecordRemoved = "record_removed";
 
+    /// <summary>A run's row in the runs table, or a clear error when there is none.</summary>
+    private static async Task<(string ColumnsJson, string Status, string Zone, string OptionsJson, string? BackupId)> ReadRunAsync(
+        DbConnection connection, IReadOnlyList<TableSchema> tables, DatabaseTarget target, string runId, CancellationToken cancellationToken)
+    {
+        if (tables.Any(t => t.Name.Name == Runs))
+        {
+            await using var read = connection.CreateCommand($"SELECT columns_json, status, zone, options_json, backup_id FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return (reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4));
+            }
+        }
+
+        throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.ObjectNotFound, $"No timezone migration run '{runId}' on {target}.") { Target = target.ToString() };
+    }
+
     private static string RestoreHint(DatabaseTarget target, string? backupId) => backupId is null
         ? "The run took no backup (-SkipBackup)."
         : $"Its PreMigration backup is {backupId}: Restore-MigrationBackup -Database '{target}' -Path <the run's -BackupPath> -Id {backupId}.";
@@ -1033,22 +1033,10 @@ public sealed partial class TimezoneMigrationService
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
-        string? json = null, status = null, backupId = null;
-        if (tables.Any(t => t.Name.Name == Runs))
-        {
-            await using var read = connection.CreateCommand($"SELECT columns_json, status, backup_id FROM {Runs} WHERE run_id = @id").AddParameter("@id", runId);
-            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                (json, status, backupId) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
-            }
-        }
-
+        var (json, status, _, _, backupId) = await ReadRunAsync(connection, tables, target, runId, cancellationToken).ConfigureAwait(false);
         var where = target.ToString();
         switch (status)
         {
-            case null:
-                throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.ObjectNotFound, $"No timezone migration run '{runId}' on {target}.") { Target = where };
             case "undone":
                 throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was undone: it has no record left to remove.") { Target = where };
             case RecordRemoved:
@@ -1062,7 +1050,7 @@ public sealed partial class TimezoneMigrationService
                     $"Run {runId} failed its validation; its rollback record is kept so it can be undone (Undo-TimezoneMigration -Id {runId}). Pass -Force to remove it anyway.") { Target = where };
         }
 
-        var columns = JsonSerializer.Deserialize(json!, RunJson.Default.ListRunColumn)!;
+        var columns = JsonSerializer.Deserialize(json, RunJson.Default.ListRunColumn)!;
         var existing = tables.Select(t => t.Name.Name).ToHashSet(StringComparer.Ordinal);
         var dropped = columns.Select(c => c.RollbackTable).OfType<string>().Distinct(StringComparer.Ordinal).Where(existing.Contains).ToList();
         long deleted = 0;

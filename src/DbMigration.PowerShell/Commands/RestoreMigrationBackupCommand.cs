@@ -92,7 +92,7 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
             : $" of another database, '{backup.Database}' (taken from {backup.Source})";
         if (other.Length > 0)
         {
-            host.WriteWarning($"Backup {backup.Id} is{other}; restoring it replaces '{target.Name}' with that database's data.");
+            host.WriteWarning($"Backup {backup.Id} is{other}; restoring it gives '{target.Name}' that database's data (whatever '{target.Name}' holds now, if it exists, is replaced).");
         }
 
         if (!host.ShouldProcess(target.ToString(), $"Replace the database with backup {backup.Id}{other} ({backup.Category}, taken {backup.CreatedUtc:u})"))

@@ -449,7 +449,7 @@ public sealed class SqliteBackupTests : IDisposable
         var asked = new RecordingHost(_dir.Path) { WhatIf = true };
         new RestoreMigrationBackupCommand { Database = other, BackupPath = backup.Path }.Invoke(asked, CancellationToken.None);
         Assert.Contains("of another database, 'orders'", Assert.Single(asked.ShouldProcessCalls).Action, StringComparison.Ordinal);
-        Assert.Contains(asked.Warnings, w => w.Contains("replaces 'staging'", StringComparison.Ordinal));
+        Assert.Contains(asked.Warnings, w => w.Contains("gives 'staging' that database's data", StringComparison.Ordinal));
         Assert.Equal(5, Count(other));
 
         var same = new RecordingHost(_dir.Path) { WhatIf = true };

@@ -72,17 +72,31 @@ public sealed partial class MigrationScript
             throw new DbMigrationException(ErrorIds.MigrationFolderNotFound, ErrorKind.ObjectNotFound, $"The migrations folder '{folder}' does not exist.") { Target = folder };
         }
 
+        // A migration that is silently not read is never applied: V1__x.SQL (as Windows tools write it) is read,
+        // and one in a subfolder, or misnamed, is refused rather than skipped.
         var scripts = new List<MigrationScript>();
-        foreach (var file in Directory.EnumerateFiles(folder, "*.sql").Order(StringComparer.Ordinal))
+        var options = new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive, RecurseSubdirectories = true, IgnoreInaccessible = true };
+        var fullFolder = System.IO.Path.GetFullPath(folder);
+        foreach (var file in Directory.EnumerateFiles(fullFolder, "*.sql", options).Order(StringComparer.Ordinal))
         {
-            if (FileNamePattern().IsMatch(System.IO.Path.GetFileName(file)))
+            var name = System.IO.Path.GetFileName(file);
+            var looksLikeOne = name.StartsWith('V') || name.StartsWith('v');
+            if (!string.Equals(System.IO.Path.GetDirectoryName(file), fullFolder.TrimEnd(System.IO.Path.DirectorySeparatorChar), StringComparison.Ordinal))
+            {
+                if (looksLikeOne && FileNamePattern().IsMatch(name))
+                {
+                    throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument,
+                        $"'{System.IO.Path.GetRelativePath(fullFolder, file)}' is in a subfolder, and migrations are read from '{folder}' itself only: move it up, or rename it (for example to .sql.disabled) to keep it out.") { Target = file };
+                }
+            }
+            else if (FileNamePattern().IsMatch(name))
             {
                 scripts.Add(Load(file));
             }
-            else if (System.IO.Path.GetFileName(file).StartsWith('V'))
+            else if (looksLikeOne)
             {
                 throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidArgument,
-                    $"'{System.IO.Path.GetFileName(file)}' looks like a migration but is not named V<version>__<description>.sql.") { Target = file };
+                    $"'{name}' looks like a migration but is not named V<version>__<description>.sql.") { Target = file };
             }
         }
 

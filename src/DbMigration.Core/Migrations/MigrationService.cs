@@ -679,7 +679,7 @@ public sealed class MigrationService
         Directory.CreateDirectory(path);
 
         // From the names alone: a freshly scaffolded, still empty file must not stop the next scaffold.
-        var highest = Directory.EnumerateFiles(path, "V*__*.sql")
+        var highest = Directory.EnumerateFiles(path, "V*__*.sql", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive })
             .Select(f => System.IO.Path.GetFileName(f)[1..].Split("__")[0].Split('.', '_')[0])
             .Select(v => long.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0)
             .DefaultIfEmpty(0)

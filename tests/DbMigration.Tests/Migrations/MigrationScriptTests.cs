@@ -62,6 +62,33 @@ public sealed class MigrationScriptTests : IDisposable
     }
 
     [Fact]
+    public void No_migration_file_is_skipped_silently()
+    {
+        // Windows tools write V2__b.SQL; it was not read on Linux, so it was never applied.
+        Write("V1__a.sql", "CREATE TABLE a (id INT);");
+        Write("V2__b.SQL", "CREATE TABLE b (id INT);");
+        Write("v3__c.sql", "CREATE TABLE c (id INT);");
+        Write("README.md", "notes");
+        Write("V4__d.sql.disabled", "CREATE TABLE d (id INT);");
+        Assert.Equal(["1", "2", "3"], MigrationScript.LoadFolder(_dir.Path).Select(s => s.Version.ToString()));
+        var next = DbMigration.Migrations.MigrationService.NewFile(_dir.Path, "next").Path;
+        Assert.Equal("V004__next.sql", Path.GetFileName(next));
+        File.Delete(next);
+
+        // One in a subfolder was skipped too: now it is refused by name.
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "release-2"));
+        File.WriteAllText(Path.Combine(_dir.Path, "release-2", "V5__e.sql"), "CREATE TABLE e (id INT);");
+        var nested = Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(_dir.Path));
+        Assert.Equal(ErrorIds.MigrationInvalidFile, nested.ErrorId);
+        Assert.Contains(Path.Combine("release-2", "V5__e.sql"), nested.Message, StringComparison.Ordinal);
+
+        // A lower-case v with a broken name is refused like an upper-case one.
+        using var other = new TempDirectory();
+        File.WriteAllText(Path.Combine(other.Path, "v2_add_b.sql"), "SELECT 1;");
+        Assert.Equal(ErrorIds.MigrationInvalidFile, Assert.Throws<DbMigrationException>(() => MigrationScript.LoadFolder(other.Path)).ErrorId);
+    }
+
+    [Fact]
     public void Bad_files_get_clear_errors()
     {
         Write("V1__one.sql", "SELECT 1;");

@@ -199,6 +199,9 @@ public enum SchemaObjectType
     Column,
     Index,
     ForeignKey,
+    View,
+    Trigger,
+    Routine,
 }
 
 public enum DifferenceKind

@@ -481,7 +481,8 @@ public sealed class MigrationService
     private static async Task SaveSnapshotAsync(IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, string version, CancellationToken cancellationToken)
     {
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
-        await journal.SaveSnapshotAsync(connection, version, SchemaSnapshot.Capture(tables), cancellationToken).ConfigureAwait(false);
+        var definitions = await provider.GetDefinitionsAsync(connection, cancellationToken).ConfigureAwait(false);
+        await journal.SaveSnapshotAsync(connection, version, SchemaSnapshot.Capture(tables, definitions), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The applied migrations to reverse, newest first, with their down statements (null where a file has none).</summary>
@@ -670,7 +671,8 @@ public sealed class MigrationService
                 $"{target} has no recorded schema: run Invoke-DatabaseMigration or Set-MigrationBaseline first.") { Target = target.ToString() };
         }
 
-        return SchemaSnapshot.Compare(snapshot.Value.Json, await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false));
+        return SchemaSnapshot.Compare(snapshot.Value.Json, await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false),
+            await provider.GetDefinitionsAsync(connection, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>Creates the next V&lt;n&gt;__&lt;name&gt;.sql with up and down sections.</summary>

@@ -6,7 +6,10 @@ namespace DbMigration.Migrations;
 /// <summary>The schema recorded after a migration run, compared with the live schema by Test-MigrationDrift.</summary>
 internal static class SchemaSnapshot
 {
-    private sealed record Snapshot(List<SnapshotTable> Tables);
+    /// <param name="Definitions">Views, triggers and routines; null in snapshots recorded before they were.</param>
+    private sealed record Snapshot(List<SnapshotTable> Tables, List<SnapshotDefinition>? Definitions = null);
+
+    private sealed record SnapshotDefinition(string Kind, string Table, string Name, string Definition);
 
     private sealed record SnapshotTable(string Name, List<SnapshotColumn> Columns, List<SnapshotIndex> Indexes, List<SnapshotForeignKey> ForeignKeys);
 
@@ -16,10 +19,10 @@ internal static class SchemaSnapshot
 
     private sealed record SnapshotForeignKey(string Name, string Columns, string References);
 
-    public static string Capture(IReadOnlyList<TableSchema> tables) =>
-        JsonSerializer.Serialize(ToSnapshot(tables), Backups.BackupManifest.Options);
+    public static string Capture(IReadOnlyList<TableSchema> tables, IReadOnlyList<ObjectDefinition> definitions) =>
+        JsonSerializer.Serialize(ToSnapshot(tables, definitions), Backups.BackupManifest.Options);
 
-    private static Snapshot ToSnapshot(IReadOnlyList<TableSchema> tables) => new(tables
+    private static Snapshot ToSnapshot(IReadOnlyList<TableSchema> tables, IReadOnlyList<ObjectDefinition> definitions) => new(tables
         .Where(t => !MigrationJournal.IsJournalTable(t.Name.Name))
         .OrderBy(t => t.Name.ToString(), StringComparer.Ordinal)
         .Select(t => new SnapshotTable(
@@ -27,12 +30,20 @@ internal static class SchemaSnapshot
             t.Columns.Select(c => new SnapshotColumn(c.Name, c.DataType, c.IsNullable, c.DefaultExpression)).ToList(),
             t.Indexes.Select(i => new SnapshotIndex(i.Name, string.Join(", ", i.Columns), i.IsUnique)).OrderBy(i => i.Name, StringComparer.Ordinal).ToList(),
             t.ForeignKeys.Select(f => new SnapshotForeignKey(f.Name, string.Join(", ", f.Columns), $"{f.ReferencedTable}({string.Join(", ", f.ReferencedColumns)})")).OrderBy(f => f.Name, StringComparer.Ordinal).ToList()))
-        .ToList());
+        .ToList(),
+        definitions
+            .Select(d => new SnapshotDefinition(d.Kind.ToString(), d.Table, d.Name, Collapse(d.Definition)))
+            .OrderBy(d => d.Kind, StringComparer.Ordinal).ThenBy(d => d.Table, StringComparer.Ordinal).ThenBy(d => d.Name, StringComparer.Ordinal)
+            .ToList());
 
-    public static IReadOnlyList<SchemaDifference> Compare(string recordedJson, IReadOnlyList<TableSchema> live)
+    /// <summary>One space for each run of white space: line endings and indentation are not drift.</summary>
+    private static string Collapse(string definition) =>
+        string.Join(' ', definition.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+
+    public static IReadOnlyList<SchemaDifference> Compare(string recordedJson, IReadOnlyList<TableSchema> live, IReadOnlyList<ObjectDefinition> liveDefinitions)
     {
         var recorded = JsonSerializer.Deserialize<Snapshot>(recordedJson, Backups.BackupManifest.Options)!;
-        var current = ToSnapshot(live);
+        var current = ToSnapshot(live, liveDefinitions);
         var differences = new List<SchemaDifference>();
         var before = recorded.Tables.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var after = current.Tables.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -51,6 +62,19 @@ internal static class SchemaSnapshot
             Diff(differences, SchemaObjectType.Column, name, before[name].Columns, after[name].Columns, c => c.Name, c => $"{c.Type}{(c.Nullable ? " NULL" : " NOT NULL")}{(c.Default is null ? string.Empty : " DEFAULT " + c.Default)}");
             Diff(differences, SchemaObjectType.Index, name, before[name].Indexes, after[name].Indexes, i => i.Name, i => (i.Unique ? "UNIQUE " : string.Empty) + "(" + i.Columns + ")");
             Diff(differences, SchemaObjectType.ForeignKey, name, before[name].ForeignKeys, after[name].ForeignKeys, f => f.Name, f => $"({f.Columns}) -> {f.References}");
+        }
+
+        // A snapshot from before definitions were recorded says nothing about them: no drift is claimed.
+        if (recorded.Definitions is not null)
+        {
+            foreach (var kind in new[] { SchemaObjectType.View, SchemaObjectType.Trigger, SchemaObjectType.Routine })
+            {
+                foreach (var table in recorded.Definitions.Concat(current.Definitions!).Where(d => d.Kind == kind.ToString()).Select(d => d.Table).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+                {
+                    List<SnapshotDefinition> Of(Snapshot snapshot) => snapshot.Definitions!.Where(d => d.Kind == kind.ToString() && d.Table == table).ToList();
+                    Diff(differences, kind, table, Of(recorded), Of(current), d => d.Name, d => d.Definition);
+                }
+            }
         }
 
         return differences;

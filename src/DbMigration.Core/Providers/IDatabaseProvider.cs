@@ -40,6 +40,9 @@ public interface IDatabaseProvider
     /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>
     Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>The user's views, triggers and routines with their definitions (DbMigration's own left out).</summary>
+    Task<IReadOnlyList<ObjectDefinition>> GetDefinitionsAsync(DbConnection connection, CancellationToken cancellationToken);
+
     /// <summary>Exact row count of one table.</summary>
     Task<long> CountRowsAsync(DbConnection connection, TableName table, CancellationToken cancellationToken);
 

@@ -76,4 +76,24 @@ internal static class ProviderHelpers
 
     /// <summary>A short random suffix for probe objects, so concurrent checks never collide.</summary>
     public static string RandomSuffix() => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
+
+    /// <summary>Rows of (kind, name, table, definition), as each provider's catalog query returns them.</summary>
+    public static async Task<IReadOnlyList<ObjectDefinition>> ReadDefinitionsAsync(this DbConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        var definitions = new List<ObjectDefinition>();
+        await using var command = connection.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var kind = reader.GetString(0) switch
+            {
+                "view" => DefinitionKind.View,
+                "trigger" => DefinitionKind.Trigger,
+                _ => DefinitionKind.Routine,
+            };
+            definitions.Add(new ObjectDefinition(kind, reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3)));
+        }
+
+        return definitions;
+    }
 }

@@ -53,6 +53,17 @@ public sealed record TableSchema(
     IReadOnlyList<IndexSchema> Indexes,
     IReadOnlyList<ForeignKeySchema> ForeignKeys);
 
+public enum DefinitionKind
+{
+    View,
+    Trigger,
+    Routine,
+}
+
+/// <summary>A view, trigger or routine and its definition as the engine prints it, for drift detection.</summary>
+/// <param name="Table">The table a trigger is on; the object's own name for views and routines.</param>
+public sealed record ObjectDefinition(DefinitionKind Kind, string Name, string Table, string Definition);
+
 /// <summary>Another connection to the same database, as the engine reports it.</summary>
 /// <param name="Id">Process id, connection id, or a description where the engine has none.</param>
 /// <param name="InTransaction">The session holds an open transaction (or a write lock), which blocks DDL.</param>

@@ -301,6 +301,38 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Contains(differences, d => d is { Kind: DifferenceKind.Added, ObjectType: SchemaObjectType.Table } && d.Name.EndsWith("scratch", StringComparison.Ordinal));
     }
 
+    /// <summary>A trigger on parent that sets name to 'x' when it is empty, in the engine's dialect (scripts run statement by statement).</summary>
+    protected abstract string[] ParentTrigger { get; }
+
+    [Fact]
+    public async Task Drift_reports_hand_made_changes_to_views_and_triggers()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Migrate(target, Folder(("V1__parent.sql", "CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);\nCREATE VIEW parent_names AS SELECT id, name FROM parent;\n")));
+        Assert.Empty(Drift(target));
+
+        // A view redefined by hand, and a trigger nobody migrated: both change what the application sees.
+        Query(target, "DROP VIEW parent_names");
+        Query(target, "CREATE VIEW parent_names AS SELECT id, name, 1 AS flag FROM parent");
+        foreach (var statement in ParentTrigger)
+        {
+            Query(target, statement);
+        }
+
+        var differences = Drift(target);
+        Assert.Contains(differences, d => d is { Kind: DifferenceKind.Changed, ObjectType: SchemaObjectType.View } && d.Name.EndsWith("parent_names", StringComparison.Ordinal) && d.Actual!.Contains("flag", StringComparison.Ordinal));
+        Assert.Contains(differences, d => d is { Kind: DifferenceKind.Added, ObjectType: SchemaObjectType.Trigger, Name: "parent_fill" } && d.Table.EndsWith("parent", StringComparison.Ordinal));
+        Assert.DoesNotContain(differences, d => d.ObjectType is SchemaObjectType.Table or SchemaObjectType.Column or SchemaObjectType.Index);
+    }
+
+    private static List<SchemaDifference> Drift(DatabaseTarget target)
+    {
+        var host = new RecordingHost();
+        new TestMigrationDriftCommand { Database = target }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        return host.ObjectsOf<SchemaDifference>().ToList();
+    }
+
     [Fact]
     public async Task A_baseline_adopts_an_existing_database_and_says_so_when_a_journal_exists()
     {
@@ -498,6 +530,8 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
 
 public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new SqliteEngine(), null)
 {
+    protected override string[] ParentTrigger => ["CREATE TRIGGER parent_fill AFTER INSERT ON parent WHEN new.name = '' BEGIN UPDATE parent SET name = 'x' WHERE id = new.id; END"];
+
     protected override string SlowStatement => "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000) SELECT x FROM c";
 
     protected override string SlowStatementOthersCanReadBeside => "SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000) SELECT x FROM c)";
@@ -528,6 +562,12 @@ public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new Sqli
 public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : MigrationEngineTests(server, server.Password)
 {
     protected override string SlowStatement => "SELECT pg_sleep(30)";
+
+    protected override string[] ParentTrigger =>
+    [
+        "CREATE FUNCTION parent_fill_name() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.name = '' THEN NEW.name := 'x'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER parent_fill BEFORE INSERT ON parent FOR EACH ROW EXECUTE FUNCTION parent_fill_name()",
+    ];
 
     [Fact]
     public async Task A_transaction_none_migration_runs_outside_a_transaction()
@@ -566,6 +606,8 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
 public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : MigrationEngineTests(server, server.Password)
 {
     protected override string SlowStatement => "SELECT SLEEP(30)";
+
+    protected override string[] ParentTrigger => ["CREATE TRIGGER parent_fill BEFORE INSERT ON parent FOR EACH ROW BEGIN IF NEW.name = '' THEN SET NEW.name = 'x'; END IF; END"];
 
     [Fact]
     public async Task The_plan_says_up_front_that_DDL_is_not_transactional()

@@ -126,4 +126,20 @@ public sealed class MigrationScriptTests : IDisposable
         Assert.Contains("-- migrate:down", File.ReadAllText(second.Path), StringComparison.Ordinal);
         Assert.EndsWith("V003__add_weird_name.sql", MigrationService.NewFile(_dir.File("m"), "add: weird / name?").Path, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_snapshot_recorded_before_definitions_were_claims_no_drift_in_them_and_white_space_is_not_drift()
+    {
+        var table = new DbMigration.Providers.TableSchema(new DbMigration.Providers.TableName(null, "t"),
+            [new DbMigration.Providers.ColumnSchema("id", 1, "INTEGER", false, null, true)], ["id"], [], []);
+        var view = new DbMigration.Providers.ObjectDefinition(DbMigration.Providers.DefinitionKind.View, "v", "v", "CREATE VIEW v AS\n  SELECT id FROM t");
+        var recorded = System.Text.Json.Nodes.JsonNode.Parse(SchemaSnapshot.Capture([table], [view]))!.AsObject();
+        Assert.Empty(SchemaSnapshot.Compare(recorded.ToJsonString(), [table], [view with { Definition = "CREATE VIEW v AS SELECT id FROM t" }]));
+        Assert.Single(SchemaSnapshot.Compare(recorded.ToJsonString(), [table], [view with { Definition = "CREATE VIEW v AS SELECT id, 1 FROM t" }]));
+
+        // Snapshots written before views, triggers and routines were recorded have no such list.
+        var key = recorded.Select(p => p.Key).Single(k => k.StartsWith("definitions", StringComparison.OrdinalIgnoreCase));
+        recorded.Remove(key);
+        Assert.Empty(SchemaSnapshot.Compare(recorded.ToJsonString(), [table], [view with { Definition = "CREATE VIEW v AS SELECT id, 1 FROM t" }]));
+    }
 }

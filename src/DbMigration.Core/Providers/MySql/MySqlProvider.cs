@@ -154,6 +154,26 @@ internal sealed class MySqlProvider : IDatabaseProvider
         return new ServerInfo(DatabaseEngine.MySql, product, version, ProviderHelpers.ParseVersion(version));
     }
 
+    public Task<IReadOnlyList<ObjectDefinition>> GetDefinitionsAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        // The server qualifies a view's tables with the database's name: left out, so a copy restored under another
+        // name shows no drift.
+        connection.ReadDefinitionsAsync("""
+            SELECT 'view', TABLE_NAME, TABLE_NAME, REPLACE(VIEW_DEFINITION, CONCAT('`', REPLACE(TABLE_SCHEMA, '`', '``'), '`.'), '')
+            FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()
+            UNION ALL
+            SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE, CONCAT(ACTION_TIMING, ' ', EVENT_MANIPULATION, ' FOR EACH ', ACTION_ORIENTATION, ' ', ACTION_STATEMENT)
+            FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
+            UNION ALL
+            SELECT 'routine', CONCAT(r.ROUTINE_TYPE, ' ', r.ROUTINE_NAME), r.ROUTINE_NAME,
+                   CONCAT(r.ROUTINE_TYPE, ' ', r.ROUTINE_NAME, '(',
+                          COALESCE((SELECT GROUP_CONCAT(CONCAT_WS(' ', p.PARAMETER_MODE, p.PARAMETER_NAME, p.DTD_IDENTIFIER) ORDER BY p.ORDINAL_POSITION SEPARATOR ', ')
+                                    FROM information_schema.PARAMETERS p
+                                    WHERE p.SPECIFIC_SCHEMA = r.ROUTINE_SCHEMA AND p.SPECIFIC_NAME = r.SPECIFIC_NAME AND p.ORDINAL_POSITION > 0), ''),
+                          ')', COALESCE(CONCAT(' RETURNS ', r.DTD_IDENTIFIER), ''), ' ', COALESCE(r.ROUTINE_DEFINITION, ''))
+            FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = DATABASE()
+            ORDER BY 1, 3, 2
+            """, cancellationToken);
+
     public async Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var columns = new Dictionary<string, List<ColumnSchema>>(StringComparer.Ordinal);

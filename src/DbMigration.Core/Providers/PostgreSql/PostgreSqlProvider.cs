@@ -224,6 +224,25 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         return new ServerInfo(DatabaseEngine.PostgreSql, "PostgreSQL", version, ProviderHelpers.ParseVersion(version));
     }
 
+    public Task<IReadOnlyList<ObjectDefinition>> GetDefinitionsAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        // Objects an extension owns are the extension's, not the schema's.
+        connection.ReadDefinitionsAsync($"""
+            SELECT 'view'::text, format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, c.relname), pg_get_viewdef(c.oid)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('v', 'm') AND {UserSchemas}
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+            UNION ALL
+            SELECT 'trigger', t.tgname, format('%I.%I', n.nspname, c.relname), pg_get_triggerdef(t.oid)
+            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT t.tgisinternal AND {UserSchemas}
+            UNION ALL
+            SELECT 'routine', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), format('%I.%I', n.nspname, p.proname), pg_get_functiondef(p.oid)
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE p.prokind IN ('f', 'p') AND {UserSchemas}
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+            ORDER BY 1, 3, 2
+            """, cancellationToken);
+
     public async Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var columns = new Dictionary<TableName, List<ColumnSchema>>();

@@ -131,6 +131,13 @@ internal sealed class SqliteProvider : IDatabaseProvider
         return new ServerInfo(DatabaseEngine.Sqlite, "SQLite", version, ProviderHelpers.ParseVersion(version));
     }
 
+    public Task<IReadOnlyList<ObjectDefinition>> GetDefinitionsAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        connection.ReadDefinitionsAsync("""
+            SELECT type, name, tbl_name, sql FROM sqlite_master
+            WHERE type IN ('view', 'trigger') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE 'dbmigration\_%' ESCAPE '\'
+            ORDER BY type, name
+            """, cancellationToken);
+
     public async Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var names = new List<string>();

@@ -30,6 +30,12 @@ public enum MySqlZeroDateTimeBehavior
 
     /// <summary>Read it as NULL.</summary>
     Null,
+
+    /// <summary>
+    /// Read it as the text the server sent ("0000-00-00 00:00:00", "2024-00-01"), a string: it can be shown, compared
+    /// and written back unchanged. Every other date still reads as a DateTime.
+    /// </summary>
+    Text,
 }
 
 /// <summary>Connection string keys (case-insensitive, with the usual aliases).</summary>

@@ -19,7 +19,17 @@ namespace DbMigration.Timezone;
 public sealed partial class TimezoneMigrationService
 {
     /// <summary>What a typed column holds: counts, range, and the rows that need judgement.</summary>
-    private sealed record TypedScan(TableCounts Counts, TimestampTally[] Tallies, OffsetTimeline? Timeline, long MinTicks, long MaxTicks, List<EdgeValue> Edges, long? MinKey, long? MaxKey);
+    private sealed record TypedScan(TableCounts Counts, TimestampTally[] Tallies, OffsetTimeline? Timeline, long MinTicks, long MaxTicks, List<EdgeValue> Edges, long? MinKey, long? MaxKey)
+    {
+        /// <summary>MySQL zero and partial dates ('0000-00-00', '2024-00-01'): left as they are, and listed.</summary>
+        public List<(object Key, int Column, string Value)> Invalid { get; init; } = [];
+    }
+
+    /// <summary>
+    /// A MySQL DATETIME that is a real date. Zero and partial dates are allowed unless sql_mode forbids them; they are
+    /// no instant, so they are never converted (arithmetic on them gives NULL), only reported.
+    /// </summary>
+    private static string MySqlRealDate(string column) => $"(YEAR({column}) > 0 AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
 
     private sealed record EdgeValue(object Key, int Column, DateTime Original, LocalTimeKind Kind);
 
@@ -31,7 +41,7 @@ public sealed partial class TimezoneMigrationService
     private static string TimestampLiteral(long ticks) => $"TIMESTAMP '{OffsetTimeline.Literal(ticks)}'";
 
     /// <summary>Counts and range of a plan's typed columns (and of an integer key), over the table or one key range.</summary>
-    private sealed record TypedAggregate(long Rows, long[] NonNull, DateTime? Min, DateTime? Max, long? MinKey, long? MaxKey);
+    private sealed record TypedAggregate(long Rows, long[] NonNull, DateTime? Min, DateTime? Max, long? MinKey, long? MaxKey, long[] Invalid);
 
     /// <remarks>
     /// Over the whole table, the range of an indexed column (and of the key) is read from its index by a subquery of
@@ -41,15 +51,19 @@ public sealed partial class TimezoneMigrationService
     {
         var key = context.Key(plan);
         var table = context.Table(plan);
-        string Range(string column, bool indexed) => range is null && indexed
-            ? $"(SELECT MIN({column}) FROM {table}), (SELECT MAX({column}) FROM {table})"
-            : $"MIN({column}), MAX({column})";
+        var mySql = context.Provider.Engine == DatabaseEngine.MySql;
+        string Range(string column, bool indexed) => mySql
+            ? $"MIN(IF({MySqlRealDate(column)}, {column}, NULL)), MAX(IF({MySqlRealDate(column)}, {column}, NULL))"
+            : range is null && indexed
+                ? $"(SELECT MIN({column}) FROM {table}), (SELECT MAX({column}) FROM {table})"
+                : $"MIN({column}), MAX({column})";
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
         var parts = new List<string> { "COUNT(*)" };
         parts.AddRange(plan.Columns.Select((c, i) => $"{(c.Nullable ? $"COUNT({columns[i]})" : "NULL")}, {Range(columns[i], c.Indexed)}"));
+        parts.AddRange(plan.Columns.Select((_, i) => mySql ? $"COALESCE(SUM(NOT {MySqlRealDate(columns[i])}), 0)" : "0"));
         if (plan.IntegerKey)
         {
-            parts.Add(Range(key, indexed: true));
+            parts.Add(range is null ? $"(SELECT MIN({key}) FROM {table}), (SELECT MAX({key}) FROM {table})" : $"MIN({key}), MAX({key})");
         }
 
         await using var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {table}{(range is null ? string.Empty : " WHERE " + range.Predicate(key))}", transaction, 0);
@@ -72,13 +86,20 @@ public sealed partial class TimezoneMigrationService
             }
         }
 
-        if (plan.IntegerKey && !reader.IsDBNull(1 + 3 * columns.Count))
+        var invalid = new long[columns.Count];
+        for (var i = 0; i < columns.Count; i++)
         {
-            minKey = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count), CultureInfo.InvariantCulture);
-            maxKey = System.Convert.ToInt64(reader.GetValue(2 + 3 * columns.Count), CultureInfo.InvariantCulture);
+            invalid[i] = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count + i), CultureInfo.InvariantCulture);
         }
 
-        return new TypedAggregate(rows, nonNull, min, max, minKey, maxKey);
+        var keyAt = 1 + 4 * columns.Count;
+        if (plan.IntegerKey && !reader.IsDBNull(keyAt))
+        {
+            minKey = System.Convert.ToInt64(reader.GetValue(keyAt), CultureInfo.InvariantCulture);
+            maxKey = System.Convert.ToInt64(reader.GetValue(keyAt + 1), CultureInfo.InvariantCulture);
+        }
+
+        return new TypedAggregate(rows, nonNull, min, max, minKey, maxKey, invalid);
     }
 
     /// <summary>
@@ -104,9 +125,8 @@ public sealed partial class TimezoneMigrationService
         {
             for (var i = 0; i < columns.Count; i++)
             {
-                if (!reader.IsDBNull(1 + i))
+                if (reader.GetValue(1 + i) is DateTime value)
                 {
-                    var value = reader.GetDateTime(1 + i);
                     var kind = timeline.FindLocal(WallTicks(value)).Kind;
                     if (kind != LocalTimeKind.Exact)
                     {
@@ -133,7 +153,8 @@ public sealed partial class TimezoneMigrationService
         var tallies = plan.Columns.Select((_, i) => new TimestampTally
         {
             Rows = aggregate.Rows,
-            Converted = aggregate.NonNull[i],
+            Converted = aggregate.NonNull[i] - aggregate.Invalid[i],
+            Unparseable = aggregate.Invalid[i],
             Ambiguous = edges.Count(e => e.Column == i && e.Kind == LocalTimeKind.Ambiguous),
             Nonexistent = edges.Count(e => e.Column == i && e.Kind == LocalTimeKind.Nonexistent),
         }).ToArray();
@@ -147,14 +168,40 @@ public sealed partial class TimezoneMigrationService
     private static async Task<TypedScan> ScanTypedAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
     {
         var aggregate = await AggregateTypedAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false);
+        var invalid = aggregate.Invalid.Any(n => n > 0) ? await InvalidDatesAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false) : [];
         if (aggregate.Min is null || aggregate.Max is null)
         {
-            return Combine(plan, aggregate, null, 0, 0, []);
+            return Combine(plan, aggregate, null, 0, 0, []) with { Invalid = invalid };
         }
 
         var (timeline, from, to) = TimelineFor(context, aggregate.Min.Value, aggregate.Max.Value);
         var edges = await EdgesAsync(context, plan, connection, transaction, range, timeline, from, WallTicks(aggregate.Max.Value), cancellationToken).ConfigureAwait(false);
-        return Combine(plan, aggregate, timeline, from, to, edges);
+        return Combine(plan, aggregate, timeline, from, to, edges) with { Invalid = invalid };
+    }
+
+    /// <summary>The keys and text of a MySQL plan's zero and partial dates, over the table or one key range.</summary>
+    private static async Task<List<(object Key, int Column, string Value)>> InvalidDatesAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
+    {
+        var key = context.Key(plan);
+        var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
+        var invalid = new List<(object, int, string)>();
+        await using var command = connection.CreateCommand(
+            $"SELECT {key}, {string.Join(", ", columns)} FROM {context.Table(plan)} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({string.Join(" OR ", columns.Select(c => $"NOT {MySqlRealDate(c)}"))})", transaction, 0);
+        range?.Bind(command);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            for (var i = 0; i < columns.Count; i++)
+            {
+                // The connection reads zero and partial dates as their text, every real date as a DateTime.
+                if (reader.GetValue(1 + i) is string text)
+                {
+                    invalid.Add((reader.GetValue(0), i, text));
+                }
+            }
+        }
+
+        return invalid;
     }
 
     /// <summary>Files a scan's DST-edge values as issues of the run (on the run's own thread).</summary>
@@ -164,6 +211,11 @@ public sealed partial class TimezoneMigrationService
         {
             context.Issues.Add(new TimestampIssue(plan.Columns[edge.Column].Table.ToString(), plan.Columns[edge.Column].Column, KeyText(edge.Key), FormatOriginal(edge.Original),
                 edge.Kind == LocalTimeKind.Ambiguous ? "ambiguous" : "nonexistent"));
+        }
+
+        foreach (var (key, column, value) in scan.Invalid)
+        {
+            context.Issues.Add(new TimestampIssue(plan.Columns[column].Table.ToString(), plan.Columns[column].Column, KeyText(key), value, "unparseable"));
         }
     }
 
@@ -201,7 +253,7 @@ public sealed partial class TimezoneMigrationService
         var segments = OffsetTimeline.Within(scan.Timeline.LocalOffsets(), scan.MinTicks, scan.MaxTicks);
         return engine == DatabaseEngine.PostgreSql
             ? $"({column} - {OffsetTimeline.Case(segments, column, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}) AT TIME ZONE 'UTC'"
-            : $"{column} - INTERVAL ({OffsetTimeline.Case(segments, column, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND";
+            : $"IF({MySqlRealDate(column)}, {column} - INTERVAL ({OffsetTimeline.Case(segments, column, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND, {column})";
     }
 
     /// <summary>
@@ -238,7 +290,7 @@ public sealed partial class TimezoneMigrationService
         var segments = OffsetTimeline.Within(timeline.Utc, minTicks, maxTicks);
         return engine == DatabaseEngine.PostgreSql
             ? $"{utc} + {OffsetTimeline.Case(segments, utc, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}"
-            : $"{utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND";
+            : $"IF({MySqlRealDate(column)}, {utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND, {column})";
     }
 
     /// <summary>Keys and values of random rows, read before the change and compared after it.</summary>
@@ -301,8 +353,9 @@ public sealed partial class TimezoneMigrationService
             int samples = 0, mismatches = 0;
             foreach (var (key, values) in before)
             {
-                if (values[i] is null)
+                if (values[i] is null or string)
                 {
+                    // NULL, or a MySQL zero or partial date: not converted.
                     continue;
                 }
 
@@ -693,6 +746,7 @@ public sealed partial class TimezoneMigrationService
                         {
                             tallies[i].Rows += scan.Tallies[i].Rows;
                             tallies[i].Converted += scan.Tallies[i].Converted;
+                            tallies[i].Unparseable += scan.Tallies[i].Unparseable;
                             tallies[i].Ambiguous += scan.Tallies[i].Ambiguous;
                             tallies[i].Nonexistent += scan.Tallies[i].Nonexistent;
                         }
@@ -836,7 +890,7 @@ public sealed partial class TimezoneMigrationService
             var window = (after is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
             OffsetTimeline? timeline;
             long min, max, laneValues = 0;
-            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({q}), MAX({q})"))} FROM {table} WHERE {window}", null, 0))
+            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT(IF({MySqlRealDate(q)}, {q}, NULL)), MIN(IF({MySqlRealDate(q)}, {q}, NULL)), MAX(IF({MySqlRealDate(q)}, {q}, NULL))"))} FROM {table} WHERE {window}", null, 0))
             {
                 range.AddParameter("@through", through);
                 if (after is not null)

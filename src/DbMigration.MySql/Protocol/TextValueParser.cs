@@ -156,11 +156,14 @@ internal static class TextValueParser
         var day = Digits(data, 8, 2);
         if (year == 0 || month == 0 || day == 0)
         {
-            return settings.ZeroDateTimeBehavior == MySqlZeroDateTimeBehavior.Null
-                ? DBNull.Value
-                : throw new MySqlException(
-                    $"The zero date '{Ascii(data)}' cannot be represented as a DateTime. Use Zero DateTime Behavior=Null to read such values as NULL.",
-                    MySqlClientError.ZeroDate);
+            return settings.ZeroDateTimeBehavior switch
+            {
+                MySqlZeroDateTimeBehavior.Null => DBNull.Value,
+                MySqlZeroDateTimeBehavior.Text => Ascii(data),
+                _ => throw new MySqlException(
+                    $"The zero date '{Ascii(data)}' cannot be represented as a DateTime. Use Zero DateTime Behavior=Null to read such values as NULL, or Text to read them as text.",
+                    MySqlClientError.ZeroDate),
+            };
         }
 
         if (data.Length == 10)

@@ -514,6 +514,37 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         Assert.Equal("3", Convert.ToString(Query(target, "SELECT COUNT(*) FROM child").Single()[0], CultureInfo.InvariantCulture));
     }
 
+    [Theory]
+    [InlineData(BackupDumpMethod.EngineTool)]
+    [InlineData(BackupDumpMethod.BuiltIn)]
+    public async Task A_legacy_databases_zero_and_partial_dates_are_backed_up_verified_and_restored_as_they_are(BackupDumpMethod method)
+    {
+        // Allowed by MariaDB's default sql_mode. Reading them failed every backup of such a database.
+        var target = await Engine.CreateDatabaseAsync();
+        await server.RunSqlAsync($"""
+            SET SESSION sql_mode = '';
+            CREATE TABLE `{target.Database}`.legacy (id INT PRIMARY KEY, at DATETIME NULL, day DATE NULL);
+            INSERT INTO `{target.Database}`.legacy VALUES (1, '0000-00-00 00:00:00', '2024-05-00'), (2, '2024-00-01 10:00:00', '0000-00-00'), (3, '2024-07-01 12:00:00', '2024-07-01');
+            """);
+        string Rows() => string.Join("|", Query(target, "SELECT id, CAST(at AS CHAR), CAST(day AS CHAR) FROM legacy ORDER BY id").Select(r => string.Join(",", r.Values)));
+        var before = Rows();
+        Assert.Equal("1,0000-00-00 00:00:00,2024-05-00|2,2024-00-01 10:00:00,0000-00-00|3,2024-07-01 12:00:00,2024-07-01", before);
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = method, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+        // A change to roll back, then the restore, verified in full: the dates come back as they were, not as NULL.
+        await server.RunSqlAsync($"UPDATE `{target.Database}`.legacy SET at = NULL, day = NULL");
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ReverifyMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.True(Assert.Single(restore.ObjectsOf<RestoreResult>()).RowCountsMatch);
+        Assert.Equal(before, Rows());
+    }
+
     [Fact]
     public async Task Without_the_LOCK_TABLES_privilege_a_backup_says_its_snapshots_may_differ_and_still_verifies()
     {

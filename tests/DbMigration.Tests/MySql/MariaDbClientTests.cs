@@ -571,6 +571,28 @@ public sealed class MariaDbClientTests(MariaDbServer server)
     }
 
     [Fact]
+    public async Task Zero_and_partial_dates_read_as_their_text_with_the_Text_option_and_real_dates_as_DateTime()
+    {
+        var database = await NewDatabaseAsync();
+        await using (var setup = await OpenAsync(database))
+        {
+            await ExecAsync(setup, "SET SESSION sql_mode = ''; CREATE TABLE z (id INT, d DATETIME(3), day DATE); INSERT INTO z VALUES (1, '0000-00-00 00:00:00', '2024-05-00'), (2, '2024-00-01 10:00:00.250', '0000-00-00'), (3, '2024-07-01 12:00:00.125', '2024-07-01')");
+        }
+
+        await using var text = await OpenAsync(database, "Zero DateTime Behavior=Text");
+        await using var command = new MySqlCommand("SELECT d, day FROM z ORDER BY id", text);
+        await using var reader = await command.ExecuteReaderAsync();
+        var values = new List<object>();
+        while (await reader.ReadAsync())
+        {
+            values.Add(reader.GetValue(0));
+            values.Add(reader.GetValue(1));
+        }
+
+        Assert.Equal<object>(["0000-00-00 00:00:00.000", "2024-05-00", "2024-00-01 10:00:00.250", "0000-00-00", new DateTime(2024, 7, 1, 12, 0, 0, 125), new DateTime(2024, 7, 1)], values);
+    }
+
+    [Fact]
     public void The_synchronous_api_works_end_to_end()
     {
         using var connection = new MySqlConnection(server.ConnectionString(extra: "Pooling=false"));

@@ -909,6 +909,33 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
 
+    [Fact]
+    public async Task Zero_and_partial_dates_are_left_as_they_are_listed_by_key_and_undo_is_exact()
+    {
+        // A legacy table: MariaDB's default sql_mode allows them. They are no instant: never converted (arithmetic on
+        // them gives NULL), and never lost.
+        var target = await Engine.CreateDatabaseAsync();
+        await server.RunSqlAsync($"""
+            SET SESSION sql_mode = '';
+            CREATE TABLE `{target.Database}`.legacy (id INT PRIMARY KEY, at DATETIME NULL);
+            INSERT INTO `{target.Database}`.legacy VALUES (1, '0000-00-00 00:00:00'), (2, '2024-00-01 10:00:00'), (3, '2024-07-01 12:00:00'), (4, NULL), (5, '2024-03-10 02:30:00');
+            """);
+        string Rows() => string.Join("|", Query(target, "SELECT id, CAST(at AS CHAR) FROM legacy ORDER BY id").Select(r => $"{r[0]},{r[1]}"));
+        var before = Rows();
+
+        var result = Run(target);
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        var column = Assert.Single(result.Columns);
+        Assert.Equal((2L, 2L, 1L), (column.Converted, column.Unparseable, column.Nonexistent));
+        Assert.Equal("1,0000-00-00 00:00:00|2,2024-00-01 10:00:00|3,2024-07-01 16:00:00|4,|5,2024-03-10 07:30:00", Rows());
+        var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(result.ReportPath!, "report.json")));
+        Assert.Equal(["1:0000-00-00 00:00:00", "2:2024-00-01 10:00:00"], report.RootElement.GetProperty("issues").EnumerateArray()
+            .Where(i => i.GetProperty("issue").GetString() == "unparseable").Select(i => $"{i.GetProperty("key").GetString()}:{i.GetProperty("value").GetString()}").Order(StringComparer.Ordinal));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
+
     /// <summary>
     /// Every batch commits (a zero commit interval): the kill falls between committed batches, once both key windows
     /// have committed some, so undo has two windows' progress to follow.

@@ -84,6 +84,9 @@ internal sealed class MySqlProvider : IDatabaseProvider
             builder.Password = password;
         }
 
+        // Legacy databases hold zero dates ('0000-00-00', '2024-00-01'); a backup, a hash or a query must read them
+        // as they are, never fail on them or turn them into NULL.
+        builder.ZeroDateTimeBehavior = MySqlZeroDateTimeBehavior.Text;
         builder.ConnectionTimeout = (uint)Math.Clamp((int)Math.Ceiling(connectTimeout.TotalSeconds), 1, 600);
         return builder.ConnectionString;
     }

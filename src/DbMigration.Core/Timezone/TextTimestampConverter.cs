@@ -71,6 +71,14 @@ internal sealed class TextTimestampConverter
                 tally.Converted++;
                 return Write(parsed.Instant.ToUnixTimeTicks(), parsed.FractionDigits, output, out written);
             case TimestampKind.Local:
+                if (TimezoneConverter.AtCalendarEdge(parsed.Local))
+                {
+                    // A sentinel such as 9999-12-31 23:59:59: its UTC reading may not exist, and it means "never".
+                    tally.Unparseable++;
+                    issue = TimezoneConverter.OutOfRange;
+                    return false;
+                }
+
                 var wall = OffsetTimeline.Ticks(parsed.Local);
                 long utcTicks;
                 if (_timeline.Covers(wall))

@@ -44,6 +44,22 @@ public sealed class TimezoneConverter(DateTimeZone zone, AmbiguousTimePolicy amb
 
     public NonexistentTimePolicy Nonexistent { get; } = nonexistent;
 
+    /// <summary>The issue reported for a value <see cref="AtCalendarEdge"/>.</summary>
+    public const string OutOfRange = "out of range";
+
+    /// <summary>
+    /// The first two and last two days of the calendar (before 0001-01-03, from 9999-12-30). Converting such a value
+    /// can leave the calendar, and these are the sentinels applications store for "always" and "never"
+    /// (9999-12-31 23:59:59): every engine leaves them as they are and reports them.
+    /// </summary>
+    public static bool AtCalendarEdge(LocalDateTime local) => local < FirstConvertible || local >= EndOfConvertible;
+
+    public static bool AtCalendarEdge(DateTime local) => local < FirstConvertible.ToDateTimeUnspecified() || local >= EndOfConvertible.ToDateTimeUnspecified();
+
+    internal static readonly LocalDateTime FirstConvertible = new(1, 1, 3, 0, 0);
+
+    internal static readonly LocalDateTime EndOfConvertible = new(9999, 12, 30, 0, 0);
+
     public (Instant Instant, Resolution Resolution) ToUtc(LocalDateTime local)
     {
         var mapping = Zone.MapLocal(local);

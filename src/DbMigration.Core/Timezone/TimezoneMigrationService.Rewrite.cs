@@ -124,7 +124,7 @@ public sealed partial class TimezoneMigrationService
         if (context.Provider.Engine == DatabaseEngine.PostgreSql)
         {
             var keys = updates.Select(u => u.Key).ToArray();
-            await using (var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = s.v FROM (SELECT unnest(@keys) AS k, unnest(@values) AS v) s WHERE {table}.{key} = s.k", transaction, 0))
+            await using (var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = dbm_new.v FROM (SELECT unnest(@keys) AS k, unnest(@values) AS v) dbm_new WHERE {table}.{key} = dbm_new.k", transaction, 0))
             {
                 update.AddParameter("@keys", ToTypedArray(keys)).AddParameter("@values", updates.Select(u => u.Value).ToArray());
                 await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -143,7 +143,7 @@ public sealed partial class TimezoneMigrationService
             foreach (var chunk in updates.Chunk(1000))
             {
                 var values = string.Join(" UNION ALL ", chunk.Select((_, i) => $"SELECT @k{i} AS k, @v{i} AS v"));
-                await using (var update = connection.CreateCommand($"UPDATE {table} t JOIN ({values}) s ON t.{key} = s.k SET t.{columnName} = s.v", transaction, 0))
+                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET dbm_t.{columnName} = dbm_new.v", transaction, 0))
                 {
                     for (var i = 0; i < chunk.Length; i++)
                     {

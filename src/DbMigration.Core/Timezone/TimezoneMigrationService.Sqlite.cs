@@ -249,7 +249,7 @@ public sealed partial class TimezoneMigrationService
         var connection = context.Connection;
         var key = plan.Key == "rowid" ? "rowid" : context.Quote(plan.Key);
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
-        var select = string.Join(", ", columns.Select(c => $"r.{c}, t.{c}"));
+        var select = string.Join(", ", columns.Select(c => $"dbm_r.{c}, dbm_t.{c}"));
         string filter;
         if (plan.IntegerKey)
         {
@@ -258,7 +258,7 @@ public sealed partial class TimezoneMigrationService
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             filter = reader.IsDBNull(0)
                 ? "0"
-                : $"r.{key} IN ({string.Join(", ", RandomKeys(reader.GetInt64(0), reader.GetInt64(1), SampleSize * 2))})";
+                : $"dbm_r.{key} IN ({string.Join(", ", RandomKeys(reader.GetInt64(0), reader.GetInt64(1), SampleSize * 2))})";
         }
         else
         {
@@ -267,7 +267,7 @@ public sealed partial class TimezoneMigrationService
 
         var samples = new int[columns.Count];
         var mismatches = new int[columns.Count];
-        await using (var command = connection.CreateCommand($"SELECT {select} FROM {record} r JOIN {context.Table(plan)} t ON t.{key} = r.{key} WHERE {filter} LIMIT {SampleSize * 2}", timeoutSeconds: 0))
+        await using (var command = connection.CreateCommand($"SELECT {select} FROM {record} dbm_r JOIN {context.Table(plan)} dbm_t ON dbm_t.{key} = dbm_r.{key} WHERE {filter} LIMIT {SampleSize * 2}", timeoutSeconds: 0))
         {
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -313,14 +313,14 @@ public sealed partial class TimezoneMigrationService
         var key = undo.Key(first);
         var tallies = columns.Select(_ => new TimestampTally()).ToList();
         var quoted = columns.Select(c => undo.Quote(c.Column)).ToList();
-        string Wrote(int i) => $"coalesce({FunctionName(i)}(r.{quoted[i]}, r.{key}), r.{quoted[i]})";
-        string Restorable(int i) => $"{table}.{quoted[i]} IS NOT r.{quoted[i]} AND {table}.{quoted[i]} IS {Wrote(i)}";
-        string Kept(int i) => $"{table}.{quoted[i]} IS NOT r.{quoted[i]} AND {table}.{quoted[i]} IS NOT {Wrote(i)}";
+        string Wrote(int i) => $"coalesce({FunctionName(i)}(dbm_r.{quoted[i]}, dbm_r.{key}), dbm_r.{quoted[i]})";
+        string Restorable(int i) => $"{table}.{quoted[i]} IS NOT dbm_r.{quoted[i]} AND {table}.{quoted[i]} IS {Wrote(i)}";
+        string Kept(int i) => $"{table}.{quoted[i]} IS NOT dbm_r.{quoted[i]} AND {table}.{quoted[i]} IS NOT {Wrote(i)}";
         using var functions = Register(connection, new TextTimestampConverter(undo.Converter, undo.OutputFormat), first.Table, columns.Select(c => c.Column).ToList(), tallies, [], countOnly: false);
 
         long restored, kept;
         await using (var count = connection.CreateCommand(
-            $"SELECT {string.Join(" + ", quoted.Select((_, i) => $"COALESCE(SUM({Restorable(i)}), 0)"))}, {string.Join(" + ", quoted.Select((_, i) => $"COALESCE(SUM({Kept(i)}), 0)"))} FROM {table} JOIN {record} r ON {table}.{key} = r.{key}", null, 0))
+            $"SELECT {string.Join(" + ", quoted.Select((_, i) => $"COALESCE(SUM({Restorable(i)}), 0)"))}, {string.Join(" + ", quoted.Select((_, i) => $"COALESCE(SUM({Kept(i)}), 0)"))} FROM {table} JOIN {record} dbm_r ON {table}.{key} = dbm_r.{key}", null, 0))
         {
             await using var reader = await count.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -328,9 +328,9 @@ public sealed partial class TimezoneMigrationService
             kept = reader.GetInt64(1);
         }
 
-        var sets = string.Join(", ", quoted.Select((q, i) => $"{q} = CASE WHEN {Restorable(i)} THEN r.{q} ELSE {table}.{q} END"));
+        var sets = string.Join(", ", quoted.Select((q, i) => $"{q} = CASE WHEN {Restorable(i)} THEN dbm_r.{q} ELSE {table}.{q} END"));
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} FROM {record} r WHERE {table}.{key} = r.{key} AND ({string.Join(" OR ", quoted.Select((_, i) => Restorable(i)))})", transaction, 0))
+        await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} FROM {record} dbm_r WHERE {table}.{key} = dbm_r.{key} AND ({string.Join(" OR ", quoted.Select((_, i) => Restorable(i)))})", transaction, 0))
         {
             await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -21,15 +21,33 @@ public sealed partial class TimezoneMigrationService
     /// <summary>What a typed column holds: counts, range, and the rows that need judgement.</summary>
     private sealed record TypedScan(TableCounts Counts, TimestampTally[] Tallies, OffsetTimeline? Timeline, long MinTicks, long MaxTicks, List<EdgeValue> Edges, long? MinKey, long? MaxKey)
     {
-        /// <summary>MySQL zero and partial dates ('0000-00-00', '2024-00-01'): left as they are, and listed.</summary>
-        public List<(object Key, int Column, string Value)> Invalid { get; init; } = [];
+        /// <summary>
+        /// Values left as they are, and listed: MySQL zero and partial dates ('0000-00-00', '2024-00-01', as text), and
+        /// dates at the calendar's edge (<see cref="TimezoneConverter.AtCalendarEdge(DateTime)"/>).
+        /// </summary>
+        public List<LeftValue> Invalid { get; init; } = [];
     }
 
+    /// <summary>A value a run leaves as it is; <paramref name="Recorded"/> ones are put back from their records by undo.</summary>
+    private sealed record LeftValue(object Key, int Column, string Text, string Issue, bool Recorded);
+
+    /// <summary>PostgreSQL: a timestamp a run converts (finite, and away from the calendar's edge).</summary>
+    private static string PostgresConvertible(string column) => $"({column} >= '0001-01-03' AND {column} < '9999-12-30')";
+
     /// <summary>
-    /// A MySQL DATETIME that is a real date. Zero and partial dates are allowed unless sql_mode forbids them; they are
-    /// no instant, so they are never converted (arithmetic on them gives NULL), only reported.
+    /// A MySQL DATETIME that is converted: a real date (zero and partial dates are allowed unless sql_mode forbids
+    /// them; they are no instant, and arithmetic on them gives NULL) away from the calendar's edge.
     /// </summary>
-    private static string MySqlRealDate(string column) => $"(YEAR({column}) > 0 AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
+    private static string MySqlRealDate(string column) =>
+        $"(YEAR({column}) > 0 AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0 AND {column} >= '0001-01-03' AND {column} < '9999-12-30')";
+
+    /// <summary>
+    /// What converting back touches: one day wider than <see cref="MySqlRealDate"/> on each side, so every value a
+    /// run converted is inside (offsets are under a day) and the arithmetic cannot leave the calendar. Values the
+    /// run left at the edge that fall inside are put back from their records.
+    /// </summary>
+    private static string MySqlRealDateBack(string column) =>
+        $"(YEAR({column}) > 0 AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0 AND {column} >= '0001-01-02' AND {column} < '9999-12-31')";
 
     private sealed record EdgeValue(object Key, int Column, DateTime Original, LocalTimeKind Kind);
 
@@ -52,15 +70,24 @@ public sealed partial class TimezoneMigrationService
         var key = context.Key(plan);
         var table = context.Table(plan);
         var mySql = context.Provider.Engine == DatabaseEngine.MySql;
+        // The range of the values a run converts: MySQL zero and partial dates, ±infinity and dates at the calendar's
+        // edge are left out (and counted below).
         string Range(string column, bool indexed) => mySql
             ? $"MIN(IF({MySqlRealDate(column)}, {column}, NULL)), MAX(IF({MySqlRealDate(column)}, {column}, NULL))"
             : range is null && indexed
-                ? $"(SELECT MIN({column}) FROM {table}), (SELECT MAX({column}) FROM {table})"
-                : $"MIN({column}), MAX({column})";
+                ? $"(SELECT MIN({column}) FROM {table} WHERE {PostgresConvertible(column)}), (SELECT MAX({column}) FROM {table} WHERE {PostgresConvertible(column)})"
+                : $"MIN({column}) FILTER (WHERE {PostgresConvertible(column)}), MAX({column}) FILTER (WHERE {PostgresConvertible(column)})";
+        // MySQL counts what it leaves (partial dates can be anywhere); PostgreSQL only says whether there is any, from
+        // the ends of the range, which an index answers: the values are then listed and counted.
+        string Left(string column, bool indexed) => mySql
+            ? $"COALESCE(SUM(NOT {MySqlRealDate(column)}), 0)"
+            : range is null && indexed
+                ? $"CASE WHEN (SELECT MIN({column}) FROM {table}) < '0001-01-03' OR (SELECT MAX({column}) FROM {table}) >= '9999-12-30' THEN 1 ELSE 0 END"
+                : $"CASE WHEN MIN({column}) < '0001-01-03' OR MAX({column}) >= '9999-12-30' THEN 1 ELSE 0 END";
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
         var parts = new List<string> { "COUNT(*)" };
         parts.AddRange(plan.Columns.Select((c, i) => $"{(c.Nullable ? $"COUNT({columns[i]})" : "NULL")}, {Range(columns[i], c.Indexed)}"));
-        parts.AddRange(plan.Columns.Select((_, i) => mySql ? $"COALESCE(SUM(NOT {MySqlRealDate(columns[i])}), 0)" : "0"));
+        parts.AddRange(plan.Columns.Select((c, i) => Left(columns[i], c.Indexed)));
         if (plan.IntegerKey)
         {
             parts.Add(range is null ? $"(SELECT MIN({key}) FROM {table}), (SELECT MAX({key}) FROM {table})" : $"MIN({key}), MAX({key})");
@@ -117,7 +144,8 @@ public sealed partial class TimezoneMigrationService
         var key = context.Key(plan);
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
         var segments = OffsetTimeline.Within(timeline.Local, from, to);
-        var predicate = string.Join(" OR ", columns.Select(c => $"({OffsetTimeline.Case(segments, c, TimestampLiteral, KindLeaf)}) > 0"));
+        var convertible = context.Provider.Engine == DatabaseEngine.MySql ? (Func<string, string>)MySqlRealDate : PostgresConvertible;
+        var predicate = string.Join(" OR ", columns.Select(c => $"({convertible(c)} AND ({OffsetTimeline.Case(segments, c, TimestampLiteral, KindLeaf)}) > 0)"));
         await using var command = connection.CreateCommand($"SELECT {key}, {string.Join(", ", columns)} FROM {context.Table(plan)} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({predicate})", transaction, 0);
         range?.Bind(command);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -167,8 +195,8 @@ public sealed partial class TimezoneMigrationService
     /// </summary>
     private static async Task<TypedScan> ScanTypedAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
     {
-        var aggregate = await AggregateTypedAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false);
-        var invalid = aggregate.Invalid.Any(n => n > 0) ? await InvalidDatesAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false) : [];
+        var (aggregate, invalid) = await WithLeftValuesAsync(context, plan, connection, transaction, range,
+            await AggregateTypedAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         if (aggregate.Min is null || aggregate.Max is null)
         {
             return Combine(plan, aggregate, null, 0, 0, []) with { Invalid = invalid };
@@ -179,29 +207,53 @@ public sealed partial class TimezoneMigrationService
         return Combine(plan, aggregate, timeline, from, to, edges) with { Invalid = invalid };
     }
 
-    /// <summary>The keys and text of a MySQL plan's zero and partial dates, over the table or one key range.</summary>
-    private static async Task<List<(object Key, int Column, string Value)>> InvalidDatesAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
+    /// <summary>Lists the values the aggregate says a run leaves as they are, and counts them exactly.</summary>
+    private static async Task<(TypedAggregate Aggregate, List<LeftValue> Left)> WithLeftValuesAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, TypedAggregate aggregate, CancellationToken cancellationToken)
+    {
+        if (!aggregate.Invalid.Any(n => n > 0))
+        {
+            return (aggregate, []);
+        }
+
+        var left = await LeftValuesAsync(context, plan, connection, transaction, range, cancellationToken).ConfigureAwait(false);
+        return (aggregate with { Invalid = plan.Columns.Select((_, i) => (long)left.Count(v => v.Column == i)).ToArray() }, left);
+    }
+
+    /// <summary>The keys and values a plan leaves as they are, over the table or one key range.</summary>
+    private static async Task<List<LeftValue>> LeftValuesAsync(ConvertContext context, TablePlan plan, DbConnection connection, DbTransaction? transaction, KeyRange? range, CancellationToken cancellationToken)
     {
         var key = context.Key(plan);
+        var mySql = context.Provider.Engine == DatabaseEngine.MySql;
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
-        var invalid = new List<(object, int, string)>();
+        var left = new List<LeftValue>();
+        // PostgreSQL values as text: ±infinity and years past 9999 are no DateTime.
+        var select = mySql ? columns : columns.Select(c => $"CASE WHEN {PostgresConvertible(c)} THEN NULL ELSE {c}::text END").ToList();
+        var predicate = string.Join(" OR ", columns.Select(c => mySql ? $"NOT {MySqlRealDate(c)}" : $"NOT {PostgresConvertible(c)}"));
         await using var command = connection.CreateCommand(
-            $"SELECT {key}, {string.Join(", ", columns)} FROM {context.Table(plan)} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({string.Join(" OR ", columns.Select(c => $"NOT {MySqlRealDate(c)}"))})", transaction, 0);
+            $"SELECT {key}, {string.Join(", ", select)} FROM {context.Table(plan)} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({predicate})", transaction, 0);
         range?.Bind(command);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             for (var i = 0; i < columns.Count; i++)
             {
-                // The connection reads zero and partial dates as their text, every real date as a DateTime.
-                if (reader.GetValue(1 + i) is string text)
+                // MySQL sessions read zero and partial dates as their text, every real date as a DateTime.
+                switch (reader.GetValue(1 + i))
                 {
-                    invalid.Add((reader.GetValue(0), i, text));
+                    case string text when mySql:
+                        left.Add(new LeftValue(reader.GetValue(0), i, text, "unparseable", Recorded: false));
+                        break;
+                    case string text:
+                        left.Add(new LeftValue(reader.GetValue(0), i, text, TimezoneConverter.OutOfRange, Recorded: true));
+                        break;
+                    case DateTime date when TimezoneConverter.AtCalendarEdge(date):
+                        left.Add(new LeftValue(reader.GetValue(0), i, FormatOriginal(date), TimezoneConverter.OutOfRange, Recorded: true));
+                        break;
                 }
             }
         }
 
-        return invalid;
+        return left;
     }
 
     /// <summary>Files a scan's DST-edge values as issues of the run (on the run's own thread).</summary>
@@ -213,9 +265,9 @@ public sealed partial class TimezoneMigrationService
                 edge.Kind == LocalTimeKind.Ambiguous ? "ambiguous" : "nonexistent"));
         }
 
-        foreach (var (key, column, value) in scan.Invalid)
+        foreach (var value in scan.Invalid)
         {
-            context.Issues.Add(new TimestampIssue(plan.Columns[column].Table.ToString(), plan.Columns[column].Column, KeyText(key), value, "unparseable"));
+            context.Issues.Add(new TimestampIssue(plan.Columns[value.Column].Table.ToString(), plan.Columns[value.Column].Column, KeyText(value.Key), value.Text, value.Issue));
         }
     }
 
@@ -240,6 +292,8 @@ public sealed partial class TimezoneMigrationService
     private static List<(string Table, string Column, string Key, string Original)> Unrecoverable(TablePlan plan, TypedScan scan) =>
         scan.Edges.Where(e => e.Kind == LocalTimeKind.Nonexistent)
             .Select(e => (plan.Columns[e.Column].Table.ToString(), plan.Columns[e.Column].Column, KeyText(e.Key), FormatOriginal(e.Original)))
+            // Dates at the calendar's edge stay as they are, but converting back may touch them.
+            .Concat(scan.Invalid.Where(v => v.Recorded).Select(v => (plan.Columns[v.Column].Table.ToString(), plan.Columns[v.Column].Column, KeyText(v.Key), v.Text)))
             .ToList();
 
     /// <summary>Local time to UTC, evaluated by the server: the value minus the offset of its stretch of local time.</summary>
@@ -290,14 +344,17 @@ public sealed partial class TimezoneMigrationService
         var segments = OffsetTimeline.Within(timeline.Utc, minTicks, maxTicks);
         return engine == DatabaseEngine.PostgreSql
             ? $"{utc} + {OffsetTimeline.Case(segments, utc, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}"
-            : $"IF({MySqlRealDate(column)}, {utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND, {column})";
+            : $"IF({MySqlRealDateBack(column)}, {utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND, {column})";
     }
 
     /// <summary>Keys and values of random rows, read before the change and compared after it.</summary>
     private static async Task<List<(object Key, object?[] Values)>> ReadSampleAsync(ConvertContext context, TablePlan plan, long? minKey, long? maxKey, IReadOnlyList<object>? keys, DbTransaction? transaction, CancellationToken cancellationToken)
     {
         var key = context.Key(plan);
-        var select = $"SELECT {key}, {string.Join(", ", plan.Columns.Select(c => context.Quote(c.Column)))} FROM {context.Table(plan)}";
+        // PostgreSQL: ±infinity and years past 9999 are no DateTime; they read as NULL here (they are not converted).
+        var read = plan.Columns.Select(c => context.Quote(c.Column))
+            .Select(c => context.Provider.Engine == DatabaseEngine.PostgreSql ? $"CASE WHEN {c} >= '0001-01-02' AND {c} < '9999-12-31' THEN {c} END" : c);
+        var select = $"SELECT {key}, {string.Join(", ", read)} FROM {context.Table(plan)}";
         string sql;
         if (keys is not null)
         {
@@ -353,9 +410,9 @@ public sealed partial class TimezoneMigrationService
             int samples = 0, mismatches = 0;
             foreach (var (key, values) in before)
             {
-                if (values[i] is null or string)
+                if (values[i] is null or string || values[i] is DateTime date && TimezoneConverter.AtCalendarEdge(date))
                 {
-                    // NULL, or a MySQL zero or partial date: not converted.
+                    // NULL, a MySQL zero or partial date, or a date at the calendar's edge: not converted.
                     continue;
                 }
 
@@ -390,7 +447,8 @@ public sealed partial class TimezoneMigrationService
         {
             // Writers wait until the table is converted; the range read below then covers every value.
             await connection.ExecuteAsync($"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", cancellationToken, transaction).ConfigureAwait(false);
-            var aggregate = await AggregateTypedAsync(context, plan, connection, transaction, null, cancellationToken).ConfigureAwait(false);
+            var (aggregate, left) = await WithLeftValuesAsync(context, plan, connection, transaction, null,
+                await AggregateTypedAsync(context, plan, connection, transaction, null, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             sample = await ReadSampleAsync(context, plan, aggregate.MinKey, aggregate.MaxKey, null, transaction, cancellationToken).ConfigureAwait(false);
             var key = context.Key(plan);
             string[] usings;
@@ -402,7 +460,10 @@ public sealed partial class TimezoneMigrationService
                     CREATE FUNCTION {EdgeFunction}(row_key text, slot int, original timestamp, kind int, utc_offset interval) RETURNS timestamp
                         LANGUAGE sql VOLATILE AS $$ INSERT INTO pg_temp.{EdgeTable} VALUES (row_key, slot, original, kind); SELECT original - utc_offset $$;
                     """, cancellationToken, transaction).ConfigureAwait(false);
-                usings = plan.Columns.Select((c, i) => ForwardNotingEdges(context.Quote(c.Column), i, key, r.Timeline, r.From, r.To)).ToArray();
+                // Values left as they are keep their wall-clock reading, now as UTC; undo puts them back from their records.
+                usings = plan.Columns.Select((c, i) => aggregate.Invalid[i] == 0
+                    ? ForwardNotingEdges(context.Quote(c.Column), i, key, r.Timeline, r.From, r.To)
+                    : $"CASE WHEN {PostgresConvertible(context.Quote(c.Column))} THEN {ForwardNotingEdges(context.Quote(c.Column), i, key, r.Timeline, r.From, r.To)} ELSE {context.Quote(c.Column)} AT TIME ZONE 'UTC' END").ToArray();
             }
             else
             {
@@ -428,7 +489,7 @@ public sealed partial class TimezoneMigrationService
                 await connection.ExecuteAsync($"DROP FUNCTION {EdgeFunction}(text, int, timestamp, int, interval)", cancellationToken, transaction).ConfigureAwait(false);
             }
 
-            scan = Combine(plan, aggregate, range?.Timeline, range?.From ?? 0, range?.To ?? 0, edges);
+            scan = Combine(plan, aggregate, range?.Timeline, range?.From ?? 0, range?.To ?? 0, edges) with { Invalid = left };
             ReportEdges(context, plan, scan);
             RefuseTyped(context, plan, scan);
             await RecordUnrecoverableAsync(context, Unrecoverable(plan, scan), transaction, cancellationToken).ConfigureAwait(false);
@@ -554,7 +615,10 @@ public sealed partial class TimezoneMigrationService
         if (pending.Count > 0)
         {
             var quoted = pending.Select(p => undo.Quote(p.Column.Column)).ToList();
-            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({q} AT TIME ZONE 'UTC'), MAX({q} AT TIME ZONE 'UTC')"))} FROM {table}", transaction, 0))
+            // The range of what the run converted; values it left (±infinity, the calendar's edge) are put back from their records.
+            string Utc(string q) => $"({q} AT TIME ZONE 'UTC')";
+            string Back(string q) => $"{Utc(q)} >= '0001-01-02' AND {Utc(q)} < '9999-12-31'";
+            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({Utc(q)}) FILTER (WHERE {Back(q)}), MAX({Utc(q)}) FILTER (WHERE {Back(q)})"))} FROM {table}", transaction, 0))
             {
                 await using var reader = await range.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -890,7 +954,7 @@ public sealed partial class TimezoneMigrationService
             var window = (after is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
             OffsetTimeline? timeline;
             long min, max, laneValues = 0;
-            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT(IF({MySqlRealDate(q)}, {q}, NULL)), MIN(IF({MySqlRealDate(q)}, {q}, NULL)), MAX(IF({MySqlRealDate(q)}, {q}, NULL))"))} FROM {table} WHERE {window}", null, 0))
+            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT(IF({MySqlRealDateBack(q)}, {q}, NULL)), MIN(IF({MySqlRealDateBack(q)}, {q}, NULL)), MAX(IF({MySqlRealDateBack(q)}, {q}, NULL))"))} FROM {table} WHERE {window}", null, 0))
             {
                 range.AddParameter("@through", through);
                 if (after is not null)

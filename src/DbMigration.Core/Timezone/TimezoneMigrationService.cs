@@ -1110,12 +1110,13 @@ public sealed partial class TimezoneMigrationService
         var table = undo.Table(column.Table);
         var columnName = undo.Quote(column.Column);
         // A value the run wrote and nobody changed since is restored; one changed since is left alone.
-        var filter = "r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND (r.converted IS NULL OR " +
-                     (provider.Engine == DatabaseEngine.PostgreSql ? "{0}::text" : "{0}") + " = r.converted)";
+        // Aliases no user table is likely to be named: PostgreSQL refuses a table named like the alias beside it.
+        var filter = "dbm_r.run_id = @run AND dbm_r.table_name = @table AND dbm_r.column_name = @column AND (dbm_r.converted IS NULL OR " +
+                     (provider.Engine == DatabaseEngine.PostgreSql ? "{0}::text" : "{0}") + " = dbm_r.converted)";
         var sql = provider.Engine switch
         {
-            DatabaseEngine.PostgreSql => $"UPDATE {table} SET {columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "r.original")} FROM {Rollback} r WHERE {string.Format(CultureInfo.InvariantCulture, filter, $"{table}.{columnName}")} AND {RollbackJoin(provider, $"{table}.{undo.Key(column)}", column.IntegerKey, "r")}",
-            DatabaseEngine.MySql => $"UPDATE {table} t JOIN {Rollback} r ON {string.Format(CultureInfo.InvariantCulture, filter, $"t.{columnName}")} AND {RollbackJoin(provider, $"t.{undo.Key(column)}", column.IntegerKey, "r")} SET t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "r.original")}",
+            DatabaseEngine.PostgreSql => $"UPDATE {table} SET {columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")} FROM {Rollback} dbm_r WHERE {string.Format(CultureInfo.InvariantCulture, filter, $"{table}.{columnName}")} AND {RollbackJoin(provider, $"{table}.{undo.Key(column)}", column.IntegerKey, "dbm_r")}",
+            DatabaseEngine.MySql => $"UPDATE {table} dbm_t JOIN {Rollback} dbm_r ON {string.Format(CultureInfo.InvariantCulture, filter, $"dbm_t.{columnName}")} AND {RollbackJoin(provider, $"dbm_t.{undo.Key(column)}", column.IntegerKey, "dbm_r")} SET dbm_t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")}",
             _ => throw new InvalidOperationException("SQLite runs keep their originals in their own rollback table."),
         };
         await using var command = undo.Connection.CreateCommand(sql, transaction, 0);

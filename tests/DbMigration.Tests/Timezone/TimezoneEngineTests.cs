@@ -555,6 +555,55 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal("record_removed", Query(target, $"SELECT status FROM dbmigration_tz_runs WHERE run_id = '{result.RunId}'").Single()[0]);
     }
 
+    /// <summary>A column's value as the engine prints it, for byte-for-byte comparisons.</summary>
+    protected abstract string AsText(string column);
+
+    [Fact]
+    public async Task Sentinels_at_the_calendars_edge_are_left_as_they_are_listed_and_undo_is_exact()
+    {
+        // "Never expires" and "always valid": converting them would leave the calendar (9999-12-31 23:59:59 in New
+        // York is 10000-01-01 UTC), and they mean the same in UTC. Every engine failed the whole run on them.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"CREATE TABLE spans (id INTEGER PRIMARY KEY, valid_to {NativeType ?? "DATETIME"} NULL)");
+        Query(target, "INSERT INTO spans (id, valid_to) VALUES (1, '9999-12-31 23:59:59'), (2, '0001-01-01 00:00:00'), (3, '9999-12-30 06:00:00'), (4, '2024-07-01 12:00:00'), (5, NULL)");
+        string Rows() => string.Join("|", Query(target, $"SELECT id, {AsText("valid_to")} FROM spans ORDER BY id").Select(r => $"{r[0]}:{r[1]}"));
+        var before = Rows();
+
+        var result = Run(target);
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        var column = Assert.Single(result.Columns);
+        Assert.Equal((1L, 3L), (column.Converted, column.Unparseable));
+        Assert.Equal("2024-07-01T16:00:00Z", Value(target, 4, "valid_to", "spans"));
+        Assert.Equal("9999-12-31T23:59:59Z", Value(target, 1, "valid_to", "spans").Replace(' ', 'T') + (NativeType is null ? "Z" : string.Empty));
+        var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(result.ReportPath!, "report.json")));
+        Assert.Equal(["1", "2", "3"], report.RootElement.GetProperty("issues").EnumerateArray()
+            .Where(i => i.GetProperty("issue").GetString() == "out of range").Select(i => i.GetProperty("key").GetString()!).Order(StringComparer.Ordinal));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
+
+    [Fact]
+    public async Task Tables_named_r_s_and_t_convert_and_undo()
+    {
+        // The statements alias their own tables; PostgreSQL refused a user table named like an alias beside it.
+        var target = await Engine.CreateDatabaseAsync();
+        foreach (var name in new[] { "r", "s", "t" })
+        {
+            Query(target, $"CREATE TABLE {name} (id INTEGER PRIMARY KEY, at VARCHAR(40) NULL{(NativeType is null ? string.Empty : $", logged {NativeType} NULL")})");
+            Query(target, $"INSERT INTO {name} (id, at{(NativeType is null ? string.Empty : ", logged")}) VALUES (1, '2024-07-01 12:00:00'{(NativeType is null ? string.Empty : ", '2024-07-01 12:00:00'")})");
+        }
+
+        string Rows() => string.Join("|", new[] { "r", "s", "t" }.Select(name => string.Join(",", Query(target, $"SELECT at{(NativeType is null ? string.Empty : $", {AsText("logged")}")} FROM {name}").Single().Values)));
+        var before = Rows();
+        var result = Run(target);
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1, "at", "s"));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
+
     [Fact]
     public async Task Tables_and_columns_whose_names_need_quoting_are_found_converted_with_their_views_and_undone()
     {
@@ -726,6 +775,8 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 
 public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new SqliteEngine(), null)
 {
+    protected override string AsText(string column) => $"CAST({column} AS TEXT)";
+
     protected override string? NativeType => null;
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits BEGIN INSERT INTO audit (visit_id) VALUES (new.id); END;";
@@ -810,6 +861,26 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
 [Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : TimezoneEngineTests(server, server.Password)
 {
+    protected override string AsText(string column) => $"{column}::text";
+
+    [Fact]
+    public async Task Infinity_is_left_as_it_is_listed_and_undo_is_exact()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE spans (id INTEGER PRIMARY KEY, valid_from timestamp NOT NULL, valid_to timestamp NULL); CREATE INDEX ix_spans_to ON spans (valid_to)");
+        Query(target, "INSERT INTO spans VALUES (1, '-infinity', 'infinity'), (2, '2024-01-15 08:30:00', '2024-07-01 12:00:00'), (3, '2024-03-10 02:30:00', 'infinity')");
+        string Rows() => string.Join("|", Query(target, "SELECT id, valid_from::text, valid_to::text FROM spans ORDER BY id").Select(r => $"{r[0]}:{r[1]}:{r[2]}"));
+        var before = Rows();
+
+        var result = Run(target);
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        Assert.Equal([(2L, 1L), (1L, 2L)], result.Columns.Select(c => (c.Converted, c.Unparseable)));
+        Assert.Equal("1:-infinity:infinity|2:2024-01-15 13:30:00+00:2024-07-01 16:00:00+00|3:2024-03-10 07:30:00+00:infinity", Rows());
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
+
     protected override string? NativeType => "timestamp";
 
     protected override string AuditTrigger => """
@@ -905,6 +976,8 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
 [Collection(MariaDbCollection.Name)]
 public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneEngineTests(server, server.Password)
 {
+    protected override string AsText(string column) => $"CAST({column} AS CHAR)";
+
     protected override string? NativeType => "DATETIME(6)";
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";

@@ -39,7 +39,7 @@ public sealed partial class TimezoneMigrationService
     /// them; they are no instant, and arithmetic on them gives NULL) away from the calendar's edge.
     /// </summary>
     private static string MySqlRealDate(string column) =>
-        $"(YEAR({column}) > 0 AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0 AND {column} >= '0001-01-03' AND {column} < '9999-12-30')";
+        $"({column} >= '0001-01-03' AND {column} < '9999-12-30' AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
 
     /// <summary>
     /// What converting back touches: one day wider than <see cref="MySqlRealDate"/> on each side, so every value a
@@ -47,7 +47,7 @@ public sealed partial class TimezoneMigrationService
     /// run left at the edge that fall inside are put back from their records.
     /// </summary>
     private static string MySqlRealDateBack(string column) =>
-        $"(YEAR({column}) > 0 AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0 AND {column} >= '0001-01-02' AND {column} < '9999-12-31')";
+        $"({column} >= '0001-01-02' AND {column} < '9999-12-31' AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
 
     private sealed record EdgeValue(object Key, int Column, DateTime Original, LocalTimeKind Kind);
 
@@ -70,60 +70,76 @@ public sealed partial class TimezoneMigrationService
         var key = context.Key(plan);
         var table = context.Table(plan);
         var mySql = context.Provider.Engine == DatabaseEngine.MySql;
-        // The range of the values a run converts: MySQL zero and partial dates, ±infinity and dates at the calendar's
-        // edge are left out (and counted below).
-        string Range(string column, bool indexed) => mySql
-            ? $"MIN(IF({MySqlRealDate(column)}, {column}, NULL)), MAX(IF({MySqlRealDate(column)}, {column}, NULL))"
-            : range is null && indexed
-                ? $"(SELECT MIN({column}) FROM {table} WHERE {PostgresConvertible(column)}), (SELECT MAX({column}) FROM {table} WHERE {PostgresConvertible(column)})"
-                : $"MIN({column}) FILTER (WHERE {PostgresConvertible(column)}), MAX({column}) FILTER (WHERE {PostgresConvertible(column)})";
-        // MySQL counts what it leaves (partial dates can be anywhere); PostgreSQL only says whether there is any, from
-        // the ends of the range, which an index answers: the values are then listed and counted.
+        string Min(string column, bool indexed) => range is null && indexed ? $"(SELECT MIN({column}) FROM {table})" : $"MIN({column})";
+        string Max(string column, bool indexed) => range is null && indexed ? $"(SELECT MAX({column}) FROM {table})" : $"MAX({column})";
+        // What a run leaves as it is (MySQL zero and partial dates, ±infinity, the calendar's edge): MySQL counts it,
+        // as partial dates can be anywhere; PostgreSQL only says whether there is any, from the ends of the range.
+        // Only then is the range read again without them, and the values listed and counted.
         string Left(string column, bool indexed) => mySql
             ? $"COALESCE(SUM(NOT {MySqlRealDate(column)}), 0)"
-            : range is null && indexed
-                ? $"CASE WHEN (SELECT MIN({column}) FROM {table}) < '0001-01-03' OR (SELECT MAX({column}) FROM {table}) >= '9999-12-30' THEN 1 ELSE 0 END"
-                : $"CASE WHEN MIN({column}) < '0001-01-03' OR MAX({column}) >= '9999-12-30' THEN 1 ELSE 0 END";
+            : $"CASE WHEN {Min(column, indexed)} < '0001-01-03' OR {Max(column, indexed)} >= '9999-12-30' THEN 1 ELSE 0 END";
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
         var parts = new List<string> { "COUNT(*)" };
-        parts.AddRange(plan.Columns.Select((c, i) => $"{(c.Nullable ? $"COUNT({columns[i]})" : "NULL")}, {Range(columns[i], c.Indexed)}"));
+        parts.AddRange(plan.Columns.Select((c, i) => $"{(c.Nullable ? $"COUNT({columns[i]})" : "NULL")}, {Min(columns[i], c.Indexed)}, {Max(columns[i], c.Indexed)}"));
         parts.AddRange(plan.Columns.Select((c, i) => Left(columns[i], c.Indexed)));
         if (plan.IntegerKey)
         {
             parts.Add(range is null ? $"(SELECT MIN({key}) FROM {table}), (SELECT MAX({key}) FROM {table})" : $"MIN({key}), MAX({key})");
         }
 
-        await using var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {table}{(range is null ? string.Empty : " WHERE " + range.Predicate(key))}", transaction, 0);
-        range?.Bind(command);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var where = range is null ? string.Empty : " WHERE " + range.Predicate(key);
         var nonNull = new long[columns.Count];
+        var invalid = new long[columns.Count];
         DateTime? min = null, max = null;
         long? minKey = null, maxKey = null;
-        var rows = System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture);
-        for (var i = 0; i < columns.Count; i++)
+        long rows;
+        void Widen(DateTime low, DateTime high)
         {
-            nonNull[i] = reader.IsDBNull(1 + 3 * i) ? rows : System.Convert.ToInt64(reader.GetValue(1 + 3 * i), CultureInfo.InvariantCulture);
-            if (!reader.IsDBNull(2 + 3 * i))
+            min = min is null || low < min ? low : min;
+            max = max is null || high > max ? high : max;
+        }
+
+        await using (var command = connection.CreateCommand($"SELECT {string.Join(", ", parts)} FROM {table}{where}", transaction, 0))
+        {
+            range?.Bind(command);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            rows = System.Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture);
+            for (var i = 0; i < columns.Count; i++)
             {
-                var low = reader.GetDateTime(2 + 3 * i);
-                var high = reader.GetDateTime(3 + 3 * i);
-                min = min is null || low < min ? low : min;
-                max = max is null || high > max ? high : max;
+                nonNull[i] = reader.IsDBNull(1 + 3 * i) ? rows : System.Convert.ToInt64(reader.GetValue(1 + 3 * i), CultureInfo.InvariantCulture);
+                invalid[i] = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count + i), CultureInfo.InvariantCulture);
+                if (invalid[i] == 0 && !reader.IsDBNull(2 + 3 * i))
+                {
+                    Widen(reader.GetDateTime(2 + 3 * i), reader.GetDateTime(3 + 3 * i));
+                }
+            }
+
+            var keyAt = 1 + 4 * columns.Count;
+            if (plan.IntegerKey && !reader.IsDBNull(keyAt))
+            {
+                minKey = System.Convert.ToInt64(reader.GetValue(keyAt), CultureInfo.InvariantCulture);
+                maxKey = System.Convert.ToInt64(reader.GetValue(keyAt + 1), CultureInfo.InvariantCulture);
             }
         }
 
-        var invalid = new long[columns.Count];
-        for (var i = 0; i < columns.Count; i++)
+        var flagged = Enumerable.Range(0, columns.Count).Where(i => invalid[i] > 0).ToList();
+        if (flagged.Count > 0)
         {
-            invalid[i] = System.Convert.ToInt64(reader.GetValue(1 + 3 * columns.Count + i), CultureInfo.InvariantCulture);
-        }
-
-        var keyAt = 1 + 4 * columns.Count;
-        if (plan.IntegerKey && !reader.IsDBNull(keyAt))
-        {
-            minKey = System.Convert.ToInt64(reader.GetValue(keyAt), CultureInfo.InvariantCulture);
-            maxKey = System.Convert.ToInt64(reader.GetValue(keyAt + 1), CultureInfo.InvariantCulture);
+            var ranges = flagged.Select(i => mySql
+                ? $"MIN(IF({MySqlRealDate(columns[i])}, {columns[i]}, NULL)), MAX(IF({MySqlRealDate(columns[i])}, {columns[i]}, NULL))"
+                : $"MIN({columns[i]}) FILTER (WHERE {PostgresConvertible(columns[i])}), MAX({columns[i]}) FILTER (WHERE {PostgresConvertible(columns[i])})");
+            await using var command = connection.CreateCommand($"SELECT {string.Join(", ", ranges)} FROM {table}{where}", transaction, 0);
+            range?.Bind(command);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            for (var j = 0; j < flagged.Count; j++)
+            {
+                if (!reader.IsDBNull(2 * j))
+                {
+                    Widen(reader.GetDateTime(2 * j), reader.GetDateTime(2 * j + 1));
+                }
+            }
         }
 
         return new TypedAggregate(rows, nonNull, min, max, minKey, maxKey, invalid);

@@ -646,13 +646,26 @@ public sealed partial class TimezoneMigrationService
             {
                 foreach (var column in table.Columns)
                 {
-                    if (IsTypedTimestamp(engine, column.DataType))
+                    if (engine == DatabaseEngine.Sqlite && IsDeclaredDate(column.DataType))
+                    {
+                        // SQLite's types are advice: a DATE column may hold date-times, or days such as birthdays.
+                        var (sampled, _, withTime) = await SampleAsync(provider, connection, table.Name, column.Name, cancellationToken).ConfigureAwait(false);
+                        if (withTime > 0 && withTime >= sampled * 0.8)
+                        {
+                            chosen.Add(Describe(engine, table, column, $"declared type {column.DataType}, and {withTime} of {sampled} sampled values have a time of day"));
+                        }
+                        else if (sampled > 0 && !Excluded(request, table.Name, column.Name))
+                        {
+                            progress.Warning($"{table.Name}.{column.Name} is not converted: it is declared {column.DataType} and {sampled - withTime} of {sampled} sampled values are days without a time of day, which are no instant (a birthday stays on its day). Name it with -Column to convert it anyway.");
+                        }
+                    }
+                    else if (IsTypedTimestamp(engine, column.DataType))
                     {
                         chosen.Add(Describe(engine, table, column, $"declared type {column.DataType}"));
                     }
                     else if (IsText(engine, column.DataType))
                     {
-                        var (sampled, dates) = await SampleAsync(provider, connection, table.Name, column.Name, cancellationToken).ConfigureAwait(false);
+                        var (sampled, dates, _) = await SampleAsync(provider, connection, table.Name, column.Name, cancellationToken).ConfigureAwait(false);
                         if (dates > 0 && dates >= sampled * 0.8)
                         {
                             chosen.Add(Describe(engine, table, column, $"text column: {dates} of {sampled} sampled values are date-times"));
@@ -714,22 +727,24 @@ public sealed partial class TimezoneMigrationService
         return TimestampParser.Parse(literal).Kind == TimestampKind.Local ? literal : null;
     }
 
-    private static async Task<(int Sampled, int Dates)> SampleAsync(IDatabaseProvider provider, DbConnection connection, TableName table, string column, CancellationToken cancellationToken)
+    /// <summary>Up to 200 values: how many parse as date-times, and how many of those have a time of day.</summary>
+    private static async Task<(int Sampled, int Dates, int WithTime)> SampleAsync(IDatabaseProvider provider, DbConnection connection, TableName table, string column, CancellationToken cancellationToken)
     {
         var quoted = provider.QuoteIdentifier(column);
         await using var command = connection.CreateCommand($"SELECT {quoted} FROM {provider.QuoteTable(table)} WHERE {quoted} IS NOT NULL LIMIT 200");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        int sampled = 0, dates = 0;
+        int sampled = 0, dates = 0, withTime = 0;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             sampled++;
-            if (reader.GetValue(0) is string text && TimestampParser.Parse(text).Kind != TimestampKind.Unparseable)
+            if (reader.GetValue(0) is string text && TimestampParser.Parse(text) is { Kind: not TimestampKind.Unparseable } parsed)
             {
                 dates++;
+                withTime += parsed.Kind == TimestampKind.Local && !parsed.DateOnly ? 1 : 0;
             }
         }
 
-        return (sampled, dates);
+        return (sampled, dates, withTime);
     }
 
     /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>
@@ -786,6 +801,10 @@ public sealed partial class TimezoneMigrationService
             _ => t.Contains("date", StringComparison.Ordinal) || t.Contains("time", StringComparison.Ordinal),
         };
     }
+
+    /// <summary>A SQLite column declared as a date without a time (DATE), which may hold days rather than instants.</summary>
+    private static bool IsDeclaredDate(string type) =>
+        type.Contains("date", StringComparison.OrdinalIgnoreCase) && !type.Contains("time", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsText(DatabaseEngine engine, string type)
     {

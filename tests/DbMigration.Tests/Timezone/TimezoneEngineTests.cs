@@ -823,6 +823,22 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         Assert.Empty(Query(target, "SELECT name FROM sqlite_master WHERE name LIKE 'dbmigration_tz_rollback_tz%'"));
     }
 
+    [Fact]
+    public async Task A_DATE_column_of_days_is_left_alone_and_named_while_one_holding_date_times_converts()
+    {
+        // Converting a birthday at local midnight to UTC would move it to another instant, or another day.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE people (id INTEGER PRIMARY KEY, birthday DATE, signed_up DATE)");
+        Query(target, "INSERT INTO people VALUES (1, '1990-05-17', '2024-07-01 12:00:00'), (2, '1985-12-01', '2024-01-15 08:30:00')");
+
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Equal(["signed_up"], Assert.Single(host.ObjectsOf<TimezoneMigrationResult>()).Columns.Select(c => c.Column));
+        Assert.Contains(host.Warnings, w => w.Contains("people.birthday is not converted", StringComparison.Ordinal) && w.Contains("-Column", StringComparison.Ordinal));
+        Assert.Equal(["1990-05-17:2024-07-01T16:00:00Z", "1985-12-01:2024-01-15T13:30:00Z"], Query(target, "SELECT birthday, signed_up FROM people ORDER BY id").Select(r => $"{r[0]}:{r[1]}"));
+    }
+
     /// <summary>Another connection's open read transaction keeps the run from committing: a clear error, nothing changed.</summary>
     [Fact]
     public async Task A_database_another_connection_holds_is_a_clear_error_and_nothing_changes()

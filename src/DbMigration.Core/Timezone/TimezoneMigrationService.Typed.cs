@@ -31,23 +31,25 @@ public sealed partial class TimezoneMigrationService
     /// <summary>A value a run leaves as it is; <paramref name="Recorded"/> ones are put back from their records by undo.</summary>
     private sealed record LeftValue(object Key, int Column, string Text, string Issue, bool Recorded);
 
+    /// <summary>
+    /// Whether a value is away from the calendar's edge, in SQL (<see cref="TimezoneConverter.AtCalendarEdge(DateTime)"/>).
+    /// With <paramref name="back"/>, the window converting back touches, a day wider on each side: every value a run
+    /// converted is inside (offsets are under a day), and the arithmetic cannot leave the calendar. Values the run
+    /// left at the edge that fall inside are put back from their records.
+    /// </summary>
+    private static string InCalendar(string value, bool back = false) =>
+        back ? $"{value} >= '0001-01-02' AND {value} < '9999-12-31'" : $"{value} >= '0001-01-03' AND {value} < '9999-12-30'";
+
     /// <summary>PostgreSQL: a timestamp a run converts (finite, and away from the calendar's edge).</summary>
-    private static string PostgresConvertible(string column) => $"({column} >= '0001-01-03' AND {column} < '9999-12-30')";
+    private static string PostgresConvertible(string column) => $"({InCalendar(column)})";
 
     /// <summary>
-    /// A MySQL DATETIME that is converted: a real date (zero and partial dates are allowed unless sql_mode forbids
-    /// them; they are no instant, and arithmetic on them gives NULL) away from the calendar's edge.
+    /// A MySQL DATETIME that is converted (or, with <paramref name="back"/>, converted back): a real date (zero and
+    /// partial dates are allowed unless sql_mode forbids them; they are no instant, and arithmetic on them gives NULL)
+    /// away from the calendar's edge.
     /// </summary>
-    private static string MySqlRealDate(string column) =>
-        $"({column} >= '0001-01-03' AND {column} < '9999-12-30' AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
-
-    /// <summary>
-    /// What converting back touches: one day wider than <see cref="MySqlRealDate"/> on each side, so every value a
-    /// run converted is inside (offsets are under a day) and the arithmetic cannot leave the calendar. Values the
-    /// run left at the edge that fall inside are put back from their records.
-    /// </summary>
-    private static string MySqlRealDateBack(string column) =>
-        $"({column} >= '0001-01-02' AND {column} < '9999-12-31' AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
+    private static string MySqlRealDate(string column, bool back = false) =>
+        $"({InCalendar(column, back)} AND MONTH({column}) > 0 AND DAYOFMONTH({column}) > 0)";
 
     private sealed record EdgeValue(object Key, int Column, DateTime Original, LocalTimeKind Kind);
 
@@ -77,7 +79,7 @@ public sealed partial class TimezoneMigrationService
         // Only then is the range read again without them, and the values listed and counted.
         string Left(string column, bool indexed) => mySql
             ? $"COALESCE(SUM(NOT {MySqlRealDate(column)}), 0)"
-            : $"CASE WHEN {Min(column, indexed)} < '0001-01-03' OR {Max(column, indexed)} >= '9999-12-30' THEN 1 ELSE 0 END";
+            : $"CASE WHEN NOT ({InCalendar(Min(column, indexed))} AND {InCalendar(Max(column, indexed))}) THEN 1 ELSE 0 END";
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
         var parts = new List<string> { "COUNT(*)" };
         parts.AddRange(plan.Columns.Select((c, i) => $"{(c.Nullable ? $"COUNT({columns[i]})" : "NULL")}, {Min(columns[i], c.Indexed)}, {Max(columns[i], c.Indexed)}"));
@@ -160,7 +162,7 @@ public sealed partial class TimezoneMigrationService
         var key = context.Key(plan);
         var columns = plan.Columns.Select(c => context.Quote(c.Column)).ToList();
         var segments = OffsetTimeline.Within(timeline.Local, from, to);
-        var convertible = context.Provider.Engine == DatabaseEngine.MySql ? (Func<string, string>)MySqlRealDate : PostgresConvertible;
+        var convertible = context.Provider.Engine == DatabaseEngine.MySql ? (Func<string, string>)(c => MySqlRealDate(c)) : PostgresConvertible;
         var predicate = string.Join(" OR ", columns.Select(c => $"({convertible(c)} AND ({OffsetTimeline.Case(segments, c, TimestampLiteral, KindLeaf)}) > 0)"));
         await using var command = connection.CreateCommand($"SELECT {key}, {string.Join(", ", columns)} FROM {context.Table(plan)} WHERE {(range is null ? string.Empty : range.Predicate(key) + " AND ")}({predicate})", transaction, 0);
         range?.Bind(command);
@@ -360,7 +362,7 @@ public sealed partial class TimezoneMigrationService
         var segments = OffsetTimeline.Within(timeline.Utc, minTicks, maxTicks);
         return engine == DatabaseEngine.PostgreSql
             ? $"{utc} + {OffsetTimeline.Case(segments, utc, TimestampLiteral, o => $"INTERVAL '{o.OffsetTicks / TimeSpan.TicksPerSecond} seconds'")}"
-            : $"IF({MySqlRealDateBack(column)}, {utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND, {column})";
+            : $"IF({MySqlRealDate(column, back: true)}, {utc} + INTERVAL ({OffsetTimeline.Case(segments, utc, TimestampLiteral, o => (o.OffsetTicks / TimeSpan.TicksPerSecond).ToString(CultureInfo.InvariantCulture))}) SECOND, {column})";
     }
 
     /// <summary>Keys and values of random rows, read before the change and compared after it.</summary>
@@ -369,7 +371,7 @@ public sealed partial class TimezoneMigrationService
         var key = context.Key(plan);
         // PostgreSQL: ±infinity and years past 9999 are no DateTime; they read as NULL here (they are not converted).
         var read = plan.Columns.Select(c => context.Quote(c.Column))
-            .Select(c => context.Provider.Engine == DatabaseEngine.PostgreSql ? $"CASE WHEN {c} >= '0001-01-02' AND {c} < '9999-12-31' THEN {c} END" : c);
+            .Select(c => context.Provider.Engine == DatabaseEngine.PostgreSql ? $"CASE WHEN {InCalendar(c, back: true)} THEN {c} END" : c);
         var select = $"SELECT {key}, {string.Join(", ", read)} FROM {context.Table(plan)}";
         string sql;
         if (keys is not null)
@@ -633,7 +635,7 @@ public sealed partial class TimezoneMigrationService
             var quoted = pending.Select(p => undo.Quote(p.Column.Column)).ToList();
             // The range of what the run converted; values it left (±infinity, the calendar's edge) are put back from their records.
             string Utc(string q) => $"({q} AT TIME ZONE 'UTC')";
-            string Back(string q) => $"{Utc(q)} >= '0001-01-02' AND {Utc(q)} < '9999-12-31'";
+            string Back(string q) => InCalendar(Utc(q), back: true);
             await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT({q}), MIN({Utc(q)}) FILTER (WHERE {Back(q)}), MAX({Utc(q)}) FILTER (WHERE {Back(q)})"))} FROM {table}", transaction, 0))
             {
                 await using var reader = await range.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -970,7 +972,7 @@ public sealed partial class TimezoneMigrationService
             var window = (after is null ? string.Empty : $"{key} > @after AND ") + $"{key} <= @through";
             OffsetTimeline? timeline;
             long min, max, laneValues = 0;
-            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT(IF({MySqlRealDateBack(q)}, {q}, NULL)), MIN(IF({MySqlRealDateBack(q)}, {q}, NULL)), MAX(IF({MySqlRealDateBack(q)}, {q}, NULL))"))} FROM {table} WHERE {window}", null, 0))
+            await using (var range = connection.CreateCommand($"SELECT {string.Join(", ", quoted.Select(q => $"COUNT(IF({MySqlRealDate(q, back: true)}, {q}, NULL)), MIN(IF({MySqlRealDate(q, back: true)}, {q}, NULL)), MAX(IF({MySqlRealDate(q, back: true)}, {q}, NULL))"))} FROM {table} WHERE {window}", null, 0))
             {
                 range.AddParameter("@through", through);
                 if (after is not null)

@@ -74,9 +74,11 @@ if (args.Length >= 3 && args[0] == "migrate")
 }
 
 // Usage: tz <target> <zone> <batchSize>: converts with Earlier/ShiftForward and no backup; prints STARTED, then DONE.
-if (args.Length is 4 or 5 && args[0] == "tz")
+if (args.Length is 4 or 5 or 6 && args[0] == "tz")
 {
     Console.WriteLine("STARTED");
+    // "pause-mid": stop inside the first table's conversion, so a test kills the run there and not by luck.
+    var pause = args.Length == 6 && args[5] == "pause-mid" ? new PauseMidConversion() : null;
     var result = await new DbMigration.Timezone.TimezoneMigrationService().RunAsync(new DbMigration.Timezone.TimezoneMigrationRequest
     {
         Target = DatabaseTarget.Parse(args[1]),
@@ -87,13 +89,29 @@ if (args.Length is 4 or 5 && args[0] == "tz")
         Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
         SkipBackup = true,
         ReportPath = Path.Combine(Path.GetTempPath(), "dbm-tz-reports"),
-    }, null, CancellationToken.None);
+    }, pause, CancellationToken.None);
     Console.WriteLine("DONE " + result.RunId);
     return 0;
 }
 
 Console.Error.WriteLine("usage: lock <target> <name> <holdMs> <timeoutMs> | backup <target> <repository> | restore <target> <backup folder>");
 return 2;
+
+/// <summary>
+/// Prints MID and waits at the first progress report from inside a table's conversion (SQLite reports it from
+/// the statement that fills the new table, inside the run's transaction), for the test to kill the process there.
+/// </summary>
+internal sealed class PauseMidConversion : IProgress<DbMigration.Operations.OperationUpdate>
+{
+    public void Report(DbMigration.Operations.OperationUpdate value)
+    {
+        if (value is DbMigration.Operations.ProgressUpdate { Activity: "Invoke-TimezoneMigration", PercentComplete: > 0 and < 100 })
+        {
+            Console.WriteLine("MID");
+            Thread.Sleep(TimeSpan.FromMinutes(2));
+        }
+    }
+}
 
 /// <summary>Prints LOCKED when the migration starts its first migration (the lock is held by then).</summary>
 internal sealed class LineProgress : IProgress<DbMigration.Operations.OperationUpdate>

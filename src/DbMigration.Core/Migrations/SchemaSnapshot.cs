@@ -67,13 +67,11 @@ internal static class SchemaSnapshot
         // A snapshot from before definitions were recorded says nothing about them: no drift is claimed.
         if (recorded.Definitions is not null)
         {
-            foreach (var kind in new[] { SchemaObjectType.View, SchemaObjectType.Trigger, SchemaObjectType.Routine })
+            var old = recorded.Definitions.ToLookup(d => (d.Kind, d.Table));
+            var now = current.Definitions!.ToLookup(d => (d.Kind, d.Table));
+            foreach (var (kind, table) in old.Select(g => g.Key).Union(now.Select(g => g.Key)).OrderBy(k => Enum.Parse<SchemaObjectType>(k.Kind)).ThenBy(k => k.Table, StringComparer.Ordinal))
             {
-                foreach (var table in recorded.Definitions.Concat(current.Definitions!).Where(d => d.Kind == kind.ToString()).Select(d => d.Table).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
-                {
-                    List<SnapshotDefinition> Of(Snapshot snapshot) => snapshot.Definitions!.Where(d => d.Kind == kind.ToString() && d.Table == table).ToList();
-                    Diff(differences, kind, table, Of(recorded), Of(current), d => d.Name, d => d.Definition);
-                }
+                Diff(differences, Enum.Parse<SchemaObjectType>(kind), table, old[(kind, table)].ToList(), now[(kind, table)].ToList(), d => d.Name, d => d.Definition);
             }
         }
 

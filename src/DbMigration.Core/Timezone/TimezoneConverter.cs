@@ -54,11 +54,15 @@ public sealed class TimezoneConverter(DateTimeZone zone, AmbiguousTimePolicy amb
     /// </summary>
     public static bool AtCalendarEdge(LocalDateTime local) => local < FirstConvertible || local >= EndOfConvertible;
 
-    public static bool AtCalendarEdge(DateTime local) => local < FirstConvertible.ToDateTimeUnspecified() || local >= EndOfConvertible.ToDateTimeUnspecified();
+    public static bool AtCalendarEdge(DateTime local) => local < FirstConvertibleClock || local >= EndOfConvertibleClock;
 
     internal static readonly LocalDateTime FirstConvertible = new(1, 1, 3, 0, 0);
 
     internal static readonly LocalDateTime EndOfConvertible = new(9999, 12, 30, 0, 0);
+
+    private static readonly DateTime FirstConvertibleClock = FirstConvertible.ToDateTimeUnspecified();
+
+    private static readonly DateTime EndOfConvertibleClock = EndOfConvertible.ToDateTimeUnspecified();
 
     public (Instant Instant, Resolution Resolution) ToUtc(LocalDateTime local)
     {

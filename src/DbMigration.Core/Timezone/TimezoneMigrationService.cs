@@ -108,6 +108,46 @@ public sealed partial class TimezoneMigrationService
 
         var text = new Lazy<TextTimestampConverter>(() => new TextTimestampConverter(converter, request.OutputFormat));
         var outcome = new RunOutcome();
+        try
+        {
+            await ConvertPlansAsync(provider, connection, request, converter, text, runId, plans, issues, outcome, progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Stopped (Ctrl+C) or failed part-way: the run must not read as still running, and its record stays.
+            // SQLite reports a statement interrupted by the stop as its own error.
+            var stopped = ex is OperationCanceledException || cancellationToken.IsCancellationRequested;
+            await EndUnfinishedRunAsync(provider, connection, target, runId, stopped ? Stopped : Failed).ConfigureAwait(false);
+            progress.Warning($"Run {runId} {(stopped ? "was stopped" : "failed")} part-way; the tables it had finished stay converted. Undo-TimezoneMigration -Database '{target}' -Id {runId} puts back what it changed.");
+            if (stopped && ex is not OperationCanceledException)
+            {
+                throw new OperationCanceledException($"Run {runId} was stopped.", ex, cancellationToken);
+            }
+
+            throw;
+        }
+
+        var validation = new TimezoneValidation(outcome.Passed, outcome.Checks, outcome.Sampled);
+        await SetRunStatusAsync(provider, connection, runId, validation.Passed ? "completed" : "validation_failed", cancellationToken).ConfigureAwait(false);
+        var result = new TimezoneMigrationResult
+        {
+            RunId = runId,
+            BackupId = backupId,
+            SourceTimeZone = zone.Id,
+            TzdbVersion = TimezoneResolver.TzdbVersion,
+            Columns = OrderLike(plans, outcome.Columns),
+            Duration = stopwatch.Elapsed,
+            RowsPerSecond = Rate(outcome.Columns, stopwatch.Elapsed),
+            Validation = validation,
+        };
+        var reportPath = WriteReport(request, result, issues);
+        progress?.Report(new ProgressUpdate(7, "Invoke-TimezoneMigration", "Done", 100, Completed: true));
+        return result with { ReportPath = reportPath };
+    }
+
+    private static async Task ConvertPlansAsync(IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, TimezoneConverter converter, Lazy<TextTimestampConverter> text,
+        string runId, List<TablePlan> plans, List<TimestampIssue> issues, RunOutcome outcome, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
         for (var index = 0; index < plans.Count; index++)
         {
             var plan = plans[index];
@@ -128,23 +168,36 @@ public sealed partial class TimezoneMigrationService
                     break;
             }
         }
+    }
 
-        var validation = new TimezoneValidation(outcome.Passed, outcome.Checks, outcome.Sampled);
-        await SetRunStatusAsync(provider, connection, runId, validation.Passed ? "completed" : "validation_failed", cancellationToken).ConfigureAwait(false);
-        var result = new TimezoneMigrationResult
+    private const string Stopped = "stopped";
+    private const string Failed = "failed";
+
+    /// <summary>
+    /// Marks a run that ended part-way, on its own connection if the statement that failed left that one unusable.
+    /// Best effort: the error that ended the run is the one to report, and undo works whatever the status says.
+    /// </summary>
+    private static async Task EndUnfinishedRunAsync(IDatabaseProvider provider, DbConnection connection, DatabaseTarget target, string runId, string status)
+    {
+        try
         {
-            RunId = runId,
-            BackupId = backupId,
-            SourceTimeZone = zone.Id,
-            TzdbVersion = TimezoneResolver.TzdbVersion,
-            Columns = OrderLike(plans, outcome.Columns),
-            Duration = stopwatch.Elapsed,
-            RowsPerSecond = Rate(outcome.Columns, stopwatch.Elapsed),
-            Validation = validation,
-        };
-        var reportPath = WriteReport(request, result, issues);
-        progress?.Report(new ProgressUpdate(7, "Invoke-TimezoneMigration", "Done", 100, Completed: true));
-        return result with { ReportPath = reportPath };
+            await SetRunStatusAsync(provider, connection, runId, status, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException)
+        {
+            // Fall through to a fresh connection.
+        }
+
+        try
+        {
+            await using var fresh = await provider.OpenConnectionAsync(target, ConnectTimeout, CancellationToken.None).ConfigureAwait(false);
+            await SetRunStatusAsync(provider, fresh, runId, status, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException or DbMigrationException)
+        {
+            // The server is gone; the run still reads "running", which undo handles the same way.
+        }
     }
 
     /// <summary>The run's lock, held in the run's own session (disposed before the connection, so it is released first).</summary>
@@ -1060,8 +1113,8 @@ public sealed partial class TimezoneMigrationService
                 throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was undone: it has no record left to remove.") { Target = where };
             case RecordRemoved:
                 throw new DbMigrationException(ErrorIds.TimezoneRecordRemoved, ErrorKind.InvalidOperation, $"Run {runId}'s rollback record was already removed.") { Target = where };
-            case "running":
-                // Killed part-way (a live run holds the lock we hold now): the record is the way back.
+            case "running" or Stopped or Failed:
+                // Ended part-way (a live run holds the lock we hold now): the record is the way back.
                 throw new DbMigrationException(ErrorIds.TimezoneRunNotFinished, ErrorKind.InvalidOperation,
                     $"Run {runId} did not finish, so its rollback record is what recovers it: run Undo-TimezoneMigration -Database '{target}' -Id {runId} first.") { Target = where };
             case "validation_failed" when !force:

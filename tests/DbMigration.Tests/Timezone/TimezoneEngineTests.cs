@@ -362,6 +362,70 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         }
     }
 
+    [Fact]
+    public async Task A_run_stopped_part_way_reads_stopped_keeps_its_record_and_undo_restores_every_table()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE a_small (id INTEGER PRIMARY KEY, at VARCHAR(40) NOT NULL); INSERT INTO a_small (id, at) VALUES (1, '2024-07-01 12:00:00'), (2, '2024-01-15 08:30:00')");
+        Query(target, "CREATE TABLE b_big (id INTEGER PRIMARY KEY, at VARCHAR(40) NOT NULL)");
+        foreach (var chunk in Enumerable.Range(1, 150_000).Select(i => $"({i}, '2024-02-{1 + i % 28:00} {i % 24:00}:{i % 60:00}:00')").Chunk(5_000))
+        {
+            Query(target, "INSERT INTO b_big (id, at) VALUES " + string.Join(", ", chunk));
+        }
+
+        string Snapshot() => string.Join("|", Query(target, "SELECT at FROM a_small ORDER BY id").Concat(Query(target, "SELECT at FROM b_big ORDER BY id")).Select(r => r[0]));
+        var before = Snapshot();
+        using var stop = new CancellationTokenSource();
+        var progress = new StopInside("b_big", stop);
+        var request = new TimezoneMigrationRequest
+        {
+            Target = target,
+            SourceTimeZone = "Europe/London",
+            BatchSize = 1_000,
+            Ambiguous = AmbiguousTimePolicy.Earlier,
+            Nonexistent = NonexistentTimePolicy.ShiftForward,
+            SkipBackup = true,
+            ReportPath = _dir.File("reports"),
+        };
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new TimezoneMigrationService().RunAsync(request, progress, stop.Token));
+        Assert.True(progress.Stopped, "the run was stopped inside b_big's conversion");
+        Assert.Equal("2024-07-01T11:00:00Z", Value(target, 1, "at", "a_small"));
+
+        var run = Assert.Single(Query(target, "SELECT run_id, status, finished_utc FROM dbmigration_tz_runs"));
+        var runId = Convert.ToString(run[0], CultureInfo.InvariantCulture)!;
+        Assert.Equal("stopped", run[1]);
+        Assert.NotNull(run[2]);
+        Assert.Contains(progress.Warnings, w => w.Contains($"Undo-TimezoneMigration -Database '{target}' -Id {runId}", StringComparison.Ordinal));
+
+        var kept = await Assert.ThrowsAsync<DbMigrationException>(() => new TimezoneMigrationService().RemoveRecordAsync(target, runId, force: true, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneRunNotFinished, kept.ErrorId);
+        await new TimezoneMigrationService().UndoAsync(target, runId, null, CancellationToken.None);
+        Assert.Equal(before, Snapshot());
+        Assert.Equal("undone", Assert.Single(Query(target, "SELECT status FROM dbmigration_tz_runs"))[0]);
+    }
+
+    /// <summary>Cancels the run at its first progress report inside the named table's conversion, as Ctrl+C would.</summary>
+    private sealed class StopInside(string table, CancellationTokenSource stop) : IProgress<DbMigration.Operations.OperationUpdate>
+    {
+        public bool Stopped { get; private set; }
+
+        public List<string> Warnings { get; } = [];
+
+        public void Report(DbMigration.Operations.OperationUpdate value)
+        {
+            if (value is DbMigration.Operations.MessageUpdate { Level: DbMigration.Operations.MessageLevel.Warning } message)
+            {
+                Warnings.Add(message.Text);
+            }
+            else if (!Stopped && value is DbMigration.Operations.ProgressUpdate { Activity: "Invoke-TimezoneMigration", PercentComplete: > 0 and < 100 } update
+                && update.Status.Contains(table, StringComparison.Ordinal))
+            {
+                Stopped = true;
+                stop.Cancel();
+            }
+        }
+    }
+
     /// <summary>A zone's local times around every offset change from 1970 to 2037, and random ones, as applications store them.</summary>
     private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues(string zoneId)
     {
@@ -1185,6 +1249,8 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
         Assert.Equal(before, Rows());
         Assert.Equal(["0:", "1:"], Query(target, "SELECT lane, converted_to FROM dbmigration_tz_progress ORDER BY lane").Select(r => $"{r[0]}:{r[1]}"));
+        // The run says how it ended, rather than reading as still running.
+        Assert.Equal("failed", Assert.Single(Query(target, "SELECT status FROM dbmigration_tz_runs"))[0]);
     }
 
     [Fact]

@@ -92,6 +92,28 @@ public sealed record BackupInfo
     /// </summary>
     internal Targets.DatabaseTarget? ConnectedSource { get; init; }
 
+    /// <summary>
+    /// The source's <see cref="Targets.DatabaseTarget.Identity"/>, so backups of same-named databases on different
+    /// servers are told apart; null when the source text cannot be read back (then only the name counts).
+    /// </summary>
+    internal string? SourceIdentity
+    {
+        get
+        {
+            try
+            {
+                return Targets.DatabaseTarget.Parse(Source).WithEngine(Engine).Identity;
+            }
+            catch (Errors.DbMigrationException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>True unless the backup is known to come from a database other than <paramref name="target"/>.</summary>
+    internal bool MayComeFrom(Targets.DatabaseTarget target) => SourceIdentity is not { } identity || identity == target.Identity;
+
     public required DateTimeOffset CreatedUtc { get; init; }
 
     public required BackupCategory Category { get; init; }

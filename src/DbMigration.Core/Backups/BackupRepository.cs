@@ -145,6 +145,33 @@ public sealed class BackupRepository
         return result.OrderBy(b => b.CreatedUtc).ThenBy(b => b.Id, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// The newest backup taken from <paramref name="target"/> itself (the emergency rollback's choice). Backups of a
+    /// same-named database on another server or file are never chosen silently: when only those exist, the error
+    /// names the newest of each, ready to restore by id.
+    /// </summary>
+    public BackupInfo Latest(Targets.DatabaseTarget target, BackupCategory? category)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var named = List(target.Name).Where(b => category is null || b.Category == category).ToList();
+        if (named.LastOrDefault(b => b.MayComeFrom(target)) is { } own)
+        {
+            return own;
+        }
+
+        var kind = category is null ? string.Empty : category + " ";
+        if (named.Count == 0)
+        {
+            throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound, $"No {kind}backup of '{target.Name}' under '{Root}'.") { Target = Root };
+        }
+
+        var others = named.GroupBy(b => b.SourceIdentity).Select(g => g.Last()).OrderByDescending(b => b.CreatedUtc)
+            .Select(b => $"{b.Id} (taken {b.CreatedUtc:u} from {b.Source})");
+        throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound,
+            $"No {kind}backup under '{Root}' was taken from {target}. Backups of a database named '{target.Name}' from elsewhere are not chosen on their own; the newest of each: {string.Join("; ", others)}. To restore one of them onto {target}, name it with -Id.")
+        { Target = Root };
+    }
+
     public BackupInfo Get(string id, string? database = null)
     {
         var match = List(database).Where(b => b.Id == id).ToList();

@@ -7,7 +7,8 @@ public sealed record RetentionPolicy(int KeepLast, int KeepDaily, int KeepWeekly
 /// <summary>
 /// Grandfather-father-son retention over backup time: keep the newest <c>KeepLast</c>, the newest backup of each of
 /// the last <c>KeepDaily</c> days, <c>KeepWeekly</c> ISO weeks and <c>KeepMonthly</c> months that have backups. The
-/// newest verified backup of each database is never removed.
+/// newest verified backup of each database is never removed. Databases are told apart by name and source, so two
+/// servers' same-named databases in one repository each keep their own set.
 /// </summary>
 public sealed class RetentionService
 {
@@ -16,7 +17,7 @@ public sealed class RetentionService
     {
         ArgumentNullException.ThrowIfNull(backups);
         var removals = new List<(BackupInfo, string)>();
-        foreach (var database in backups.GroupBy(b => b.Database))
+        foreach (var database in backups.GroupBy(b => (Name: b.Database.ToUpperInvariant(), Source: b.SourceIdentity)))
         {
             var newestFirst = database.OrderByDescending(b => b.CreatedUtc).ThenByDescending(b => b.Id, StringComparer.Ordinal).ToList();
             var keep = new HashSet<string>(StringComparer.Ordinal);

@@ -73,6 +73,27 @@ public sealed class DatabaseTarget
         ? Path.GetFileNameWithoutExtension(FilePath)
         : Database ?? Host ?? "database";
 
+    /// <summary>
+    /// Which database this is, to tell same-named databases on different servers apart: the SQLite file's full path,
+    /// or the engine, host, port and database name. The user and options do not count; loopback names are one host
+    /// and a missing port is the engine's default, so <c>localhost</c> and <c>127.0.0.1:5432</c> are the same server.
+    /// </summary>
+    public string Identity
+    {
+        get
+        {
+            if (Engine == DatabaseEngine.Sqlite)
+            {
+                return "sqlite:" + (FilePath is null or ":memory:" ? FilePath : Path.GetFullPath(FilePath));
+            }
+
+            var host = (Host ?? "localhost").Trim('[', ']').ToLowerInvariant();
+            host = host is "127.0.0.1" or "::1" ? "localhost" : host;
+            var port = Port ?? (Engine == DatabaseEngine.PostgreSql ? 5432 : 3306);
+            return string.Create(CultureInfo.InvariantCulture, $"{(Engine == DatabaseEngine.PostgreSql ? "postgres" : "mysql")}://{host}:{port}/{Database?.ToLowerInvariant()}");
+        }
+    }
+
     /// <summary>The raw connection string, when the target was given as one. Internal: it may hold a password.</summary>
     internal string? RawConnectionString { get; }
 

@@ -24,7 +24,7 @@ public sealed class GetDatabaseBackupCommand : DbMigrationCmdlet
     [Parameter(HelpMessage = "Only backups of these categories.")]
     public BackupCategory[]? Category { get; set; }
 
-    [Parameter(HelpMessage = "Only the newest matching backup (per database).")]
+    [Parameter(HelpMessage = "Only the newest matching backup of each database (per name and source).")]
     public SwitchParameter Latest { get => new(LatestMode); set => LatestMode = value.IsPresent; }
 
     [Parameter(HelpMessage = "Only the backup with this id.")]
@@ -51,7 +51,8 @@ public sealed class GetDatabaseBackupCommand : DbMigrationCmdlet
 
         if (LatestMode)
         {
-            backups = backups.GroupBy(b => b.Database).Select(g => g.Last());
+            // Per database and source: two servers' same-named databases are two databases.
+            backups = backups.GroupBy(b => (Name: b.Database.ToUpperInvariant(), Source: b.SourceIdentity)).Select(g => g.Last()).OrderBy(b => b.CreatedUtc).ThenBy(b => b.Id, StringComparer.Ordinal);
         }
 
         var found = false;

@@ -87,9 +87,9 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
         var target = ResolveTarget(host);
         var backup = ChooseBackup(host, target);
         // Restoring another database's backup is allowed (a staging copy), but never unannounced.
-        var other = string.Equals(backup.Database, target.Name, StringComparison.OrdinalIgnoreCase)
-            ? string.Empty
-            : $" of another database, '{backup.Database}' (taken from {backup.Source})";
+        var other = !string.Equals(backup.Database, target.Name, StringComparison.OrdinalIgnoreCase)
+            ? $" of another database, '{backup.Database}' (taken from {backup.Source})"
+            : !backup.MayComeFrom(target) ? $" of a database of the same name elsewhere (taken from {backup.Source})" : string.Empty;
         if (other.Length > 0)
         {
             host.WriteWarning($"Backup {backup.Id} is{other}; restoring it gives '{target.Name}' that database's data (whatever '{target.Name}' holds now, if it exists, is replaced).");
@@ -130,7 +130,7 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
     {
         var root = host.ResolvePath(Path!);
         var older = new BackupRepository(root).List(target.Name)
-            .Where(b => (Category is null || b.Category == Category) && b.CreatedUtc < damaged.CreatedUtc)
+            .Where(b => (Category is null || b.Category == Category) && b.CreatedUtc < damaged.CreatedUtc && b.MayComeFrom(target))
             .ToList();
         var candidate = older.LastOrDefault(b => b.Verification.Status == VerificationStatus.Passed) ?? older.LastOrDefault();
         if (candidate is null)
@@ -161,8 +161,6 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
             return repository.Get(Id, target.Name);
         }
 
-        return repository.List(target.Name).LastOrDefault(b => Category is null || b.Category == Category)
-            ?? throw new DbMigrationException(ErrorIds.BackupNotFound, ErrorKind.ObjectNotFound,
-                $"No {(Category is null ? string.Empty : Category + " ")}backup of '{target.Name}' under '{repository.Root}'.") { Target = repository.Root };
+        return repository.Latest(target, Category);
     }
 }

@@ -634,6 +634,53 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task Same_named_databases_from_two_places_share_a_repository_without_the_rollback_or_retention_mixing_them()
+    {
+        // Production and staging are both "app"; the newest "app" backup in the repository is staging's.
+        Directory.CreateDirectory(_dir.File("prod"));
+        Directory.CreateDirectory(_dir.File("staging"));
+        Directory.CreateDirectory(_dir.File("elsewhere"));
+        var prod = await EventsAsync(1_000, Path.Combine("prod", "app.db"));
+        var staging = await EventsAsync(20, Path.Combine("staging", "app.db"));
+        var prodOlder = Backup(prod, c => c.Category = BackupCategory.PreMigration);
+        var prodBackup = Backup(prod, c => c.Category = BackupCategory.PreMigration);
+        var stagingBackup = Backup(staging, c => c.Category = BackupCategory.PreMigration);
+        Assert.Equal(prodBackup.Database, stagingBackup.Database);
+
+        // The emergency rollback of production takes production's newest backup, not staging's newer one.
+        Migrate(prod);
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = prod, Path = Repository, LatestMode = true, Category = BackupCategory.PreMigration, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Equal(prodBackup.Id, Assert.Single(host.ObjectsOf<RestoreResult>()).BackupId);
+        Assert.Equal(1_000, Count(prod));
+        Assert.Empty(host.Warnings);
+
+        // A third "app" with no backup of its own gets neither silently: the error names both, ready for -Id.
+        var elsewhere = await EventsAsync(5, Path.Combine("elsewhere", "app.db"));
+        var refused = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = elsewhere, Path = Repository, LatestMode = true }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupNotFound, refused.ErrorId);
+        Assert.Contains(prodBackup.Id, refused.Message, StringComparison.Ordinal);
+        Assert.Contains(stagingBackup.Id, refused.Message, StringComparison.Ordinal);
+        Assert.Contains("-Id", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(5, Count(elsewhere));
+
+        // Chosen by id, the other place's backup is restored, with a warning and in the confirmation.
+        var asked = new RecordingHost(_dir.Path) { WhatIf = true };
+        new RestoreMigrationBackupCommand { Database = elsewhere, Path = Repository, Id = stagingBackup.Id }.Invoke(asked, CancellationToken.None);
+        Assert.Contains(asked.Warnings, w => w.Contains("same name elsewhere", StringComparison.Ordinal) && w.Contains(staging.FilePath!, StringComparison.Ordinal));
+        Assert.Contains("same name elsewhere", Assert.Single(asked.ShouldProcessCalls).Action, StringComparison.Ordinal);
+
+        // Get-DatabaseBackup -Latest gives the newest of each, and retention keeps each one's newest.
+        var latest = new RecordingHost(_dir.Path);
+        new GetDatabaseBackupCommand { Path = Repository, LatestMode = true, Category = [BackupCategory.PreMigration] }.Invoke(latest, CancellationToken.None);
+        Assert.Equal([prodBackup.Id, stagingBackup.Id], latest.ObjectsOf<BackupInfo>().Select(b => b.Id));
+        var pruned = new RecordingHost(_dir.Path);
+        new InvokeBackupRetentionCommand { Path = Repository, KeepLast = 1, KeepDaily = 0, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(pruned, CancellationToken.None);
+        Assert.Equal([prodOlder.Id], pruned.ObjectsOf<RetentionDecision>().Select(d => d.BackupId));
+        Assert.Equal(new[] { prodBackup.Id, stagingBackup.Id }.Order(), new BackupRepository(Repository).List().Select(b => b.Id).Order());
+    }
+
+    [Fact]
     public async Task A_mistyped_repository_or_id_is_an_error_not_an_empty_catalog()
     {
         var missing = _dir.File("bakcups");

@@ -172,4 +172,26 @@ public sealed class DatabaseTargetTests
         Assert.DoesNotContain("abc123", redacted, StringComparison.Ordinal);
         Assert.Contains("********", redacted, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("postgres://app@localhost/shop", "postgres://ops:pw@127.0.0.1:5432/shop?sslmode=disable", true)]
+    [InlineData("postgres://localhost/shop", "postgresql://[::1]/shop", true)]
+    [InlineData("mysql://db1/shop", "mariadb://DB1:3306/shop", true)]
+    [InlineData("postgres://db1/shop", "postgres://db2/shop", false)]
+    [InlineData("postgres://db1/shop", "postgres://db1:5433/shop", false)]
+    [InlineData("postgres://db1/shop", "mysql://db1/shop", false)]
+    [InlineData("/srv/prod/app.db", "/srv/staging/app.db", false)]
+    [InlineData("/srv/prod/app.db", "/srv/prod/../prod/app.db", true)]
+    public void Identity_tells_same_named_databases_apart_and_ignores_the_user_and_options(string a, string b, bool same)
+    {
+        Assert.Equal(same, DatabaseTarget.Parse(a).Identity == DatabaseTarget.Parse(b).Identity);
+    }
+
+    [Fact]
+    public void Identity_of_a_raw_connection_string_matches_its_URI()
+    {
+        var raw = DatabaseTarget.Parse("Host=db1;Port=5432;Database=shop;Username=app;Password=secret").WithEngine(DatabaseEngine.PostgreSql);
+        Assert.Equal(DatabaseTarget.Parse("postgres://db1/shop").Identity, raw.Identity);
+        Assert.DoesNotContain("secret", raw.Identity, StringComparison.Ordinal);
+    }
 }

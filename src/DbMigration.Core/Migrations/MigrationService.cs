@@ -656,8 +656,12 @@ public sealed class MigrationService
             ?? Info(wanted, repaired.Description, repaired.Script, repaired.Status == "rolled_back" ? MigrationState.Pending : MigrationState.Applied, repaired, false);
     }
 
-    /// <summary>Live schema against the schema recorded after the last migration run.</summary>
-    public async Task<IReadOnlyList<SchemaDifference>> DriftAsync(DatabaseTarget target, CancellationToken cancellationToken)
+    /// <summary>
+    /// Live schema against the schema recorded after the last migration run. A PostgreSQL column that a timezone run
+    /// turned from timestamp into timestamptz is DbMigration's own recorded change, not drift: it is named in a
+    /// verbose message instead, until the run is undone.
+    /// </summary>
+    public async Task<IReadOnlyList<SchemaDifference>> DriftAsync(DatabaseTarget target, CancellationToken cancellationToken, IProgress<OperationUpdate>? progress = null)
     {
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
@@ -671,8 +675,26 @@ public sealed class MigrationService
                 $"{target} has no recorded schema: run Invoke-DatabaseMigration or Set-MigrationBaseline first.") { Target = target.ToString() };
         }
 
-        return SchemaSnapshot.Compare(snapshot.Value.Json, await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false),
-            await provider.GetDefinitionsAsync(connection, cancellationToken).ConfigureAwait(false));
+        var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
+        var differences = SchemaSnapshot.Compare(snapshot.Value.Json, tables, await provider.GetDefinitionsAsync(connection, cancellationToken).ConfigureAwait(false));
+        if (provider.Engine != DatabaseEngine.PostgreSql || !differences.Any(d => d.ObjectType == SchemaObjectType.Column && d.Kind == DifferenceKind.Changed))
+        {
+            return differences;
+        }
+
+        var converted = await Timezone.TimezoneMigrationService.ConvertedTypedColumnsAsync(tables, connection, cancellationToken).ConfigureAwait(false);
+        return differences.Where(d =>
+        {
+            var explained = d.ObjectType == SchemaObjectType.Column && d.Kind == DifferenceKind.Changed && converted.TryGetValue($"{d.Table}.{d.Name}", out var runId)
+                && d.Expected is { } expected && expected.Contains(" without time zone", StringComparison.Ordinal)
+                && expected.Replace(" without time zone", " with time zone", StringComparison.Ordinal) == d.Actual;
+            if (explained)
+            {
+                progress.Verbose($"{d.Table}.{d.Name}: {d.Expected} -> {d.Actual} is timezone run {converted[$"{d.Table}.{d.Name}"]}'s conversion to UTC, not drift (Undo-TimezoneMigration -Id {converted[$"{d.Table}.{d.Name}"]} reverts it).");
+            }
+
+            return !explained;
+        }).ToList();
     }
 
     /// <summary>Creates the next V&lt;n&gt;__&lt;name&gt;.sql with up and down sections.</summary>

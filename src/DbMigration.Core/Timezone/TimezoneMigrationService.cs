@@ -801,7 +801,7 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>
-    private static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IReadOnlyList<TableSchema> tables, DbConnection connection, CancellationToken cancellationToken)
+    internal static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IReadOnlyList<TableSchema> tables, DbConnection connection, CancellationToken cancellationToken)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         if (!tables.Any(t => t.Name.Name == Runs))

@@ -29,7 +29,7 @@ public sealed class TestMigrationDriftCommand : DatabaseCmdlet
             }
         }
 
-        foreach (var difference in await service.DriftAsync(target, cancellationToken).ConfigureAwait(false))
+        foreach (var difference in await service.DriftAsync(target, cancellationToken, new HostProgress(host)).ConfigureAwait(false))
         {
             host.WriteObject(difference);
         }

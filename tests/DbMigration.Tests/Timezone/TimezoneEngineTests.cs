@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using DbMigration.Errors;
+using DbMigration.Migrations;
 using DbMigration.PowerShell.Commands;
 using DbMigration.Query;
 using DbMigration.Targets;
@@ -996,6 +997,42 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
         Assert.Contains("row(s), as before", error.Message, StringComparison.Ordinal);
         Assert.Equal(before, Fingerprint(target));
         Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'logged_at'").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task Drift_leaves_out_the_columns_a_run_converted_until_it_is_undone_and_still_reports_hand_made_changes()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        using var dir = new TempDirectory();
+        var folder = dir.File("migrations");
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "V1__events.sql"), "CREATE TABLE events (id INTEGER PRIMARY KEY, logged_at timestamp(3) NOT NULL DEFAULT now(), note text);\nINSERT INTO events (id, logged_at) VALUES (1, '2024-07-01 12:00:00');\n");
+        new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, ForceMode = true }.Invoke(new RecordingHost(dir.Path), CancellationToken.None);
+        List<SchemaDifference> Drift(RecordingHost host)
+        {
+            new TestMigrationDriftCommand { Database = target }.Invoke(host, CancellationToken.None);
+            Assert.Empty(host.Errors);
+            return host.ObjectsOf<SchemaDifference>().ToList();
+        }
+
+        var result = Run(target);
+        Assert.Equal("timestamp with time zone", Convert.ToString(Query(target, "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'logged_at'").Single()[0], CultureInfo.InvariantCulture));
+        var afterRun = new RecordingHost();
+        Assert.Empty(Drift(afterRun));
+        Assert.Contains(afterRun.Verbose, v => v.Contains("logged_at", StringComparison.Ordinal) && v.Contains(result.RunId, StringComparison.Ordinal));
+
+        // A change by hand is drift as before, beside the converted column.
+        Query(target, "ALTER TABLE events ALTER COLUMN note TYPE varchar(10)");
+        var handMade = Assert.Single(Drift(new RecordingHost()));
+        Assert.Equal(("note", DifferenceKind.Changed), (handMade.Name, handMade.Kind));
+
+        // Undone, the column is back as recorded: still nothing to report for it.
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal("note", Assert.Single(Drift(new RecordingHost())).Name);
+
+        // A timestamptz change no run made is drift.
+        Query(target, "ALTER TABLE events ALTER COLUMN logged_at TYPE timestamptz(3)");
+        Assert.Contains(Drift(new RecordingHost()), d => d.Name == "logged_at");
     }
 
     [Fact]

@@ -183,10 +183,18 @@ public sealed partial class TimezoneMigrationService
             context.Outcome.Columns.Add(Result(plan.Columns[i], tallies[i], context.Converter, SqliteUpdate));
         }
 
-        // What the converter saw of the original rows, against what the new table holds; the counting scan runs
-        // on its own connections while this one compares a random sample.
+        await ValidateSqliteAsync(context, plan, record, tallies, unchanged, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task ValidateSqliteAsync(ConvertContext context, TablePlan plan, string record, List<TimestampTally> tallies, bool unchanged, CancellationToken cancellationToken)
+    {
+        // What the converter saw of the original rows, against what the new table holds. With an integer key the
+        // counting scan runs as two halves on their own connections while this one compares a random sample.
         var before = new TableCounts(tallies[0].Rows, tallies.Select(t => t.Rows - t.Nulls).ToArray(), tallies.Select(t => t.Marked).ToArray());
-        var counting = Task.Run(() => CountCommittedAsync(context, plan, cancellationToken), cancellationToken);
+        var middle = await MiddleKeyAsync(context, plan, cancellationToken).ConfigureAwait(false);
+        var counting = middle is null
+            ? Task.FromResult(await CountAsync(context, plan, cancellationToken).ConfigureAwait(false))
+            : Task.Run(() => CountInHalvesAsync(context, plan, middle, cancellationToken), cancellationToken);
         var sampled = unchanged ? plan.Columns.Select(_ => (Samples: 0, Mismatches: 0)).ToArray() : await SampleSqliteAsync(context, plan, record, cancellationToken).ConfigureAwait(false);
         var after = await counting.ConfigureAwait(false);
         CheckCounts(context, plan, before, after, tallies.Select(t => t.Converted).ToList());
@@ -196,20 +204,19 @@ public sealed partial class TimezoneMigrationService
         }
     }
 
-    /// <summary>The committed table's counts, scanned as two key ranges in parallel when the key is an integer.</summary>
-    private static async Task<TableCounts> CountCommittedAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
+    /// <summary>The middle of an integer key's range, where the counting scan splits; null for other keys or no rows.</summary>
+    private static async Task<long?> MiddleKeyAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
     {
-        long? middle = null;
-        if (plan.IntegerKey)
+        if (!plan.IntegerKey)
         {
-            // Separate subqueries: SQLite seeks each end only for a lone min() or max(); together they scan the table.
-            var key = context.Key(plan);
-            await using var bounds = context.Connection.CreateCommand($"SELECT ((SELECT MIN({key}) FROM {context.Table(plan)}) + (SELECT MAX({key}) FROM {context.Table(plan)})) / 2");
-            var value = await bounds.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            middle = value is null or DBNull ? null : System.Convert.ToInt64(value, CultureInfo.InvariantCulture);
+            return null;
         }
 
-        return await CountInHalvesAsync(context, plan, middle, cancellationToken).ConfigureAwait(false);
+        // Separate subqueries: SQLite seeks each end only for a lone min() or max(); together they scan the table.
+        var key = context.Key(plan);
+        await using var bounds = context.Connection.CreateCommand($"SELECT ((SELECT MIN({key}) FROM {context.Table(plan)}) + (SELECT MAX({key}) FROM {context.Table(plan)})) / 2");
+        var value = await bounds.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? null : System.Convert.ToInt64(value, CultureInfo.InvariantCulture);
     }
 
     /// <summary>The rebuild holds the table twice until the run is undone or its record dropped: check there is room.</summary>

@@ -885,6 +885,64 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task An_applications_write_queued_behind_the_conversion_waits_for_its_validation()
+    {
+        // An application adds and removes rows as it runs. Its statements wait on SQLite's busy timeout while the
+        // table is rebuilt, and go in after the commit: the validation's counts must not take them for rows the
+        // conversion lost or added, and the rows must survive.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE big (id INTEGER PRIMARY KEY, at VARCHAR(40) NOT NULL)");
+        foreach (var chunk in Enumerable.Range(1, 300_000).Select(i => $"({i}, '2024-03-{1 + i % 28:00} {i % 24:00}:{i % 60:00}:00')").Chunk(10_000))
+        {
+            Query(target, "INSERT INTO big (id, at) VALUES " + string.Join(", ", chunk));
+        }
+
+        Task? writer = null;
+        var progress = new WhileConverting(() => writer = Task.Run(() =>
+        {
+            using var app = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+            app.Open();
+            using var write = app.CreateCommand();
+            write.CommandText = "PRAGMA busy_timeout = 60000; INSERT INTO big (id, at) VALUES (300001, '2024-05-05 05:05:05'); DELETE FROM big WHERE id = 7;";
+            write.ExecuteNonQuery();
+        }));
+        using var reports = new TempDirectory();
+        var result = await new TimezoneMigrationService().RunAsync(new TimezoneMigrationRequest
+        {
+            Target = target,
+            SourceTimeZone = "Europe/London",
+            Ambiguous = AmbiguousTimePolicy.Earlier,
+            Nonexistent = NonexistentTimePolicy.ShiftForward,
+            SkipBackup = true,
+            ReportPath = reports.Path,
+        }, progress, CancellationToken.None);
+        Assert.NotNull(writer);
+        await writer!.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(result.Validation!.Passed, string.Join("; ", result.Validation.Checks));
+        Assert.Equal(300_000, result.Columns.Single().Converted);
+        // The application's row went in after the conversion, as it wrote it, and its delete too.
+        Assert.Equal("2024-05-05 05:05:05", Query(target, "SELECT at FROM big WHERE id = 300001").Single()[0]);
+        Assert.Empty(Query(target, "SELECT at FROM big WHERE id = 7"));
+        Assert.Equal(300_000L, Query(target, "SELECT COUNT(*) FROM big").Single()[0]);
+    }
+
+    /// <summary>Runs an action once, at the first progress report inside the conversion.</summary>
+    private sealed class WhileConverting(Action action) : IProgress<DbMigration.Operations.OperationUpdate>
+    {
+        private bool _done;
+
+        public void Report(DbMigration.Operations.OperationUpdate value)
+        {
+            if (!_done && value is DbMigration.Operations.ProgressUpdate { Activity: "Invoke-TimezoneMigration", PercentComplete: > 0 and < 100 })
+            {
+                _done = true;
+                action();
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_DATE_column_of_days_is_left_alone_and_named_while_one_holding_date_times_converts()
     {
         // Converting a birthday at local midnight to UTC would move it to another instant, or another day.

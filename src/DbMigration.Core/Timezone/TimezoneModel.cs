@@ -78,6 +78,11 @@ public sealed record TimezoneColumnResult
 
     public long Epoch { get; init; }
 
+    /// <summary>
+    /// Values left as they were because they cannot be converted: text that is no timestamp, MariaDB zero and partial
+    /// dates, and sentinels at the calendar's edge such as 9999-12-31 or infinity. The report lists each by key with
+    /// its reason ("unparseable" or "out of range").
+    /// </summary>
     public long Unparseable { get; init; }
 
     public long Ambiguous { get; init; }

@@ -268,6 +268,7 @@ public sealed class MySqlDataReader : DbDataReader
     private void Fail(ReadOnlySpan<byte> payload, CancellationToken cancellationToken)
     {
         var error = ErrPacket.ToException(payload);
+        error.CommandText = _command.CommandText;
         _state = State.Finished;
         _command.EndExecution();
         if (_command.CancelRequested != MySqlCommand.CancelReason.None && error.Number is 1317 or 1927 or 3024)

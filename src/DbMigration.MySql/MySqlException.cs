@@ -47,6 +47,9 @@ public sealed class MySqlException : DbException
 
     public override string? SqlState => SqlStateCode;
 
+    /// <summary>The text of the command the server refused, as written (parameters not substituted); null for connection errors.</summary>
+    public string? CommandText { get; internal set; }
+
     /// <summary>True for errors after which the connection cannot be used again.</summary>
     public bool IsFatal => Number is MySqlClientError.ServerGone or MySqlClientError.ServerLost or MySqlClientError.ProtocolError;
 

@@ -44,4 +44,33 @@ public sealed class MariaDbProviderTests(MariaDbServer server)
         await using var check = new MySqlCommand("SELECT v FROM a WHERE id = 3", connection);
         Assert.Equal(127, Convert.ToInt32(await check.ExecuteScalarAsync(), CultureInfo.InvariantCulture));
     }
+
+    [Fact]
+    public async Task A_refused_statement_carries_its_text_into_the_translated_error()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var provider = DatabaseProviders.For(target);
+        await using var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        // The second statement fails, after the first one's result: the error still names the command.
+        command.CommandText = "SELECT 1; SELECT no_such_column FROM no_such_table WHERE id = @id";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@id";
+        parameter.Value = "s3cret";
+        command.Parameters.Add(parameter);
+        var error = await Assert.ThrowsAsync<MySqlException>(async () =>
+        {
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.NextResultAsync())
+            {
+            }
+        });
+        Assert.Equal(command.CommandText, error.CommandText);
+
+        // A driver error that reaches a cmdlet untranslated gets its SQL from there, parameters unsubstituted.
+        var translated = provider.TranslateException(error, target, null)!;
+        Assert.Equal(command.CommandText, translated.Sql);
+        Assert.DoesNotContain("s3cret", translated.Sql, StringComparison.Ordinal);
+        Assert.Equal(1146, translated.ServerErrorNumber);
+    }
 }

@@ -141,7 +141,7 @@ internal sealed class MySqlProvider : IDatabaseProvider
         return new DbMigrationException(id, kind, text, exception)
         {
             Target = where,
-            Sql = sql,
+            Sql = sql ?? my.CommandText,
             SqlState = my.SqlStateCode,
             ServerErrorNumber = my.Number,
         };

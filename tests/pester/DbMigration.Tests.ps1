@@ -259,6 +259,23 @@ Describe 'Backups on SQLite' {
         (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
     }
 
+    It 'rolls back from the database''s own backups when a same-named database elsewhere shares the repository' {
+        $shared = Join-Path $work 'shared-backups'
+        $prod = Join-Path (New-Item -ItemType Directory (Join-Path $work 'prod')).FullName 'app.db'
+        $staging = Join-Path (New-Item -ItemType Directory (Join-Path $work 'staging')).FullName 'app.db'
+        Copy-Item $db $prod
+        Copy-Item $db $staging
+        Invoke-DatabaseQuery $staging 'DELETE FROM events WHERE id > 5' -Confirm:$false | Out-Null
+        $own = Backup-Database $prod -Path $shared -Category PreMigration
+        $other = Backup-Database $staging -Path $shared -Category PreMigration
+        Invoke-DatabaseQuery $prod 'DELETE FROM events' -Confirm:$false | Out-Null
+        $restore = Restore-MigrationBackup -Database $prod -Path $shared -Latest -Category PreMigration -SkipSafetyBackup -Confirm:$false -WarningVariable warned
+        $restore.BackupId | Should -Be $own.Id
+        $warned | Should -BeNullOrEmpty
+        (Invoke-DatabaseQuery $prod 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
+        @(Get-DatabaseBackup $shared -Latest).Id | Should -Be @($own.Id, $other.Id)
+    }
+
     It 'refuses an empty tag before taking a backup' {
         $tagged = Join-Path $work 'tag-backups'
         { Backup-Database $db -Path $tagged -Tag 'nightly', '' } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'

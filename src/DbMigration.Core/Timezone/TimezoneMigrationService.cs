@@ -690,6 +690,12 @@ public sealed partial class TimezoneMigrationService
                 var column = table.Columns.FirstOrDefault(c => string.Equals(c.Name, qualified[(dot + 1)..], StringComparison.OrdinalIgnoreCase))
                     ?? throw new DbMigrationException(ErrorIds.TimezoneColumnNotFound, ErrorKind.ObjectNotFound,
                         $"Column '{qualified[(dot + 1)..]}' does not exist in {table.Name}. Columns: {string.Join(", ", table.Columns.Select(c => c.Name))}.") { Target = request.Target.ToString() };
+                if (NotConvertible(engine, column.DataType) is { } why)
+                {
+                    throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidArgument,
+                        $"{table.Name}.{column.Name} cannot be converted: it is {column.DataType}, {why}.") { Target = request.Target.ToString() };
+                }
+
                 chosen.Add(Describe(engine, table, column, "named by -Column"));
             }
         }
@@ -715,6 +721,10 @@ public sealed partial class TimezoneMigrationService
                     else if (IsTypedTimestamp(engine, column.DataType))
                     {
                         chosen.Add(Describe(engine, table, column, $"declared type {column.DataType}"));
+                    }
+                    else if (IsInstantType(engine, column.DataType))
+                    {
+                        progress.Verbose($"{table.Name}.{column.Name} is {column.DataType}, which already holds instants: not converted.");
                     }
                     else if (IsText(engine, column.DataType))
                     {
@@ -858,6 +868,33 @@ public sealed partial class TimezoneMigrationService
     /// <summary>A SQLite column declared as a date without a time (DATE), which may hold days rather than instants.</summary>
     private static bool IsDeclaredDate(string type) =>
         type.Contains("date", StringComparison.OrdinalIgnoreCase) && !type.Contains("time", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>PostgreSQL timestamptz and MariaDB TIMESTAMP store UTC instants; the session's time zone only shows them.</summary>
+    private static bool IsInstantType(DatabaseEngine engine, string type)
+    {
+        var t = type.ToLowerInvariant();
+        return engine switch
+        {
+            DatabaseEngine.PostgreSql => t.StartsWith("timestamp", StringComparison.Ordinal) && t.Contains("with time zone", StringComparison.Ordinal) && !t.Contains("without", StringComparison.Ordinal),
+            DatabaseEngine.MySql => t.StartsWith("timestamp", StringComparison.Ordinal),
+            _ => false,
+        };
+    }
+
+    /// <summary>Why a column named by -Column cannot be converted, or null when it can (SQLite's declared types are only advice).</summary>
+    private static string? NotConvertible(DatabaseEngine engine, string type)
+    {
+        if (engine == DatabaseEngine.Sqlite || IsTypedTimestamp(engine, type) || IsText(engine, type))
+        {
+            return null;
+        }
+
+        return IsInstantType(engine, type)
+            ? engine == DatabaseEngine.PostgreSql
+                ? "which stores UTC instants already: there is nothing to convert"
+                : "which MariaDB and MySQL store as UTC instants already (shown in the session's time zone): there is nothing to convert"
+            : $"not a local date-time: only {(engine == DatabaseEngine.PostgreSql ? "timestamp without time zone" : "DATETIME")} and text columns hold naive local times";
+    }
 
     private static bool IsText(DatabaseEngine engine, string type)
     {

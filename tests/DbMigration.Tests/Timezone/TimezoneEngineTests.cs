@@ -427,6 +427,37 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         }
     }
 
+    /// <summary>
+    /// A column of the engine's instant type (UTC inside, shown in the session's zone) is not discovered, and named by
+    /// -Column it is refused before anything is recorded, as is a column that holds no date-times at all.
+    /// </summary>
+    protected async Task InstantAndNonDateColumnsAreNotConvertedAsync(string instantType, string instantValue, string currentSchema)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"CREATE TABLE t (id INTEGER PRIMARY KEY, ts {instantType} NULL, n INTEGER NULL, local_at {NativeType} NULL)");
+        Query(target, $"INSERT INTO t (id, ts, n, local_at) VALUES (1, '{instantValue}', 5, '2024-07-01 12:00:00')");
+        var before = string.Join("|", Query(target, "SELECT ts, n FROM t").Single().Values);
+
+        var discovered = new RecordingHost(ReportFolder) { WhatIf = true };
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(discovered, CancellationToken.None);
+        Assert.Equal(["local_at"], Assert.Single(discovered.ObjectsOf<TimezoneMigrationResult>()).Columns.Select(c => c.Column));
+        Assert.Contains(discovered.Verbose, v => v.Contains("t.ts is", StringComparison.Ordinal) && v.Contains("already holds instants", StringComparison.Ordinal));
+
+        foreach (var (column, says) in new[] { ("t.ts", "UTC instants already"), ("t.n", "not a local date-time") })
+        {
+            var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+            {
+                Database = target, SourceTimeZone = "America/New_York", Column = [column], SkipBackupMode = true, ReportPath = ReportFolder,
+            }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+            Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
+            Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
+            Assert.Contains(says, error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, string.Join("|", Query(target, "SELECT ts, n FROM t").Single().Values));
+        Assert.Empty(Query(target, $"SELECT table_name FROM information_schema.tables WHERE table_name = 'dbmigration_tz_runs' AND table_schema = {currentSchema}"));
+    }
+
     /// <summary>A zone's local times around every offset change from 1970 to 2037, and random ones, as applications store them.</summary>
     private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues(string zoneId)
     {
@@ -1094,6 +1125,10 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public Task A_timestamptz_column_is_not_converted_and_naming_it_is_refused() =>
+        InstantAndNonDateColumnsAreNotConvertedAsync("timestamptz", "2024-07-01 12:00:00+00", "current_schema()");
+
+    [Fact]
     public Task A_typed_run_killed_during_its_ALTER_changes_nothing() =>
         KilledTypedRunAsync("SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'ALTER TABLE%big%'");
 
@@ -1152,6 +1187,10 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     protected override string? NativeType => "DATETIME(6)";
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
+
+    [Fact]
+    public Task A_TIMESTAMP_column_is_not_converted_and_naming_it_is_refused() =>
+        InstantAndNonDateColumnsAreNotConvertedAsync("TIMESTAMP", "2024-07-01 12:00:00", "DATABASE()");
 
     [Fact]
     public async Task Zero_and_partial_dates_are_left_as_they_are_listed_by_key_and_undo_is_exact()

@@ -553,62 +553,6 @@ public sealed partial class TimezoneMigrationService
         }
     }
 
-    /// <summary>
-    /// PostgreSQL refuses to change the type of a column a view uses: the views' definitions are kept, the views
-    /// dropped, the ALTER run and the views recreated, all in the caller's transaction.
-    /// </summary>
-    /// <param name="table">The table's quoted, schema-qualified name: it is read as a regclass.</param>
-    private static async Task AlterKeepingViewsAsync(DbConnection connection, DbTransaction transaction, string table, IReadOnlyList<string> columns, string alter, CancellationToken cancellationToken)
-    {
-        var views = new List<(string Name, string Definition)>();
-        foreach (var column in columns)
-        {
-            foreach (var view in await DependentViewsAsync(connection, transaction, table, column, cancellationToken).ConfigureAwait(false))
-            {
-                if (!views.Any(v => v.Name == view.Name))
-                {
-                    views.Add(view);
-                }
-            }
-        }
-
-        foreach (var (name, _) in views)
-        {
-            await connection.ExecuteAsync($"DROP VIEW {name}", cancellationToken, transaction).ConfigureAwait(false);
-        }
-
-        await using (var command = connection.CreateCommand(alter, transaction, 0))
-        {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        foreach (var (name, definition) in Enumerable.Reverse(views))
-        {
-            await connection.ExecuteAsync($"CREATE VIEW {name} AS {definition}", cancellationToken, transaction).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task<List<(string Name, string Definition)>> DependentViewsAsync(DbConnection connection, DbTransaction transaction, string table, string column, CancellationToken cancellationToken)
-    {
-        var views = new List<(string, string)>();
-        await using var command = connection.CreateCommand("""
-            SELECT DISTINCT v.oid::regclass::text, pg_get_viewdef(v.oid)
-            FROM pg_depend d
-            JOIN pg_rewrite r ON r.oid = d.objid
-            JOIN pg_class v ON v.oid = r.ev_class
-            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            WHERE d.refobjid = @table::regclass AND a.attname = @column AND v.oid <> d.refobjid AND v.relkind = 'v'
-            """, transaction);
-        command.AddParameter("@table", table).AddParameter("@column", column);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            views.Add((reader.GetString(0), reader.GetString(1)));
-        }
-
-        return views;
-    }
-
     private static async Task<long> UndoPostgresTypedAsync(UndoContext undo, List<RunColumn> columns, CancellationToken cancellationToken)
     {
         var connection = undo.Connection;

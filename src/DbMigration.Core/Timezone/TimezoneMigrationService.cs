@@ -47,6 +47,7 @@ public sealed partial class TimezoneMigrationService
         var provider = DatabaseProviders.For(request.Target);
         await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
+        await RefuseUnalterableAsync(provider, connection, request.Target, plans, cancellationToken).ConfigureAwait(false);
         var issues = new List<TimestampIssue>();
         var results = await AnalyzePlansAsync(provider, connection, request, converter, plans, issues, progress, cancellationToken).ConfigureAwait(false);
         return new TimezoneMigrationResult
@@ -74,6 +75,7 @@ public sealed partial class TimezoneMigrationService
         await using var connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
+        await RefuseUnalterableAsync(provider, connection, target, plans, cancellationToken).ConfigureAwait(false);
 
         // A policy that refuses is checked before anything changes.
         var issues = new List<TimestampIssue>();
@@ -275,6 +277,22 @@ public sealed partial class TimezoneMigrationService
 
     internal const string SqliteUpdate = "sqlite-update";
     internal const string AlterCase = "alter-case";
+
+    /// <summary>Refuses, before anything is recorded, a PostgreSQL column whose type cannot change under what reads it.</summary>
+    private static async Task RefuseUnalterableAsync(IDatabaseProvider provider, DbConnection connection, DatabaseTarget target, List<TablePlan> plans, CancellationToken cancellationToken)
+    {
+        foreach (var plan in plans.Where(p => p.Method == AlterCase))
+        {
+            var columns = plan.Columns.Select(c => c.Column).ToList();
+            var blockers = await PostgresBlockersAsync(connection, provider.QuoteTable(plan.Table), columns, cancellationToken).ConfigureAwait(false);
+            if (blockers.Count > 0)
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz while {string.Join("; ", blockers)} reads it: PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")
+                { Target = target.ToString() };
+            }
+        }
+    }
     internal const string UpdateCase = "update-case";
     internal const string Rewrite = "rewrite";
 

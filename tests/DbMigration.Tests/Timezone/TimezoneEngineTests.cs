@@ -737,7 +737,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(2, Query(target, $"SELECT {key} FROM {q("Visit View")}").Count);
     }
 
-    private static string Utc(object? value) => value switch
+    protected static string Utc(object? value) => value switch
     {
         DateTime d => d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
         DateTimeOffset o => o.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
@@ -1122,6 +1122,80 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
         // A timestamptz change no run made is drift.
         Query(target, "ALTER TABLE events ALTER COLUMN logged_at TYPE timestamptz(3)");
         Assert.Contains(Drift(new RecordingHost()), d => d.Name == "logged_at");
+    }
+
+    [Fact]
+    public async Task Views_over_a_converted_column_come_back_with_their_owner_grants_options_comments_and_triggers()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var (owner, reader) = ($"dbm_view_owner_{suffix}", $"dbm_view_reader_{suffix}");
+        Query(target, $"CREATE ROLE {owner}; CREATE ROLE {reader}");
+        Query(target, $"""
+            CREATE TABLE visits (id INTEGER PRIMARY KEY, at timestamp NOT NULL, note text);
+            INSERT INTO visits VALUES (1, '2024-07-01 12:00:00', 'a'), (2, '2024-01-15 08:30:00', 'b');
+            CREATE VIEW v_visits WITH (security_barrier = true) AS SELECT id, at, note FROM visits WITH LOCAL CHECK OPTION;
+            ALTER VIEW v_visits OWNER TO {owner};
+            GRANT SELECT, UPDATE ON visits TO {owner};
+            GRANT SELECT ON v_visits TO {reader};
+            GRANT UPDATE (note) ON v_visits TO {reader};
+            COMMENT ON VIEW v_visits IS 'what the reports read';
+            COMMENT ON COLUMN v_visits.at IS 'when';
+            ALTER VIEW v_visits ALTER COLUMN note SET DEFAULT 'none';
+            CREATE VIEW v_recent AS SELECT id, at FROM v_visits WHERE at > '2024-03-01';
+            CREATE FUNCTION visits_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO visits VALUES (NEW.id, NEW.at, 'via view'); RETURN NEW; END $$;
+            CREATE TRIGGER v_recent_insert INSTEAD OF INSERT ON v_recent FOR EACH ROW EXECUTE FUNCTION visits_insert();
+            """);
+        const string catalog = """
+            SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl::text, c.reloptions::text, obj_description(c.oid, 'pg_class'),
+                   (SELECT string_agg(a.attname || ':' || coalesce(a.attacl::text, '') || ':' || coalesce(col_description(c.oid, a.attnum), ''), ',' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0),
+                   (SELECT string_agg(pg_get_expr(d.adbin, d.adrelid), ',') FROM pg_attrdef d WHERE d.adrelid = c.oid),
+                   (SELECT string_agg(pg_get_triggerdef(t.oid), ';' ORDER BY t.tgname) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+            FROM pg_class c WHERE c.relname IN ('v_visits', 'v_recent') ORDER BY c.relname
+            """;
+        string Catalog() => string.Join("\n", Query(target, catalog).Select(r => string.Join("|", r.Values)));
+        var before = Catalog();
+        Assert.Contains(reader, before, StringComparison.Ordinal);
+        Assert.Contains("check_option=local", before, StringComparison.Ordinal);
+
+        var result = Run(target);
+        Assert.Equal(["at"], result.Columns.Select(c => c.Column));
+        Assert.Equal(before, Catalog());
+        Assert.Equal("2024-07-01T16:00:00Z", Utc(Query(target, "SELECT at FROM v_recent WHERE id = 1").Single()[0]));
+        // The INSTEAD OF trigger still works, and the view's default still applies.
+        Query(target, "INSERT INTO v_recent (id, at) VALUES (3, '2024-08-01 00:00:00+00')");
+        Assert.Equal("via view", Query(target, "SELECT note FROM visits WHERE id = 3").Single()[0]);
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Catalog());
+        Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, "SELECT data_type FROM information_schema.columns WHERE table_name = 'visits' AND column_name = 'at'").Single()[0], CultureInfo.InvariantCulture));
+        Query(target, $"DROP VIEW v_recent, v_visits; DROP OWNED BY {reader}, {owner}; DROP ROLE {owner}; DROP ROLE {reader}");
+    }
+
+    [Fact]
+    public async Task Materialized_views_generated_columns_and_expression_indexes_on_the_column_are_refused_with_nothing_changed()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE m (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
+            CREATE MATERIALIZED VIEW m_daily AS SELECT at::date AS day, count(*) FROM m GROUP BY 1;
+            CREATE TABLE g (id INTEGER PRIMARY KEY, at timestamp NOT NULL, day date GENERATED ALWAYS AS (at::date) STORED);
+            CREATE TABLE x (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
+            CREATE INDEX ix_x_day ON x (date_trunc('day', at));
+            INSERT INTO m VALUES (1, '2024-07-01 12:00:00'); INSERT INTO g (id, at) VALUES (1, '2024-07-01 12:00:00'); INSERT INTO x VALUES (1, '2024-07-01 12:00:00');
+            """);
+        foreach (var (table, names) in new[] { ("m", "materialized view m_daily"), ("g", "generated column day"), ("x", "index ix_x_day") })
+        {
+            var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+            {
+                Database = target, SourceTimeZone = "America/New_York", Table = [table], SkipBackupMode = true, ReportPath = ReportFolder,
+            }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+            Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
+            Assert.Contains(names, error.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was changed", error.Message, StringComparison.Ordinal);
+            Assert.Equal("2024-07-01 12:00:00", Query(target, $"SELECT at::text FROM {table}").Single()[0]);
+            Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, $"SELECT data_type FROM information_schema.columns WHERE table_name = '{table}' AND column_name = 'at'").Single()[0], CultureInfo.InvariantCulture));
+        }
     }
 
     [Fact]

@@ -856,6 +856,12 @@ public sealed partial class TimezoneMigrationService
     private static TimestampColumn Describe(DatabaseEngine engine, TableSchema table, ColumnSchema column, string reason)
     {
         var typed = engine != DatabaseEngine.Sqlite && IsTypedTimestamp(engine, column.DataType);
+        if (table.PrimaryKey.Count == 1 && string.Equals(table.PrimaryKey[0], column.Name, StringComparison.Ordinal))
+        {
+            throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                $"{table.Name}.{column.Name} is the table's primary key: a run records, checks and undoes rows by their key, and converting this column would change every key. Nothing was changed. Leave it out with -ExcludeColumn {table.Name.Name}.{column.Name}, or convert it by hand.");
+        }
+
         if (table.PrimaryKey.Count == 1)
         {
             var key = table.Columns.First(c => c.Name == table.PrimaryKey[0]);

@@ -458,6 +458,25 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Empty(Query(target, $"SELECT table_name FROM information_schema.tables WHERE table_name = 'dbmigration_tz_runs' AND table_schema = {currentSchema}"));
     }
 
+    [Fact]
+    public async Task A_primary_key_column_is_refused_with_nothing_changed()
+    {
+        // Rows are recorded, checked and undone by their key: a converted key would lose them all.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"CREATE TABLE stamps (at {NativeType ?? "TEXT"} NOT NULL PRIMARY KEY, v INTEGER NULL)");
+        Query(target, "INSERT INTO stamps (at, v) VALUES ('2024-07-01 12:00:00', 1), ('2024-07-01 16:00:00', 2)");
+        var before = string.Join("|", Query(target, "SELECT at, v FROM stamps ORDER BY v").Select(r => string.Join(",", r.Values)));
+
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
+        Assert.Contains("primary key", error.Message, StringComparison.Ordinal);
+        Assert.Contains("-ExcludeColumn stamps.at", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, string.Join("|", Query(target, "SELECT at, v FROM stamps ORDER BY v").Select(r => string.Join(",", r.Values))));
+    }
+
     /// <summary>A zone's local times around every offset change from 1970 to 2037, and random ones, as applications store them.</summary>
     private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues(string zoneId)
     {
@@ -1261,6 +1280,32 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     protected override string? NativeType => "DATETIME(6)";
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
+
+    [Fact]
+    public async Task A_unique_index_hit_while_converting_in_place_is_named_and_undo_restores_the_rows()
+    {
+        // Hourly readings, unique per sensor: shifting 01:00 by four hours lands on 05:00 before that row moved.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor INTEGER NOT NULL, at DATETIME(6) NOT NULL, UNIQUE KEY uq_sensor_at (sensor, at))");
+        Query(target, "INSERT INTO readings VALUES " + string.Join(", ", Enumerable.Range(1, 48).Select(i => $"({i}, 1, '{new LocalDateTime(2024, 7, 1, 0, 0).PlusHours(i):uuuu-MM-dd HH:mm:ss}')")));
+        string Rows() => string.Join("|", Query(target, "SELECT id, at FROM readings ORDER BY id").Select(r => $"{r[0]}:{((DateTime)r[1]!).Ticks}"));
+        var before = Rows();
+
+        var host = new RecordingHost(ReportFolder);
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, BatchSize = 10,
+        }.Invoke(host, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
+        Assert.Contains("uq_sensor_at", error.Message, StringComparison.Ordinal);
+        Assert.Contains("row by row", error.Message, StringComparison.Ordinal);
+        var run = Assert.Single(Query(target, "SELECT run_id, status FROM dbmigration_tz_runs"));
+        Assert.Equal("failed", run[1]);
+        Assert.Contains(host.Warnings, w => w.Contains($"-Id {run[0]}", StringComparison.Ordinal));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = (string)run[0]! }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
 
     [Fact]
     public Task A_TIMESTAMP_column_is_not_converted_and_naming_it_is_refused() =>

@@ -120,7 +120,7 @@ public sealed partial class TimezoneMigrationService
             // SQLite reports a statement interrupted by the stop as its own error.
             var stopped = ex is OperationCanceledException || cancellationToken.IsCancellationRequested;
             await EndUnfinishedRunAsync(provider, connection, target, runId, stopped ? Stopped : Failed).ConfigureAwait(false);
-            progress.Warning($"Run {runId} {(stopped ? "was stopped" : "failed")} part-way; the tables it had finished stay converted. Undo-TimezoneMigration -Database '{target}' -Id {runId} puts back what it changed.");
+            progress.Warning(UnfinishedRunWarning(runId, target, outcome, stopped));
             if (stopped && ex is not OperationCanceledException)
             {
                 throw new OperationCanceledException($"Run {runId} was stopped.", ex, cancellationToken);
@@ -153,6 +153,7 @@ public sealed partial class TimezoneMigrationService
         for (var index = 0; index < plans.Count; index++)
         {
             var plan = plans[index];
+            outcome.Current = plan;
             var context = new ConvertContext(provider, connection, request, converter, text, runId, issues, outcome, progress);
             switch (plan.Method)
             {
@@ -169,7 +170,25 @@ public sealed partial class TimezoneMigrationService
                     await ConvertByRewriteAsync(context, plan, cancellationToken).ConfigureAwait(false);
                     break;
             }
+
+            outcome.TablesDone.Add(plan.Table.ToString());
+            outcome.Current = null;
         }
+    }
+
+    /// <summary>What a run that ended part-way leaves: converted tables, and a table that commits in batches may be half done.</summary>
+    private static string UnfinishedRunWarning(string runId, DatabaseTarget target, RunOutcome outcome, bool stopped)
+    {
+        var how = stopped ? "was stopped" : "failed";
+        var partly = outcome.Current is { Method: UpdateCase or Rewrite } current ? current.Table.ToString() : null;
+        if (outcome.TablesDone.Count == 0 && partly is null)
+        {
+            return $"Run {runId} {how} before it converted any table: nothing was changed.";
+        }
+
+        var done = outcome.TablesDone.Count == 0 ? string.Empty : $"{string.Join(", ", outcome.TablesDone)} stay{(outcome.TablesDone.Count == 1 ? "s" : string.Empty)} converted";
+        var half = partly is null ? string.Empty : $"{partly} may be partly converted (its batches commit as they go)";
+        return $"Run {runId} {how} part-way: {string.Join("; ", new[] { done, half }.Where(t => t.Length > 0))}. Undo-TimezoneMigration -Database '{target}' -Id {runId} puts back what it changed.";
     }
 
     private const string Stopped = "stopped";
@@ -336,6 +355,11 @@ public sealed partial class TimezoneMigrationService
         public List<TimezoneColumnResult> Columns { get; } = [];
 
         public List<string> Checks { get; } = [];
+
+        /// <summary>Tables converted and committed so far, and the one being converted (null between tables).</summary>
+        public List<string> TablesDone { get; } = [];
+
+        public TablePlan? Current { get; set; }
 
         public bool Passed { get; private set; } = true;
 

@@ -935,6 +935,24 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task A_run_that_fails_on_its_first_table_says_nothing_was_changed()
+    {
+        // A CHECK constraint written for the local format rejects the UTC text: the rebuild rolls back whole.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT NOT NULL CHECK (at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'))");
+        Query(target, "INSERT INTO t VALUES (1, '2024-07-01 12:00:00')");
+        var host = new RecordingHost(ReportFolder);
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(host, CancellationToken.None));
+        Assert.Contains("CHECK constraint failed", error.Message, StringComparison.Ordinal);
+        Assert.Contains(host.Warnings, w => w.Contains("before it converted any table: nothing was changed", StringComparison.Ordinal));
+        Assert.Equal("2024-07-01 12:00:00", Query(target, "SELECT at FROM t").Single()[0]);
+        Assert.Equal("failed", Query(target, "SELECT status FROM dbmigration_tz_runs").Single()[0]);
+    }
+
+    [Fact]
     public async Task An_applications_write_queued_behind_the_conversion_waits_for_its_validation()
     {
         // An application adds and removes rows as it runs. Its statements wait on SQLite's busy timeout while the

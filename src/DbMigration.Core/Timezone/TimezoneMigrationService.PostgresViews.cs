@@ -37,6 +37,13 @@ public sealed partial class TimezoneMigrationService
                 $"{table} ({string.Join(", ", columns)}): index {string.Join(", ", indexes)} computes an expression over the column that is not immutable for timestamptz (its result would depend on the session's time zone), so PostgreSQL cannot rebuild it. Nothing was changed. Drop the index, convert, and create it again over an expression such as (column AT TIME ZONE 'UTC').", ex)
             { Sql = alter };
         }
+        catch (DbException ex) when (ex.SqlState == "0A000")
+        {
+            // "cannot alter type of a column used by …": something else reads the column (a SQL-standard function body).
+            throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                $"{table} ({string.Join(", ", columns)}): PostgreSQL refused to change the column's type: {ex.Message}. Nothing was changed. Drop what reads the column, convert, and create it again.", ex)
+            { Sql = alter };
+        }
 
         foreach (var view in views.OrderBy(v => v.Depth))
         {

@@ -438,6 +438,7 @@ public sealed class MigrationService
     private static async Task RunStatementAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, SqlStatement statement, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand(statement.Text, transaction, timeoutSeconds: 0);
+        provider.SendAsWritten(command);
         using var interrupt = provider.InterruptOn(connection, cancellationToken);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -35,6 +35,12 @@ public interface IDatabaseProvider
     /// </summary>
     IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Readies a command holding one statement that DbMigration split from a script, and no parameters, to go to the
+    /// server as written: a driver that splits commands at semicolons itself must not cut a body that keeps them.
+    /// </summary>
+    void SendAsWritten(DbCommand command);
+
     Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken);
 
     /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>

@@ -87,6 +87,7 @@ public sealed class QueryService
                 command.Parameters.Add(parameter);
             }
 
+            provider.SendAsWritten(command);
             var stopwatch = Stopwatch.StartNew();
             using var interrupt = provider.InterruptOn(connection, timeout.Token);
             DbDataReader? reader = null;

@@ -15,7 +15,8 @@ public sealed record SqlStatement(int Index, int Line, string Text)
 /// <summary>
 /// Splits a script into statements at top-level semicolons. It knows each engine's quoting and comments
 /// (PostgreSQL dollar quotes and nested comments, MySQL backslash escapes and # comments, SQLite brackets) and
-/// keeps the BEGIN … END bodies of triggers (and of MySQL procedures, functions and events) whole. On MySQL it also
+/// keeps the BEGIN … END bodies of triggers (and of MySQL procedures, functions and events, and PostgreSQL's BEGIN ATOMIC
+/// bodies) whole, as it keeps what is inside parentheses. On MySQL it also
 /// reads the mysql client's <c>DELIMITER</c> lines, as scripts written for that client use them.
 /// </summary>
 public static class SqlScriptSplitter
@@ -123,8 +124,17 @@ public static class SqlScriptSplitter
                 case '$' when engine == DatabaseEngine.PostgreSql && (i == 0 || !IsWordChar(script[i - 1])) && TryReadDollarTag(script, i, out var tag):
                     i = SkipTo(script, i + tag.Length, tag, ref line, inclusive: true);
                     continue;
+                case '(':
+                    state.ParenDepth++;
+                    i++;
+                    continue;
+                case ')':
+                    state.ParenDepth = Math.Max(0, state.ParenDepth - 1);
+                    i++;
+                    continue;
                 case ';':
-                    if (state.BlockDepth > 0 || delimiter != ";")
+                    // Inside parentheses a semicolon separates the actions of a PostgreSQL rule (DO INSTEAD (…; …)).
+                    if (state.BlockDepth > 0 || state.ParenDepth > 0 || delimiter != ";")
                     {
                         i++;
                         continue;
@@ -331,6 +341,8 @@ public static class SqlScriptSplitter
 
         public int BlockDepth { get; private set; }
 
+        public int ParenDepth { get; set; }
+
         public List<string> Parameters { get; } = [];
 
         public void AddWord(ReadOnlySpan<char> word, DatabaseEngine engine)
@@ -340,13 +352,15 @@ public static class SqlScriptSplitter
                 _lead.Append(word).Append(' ');
                 _words++;
                 // CREATE [TEMP|TEMPORARY] TRIGGER on SQLite; CREATE [OR REPLACE] [AGGREGATE] {TRIGGER|PROCEDURE|
-                // FUNCTION|EVENT|DEFINER=…} on MySQL.
+                // FUNCTION|EVENT|DEFINER=…} on MySQL; CREATE [OR REPLACE] {FUNCTION|PROCEDURE} on PostgreSQL, whose
+                // SQL-standard bodies are BEGIN ATOMIC … END (a body in dollar quotes has no words outside them).
                 var lead = _lead.ToString().ToUpperInvariant().Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 var kind = lead.Skip(1).SkipWhile(w => w is "TEMP" or "TEMPORARY" or "OR" or "REPLACE" or "AGGREGATE").FirstOrDefault();
                 _isTrigger = lead[0] == "CREATE" && kind is not null && engine switch
                 {
                     DatabaseEngine.Sqlite => kind == "TRIGGER",
                     DatabaseEngine.MySql => CompoundObjects.Contains(kind),
+                    DatabaseEngine.PostgreSql => kind is "FUNCTION" or "PROCEDURE",
                     _ => false,
                 };
             }

@@ -287,6 +287,21 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
 
         Assert.Equal(42, Assert.Single(host.ObjectsOf<QueryRow>())["v"]);
     }
+
+    [Fact]
+    public async Task SQL_standard_function_bodies_and_rules_with_several_actions_run_as_one_statement()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var host = Run(target, """
+            CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE VIEW v AS SELECT id FROM a;
+            CREATE FUNCTION both_counts() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b); END;
+            CREATE RULE v_insert AS ON INSERT TO v DO INSTEAD (INSERT INTO a VALUES (new.id); INSERT INTO b VALUES (new.id));
+            INSERT INTO v VALUES (1);
+            SELECT both_counts() AS n;
+            """);
+        Assert.Empty(host.Errors);
+        Assert.Equal(2L, Assert.Single(host.ObjectsOf<QueryRow>())["n"]);
+    }
 }
 
 [Collection(MariaDbCollection.Name)]

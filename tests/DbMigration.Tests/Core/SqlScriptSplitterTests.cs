@@ -66,6 +66,28 @@ public sealed class SqlScriptSplitterTests
     }
 
     [Fact]
+    public void PostgreSql_BEGIN_ATOMIC_bodies_and_rule_actions_in_parentheses_stay_whole()
+    {
+        const string sql = """
+            CREATE FUNCTION latest() RETURNS timestamp LANGUAGE sql
+            BEGIN ATOMIC
+                SELECT CASE WHEN count(*) = 0 THEN NULL ELSE max(at) END FROM events;
+            END;
+            CREATE OR REPLACE PROCEDURE touch(n int) LANGUAGE sql BEGIN ATOMIC UPDATE events SET at = now() WHERE id = n; INSERT INTO log VALUES (n); END;
+            CREATE RULE log_insert AS ON INSERT TO v DO INSTEAD (INSERT INTO a VALUES (new.id); INSERT INTO b VALUES (new.id));
+            CREATE FUNCTION plain() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+            SELECT plain();
+            """;
+        var statements = SqlScriptSplitter.Split(sql, DatabaseEngine.PostgreSql);
+        Assert.Equal(5, statements.Count);
+        Assert.EndsWith("END", statements[0].Text, StringComparison.Ordinal);
+        Assert.StartsWith("CREATE OR REPLACE PROCEDURE", statements[1].Text, StringComparison.Ordinal);
+        Assert.EndsWith("INSERT INTO log VALUES (n); END", statements[1].Text, StringComparison.Ordinal);
+        Assert.EndsWith("INSERT INTO b VALUES (new.id))", statements[2].Text, StringComparison.Ordinal);
+        Assert.Equal("SELECT plain()", statements[4].Text);
+    }
+
+    [Fact]
     public void MySql_backslash_escapes_and_hash_comments_are_respected()
     {
         var statements = SqlScriptSplitter.Split("SELECT 'a\\';b'; # comment; here\nSELECT `x;y` FROM t", DatabaseEngine.MySql);

@@ -570,6 +570,31 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
     ];
 
     [Fact]
+    public async Task A_migration_with_a_BEGIN_ATOMIC_function_and_a_rule_of_two_actions_applies_and_undoes()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__counts.sql", """
+            -- migrate:up
+            CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE VIEW v AS SELECT id FROM a;
+            CREATE FUNCTION both_counts() RETURNS bigint LANGUAGE sql
+            BEGIN ATOMIC
+                SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b);
+            END;
+            CREATE RULE v_insert AS ON INSERT TO v DO INSTEAD (INSERT INTO a VALUES (new.id); INSERT INTO b VALUES (new.id));
+            -- migrate:down
+            DROP FUNCTION both_counts(); DROP VIEW v; DROP TABLE b; DROP TABLE a;
+            """));
+        var host = new RecordingHost();
+        new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, ForceMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Query(target, "INSERT INTO v VALUES (1)");
+        Assert.Equal(2L, Query(target, "SELECT both_counts() AS n").Single()["n"]);
+
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Empty(Query(target, "SELECT proname FROM pg_proc WHERE proname = 'both_counts'"));
+    }
+
+    [Fact]
     public async Task A_transaction_none_migration_runs_outside_a_transaction()
     {
         var target = await Engine.CreateDatabaseAsync();

@@ -218,6 +218,20 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
+    /// <summary>
+    /// Npgsql cuts a command at each top-level semicolon to send it as several, which breaks a BEGIN ATOMIC function
+    /// body or a rule's list of actions. It sends a command with positional parameters untouched, so such a statement
+    /// gets one unused, typed parameter (which PostgreSQL accepts).
+    /// </summary>
+    public void SendAsWritten(DbCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (command.Parameters.Count == 0 && command.CommandText.Contains(';', StringComparison.Ordinal))
+        {
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer, Value = 0 });
+        }
+    }
+
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var version = await connection.ScalarAsync<string>("SHOW server_version;", cancellationToken).ConfigureAwait(false) ?? "0";

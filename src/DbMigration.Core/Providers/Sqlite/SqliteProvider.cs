@@ -119,6 +119,12 @@ internal sealed class SqliteProvider : IDatabaseProvider
         };
     }
 
+
+    // The driver sends a command's text as it is.
+    public void SendAsWritten(DbCommand command)
+    {
+    }
+
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken)
     {
         var sqlite = (SqliteConnection)connection;

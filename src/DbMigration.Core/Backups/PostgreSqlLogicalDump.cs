@@ -72,10 +72,16 @@ internal static class PostgreSqlLogicalDump
             script.Statement(statement);
         }
 
-        foreach (var statement in await Strings(npgsql, transaction, $"""
+        // A SQL-standard body (BEGIN ATOMIC, PostgreSQL 14+) is resolved when it is created, unlike a quoted one: a
+        // function whose body reads tables comes after them.
+        var readsTables = npgsql.PostgreSqlVersion.Major >= 14
+            ? "p.prosqlbody IS NOT NULL AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_class'::regclass)"
+            : "false";
+        string Functions(bool afterTables) => $"""
             SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")} ORDER BY p.oid
-            """, cancellationToken).ConfigureAwait(false))
+            WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")} AND {(afterTables ? string.Empty : "NOT ")}({readsTables}) ORDER BY p.oid
+            """;
+        foreach (var statement in await Strings(npgsql, transaction, Functions(afterTables: false), cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
         }
@@ -102,6 +108,11 @@ internal static class PostgreSqlLogicalDump
         foreach (var table in tables)
         {
             script.Statement(table.CreateSql);
+        }
+
+        foreach (var statement in await Strings(npgsql, transaction, Functions(afterTables: true), cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
         }
 
         var done = 0;
@@ -630,6 +641,8 @@ internal static class PostgreSqlLogicalDump
     private static async Task Execute(NpgsqlConnection connection, DbTransaction transaction, string sql, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(sql, connection, (NpgsqlTransaction)transaction) { CommandTimeout = 0 };
+        // A function with a BEGIN ATOMIC body holds semicolons.
+        Providers.PostgreSql.PostgreSqlProvider.AsWritten(command);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -208,6 +208,38 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         """;
 
     [Fact]
+    public async Task A_function_with_a_BEGIN_ATOMIC_body_is_dumped_verified_and_restored()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var setup = new RecordingHost();
+        new InvokeDatabaseQueryCommand
+        {
+            Database = target,
+            Query = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2); CREATE FUNCTION t_rows() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM public.t; END;",
+        }.Invoke(setup, CancellationToken.None);
+        Assert.Empty(setup.Errors);
+
+        var host = new RecordingHost(Repository);
+        using (ExternalTool.HideAll())
+        {
+            new BackupDatabaseCommand { Database = target, Path = Repository, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        }
+
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(BuiltInFormat, backup.Format);
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+        await ExecuteAsync(target, "DROP FUNCTION t_rows()");
+        using (ExternalTool.HideAll())
+        {
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Repository), CancellationToken.None);
+        }
+
+        Assert.Equal(2L, Long(await ScalarAsync(target, "SELECT t_rows()")));
+    }
+
+    [Fact]
     public async Task A_role_that_is_not_a_superuser_restores_what_it_may_and_keeps_the_objects_it_may_not_give_away()
     {
         var target = await server.CreateDatabaseAsync();

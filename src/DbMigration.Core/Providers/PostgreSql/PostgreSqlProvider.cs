@@ -223,7 +223,10 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     /// body or a rule's list of actions. It sends a command with positional parameters untouched, so such a statement
     /// gets one unused, typed parameter (which PostgreSQL accepts).
     /// </summary>
-    public void SendAsWritten(DbCommand command)
+    public void SendAsWritten(DbCommand command) => AsWritten(command);
+
+    /// <inheritdoc cref="SendAsWritten"/>
+    internal static void AsWritten(DbCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (command.Parameters.Count == 0 && command.CommandText.Contains(';', StringComparison.Ordinal))

@@ -296,6 +296,8 @@ public sealed partial class TimezoneMigrationService
 
     internal const string SqliteUpdate = "sqlite-update";
     internal const string AlterCase = "alter-case";
+    internal const string UpdateCase = "update-case";
+    internal const string Rewrite = "rewrite";
 
     /// <summary>Refuses, before anything is recorded, a PostgreSQL column whose type cannot change under what reads it.</summary>
     private static async Task RefuseUnalterableAsync(IDatabaseProvider provider, DbConnection connection, DatabaseTarget target, List<TablePlan> plans, CancellationToken cancellationToken)
@@ -312,8 +314,6 @@ public sealed partial class TimezoneMigrationService
             }
         }
     }
-    internal const string UpdateCase = "update-case";
-    internal const string Rewrite = "rewrite";
 
     /// <summary>The columns of one table converted the same way, in one pass.</summary>
     private sealed record TablePlan(TableName Table, string Key, bool IntegerKey, IReadOnlyList<TimestampColumn> Columns, string Method);

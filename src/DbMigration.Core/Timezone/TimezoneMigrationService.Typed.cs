@@ -852,13 +852,6 @@ public sealed partial class TimezoneMigrationService
         {
             await Task.WhenAll(work).ConfigureAwait(false);
         }
-        catch when (firstFailure is DbException { ErrorCode: 1062 } duplicate)
-        {
-            // ER_DUP_ENTRY: the final values may well be unique, but InnoDB checks each row as it is updated.
-            throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                $"{plan.Table}: converting {string.Join(", ", plan.Columns.Select(c => c.Column))} in place hit a unique index ({duplicate.Message}). MariaDB checks uniqueness row by row, so a converted value landed on another row's value before that row was converted. Drop the unique index for the conversion and create it again afterwards.", duplicate)
-            { Target = context.Request.Target.ToString() };
-        }
         catch when (firstFailure is not null)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(firstFailure);

@@ -126,6 +126,14 @@ public sealed partial class TimezoneMigrationService
                 throw new OperationCanceledException($"Run {runId} was stopped.", ex, cancellationToken);
             }
 
+            if (outcome.Current is { } plan && UniqueConflict(ex) is { } duplicate)
+            {
+                // The final values may well be unique, but a unique index is checked row by row as an UPDATE goes.
+                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{plan.Table}: converting {string.Join(", ", plan.Columns.Select(c => c.Column))} in place hit a unique index ({duplicate.Message}). Either two rows hold the same instant (one local, one already in UTC), or, as the database checks uniqueness row by row, a converted value landed on another row's value before that row was converted: then drop the unique index for the conversion and create it again afterwards.", duplicate)
+                { Target = target.ToString() };
+            }
+
             throw;
         }
 
@@ -189,6 +197,20 @@ public sealed partial class TimezoneMigrationService
         var done = outcome.TablesDone.Count == 0 ? string.Empty : $"{string.Join(", ", outcome.TablesDone)} stay{(outcome.TablesDone.Count == 1 ? "s" : string.Empty)} converted";
         var half = partly is null ? string.Empty : $"{partly} may be partly converted (its batches commit as they go)";
         return $"Run {runId} {how} part-way: {string.Join("; ", new[] { done, half }.Where(t => t.Length > 0))}. Undo-TimezoneMigration -Database '{target}' -Id {runId} puts back what it changed.";
+    }
+
+    /// <summary>A unique violation (PostgreSQL 23505, MySQL 1062, SQLite's UNIQUE constraint) that ended a conversion, wherever it is wrapped.</summary>
+    private static DbException? UniqueConflict(Exception? error)
+    {
+        for (; error is not null; error = error.InnerException)
+        {
+            if (error is DbException { SqlState: "23505" } or DbException { ErrorCode: 1062, SqlState: "23000" } or Microsoft.Data.Sqlite.SqliteException { SqliteExtendedErrorCode: 2067 })
+            {
+                return (DbException)error;
+            }
+        }
+
+        return null;
     }
 
     private const string Stopped = "stopped";

@@ -477,6 +477,30 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(before, string.Join("|", Query(target, "SELECT at, v FROM stamps ORDER BY v").Select(r => string.Join(",", r.Values))));
     }
 
+    [Fact]
+    public async Task A_text_column_whose_rows_name_one_instant_twice_stops_at_its_unique_index_and_undo_restores_the_rows()
+    {
+        // Row 2 was written in UTC already; row 1's local 01:00 in New York is that same instant.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE stamps (id INTEGER PRIMARY KEY, at VARCHAR(30) NOT NULL UNIQUE)");
+        Query(target, "INSERT INTO stamps VALUES (1, '2024-07-01 01:00:00'), (2, '2024-07-01T05:00:00Z'), (3, '2024-07-02 01:00:00')");
+        string Rows() => string.Join("|", Query(target, "SELECT id, at FROM stamps ORDER BY id").Select(r => $"{r[0]}:{r[1]}"));
+        var before = Rows();
+
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
+        Assert.Contains("unique index", error.Message, StringComparison.Ordinal);
+        Assert.Contains("same instant", error.Message, StringComparison.Ordinal);
+        var run = Assert.Single(Query(target, "SELECT run_id, status FROM dbmigration_tz_runs"));
+        Assert.Equal("failed", run[1]);
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = (string)run[0]! }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
+
     /// <summary>A zone's local times around every offset change from 1970 to 2037, and random ones, as applications store them.</summary>
     private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues(string zoneId)
     {

@@ -184,6 +184,9 @@ public sealed record BackupVerification
 
     public string? ErrorId { get; init; }
 
+    /// <summary>What kind of failure the error is, for the cmdlet's error record.</summary>
+    internal Errors.ErrorKind FailureKind { get; init; } = Errors.ErrorKind.InvalidData;
+
     public override string ToString() => $"{BackupId}: {Status} - {Message}";
 }
 

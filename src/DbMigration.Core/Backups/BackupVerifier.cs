@@ -25,6 +25,24 @@ public sealed class BackupVerifier
         {
             message = await RunAsync(backup, passphrase, scratchServer, checks, progress, cancellationToken).ConfigureAwait(false);
         }
+        catch (DbMigrationException ex) when (ex.Kind is ErrorKind.ConnectionError or ErrorKind.AuthenticationError or ErrorKind.PermissionDenied or ErrorKind.OperationTimeout or ErrorKind.NotInstalled)
+        {
+            // The server could not be reached, or would not let the scratch restore run: that says nothing about the
+            // backup, so its recorded verdict stays as it was.
+            progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Done", 100, Completed: true));
+            return new BackupVerification
+            {
+                BackupId = backup.Id,
+                Database = backup.Database,
+                Path = backup.Path,
+                Status = VerificationStatus.NotVerified,
+                Message = $"{ex.Message} The backup itself was not judged; its recorded verification ({backup.Verification}) is unchanged.",
+                Checks = [new BackupCheck("Restore", false, ex.Message)],
+                Duration = stopwatch.Elapsed,
+                ErrorId = ex.ErrorId,
+                FailureKind = ex.Kind,
+            };
+        }
         catch (DbMigrationException ex)
         {
             errorId = ex.ErrorId;

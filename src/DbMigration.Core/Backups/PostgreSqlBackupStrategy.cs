@@ -111,7 +111,16 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
                     }
                 }
 
-                await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)}{(owner is null ? string.Empty : " OWNER " + provider.QuoteIdentifier(owner))} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)}{(owner is null ? string.Empty : " OWNER " + provider.QuoteIdentifier(owner))} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
+                }
+                catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.InsufficientPrivilege)
+                {
+                    throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied,
+                        $"A restore, and the one that verifies a backup, loads into a new database beside '{like.Database}' first, and role '{like.UserName ?? "(the connecting role)"}' may not create databases on {like.WithDatabase("postgres")}: {ex.MessageText}. Grant it CREATEDB (ALTER ROLE … CREATEDB), or, for Test-DatabaseBackup, name a server connection whose role may with -Server. Nothing was changed.", ex)
+                    { Target = like.ToString(), SqlState = ex.SqlState };
+                }
             }
         }
         catch when (prepared is not null)

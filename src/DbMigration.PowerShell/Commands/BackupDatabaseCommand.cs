@@ -92,8 +92,8 @@ public sealed class BackupDatabaseCommand : DatabaseCmdlet
             info = BackupManifest.Read(info.Path) with { SecondaryPath = info.SecondaryPath, ConnectedSource = info.ConnectedSource };
             if (verification.Status != VerificationStatus.Passed)
             {
-                host.WriteError(new DbMigrationException(verification.ErrorId ?? ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
-                    $"Backup {info.Id} was written but failed verification: {verification.Message}") { Target = info.Path });
+                host.WriteError(new DbMigrationException(verification.ErrorId ?? ErrorIds.BackupVerificationFailed, verification.FailureKind,
+                    $"Backup {info.Id} was written but {(verification.Status == VerificationStatus.NotVerified ? "could not be verified" : "failed verification")}: {verification.Message}") { Target = info.Path });
             }
         }
 

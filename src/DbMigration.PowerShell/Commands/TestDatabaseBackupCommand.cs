@@ -61,8 +61,8 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
         host.WriteObject(verification);
         if (verification.Status != VerificationStatus.Passed)
         {
-            host.WriteError(new DbMigrationException(verification.ErrorId ?? ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
-                $"Backup {backup.Id} of '{backup.Database}' failed verification: {verification.Message}") { Target = backup.Path });
+            host.WriteError(new DbMigrationException(verification.ErrorId ?? ErrorIds.BackupVerificationFailed, verification.FailureKind,
+                $"Backup {backup.Id} of '{backup.Database}' {(verification.Status == VerificationStatus.NotVerified ? "could not be verified" : "failed verification")}: {verification.Message}") { Target = backup.Path });
         }
     }
 }

@@ -338,6 +338,40 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
         new InvokeDatabaseQueryCommand { Database = target, Query = sql }.Invoke(new RecordingHost(), CancellationToken.None);
 
     [Fact]
+    public async Task A_role_that_may_not_create_databases_gets_a_clear_error_and_the_backups_verdict_is_kept()
+    {
+        // Verifying and restoring load into a new database; an application role often lacks CREATEDB.
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var app = "dbm_nocreate_" + suffix;
+        var target = await server.CreateDatabaseAsync();
+        Run(server.Admin, $"CREATE ROLE {app} LOGIN PASSWORD 'app-pw'; ALTER DATABASE \"{target.Database}\" OWNER TO {app}");
+        var asApp = target.WithCredential(app, "app-pw");
+        Run(asApp, "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2)");
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = asApp, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        new TestDatabaseBackupCommand { InputObject = backup, Server = server.Admin }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
+
+        var verify = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = asApp }.Invoke(verify, CancellationToken.None);
+        var verification = Assert.Single(verify.ObjectsOf<BackupVerification>());
+        Assert.Equal(VerificationStatus.NotVerified, verification.Status);
+        var error = Assert.Single(verify.Errors);
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (error.ErrorId, error.Kind));
+        Assert.Contains("CREATEDB", error.Message, StringComparison.Ordinal);
+        Assert.Contains("could not be verified", error.Message, StringComparison.Ordinal);
+        Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
+
+        Run(asApp, "DELETE FROM orders");
+        var restore = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Folder), CancellationToken.None));
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (restore.ErrorId, restore.Kind));
+        Assert.Contains("Nothing was changed", restore.Message, StringComparison.Ordinal);
+        Assert.Equal("0", One(asApp, "SELECT COUNT(*) FROM orders"));
+    }
+
+    [Fact]
     public async Task A_restore_by_a_superuser_keeps_the_owners_grants_and_database_owner_the_application_needs()
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];

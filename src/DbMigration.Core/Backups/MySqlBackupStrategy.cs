@@ -189,7 +189,17 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         // Not from the target: a restore's sessions check, running meanwhile, would count that connection.
         await using (var connection = await provider.OpenConnectionAsync(like.WithDatabase("information_schema"), ConnectTimeout, cancellationToken).ConfigureAwait(false))
         {
-            await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} CHARACTER SET utf8mb4", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} CHARACTER SET utf8mb4", cancellationToken).ConfigureAwait(false);
+            }
+            catch (MySqlException ex) when (ex.Number is 1044 or 1227)
+            {
+                // ER_DBACCESS_DENIED_ERROR: an application user often holds rights on its own database only.
+                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied,
+                    $"A restore, and the one that verifies a backup, loads into a new database ({name}) first, and user '{like.UserName ?? "(the connecting user)"}' may not create it: {ex.Message}. Grant it CREATE and DROP on *.* (or on `dbm\\_%`.* the names these databases get), or, for Test-DatabaseBackup, name a server connection whose user may with -Server. Nothing was changed.", ex)
+                { Target = like.ToString(), ServerErrorNumber = ex.Number };
+            }
         }
 
         var scratch = like.WithDatabase(name);

@@ -241,7 +241,16 @@ public sealed class RestoreService
 
         await using var _ = connection;
         // Two seconds in all for closed sessions to go: a SQLite probe itself waits. -Force ends them anyway.
-        var sessions = await OtherSessions.ListSettledAsync(provider, target, connection, force ? TimeSpan.Zero : TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<SessionInfo> sessions;
+        try
+        {
+            sessions = await OtherSessions.ListSettledAsync(provider, target, connection, force ? TimeSpan.Zero : TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException ex) when (force && ex.Kind == ErrorKind.PermissionDenied)
+        {
+            progress.Warning($"-Force: restoring without knowing who else is connected to {target}: {ex.Message}");
+            return true;
+        }
 
         if (sessions.Count > 0 && !force)
         {

@@ -580,6 +580,43 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
     }
 
     [Fact]
+    public async Task A_user_with_rights_on_its_own_database_only_gets_clear_errors_and_the_backups_verdict_is_kept()
+    {
+        // An application user: everything on its database, nothing on the server (no CREATE elsewhere, no PROCESS).
+        var target = await SeededAsync();
+        var user = "dbm_appuser_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'; GRANT ALL PRIVILEGES ON `{target.Database}`.* TO '{user}'@'%';");
+        var asApp = target.WithCredential(user, "pw");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = asApp, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        var verify = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = asApp }.Invoke(verify, CancellationToken.None);
+        Assert.Equal(VerificationStatus.NotVerified, Assert.Single(verify.ObjectsOf<BackupVerification>()).Status);
+        var error = Assert.Single(verify.Errors);
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (error.ErrorId, error.Kind));
+        Assert.Contains("-Server", error.Message, StringComparison.Ordinal);
+        Assert.Equal(VerificationStatus.NotVerified, BackupManifest.Read(backup.Path).Verification.Status);
+
+        // The restore cannot see other users' sessions without PROCESS: it says so instead of restoring blind.
+        string Rows() => string.Join("|", Query(target, "SELECT id, note FROM child ORDER BY id").Select(r => string.Join(",", r.Values)));
+        var before = Rows();
+        var blind = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Folder), CancellationToken.None));
+        Assert.Equal(ErrorKind.PermissionDenied, blind.Kind);
+        Assert.Contains("PROCESS", blind.Message, StringComparison.Ordinal);
+        var forced = new RecordingHost(Folder);
+        var create = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(forced, CancellationToken.None));
+        Assert.Contains(forced.Warnings, w => w.Contains("without knowing who else is connected", StringComparison.Ordinal));
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (create.ErrorId, create.Kind));
+        Assert.Equal(before, Rows());
+
+        // With a server connection that may, the same backup verifies.
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
+    }
+
+    [Fact]
     public async Task Without_the_LOCK_TABLES_privilege_a_backup_says_its_snapshots_may_differ_and_still_verifies()
     {
         var target = await SeededAsync();

@@ -321,7 +321,20 @@ internal sealed class MySqlProvider : IDatabaseProvider
             WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND <> 'Daemon'
             ORDER BY p.ID
             """);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        DbDataReader reader;
+        try
+        {
+            reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlException ex) when (ex.Number == 1227)
+        {
+            // Without PROCESS the server would show this user only its own sessions: an application's would go unseen.
+            throw new DbMigrationException(ErrorIds.QueryStatementFailed, ErrorKind.PermissionDenied,
+                $"Seeing who else is connected to {target} needs the PROCESS privilege, which user '{target.UserName ?? "(the connecting user)"}' lacks: {ex.Message}. Grant it (GRANT PROCESS ON *.* TO …), or pass -Force to go ahead without looking.", ex)
+            { Target = target.ToString(), ServerErrorNumber = ex.Number };
+        }
+
+        await using var _ = reader;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             DateTimeOffset? started = reader.IsDBNull(5) ? null : new DateTimeOffset(DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Unspecified), TimeSpan.Zero);

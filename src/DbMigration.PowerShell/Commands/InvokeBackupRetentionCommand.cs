@@ -45,7 +45,18 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
         var repository = new BackupRepository(host.ResolvePath(Path));
         repository.EnsureExists();
         var secondary = SecondaryPath is null ? null : host.ResolvePath(SecondaryPath);
-        var backups = repository.List(Database is null ? null : DatabaseTarget.Parse(Database).Name, host.WriteError);
+        var name = Database is null ? null : DatabaseTarget.Parse(Database).Name;
+        var backups = repository.List(name, host.WriteError).ToList();
+        if (secondary is not null)
+        {
+            // A mistyped secondary is an error before anything is removed; copies whose primary an earlier run
+            // removed (without -SecondaryPath) are under the policy too.
+            var copies = new BackupRepository(secondary);
+            copies.EnsureExists();
+            var primaryIds = backups.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+            backups.AddRange(copies.List(name, host.WriteError).Where(b => !primaryIds.Contains(b.Id)));
+        }
+
         var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));
         var copiesKept = new List<string>();
         foreach (var (backup, reason) in plan)

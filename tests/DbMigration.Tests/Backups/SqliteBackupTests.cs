@@ -720,5 +720,19 @@ public sealed class SqliteBackupTests : IDisposable
         var warning = Assert.Single(host.Warnings);
         Assert.Contains(older.SecondaryPath!, warning, StringComparison.Ordinal);
         Assert.Contains("-SecondaryPath " + secondary, warning, StringComparison.Ordinal);
+
+        // A mistyped secondary is an error before anything is removed.
+        var newest = Assert.Single(new BackupRepository(Repository).List());
+        var mistyped = Assert.Throws<DbMigrationException>(() => new InvokeBackupRetentionCommand { Path = Repository, SecondaryPath = _dir.File("ofsite"), KeepLast = 0, KeepDaily = 0, KeepWeekly = 0, KeepMonthly = 0 }
+            .Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupRepositoryNotFound, mistyped.ErrorId);
+        Assert.Single(new BackupRepository(Repository).List());
+
+        // Asked to apply the policy there too, it removes the copy whose primary went earlier.
+        var applied = new RecordingHost(_dir.Path);
+        new InvokeBackupRetentionCommand { Path = Repository, SecondaryPath = secondary, KeepLast = 1, KeepDaily = 0, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(applied, CancellationToken.None);
+        Assert.Equal([older.Id], applied.ObjectsOf<RetentionDecision>().Where(d => d.Removed).Select(d => d.BackupId));
+        Assert.Equal([newest.Id], new BackupRepository(secondary).List().Select(b => b.Id));
+        Assert.Equal([newest.Id], new BackupRepository(Repository).List().Select(b => b.Id));
     }
 }

@@ -84,7 +84,9 @@ public sealed class DatabaseTarget
         {
             if (Engine == DatabaseEngine.Sqlite)
             {
-                return "sqlite:" + (FilePath is null or ":memory:" ? FilePath : Path.GetFullPath(FilePath));
+                // Windows and macOS file systems ignore case by default.
+                var path = FilePath is null or ":memory:" ? FilePath : Path.GetFullPath(FilePath);
+                return "sqlite:" + (OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? path?.ToUpperInvariant() : path);
             }
 
             var host = (Host ?? "localhost").Trim('[', ']').ToLowerInvariant();

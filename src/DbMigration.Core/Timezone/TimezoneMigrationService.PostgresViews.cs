@@ -34,7 +34,7 @@ public sealed partial class TimezoneMigrationService
         {
             // "functions in index expression must be marked IMMUTABLE": say which index, and what to do.
             throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                $"{table} ({string.Join(", ", columns)}): index {string.Join(", ", indexes)} computes an expression over the column that is not immutable for timestamptz (its result would depend on the session's time zone), so PostgreSQL cannot rebuild it. Nothing was changed. Drop the index, convert, and create it again over an expression such as (column AT TIME ZONE 'UTC').", ex)
+                $"{table} ({string.Join(", ", columns)}): index {string.Join(", ", indexes)} computes an expression or tests a condition over the column that is not immutable for timestamptz (its result would depend on the session's time zone), so PostgreSQL cannot rebuild it. Nothing was changed. Drop the index, convert, and create it again over an expression such as (column AT TIME ZONE 'UTC'), or with a condition against a timestamptz constant.", ex)
             { Sql = alter };
         }
         catch (DbException ex) when (ex.SqlState == "0A000")
@@ -83,7 +83,7 @@ public sealed partial class TimezoneMigrationService
         return blockers;
     }
 
-    /// <summary>Expression indexes on the table that read one of the columns.</summary>
+    /// <summary>Expression and partial indexes on the table that read one of the columns.</summary>
     private static async Task<List<string>> ExpressionIndexesAsync(DbConnection connection, DbTransaction transaction, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
     {
         var names = new List<string>();
@@ -92,7 +92,7 @@ public sealed partial class TimezoneMigrationService
             FROM pg_index i
             JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid AND d.refobjid = i.indrelid
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            WHERE i.indrelid = @table::regclass AND i.indexprs IS NOT NULL AND a.attname = ANY(@columns)
+            WHERE i.indrelid = @table::regclass AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL) AND a.attname = ANY(@columns)
             """, transaction).AddParameter("@table", table).AddParameter("@columns", columns.ToArray());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

@@ -729,10 +729,17 @@ public sealed partial class TimezoneMigrationService
         var engine = provider.Engine;
         var allTables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
         var tables = allTables.Where(t => !MigrationJournal.IsJournalTable(t.Name.Name)).ToList();
-        TableSchema FindTable(string name) =>
-            tables.FirstOrDefault(t => string.Equals(t.Name.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(t.Name.ToString(), name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.ObjectNotFound,
-                $"Table '{name}' does not exist. Tables: {string.Join(", ", tables.Select(t => t.Name.Name))}.") { Target = request.Target.ToString() };
+        var parents = engine == DatabaseEngine.PostgreSql ? await ParentTablesAsync(connection, cancellationToken).ConfigureAwait(false) : [];
+        TableSchema FindTable(string name)
+        {
+            var table = tables.FirstOrDefault(t => string.Equals(t.Name.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(t.Name.ToString(), name, StringComparison.OrdinalIgnoreCase))
+                ?? throw new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.ObjectNotFound,
+                    $"Table '{name}' does not exist. Tables: {string.Join(", ", tables.Select(t => t.Name.Name))}.") { Target = request.Target.ToString() };
+            return parents.TryGetValue(table.Name.ToString(), out var parent)
+                ? throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidArgument,
+                    $"{table.Name} is a partition (or child) of {parent}: converting {parent} converts its rows too, and PostgreSQL changes a column's type only there. Name {parent}.") { Target = request.Target.ToString() }
+                : table;
+        }
 
         foreach (var name in request.Tables)
         {
@@ -767,6 +774,12 @@ public sealed partial class TimezoneMigrationService
         {
             foreach (var table in tables.Where(t => request.Tables.Count == 0 || request.Tables.Any(n => string.Equals(n, t.Name.Name, StringComparison.OrdinalIgnoreCase) || string.Equals(n, t.Name.ToString(), StringComparison.OrdinalIgnoreCase))))
             {
+                if (parents.TryGetValue(table.Name.ToString(), out var parent))
+                {
+                    progress.Verbose($"{table.Name} is a partition (or child) of {parent}: converted with it.");
+                    continue;
+                }
+
                 foreach (var column in table.Columns)
                 {
                     if (engine == DatabaseEngine.Sqlite && IsDeclaredDate(column.DataType))
@@ -872,6 +885,25 @@ public sealed partial class TimezoneMigrationService
         }
 
         return (sampled, dates, withTime);
+    }
+
+    /// <summary>PostgreSQL partitions and inheritance children, by name, with their parent: a statement on the parent reaches their rows.</summary>
+    private static async Task<Dictionary<string, string>> ParentTablesAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var parents = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var command = connection.CreateCommand("""
+            SELECT cn.nspname, c.relname, pn.nspname, p.relname
+            FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+            JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            parents[new TableName(reader.GetString(0), reader.GetString(1)).ToString()] = new TableName(reader.GetString(2), reader.GetString(3)).ToString();
+        }
+
+        return parents;
     }
 
     /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>

@@ -1262,6 +1262,36 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public async Task A_partitioned_table_is_converted_through_its_parent_and_undone_exactly()
+    {
+        // Discovery lists the partitions as tables too; converting them again after their parent failed the run.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE readings (id INTEGER PRIMARY KEY, at timestamp NOT NULL, note text) PARTITION BY RANGE (id);
+            CREATE TABLE readings_1 PARTITION OF readings FOR VALUES FROM (0) TO (100);
+            CREATE TABLE readings_2 PARTITION OF readings FOR VALUES FROM (100) TO (200);
+            INSERT INTO readings VALUES (1, '2024-07-01 12:00:00', 'a'), (150, '2024-01-15 08:30:00', 'b');
+            """);
+        string Rows() => string.Join("|", Query(target, "SELECT id, at::text FROM readings ORDER BY id").Select(r => $"{r[0]}:{r[1]}"));
+        var before = Rows();
+
+        var refused = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", Table = ["readings_1"], SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, refused.ErrorId);
+        Assert.Contains("partition", refused.Message, StringComparison.Ordinal);
+
+        var result = Run(target);
+        Assert.Equal(["public.readings.at"], result.Columns.Select(c => $"{c.Table}.{c.Column}"));
+        Assert.True(result.Validation!.Passed);
+        Assert.Equal("1:2024-07-01 16:00:00+00|150:2024-01-15 13:30:00+00", Rows());
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(before, Rows());
+    }
+
+    [Fact]
     public Task A_timestamptz_column_is_not_converted_and_naming_it_is_refused() =>
         InstantAndNonDateColumnsAreNotConvertedAsync("timestamptz", "2024-07-01 12:00:00+00", "current_schema()");
 

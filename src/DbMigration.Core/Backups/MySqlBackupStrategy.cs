@@ -197,7 +197,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             {
                 // ER_DBACCESS_DENIED_ERROR: an application user often holds rights on its own database only.
                 throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied,
-                    $"A restore, and the one that verifies a backup, loads into a new database ({name}) first, and user '{like.UserName ?? "(the connecting user)"}' may not create it: {ex.Message}. Grant it CREATE and DROP on *.* (or on `dbm\\_%`.* the names these databases get), or, for Test-DatabaseBackup, name a server connection whose user may with -Server. Nothing was changed.", ex)
+                    $"A restore, and the one that verifies a backup, loads into a new database ({name}) first, and user '{like.UserName ?? "(the connecting user)"}' may not create it: {ex.Message}. Grant it CREATE and DROP on *.* (or on `dbm\\_%`.*, the names these databases get), or, for Test-DatabaseBackup, name a server connection whose user may with -Server. Nothing was changed.", ex)
                 { Target = like.ToString(), ServerErrorNumber = ex.Number };
             }
         }

@@ -686,15 +686,15 @@ public sealed class MigrationService
         var converted = await Timezone.TimezoneMigrationService.ConvertedTypedColumnsAsync(tables, connection, cancellationToken).ConfigureAwait(false);
         return differences.Where(d =>
         {
-            var explained = d.ObjectType == SchemaObjectType.Column && d.Kind == DifferenceKind.Changed && converted.TryGetValue($"{d.Table}.{d.Name}", out var runId)
-                && d.Expected is { } expected && expected.Contains(" without time zone", StringComparison.Ordinal)
-                && expected.Replace(" without time zone", " with time zone", StringComparison.Ordinal) == d.Actual;
-            if (explained)
+            if (d.ObjectType != SchemaObjectType.Column || d.Kind != DifferenceKind.Changed || !converted.TryGetValue($"{d.Table}.{d.Name}", out var runId)
+                || d.Expected is not { } expected || !expected.Contains(" without time zone", StringComparison.Ordinal)
+                || expected.Replace(" without time zone", " with time zone", StringComparison.Ordinal) != d.Actual)
             {
-                progress.Verbose($"{d.Table}.{d.Name}: {d.Expected} -> {d.Actual} is timezone run {converted[$"{d.Table}.{d.Name}"]}'s conversion to UTC, not drift (Undo-TimezoneMigration -Id {converted[$"{d.Table}.{d.Name}"]} reverts it).");
+                return true;
             }
 
-            return !explained;
+            progress.Verbose($"{d.Table}.{d.Name}: {d.Expected} -> {d.Actual} is timezone run {runId}'s conversion to UTC, not drift (Undo-TimezoneMigration -Id {runId} reverts it).");
+            return false;
         }).ToList();
     }
 

@@ -147,13 +147,12 @@ internal sealed class MySqlProvider : IDatabaseProvider
         };
     }
 
-    // The client kills the running statement itself when a command's token fires.
-
     // The driver sends a command's text as it is.
     public void SendAsWritten(DbCommand command)
     {
     }
 
+    // The client kills the running statement itself when a command's token fires.
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)

@@ -119,7 +119,6 @@ internal sealed class SqliteProvider : IDatabaseProvider
         };
     }
 
-
     // The driver sends a command's text as it is.
     public void SendAsWritten(DbCommand command)
     {

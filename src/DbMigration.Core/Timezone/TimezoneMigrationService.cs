@@ -1174,7 +1174,8 @@ public sealed partial class TimezoneMigrationService
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
-        var (json, status, zoneId, optionsJson, backupId) = await ReadRunAsync(connection, await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false), target, runId, cancellationToken).ConfigureAwait(false);
+        var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
+        var (json, status, zoneId, optionsJson, backupId) = await ReadRunAsync(connection, tables, target, runId, cancellationToken).ConfigureAwait(false);
         if (status == "undone")
         {
             throw new DbMigrationException(ErrorIds.TimezoneRunNotFound, ErrorKind.InvalidOperation, $"Run {runId} was already undone.") { Target = target.ToString() };
@@ -1189,6 +1190,15 @@ public sealed partial class TimezoneMigrationService
         var zone = TimezoneResolver.Resolve(zoneId);
         var options = JsonSerializer.Deserialize(optionsJson, RunJson.Default.RunOptions)!;
         var columns = JsonSerializer.Deserialize(json, RunJson.Default.ListRunColumn)!;
+        // Undo goes table by table: one that is gone would stop it half-way, so every one is looked for first.
+        var missing = columns.Where(c => !tables.Any(t => t.Name.ToString() == c.Table && t.Columns.Any(col => col.Name == c.Column))).Select(c => $"{c.Table}.{c.Column}").ToList();
+        if (missing.Count > 0)
+        {
+            throw new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.ObjectNotFound,
+                $"Run {runId} converted {string.Join(", ", missing)}, which no longer exist{(missing.Count == 1 ? "s" : string.Empty)} as the run left {(missing.Count == 1 ? "it" : "them")} (dropped or renamed since). Nothing was undone. {RestoreHint(target, backupId)}")
+            { Target = target.ToString() };
+        }
+
         var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
         long restored = 0;
         foreach (var group in columns.GroupBy(c => (c.Table, c.Method, c.RollbackTable)).Reverse())

@@ -501,6 +501,27 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(before, Rows());
     }
 
+    [Fact]
+    public async Task Undo_of_a_run_whose_table_was_dropped_since_changes_nothing_and_says_which()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var type = NativeType ?? "TEXT";
+        Query(target, $"CREATE TABLE b_kept (id INTEGER PRIMARY KEY, at {type} NOT NULL); CREATE TABLE a_dropped (id INTEGER PRIMARY KEY, at {type} NOT NULL)");
+        Query(target, "INSERT INTO b_kept VALUES (1, '2024-07-01 12:00:00'); INSERT INTO a_dropped VALUES (1, '2024-07-01 12:00:00')");
+        // Undo goes through the tables in reverse: b_kept would be put back before a_dropped failed.
+        var result = Run(target);
+        Assert.Equal(2, result.Columns.Count);
+        var converted = Value(target, 1, "at", "b_kept");
+        Query(target, "DROP TABLE a_dropped");
+
+        var error = Assert.Throws<DbMigrationException>(() => new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneTableNotFound, error.ErrorId);
+        Assert.Contains("a_dropped.at", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was undone", error.Message, StringComparison.Ordinal);
+        Assert.Equal(converted, Value(target, 1, "at", "b_kept"));
+        Assert.Equal("completed", Query(target, $"SELECT status FROM dbmigration_tz_runs WHERE run_id = '{result.RunId}'").Single()[0]);
+    }
+
     /// <summary>A zone's local times around every offset change from 1970 to 2037, and random ones, as applications store them.</summary>
     private static List<(long Id, LocalDateTime Local, string Text)> EdgeValues(string zoneId)
     {

@@ -73,15 +73,17 @@ internal static class PostgreSqlLogicalDump
         }
 
         // A SQL-standard body (BEGIN ATOMIC, PostgreSQL 14+) is resolved when it is created, unlike a quoted one: a
-        // function whose body reads tables comes after them.
-        var readsTables = npgsql.PostgreSqlVersion.Major >= 14
-            ? "p.prosqlbody IS NOT NULL AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_class'::regclass)"
+        // function whose body reads tables comes after them, and one whose body reads a view after the views.
+        string Reads(string relkinds) => npgsql.PostgreSqlVersion.Major >= 14
+            ? $"p.prosqlbody IS NOT NULL AND EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class r ON r.oid = d.refobjid WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_class'::regclass AND r.relkind IN ({relkinds}))"
             : "false";
-        string Functions(bool afterTables) => $"""
+        string Functions(string which) => $"""
             SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")} AND {(afterTables ? string.Empty : "NOT ")}({readsTables}) ORDER BY p.oid
+            WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")} AND {which} ORDER BY p.oid
             """;
-        foreach (var statement in await Strings(npgsql, transaction, Functions(afterTables: false), cancellationToken).ConfigureAwait(false))
+        var readsViews = Reads("'v', 'm'");
+        var readsTablesOnly = $"({Reads("'r', 'p', 'f'")}) AND NOT ({readsViews})";
+        foreach (var statement in await Strings(npgsql, transaction, Functions($"NOT ({Reads("'r', 'p', 'f', 'v', 'm'")})"), cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
         }
@@ -110,7 +112,7 @@ internal static class PostgreSqlLogicalDump
             script.Statement(table.CreateSql);
         }
 
-        foreach (var statement in await Strings(npgsql, transaction, Functions(afterTables: true), cancellationToken).ConfigureAwait(false))
+        foreach (var statement in await Strings(npgsql, transaction, Functions(readsTablesOnly), cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
         }
@@ -178,6 +180,11 @@ internal static class PostgreSqlLogicalDump
         }
 
         foreach (var statement in await ViewsInDependencyOrderAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
+        foreach (var statement in await Strings(npgsql, transaction, Functions(readsViews), cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
         }

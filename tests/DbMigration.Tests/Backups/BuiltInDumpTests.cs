@@ -208,14 +208,19 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         """;
 
     [Fact]
-    public async Task A_function_with_a_BEGIN_ATOMIC_body_is_dumped_verified_and_restored()
+    public async Task Functions_with_BEGIN_ATOMIC_bodies_over_tables_and_views_are_dumped_verified_and_restored()
     {
         var target = await server.CreateDatabaseAsync();
         var setup = new RecordingHost();
         new InvokeDatabaseQueryCommand
         {
             Database = target,
-            Query = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2); CREATE FUNCTION t_rows() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM public.t; END;",
+            Query = """
+                CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2); CREATE VIEW t_odd AS SELECT id FROM t WHERE id % 2 = 1;
+                CREATE FUNCTION t_rows() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM public.t; END;
+                CREATE FUNCTION t_odd_rows() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM public.t_odd; END;
+                CREATE FUNCTION one() RETURNS int LANGUAGE sql IMMUTABLE BEGIN ATOMIC SELECT 1; END;
+                """,
         }.Invoke(setup, CancellationToken.None);
         Assert.Empty(setup.Errors);
 
@@ -230,13 +235,15 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         Assert.Equal(BuiltInFormat, backup.Format);
         Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
 
-        await ExecuteAsync(target, "DROP FUNCTION t_rows()");
+        await ExecuteAsync(target, "DROP FUNCTION t_rows()", "DROP FUNCTION t_odd_rows()", "DROP FUNCTION one()");
         using (ExternalTool.HideAll())
         {
             new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Repository), CancellationToken.None);
         }
 
         Assert.Equal(2L, Long(await ScalarAsync(target, "SELECT t_rows()")));
+        Assert.Equal(1L, Long(await ScalarAsync(target, "SELECT t_odd_rows()")));
+        Assert.Equal(1L, Long(await ScalarAsync(target, "SELECT one()")));
     }
 
     [Fact]

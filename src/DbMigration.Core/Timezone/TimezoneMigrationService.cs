@@ -839,6 +839,10 @@ public sealed partial class TimezoneMigrationService
             {
                 progress.Warning($"{column.Name} defaults to '{local}', a local time; the default is kept as it is. Change it if new rows should get that instant in UTC.");
             }
+            else if (ClockDefaultWarning(engine, column) is { } clock)
+            {
+                progress.Warning(clock);
+            }
         }
 
         return chosen;
@@ -849,6 +853,31 @@ public sealed partial class TimezoneMigrationService
         request.ExcludeColumns.Any(x => string.Equals(x, $"{table}.{column}", StringComparison.OrdinalIgnoreCase) || string.Equals(x, $"{table.Name}.{column}", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The quoted date-time literal of a column default, when it is a naive local time.</summary>
+    /// <summary>
+    /// A default that reads the clock: on SQLite CURRENT_TIMESTAMP and datetime('now') write UTC, so rows that took
+    /// it are not local times at all; with 'localtime', and on MariaDB, new rows keep getting local times after the run.
+    /// </summary>
+    private static string? ClockDefaultWarning(DatabaseEngine engine, TimestampColumn column)
+    {
+        var expression = column.Default?.ToLowerInvariant();
+        if (expression is null)
+        {
+            return null;
+        }
+
+        var clock = expression.Contains("current_timestamp", StringComparison.Ordinal) || expression.Contains("now", StringComparison.Ordinal);
+        return engine switch
+        {
+            DatabaseEngine.Sqlite when clock && expression.Contains("localtime", StringComparison.Ordinal) =>
+                $"{column.Name} defaults to {column.Default}, a local time: rows added after the run get local times again. Change the default to strftime('%Y-%m-%dT%H:%M:%SZ', 'now') so they are UTC too.",
+            DatabaseEngine.Sqlite when clock =>
+                $"{column.Name} defaults to {column.Default}, which SQLite writes in UTC: rows that took this default hold UTC already, and the run reads every value as a local time, so it would shift them. Leave the column out with -ExcludeColumn {column.Table.Name}.{column.Column} unless its rows were written as local times.",
+            DatabaseEngine.MySql when clock && column.Typed =>
+                $"{column.Name} defaults to {column.Default}, which MariaDB writes in the session's time zone: rows added after the run get local times again unless the application's sessions use time_zone = '+00:00'.",
+            _ => null,
+        };
+    }
+
     private static string? LocalDefault(string? expression)
     {
         if (expression is null)

@@ -980,6 +980,19 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task A_column_that_defaults_to_SQLites_UTC_clock_is_named_before_it_is_shifted()
+    {
+        // CURRENT_TIMESTAMP in SQLite is UTC: rows that took the default are no local times.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, seen TEXT DEFAULT (datetime('now', 'localtime')))");
+        Query(target, "INSERT INTO visits (id, at, seen) VALUES (1, '2024-07-01 12:00:00', '2024-07-01 12:00:00')");
+        var host = new RecordingHost(ReportFolder) { WhatIf = true };
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Contains(host.Warnings, w => w.Contains("visits.at defaults to CURRENT_TIMESTAMP", StringComparison.Ordinal) && w.Contains("writes in UTC", StringComparison.Ordinal) && w.Contains("-ExcludeColumn visits.at", StringComparison.Ordinal));
+        Assert.Contains(host.Warnings, w => w.Contains("visits.seen defaults to", StringComparison.Ordinal) && w.Contains("local times again", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_run_that_fails_on_its_first_table_says_nothing_was_changed()
     {
         // A CHECK constraint written for the local format rejects the UTC text: the rebuild rolls back whole.
@@ -1400,6 +1413,17 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
         new UndoTimezoneMigrationCommand { Database = target, Id = (string)run[0]! }.Invoke(new RecordingHost(), CancellationToken.None);
         Assert.Equal(before, Rows());
+    }
+
+    [Fact]
+    public async Task A_DATETIME_that_defaults_to_the_clock_is_named_as_getting_local_times_after_the_run()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE visits (id INTEGER PRIMARY KEY, at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)");
+        Query(target, "INSERT INTO visits (id, at) VALUES (1, '2024-07-01 12:00:00')");
+        var host = new RecordingHost(ReportFolder) { WhatIf = true };
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Contains(host.Warnings, w => w.Contains("visits.at defaults to", StringComparison.Ordinal) && w.Contains("time_zone = '+00:00'", StringComparison.Ordinal));
     }
 
     [Fact]

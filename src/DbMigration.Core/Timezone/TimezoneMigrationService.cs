@@ -865,7 +865,8 @@ public sealed partial class TimezoneMigrationService
             return null;
         }
 
-        var clock = expression.Contains("current_timestamp", StringComparison.Ordinal) || expression.Contains("now", StringComparison.Ordinal);
+        // CURRENT_TIMESTAMP, MariaDB's now(), SQLite's datetime('now'): not a literal such as 'unknown'.
+        var clock = expression.Contains("current_timestamp", StringComparison.Ordinal) || expression.Contains("now(", StringComparison.Ordinal) || expression.Contains("'now'", StringComparison.Ordinal);
         return engine switch
         {
             DatabaseEngine.Sqlite when clock && expression.Contains("localtime", StringComparison.Ordinal) =>

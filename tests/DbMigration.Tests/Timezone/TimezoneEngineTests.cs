@@ -984,12 +984,14 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     {
         // CURRENT_TIMESTAMP in SQLite is UTC: rows that took the default are no local times.
         var target = await Engine.CreateDatabaseAsync();
-        Query(target, "CREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, seen TEXT DEFAULT (datetime('now', 'localtime')))");
-        Query(target, "INSERT INTO visits (id, at, seen) VALUES (1, '2024-07-01 12:00:00', '2024-07-01 12:00:00')");
+        Query(target, "CREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, seen TEXT DEFAULT (datetime('now', 'localtime')), noted TEXT DEFAULT 'unknown')");
+        Query(target, "INSERT INTO visits (id, at, seen, noted) VALUES (1, '2024-07-01 12:00:00', '2024-07-01 12:00:00', '2024-07-01 12:00:00')");
         var host = new RecordingHost(ReportFolder) { WhatIf = true };
         new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
         Assert.Contains(host.Warnings, w => w.Contains("visits.at defaults to CURRENT_TIMESTAMP", StringComparison.Ordinal) && w.Contains("writes in UTC", StringComparison.Ordinal) && w.Contains("-ExcludeColumn visits.at", StringComparison.Ordinal));
         Assert.Contains(host.Warnings, w => w.Contains("visits.seen defaults to", StringComparison.Ordinal) && w.Contains("local times again", StringComparison.Ordinal));
+        // A literal that merely contains "now" reads no clock.
+        Assert.DoesNotContain(host.Warnings, w => w.Contains("visits.noted", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -228,26 +228,71 @@ public sealed partial class TimezoneMigrationService
             return;
         }
 
-        long bytes;
-        try
-        {
-            bytes = await context.Connection.ScalarAsync<long>($"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = '{table.Replace("'", "''", StringComparison.Ordinal)}' OR tbl_name = '{table.Replace("'", "''", StringComparison.Ordinal)}'", cancellationToken).ConfigureAwait(false);
-        }
-        catch (SqliteException)
-        {
-            // No dbstat in this build of SQLite: assume the whole file.
-            bytes = new FileInfo(path).Length;
-        }
-
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var available = DiskSpace.AvailableBytes(directory);
-        var needed = bytes + bytes / 10 + 16 * 1024 * 1024;
+        var fileBytes = new FileInfo(path).Length;
+        // Room for a copy of the whole file settles it without walking the table's pages.
+        if (available >= RoomNeeded(fileBytes))
+        {
+            return;
+        }
+
+        var needed = RoomNeeded(Math.Min(fileBytes, await SqliteTableBytesAsync((SqliteConnection)context.Connection, table, cancellationToken).ConfigureAwait(false)));
         if (available < needed)
         {
             throw new DbMigrationException(ErrorIds.TimezoneInsufficientSpace, ErrorKind.ResourceUnavailable,
                 $"Converting {table} rebuilds it beside the original, which is kept as the rollback record: about {ByteSize.Format(needed)} is needed in {directory}, {ByteSize.Format(available)} is free.")
             { Target = context.Request.Target.ToString() };
         }
+    }
+
+    /// <summary>A table's size with its indexes, and a margin for the journal and the new indexes' sort.</summary>
+    private static long RoomNeeded(long tableBytes) => tableBytes + tableBytes / 10 + 16 * 1024 * 1024;
+
+    /// <summary>
+    /// About the bytes a table and its indexes take in the file: every stored value's length plus a record's
+    /// overhead, for the table and for each index's columns. SQLite as shipped here has no dbstat table to ask,
+    /// and counting pages would mean reading the file behind SQLite's back; this reads the table once instead.
+    /// Integers and reals count as their text, so the figure errs high.
+    /// </summary>
+    internal static async Task<long> SqliteTableBytesAsync(SqliteConnection connection, string table, CancellationToken cancellationToken)
+    {
+        var sqlite = DatabaseProviders.For(Targets.DatabaseEngine.Sqlite);
+        string Quote(string name) => sqlite.QuoteIdentifier(name);
+        const int recordOverhead = 12;
+        var columns = new List<string>();
+        await using (var list = connection.CreateCommand("SELECT name FROM pragma_table_info(@t)").AddParameter("@t", table))
+        {
+            await using var reader = await list.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                columns.Add(reader.GetString(0));
+            }
+        }
+
+        // Each index holds its key columns (an expression counts as 16 bytes) and the row's key.
+        var indexes = new List<List<string>>();
+        await using (var list = connection.CreateCommand("SELECT i.name, x.name FROM pragma_index_list(@t) AS i, pragma_index_info(i.name) AS x ORDER BY i.name").AddParameter("@t", table))
+        {
+            await using var reader = await list.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            string? current = null;
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (reader.GetString(0) != current)
+                {
+                    current = reader.GetString(0);
+                    indexes.Add([]);
+                }
+
+                indexes[^1].Add(reader.IsDBNull(1) ? "x'00000000000000000000000000000000'" : Quote(reader.GetString(1)));
+            }
+        }
+
+        static string Length(IEnumerable<string> values) => string.Join(" + ", values.Select(v => $"COALESCE(length(CAST({v} AS BLOB)), 0)").DefaultIfEmpty("0"));
+        var terms = new List<string> { $"{Length(columns.Select(Quote))} + {recordOverhead}" };
+        terms.AddRange(indexes.Select(index => $"{Length(index)} + {recordOverhead + 9}"));
+        await using var size = connection.CreateCommand($"SELECT COALESCE(SUM({string.Join(" + ", terms)}), 0) FROM {Quote(table)}");
+        return System.Convert.ToInt64(await size.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Random converted rows: each original (in the record table) against the new value turned back.</summary>

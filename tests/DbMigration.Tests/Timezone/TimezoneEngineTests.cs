@@ -980,6 +980,32 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task The_room_check_measures_the_converted_table_and_its_indexes_not_the_whole_file()
+    {
+        // A small table in a large file: its rebuild needs room for that table, not for a second copy of the file.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE bulk (id INTEGER PRIMARY KEY, payload BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) INSERT INTO bulk (payload) SELECT randomblob(1000) FROM n;");
+        var before = new FileInfo(target.FilePath!).Length;
+        Query(target, """
+            CREATE TABLE "visit log" (id INTEGER PRIMARY KEY, at TEXT NOT NULL, note TEXT, weight REAL);
+            CREATE INDEX ix_visits_at ON "visit log" (at, note);
+            CREATE INDEX ix_visits_lower ON "visit log" (lower(note));
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+            INSERT INTO "visit log" (at, note, weight) SELECT datetime('2024-01-01', '+' || i || ' minutes'), 'visit number ' || i, i / 7.0 FROM n;
+            """);
+        var visitsInFile = new FileInfo(target.FilePath!).Length - before;
+
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        await connection.OpenAsync();
+        var visits = await TimezoneMigrationService.SqliteTableBytesAsync(connection, "visit log", CancellationToken.None);
+        var bulk = await TimezoneMigrationService.SqliteTableBytesAsync(connection, "bulk", CancellationToken.None);
+        // Near what the table and its indexes added to the file (erring high), far below the whole file.
+        Assert.InRange(visits, visitsInFile * 8 / 10, visitsInFile * 2);
+        Assert.InRange(bulk, 4_000_000, before * 3 / 2);
+        Assert.True(visits * 10 < new FileInfo(target.FilePath!).Length);
+    }
+
+    [Fact]
     public async Task A_column_that_defaults_to_SQLites_UTC_clock_is_named_before_it_is_shifted()
     {
         // CURRENT_TIMESTAMP in SQLite is UTC: rows that took the default are no local times.

@@ -267,9 +267,32 @@ public sealed class MigrationService
                     : $"V{s.Version} is not transactional on {engine} (DDL commits implicitly): a failure leaves it partially applied.");
             }
 
-            return new MigrationStep(s.Version.ToString(), s.Description, s.FileName, SqlScriptSplitter.Split(s.Up, engine), transactional);
+            var statements = SqlScriptSplitter.Split(s.Up, engine);
+            if (transactional)
+            {
+                RefuseTransactionControl(s, "up", statements);
+            }
+
+            return new MigrationStep(s.Version.ToString(), s.Description, s.FileName, statements, transactional);
         }).ToList();
         return new MigrationPlan(steps, transactionalDdl, notes);
+    }
+
+    /// <summary>
+    /// A script's own BEGIN or COMMIT inside the step's transaction would commit part of the migration early, apart
+    /// from its journal row: refused before anything runs.
+    /// </summary>
+    private static void RefuseTransactionControl(MigrationScript script, string section, IReadOnlyList<SqlStatement> statements)
+    {
+        foreach (var statement in statements)
+        {
+            if (TransactionControl.Keyword(statement.Text) is { } keyword)
+            {
+                throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                    $"{script.FileName} line {statement.Line}: its {section} section runs {keyword} itself, but each migration runs in one transaction together with its journal row, so this would commit part of it early and leave the journal behind. Nothing was run. Remove the script's own BEGIN and COMMIT (the migration stays all-or-nothing), or put '-- transaction: none' in its header to run it as written.")
+                { Target = script.Path, Sql = statement.Text };
+            }
+        }
     }
 
     /// <summary>
@@ -525,7 +548,13 @@ public sealed class MigrationService
             scripts.TryGetValue(version, out var script);
             var down = script?.Down;
             var statements = down is null ? [] : SqlScriptSplitter.Split(down, provider.Engine);
-            return (new MigrationStep(e.Version, e.Description, e.Script, statements, capabilities.TransactionalDdl && (script?.Transactional ?? true), e.BackupId), down is not null);
+            var transactional = capabilities.TransactionalDdl && (script?.Transactional ?? true);
+            if (transactional && script is not null)
+            {
+                RefuseTransactionControl(script, "down", statements);
+            }
+
+            return (new MigrationStep(e.Version, e.Description, e.Script, statements, transactional, e.BackupId), down is not null);
         }).ToList();
     }
 

@@ -156,4 +156,30 @@ public sealed class SqlScriptSplitterTests
         Assert.Equal("CREATE OR REPLACE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", statements[1].Text);
         Assert.Equal("SELECT 3", statements[3].Text);
     }
+
+    [Theory]
+    [InlineData("BEGIN", "BEGIN")]
+    [InlineData("begin transaction", "BEGIN")]
+    [InlineData("BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN")]
+    [InlineData("BEGIN IMMEDIATE", "BEGIN")]
+    [InlineData("-- save it\nCOMMIT", "COMMIT")]
+    [InlineData("/* done */ end transaction", "END")]
+    [InlineData("START TRANSACTION READ WRITE", "START TRANSACTION")]
+    [InlineData("ROLLBACK", "ROLLBACK")]
+    [InlineData("ROLLBACK WORK", "ROLLBACK")]
+    [InlineData("ABORT", "ABORT")]
+    [InlineData("PREPARE TRANSACTION 'x'", "PREPARE TRANSACTION")]
+    [InlineData("ROLLBACK TO SAVEPOINT before_fill", null)]
+    [InlineData("ROLLBACK TRANSACTION TO before_fill", null)]
+    [InlineData("SAVEPOINT before_fill", null)]
+    [InlineData("RELEASE before_fill", null)]
+    [InlineData("PREPARE q AS SELECT 1", null)]
+    [InlineData("DO $$ BEGIN PERFORM 1; END $$", null)]
+    [InlineData("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END", null)]
+    [InlineData("ENDORSE_ALL()", null)]
+    [InlineData("INSERT INTO log (note) VALUES ('COMMIT')", null)]
+    public void Transaction_control_statements_are_recognised(string sql, string? keyword)
+    {
+        Assert.Equal(keyword, TransactionControl.Keyword(sql));
+    }
 }

@@ -253,6 +253,46 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Contains("failed at statement 2 (line 5)", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_script_with_its_own_BEGIN_and_COMMIT_is_refused_where_migrations_run_in_a_transaction()
+    {
+        // Hand-written scripts often carry their own transaction. Inside the step's transaction its COMMIT would
+        // commit half the migration, apart from the journal.
+        var target = await Engine.CreateDatabaseAsync();
+        const string Script = "-- migrate:up\nCREATE TABLE gadgets (id INTEGER PRIMARY KEY, name VARCHAR(50));\nBEGIN;\nINSERT INTO gadgets (id, name) VALUES (1, 'one');\nCOMMIT;\nINSERT INTO gadgets (id, name) VALUES (1, 'duplicate');\n-- migrate:down\nDROP TABLE gadgets;\n";
+        var folder = Folder(Standard[0], ("V2__own_transaction.sql", Script));
+        var transactional = Engine.Engine != DatabaseEngine.MySql;
+        if (transactional)
+        {
+            var refused = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+            Assert.Equal(ErrorIds.MigrationInvalidFile, refused.ErrorId);
+            Assert.Equal("BEGIN", refused.Sql);
+            Assert.Contains("V2__own_transaction.sql line 3", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("-- transaction: none", refused.Message, StringComparison.Ordinal);
+            Assert.False(TableExists(target, "parent"));
+            Assert.False(TableExists(target, "gadgets"));
+            File.WriteAllText(Path.Combine(folder, "V2__own_transaction.sql"), "-- transaction: none\n" + Script);
+        }
+
+        // Run as written, the script commits its own part and the failure is journalled as partly applied.
+        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationPartiallyApplied, failed.ErrorId);
+        Assert.Equal(MigrationState.Failed, Status(target, folder).Single(s => s.Version == "2").State);
+        Assert.Equal(1, Scalar(target, "SELECT COUNT(*) FROM gadgets"));
+
+        if (transactional)
+        {
+            // A down section is held to the same rule when it runs in a transaction.
+            var down = Folder(Standard[0], ("V2__undo_commits.sql", "-- migrate:up\nCREATE TABLE widgets (id INTEGER PRIMARY KEY);\n-- migrate:down\nBEGIN;\nDROP TABLE widgets;\nCOMMIT;\n"));
+            var other = await Engine.CreateDatabaseAsync();
+            Migrate(other, down);
+            var undo = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = other, Path = down }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+            Assert.Equal(ErrorIds.MigrationInvalidFile, undo.ErrorId);
+            Assert.Contains("down section runs BEGIN", undo.Message, StringComparison.Ordinal);
+            Assert.True(TableExists(other, "widgets"));
+        }
+    }
+
     /// <summary>Transactional engines roll a failed migration back completely; MySQL reports it partially applied.</summary>
     protected virtual void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {

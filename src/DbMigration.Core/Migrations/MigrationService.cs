@@ -404,6 +404,9 @@ public sealed class MigrationService
     {
         var stopwatch = Stopwatch.StartNew();
         var eventName = successStatus == "applied" ? "applied" : "undone";
+        // A script may move the session elsewhere (USE other_db; pg_dump's empty search_path): the journal row, the
+        // next step and the schema snapshot must still find their tables.
+        var scope = await provider.ReadNameScopeAsync(connection, cancellationToken).ConfigureAwait(false);
         if (step.Transactional)
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -417,13 +420,14 @@ public sealed class MigrationService
                 }
 
                 current = null;
+                await provider.RestoreNameScopeAsync(connection, transaction, scope, cancellationToken).ConfigureAwait(false);
                 await journal.RecordAsync(connection, transaction, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch).ConfigureAwait(false);
+                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch, scope).ConfigureAwait(false);
             }
         }
         else
@@ -439,10 +443,11 @@ public sealed class MigrationService
                 }
                 catch (Exception ex)
                 {
-                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch).ConfigureAwait(false);
+                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch, scope).ConfigureAwait(false);
                 }
             }
 
+            await provider.RestoreNameScopeAsync(connection, null, scope, cancellationToken).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
         }
 
@@ -468,13 +473,14 @@ public sealed class MigrationService
 
     private static async Task<DbMigrationException> FailAsync(
         IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, DatabaseTarget target, MigrationStep step, JournalEntry entry,
-        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch)
+        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch, string? scope)
     {
         var translated = provider.TranslateException(error, target, statement?.Text);
         var message = translated?.Message ?? error.Message;
         var outcome = step.Transactional ? "was rolled back completely" : partial ? "is PARTIALLY APPLIED: earlier statements committed" : "changed nothing";
         try
         {
+            await provider.RestoreNameScopeAsync(connection, null, scope, CancellationToken.None).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with
             {
                 Status = "failed",
@@ -492,7 +498,7 @@ public sealed class MigrationService
         return new DbMigrationException(
             !step.Transactional && partial ? ErrorIds.MigrationPartiallyApplied : ErrorIds.MigrationFailed,
             translated?.Kind ?? ErrorKind.InvalidOperation,
-            $"V{step.Version} {step.Description} failed at statement {statement?.Index} (line {statement?.Line}) and {outcome}: {message}" +
+            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message}" +
             (entry.BackupId is null ? string.Empty : $" The pre-run backup is {entry.BackupId}."), error)
         {
             Target = target.ToString(),

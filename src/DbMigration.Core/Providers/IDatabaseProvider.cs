@@ -43,6 +43,15 @@ public interface IDatabaseProvider
 
     Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Where unqualified names resolve in this session (PostgreSQL's search_path, MySQL's current database), read so
+    /// that <see cref="RestoreNameScopeAsync"/> can put it back after a script changed it. Null on SQLite.
+    /// </summary>
+    Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Puts back, for the session and not only the transaction, a scope read by <see cref="ReadNameScopeAsync"/>.</summary>
+    Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken);
+
     /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>
     Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken);
 

@@ -3,8 +3,8 @@ using System.Collections.Concurrent;
 namespace DbMigration.MySql.Protocol;
 
 /// <summary>
-/// Idle sessions per connection string. A session goes back only after COM_RESET_CONNECTION succeeds, so no
-/// session state (variables, temporary tables, open transactions) leaks to the next user.
+/// Idle sessions per connection string. A session goes back only after COM_RESET_CONNECTION and COM_INIT_DB succeed,
+/// so no session state (variables, temporary tables, open transactions, the current database) leaks to the next user.
 /// </summary>
 internal sealed class ConnectionPool
 {
@@ -61,7 +61,8 @@ internal sealed class ConnectionPool
             if (!session.IsBroken)
             {
                 session.ExecuteSimpleAsync(CommandCode.ResetConnection, string.Empty, ioAsync: false, CancellationToken.None).GetAwaiter().GetResult();
-                if (_settings.Database.Length > 0 && session.CurrentDatabase != _settings.Database)
+                // Always: a USE statement moves the session without the client seeing it, and the reset keeps it there.
+                if (_settings.Database.Length > 0)
                 {
                     session.ExecuteSimpleAsync(CommandCode.InitDb, _settings.Database, ioAsync: false, CancellationToken.None).GetAwaiter().GetResult();
                     session.CurrentDatabase = _settings.Database;

@@ -293,6 +293,32 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         }
     }
 
+    /// <summary>
+    /// A step whose script moves the session elsewhere (another database, an empty search_path) must not take the
+    /// journal, the next step, the schema snapshot or the next pooled connection with it.
+    /// </summary>
+    protected async Task AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(Func<Task<string>> moveScript)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(
+            Standard[0],
+            ("V2__move.sql", "-- migrate:up\n" + await moveScript() + "\n-- migrate:down\nSELECT 1;\n"),
+            ("V3__after.sql", "-- migrate:up\nCREATE TABLE after_move (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE after_move;\n"));
+
+        Assert.Equal(["1", "2", "3"], Migrate(target, folder).Select(r => r.Version));
+        Assert.True(TableExists(target, "after_move"));
+        Assert.All(Status(target, folder), s => Assert.Equal(MigrationState.Applied, s.State));
+        Assert.Equal(1, Scalar(target, "SELECT COUNT(*) FROM parent"));
+        var drift = new RecordingHost();
+        new TestMigrationDriftCommand { Database = target }.Invoke(drift, CancellationToken.None);
+        Assert.Empty(drift.ObjectsOf<SchemaDifference>());
+
+        // Undo runs each down section back in the target, too.
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder, ToVersion = "1" }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Assert.False(TableExists(target, "after_move"));
+        Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == "2").State);
+    }
+
     /// <summary>Transactional engines roll a failed migration back completely; MySQL reports it partially applied.</summary>
     protected virtual void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {
@@ -603,6 +629,10 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
 {
     protected override string SlowStatement => "SELECT pg_sleep(30)";
 
+    [Fact]
+    public Task A_pg_dump_style_script_that_empties_the_search_path_leaves_the_run_in_place() =>
+        AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(() => Task.FromResult("SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.qualified (id integer);"));
+
     protected override string[] ParentTrigger =>
     [
         "CREATE FUNCTION parent_fill_name() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.name = '' THEN NEW.name := 'x'; END IF; RETURN NEW; END $$",
@@ -671,6 +701,10 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
 public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : MigrationEngineTests(server, server.Password)
 {
     protected override string SlowStatement => "SELECT SLEEP(30)";
+
+    [Fact]
+    public Task A_script_that_uses_another_database_leaves_the_run_in_place() =>
+        AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(async () => $"USE `{(await Engine.CreateDatabaseAsync()).Database}`;\nCREATE TABLE elsewhere (id integer);");
 
     protected override string[] ParentTrigger => ["CREATE TRIGGER parent_fill BEFORE INSERT ON parent FOR EACH ROW BEGIN IF NEW.name = '' THEN SET NEW.name = 'x'; END IF; END"];
 

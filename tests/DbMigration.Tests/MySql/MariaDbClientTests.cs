@@ -366,17 +366,21 @@ public sealed class MariaDbClientTests(MariaDbServer server)
     public async Task The_pool_reuses_sessions_and_resets_them_on_return()
     {
         var database = await NewDatabaseAsync();
+        var elsewhere = await NewDatabaseAsync();
         var extra = "Maximum Pool Size=1;Application Name=pool-" + Guid.NewGuid().ToString("N");
         int first;
         await using (var connection = await OpenAsync(database, extra))
         {
             first = connection.ServerThread;
-            await ExecAsync(connection, "SET @leak = 42; CREATE TEMPORARY TABLE scratch (x INT); SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'");
+            // USE moves the session without the client seeing it; the reset alone keeps it there.
+            await ExecAsync(connection, $"SET @leak = 42; CREATE TEMPORARY TABLE scratch (x INT); SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; USE `{elsewhere}`");
         }
 
         await using (var again = await OpenAsync(database, extra))
         {
             Assert.Equal(first, again.ServerThread);
+            Assert.Equal(database, await ScalarAsync(again, "SELECT DATABASE()"));
+            Assert.Equal(database, again.Database);
             Assert.Equal(DBNull.Value, await ScalarAsync(again, "SELECT @leak"));
             var gone = await Assert.ThrowsAsync<MySqlException>(() => ScalarAsync(again, "SELECT COUNT(*) FROM scratch"));
             Assert.Equal(1146, gone.Number);

@@ -235,6 +235,21 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
     }
 
+    public Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        connection.ScalarAsync<string>("SELECT current_setting('search_path')", cancellationToken);
+
+    public async Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken)
+    {
+        if (scope is null)
+        {
+            return;
+        }
+
+        // is_local false: the setting outlives the transaction, as a script's own SET does.
+        await using var command = connection.CreateCommand("SELECT set_config('search_path', @scope, false)", transaction).AddParameter("@scope", scope);
+        await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var version = await connection.ScalarAsync<string>("SHOW server_version;", cancellationToken).ConfigureAwait(false) ?? "0";

@@ -124,6 +124,11 @@ internal sealed class SqliteProvider : IDatabaseProvider
     {
     }
 
+    // Unqualified names always look in temp, then main, then attached files: nothing a script can move.
+    public Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
+    public Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken) => Task.CompletedTask;
+
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken)
     {
         var sqlite = (SqliteConnection)connection;

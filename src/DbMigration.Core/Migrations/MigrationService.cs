@@ -478,6 +478,10 @@ public sealed class MigrationService
         var translated = provider.TranslateException(error, target, statement?.Text);
         var message = translated?.Message ?? error.Message;
         var outcome = step.Transactional ? "was rolled back completely" : partial ? "is PARTIALLY APPLIED: earlier statements committed" : "changed nothing";
+        // SQLSTATE 25001 (CREATE INDEX CONCURRENTLY, VACUUM and the like), or SQLite's own words for VACUUM.
+        var hint = step.Transactional && statement is not null && (translated?.SqlState == "25001" || message.Contains("within a transaction", StringComparison.OrdinalIgnoreCase))
+            ? " That statement cannot run inside a transaction: put it in a migration of its own with '-- transaction: none' in its header (such a step is not all-or-nothing)."
+            : string.Empty;
         try
         {
             await provider.RestoreNameScopeAsync(connection, null, scope, CancellationToken.None).ConfigureAwait(false);
@@ -498,7 +502,7 @@ public sealed class MigrationService
         return new DbMigrationException(
             !step.Transactional && partial ? ErrorIds.MigrationPartiallyApplied : ErrorIds.MigrationFailed,
             translated?.Kind ?? ErrorKind.InvalidOperation,
-            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message}" +
+            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message}{hint}" +
             (entry.BackupId is null ? string.Empty : $" The pre-run backup is {entry.BackupId}."), error)
         {
             Target = target.ToString(),

@@ -319,6 +319,26 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == "2").State);
     }
 
+    /// <summary>A statement the engine refuses inside a transaction (MariaDB runs every step without one).</summary>
+    protected virtual string OutsideTransactionOnly => "VACUUM";
+
+    [Fact]
+    public async Task A_statement_that_cannot_run_in_a_transaction_says_how_to_run_it()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], ("V2__outside.sql", OutsideTransactionOnly + ";\n"));
+        if (Engine.Engine != DatabaseEngine.MySql)
+        {
+            var ex = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+            Assert.Contains("cannot run inside a transaction: put it in a migration of its own with '-- transaction: none'", ex.Message, StringComparison.Ordinal);
+            File.WriteAllText(Path.Combine(folder, "V2__outside.sql"), "-- transaction: none\n" + OutsideTransactionOnly + ";\n");
+            new RepairMigrationHistoryCommand { Database = target, Version = "2", Resolve = MigrationResolution.RolledBack, Note = "runs outside a transaction now" }.Invoke(new RecordingHost(), CancellationToken.None);
+        }
+
+        Assert.Contains("2", Migrate(target, folder).Select(r => r.Version));
+        Assert.Equal(MigrationState.Applied, Status(target, folder).Single(s => s.Version == "2").State);
+    }
+
     /// <summary>Transactional engines roll a failed migration back completely; MySQL reports it partially applied.</summary>
     protected virtual void AssertFailureOutcome(DatabaseTarget target, DbMigrationException error)
     {
@@ -629,6 +649,8 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
 {
     protected override string SlowStatement => "SELECT pg_sleep(30)";
 
+    protected override string OutsideTransactionOnly => "CREATE INDEX CONCURRENTLY ix_parent_name ON parent (name)";
+
     [Fact]
     public Task A_pg_dump_style_script_that_empties_the_search_path_leaves_the_run_in_place() =>
         AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(() => Task.FromResult("SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.qualified (id integer);"));
@@ -701,6 +723,8 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
 public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : MigrationEngineTests(server, server.Password)
 {
     protected override string SlowStatement => "SELECT SLEEP(30)";
+
+    protected override string OutsideTransactionOnly => "OPTIMIZE TABLE parent";
 
     [Fact]
     public Task A_script_that_uses_another_database_leaves_the_run_in_place() =>

@@ -214,5 +214,5 @@ public enum DifferenceKind
 /// <summary>One way the live schema differs from the schema recorded after the last migration.</summary>
 public sealed record SchemaDifference(DifferenceKind Kind, SchemaObjectType ObjectType, string Table, string Name, string? Expected, string? Actual)
 {
-    public override string ToString() => $"{Kind} {ObjectType} {Table}.{Name}" + (Kind == DifferenceKind.Changed ? $": {Expected} -> {Actual}" : string.Empty);
+    public override string ToString() => $"{Kind} {ObjectType} {(ObjectType == SchemaObjectType.Table || Name == Table ? Table : $"{Table}.{Name}")}" + (Kind == DifferenceKind.Changed ? $": {Expected} -> {Actual}" : string.Empty);
 }

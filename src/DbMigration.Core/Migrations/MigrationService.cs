@@ -365,12 +365,26 @@ public sealed class MigrationService
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await journal.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
         var scripts = MigrationScript.LoadFolder(request.Path).ToDictionary(s => s.Version.ToString());
+        string? lastApplied = null;
         for (var i = 0; i < steps.Count; i++)
         {
             var step = steps[i];
             progress?.Report(new ProgressUpdate(6, "Invoke-DatabaseMigration", $"V{step.Version} {step.Description}", 100.0 * i / steps.Count, CurrentOperation: step.Script));
             var script = scripts[step.Version];
-            var run = await ApplyAsync(provider, journal, connection, target, step, EntryFor(script, backupId), "applied", progress, cancellationToken).ConfigureAwait(false);
+            MigrationRun run;
+            try
+            {
+                run = await ApplyAsync(provider, journal, connection, target, step, EntryFor(script, backupId), "applied", progress, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbMigrationException ex) when (lastApplied is not null && ex.ErrorId == ErrorIds.MigrationFailed)
+            {
+                // The failed step changed nothing, so the schema is what the steps before it left: drift is measured
+                // against that, not against an older run's (a partly applied step leaves no honest snapshot to take).
+                await TrySaveSnapshotAsync(provider, journal, connection, lastApplied).ConfigureAwait(false);
+                throw;
+            }
+
+            lastApplied = step.Version;
             onApplied(run with { BackupId = backupId });
         }
 
@@ -510,6 +524,18 @@ public sealed class MigrationService
             SqlState = translated?.SqlState,
             ServerErrorNumber = translated?.ServerErrorNumber,
         };
+    }
+
+    private static async Task TrySaveSnapshotAsync(IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, string version)
+    {
+        try
+        {
+            await SaveSnapshotAsync(provider, journal, connection, version, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DbException)
+        {
+            // Best effort beside the step's own error, which is what the caller must see.
+        }
     }
 
     private static async Task SaveSnapshotAsync(IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, string version, CancellationToken cancellationToken)

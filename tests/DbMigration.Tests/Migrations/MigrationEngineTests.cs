@@ -224,6 +224,21 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task Drift_after_a_run_that_failed_part_way_is_measured_against_the_steps_it_applied()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], Standard[1], ("V3__broken.sql", "INSERT INTO no_such_table VALUES (1);\n"));
+        Migrate(target, folder, c => c.TargetVersion = "1");
+        Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(MigrationState.Applied, Status(target, folder).Single(s => s.Version == "2").State);
+
+        // V2's child table is the migrations' own work, not a hand-made change.
+        var host = new RecordingHost();
+        new TestMigrationDriftCommand { Database = target }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.ObjectsOf<SchemaDifference>());
+    }
+
+    [Fact]
     public async Task A_fresh_empty_scaffold_is_pending_and_only_a_run_that_would_apply_it_refuses()
     {
         var target = await Engine.CreateDatabaseAsync();
@@ -385,6 +400,9 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         var differences = host.ObjectsOf<SchemaDifference>().ToList();
         Assert.Contains(differences, d => d is { Kind: DifferenceKind.Added, ObjectType: SchemaObjectType.Column, Name: "manual_fix" } && d.Table.EndsWith("parent", StringComparison.Ordinal));
         Assert.Contains(differences, d => d is { Kind: DifferenceKind.Added, ObjectType: SchemaObjectType.Table } && d.Name.EndsWith("scratch", StringComparison.Ordinal));
+        // As the table shows them: a table once, a column under its table.
+        Assert.Contains(differences, d => d.ToString().StartsWith("Added Table ", StringComparison.Ordinal) && d.ToString().EndsWith("scratch", StringComparison.Ordinal) && d.ToString().Split('.').Length <= 2);
+        Assert.Contains(differences, d => d.ToString().StartsWith("Added Column ", StringComparison.Ordinal) && d.ToString().EndsWith("parent.manual_fix", StringComparison.Ordinal));
     }
 
     /// <summary>A trigger on parent that sets name to 'x' when it is empty, in the engine's dialect (scripts run statement by statement).</summary>

@@ -602,14 +602,25 @@ public sealed class MigrationService
         var journal = new MigrationJournal(provider);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var entries = (await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)).ToDictionary(e => e.Version);
-        foreach (var step in steps)
+        string? lastUndone = null;
+        try
         {
-            if (!entries.TryGetValue(step.Version, out var entry) || entry.Status != "applied")
+            foreach (var step in steps)
             {
-                throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.InvalidOperation, $"V{step.Version} is no longer applied; nothing was undone from here on.");
-            }
+                if (!entries.TryGetValue(step.Version, out var entry) || entry.Status != "applied")
+                {
+                    throw new DbMigrationException(ErrorIds.MigrationVersionNotFound, ErrorKind.InvalidOperation, $"V{step.Version} is no longer applied; nothing was undone from here on.");
+                }
 
-            onUndone(await ApplyAsync(provider, journal, connection, target, step, entry with { StartedUtc = DateTimeOffset.UtcNow, Error = null, FailedStatement = null }, "rolled_back", progress, cancellationToken).ConfigureAwait(false));
+                onUndone(await ApplyAsync(provider, journal, connection, target, step, entry with { StartedUtc = DateTimeOffset.UtcNow, Error = null, FailedStatement = null }, "rolled_back", progress, cancellationToken).ConfigureAwait(false));
+                lastUndone = step.Version;
+            }
+        }
+        catch (DbMigrationException ex) when (lastUndone is not null && ex.ErrorId is ErrorIds.MigrationFailed or ErrorIds.MigrationVersionNotFound)
+        {
+            // As for a run: the steps undone so far are the schema now.
+            await TrySaveSnapshotAsync(provider, journal, connection, lastUndone).ConfigureAwait(false);
+            throw;
         }
 
         if (steps.Count > 0)

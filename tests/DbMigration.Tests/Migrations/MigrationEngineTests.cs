@@ -239,6 +239,20 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task Drift_after_an_undo_that_failed_part_way_is_measured_against_the_steps_it_undid()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], ("V2__child.sql", "-- migrate:up\nCREATE TABLE child (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE no_such_child;\n"), Standard[2]);
+        Migrate(target, folder);
+        Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder, Steps = 2 }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+        Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == "3").State);
+
+        var host = new RecordingHost();
+        new TestMigrationDriftCommand { Database = target }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.ObjectsOf<SchemaDifference>());
+    }
+
+    [Fact]
     public async Task A_fresh_empty_scaffold_is_pending_and_only_a_run_that_would_apply_it_refuses()
     {
         var target = await Engine.CreateDatabaseAsync();

@@ -324,6 +324,18 @@ public sealed partial class TimezoneMigrationService
     /// <summary>Refuses, before anything is recorded, a PostgreSQL column whose type cannot change under what reads it.</summary>
     private static async Task RefuseUnalterableAsync(IDatabaseProvider provider, DbConnection connection, DatabaseTarget target, List<TablePlan> plans, CancellationToken cancellationToken)
     {
+        // A SQLite table without a one-column key is tracked by rowid, which a WITHOUT ROWID table does not have.
+        foreach (var plan in plans.Where(p => p.Method == SqliteUpdate && p.Key == "rowid"))
+        {
+            await using var command = connection.CreateCommand("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = @t").AddParameter("@t", plan.Table.Name);
+            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string create && create.Contains("WITHOUT ROWID", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,
+                    $"{plan.Table} is a WITHOUT ROWID table with a primary key of several columns: a run records, checks and undoes rows by one key (a rowid, or a one-column primary key). Nothing was changed. Leave its columns out with {string.Join(", ", plan.Columns.Select(c => $"-ExcludeColumn {plan.Table.Name}.{c.Column}"))}, or convert them by hand.")
+                { Target = target.ToString() };
+            }
+        }
+
         foreach (var plan in plans.Where(p => p.Method == AlterCase))
         {
             var columns = plan.Columns.Select(c => c.Column).ToList();

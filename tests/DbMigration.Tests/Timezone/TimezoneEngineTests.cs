@@ -980,6 +980,31 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task A_WITHOUT_ROWID_table_keyed_by_several_columns_is_refused_before_anything_changes()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE notes (k TEXT PRIMARY KEY, seen TEXT);
+            INSERT INTO notes VALUES ('x', '2024-07-01 12:00:00');
+            CREATE TABLE readings (device TEXT NOT NULL, at TEXT NOT NULL, logged TEXT, PRIMARY KEY (device, at)) WITHOUT ROWID;
+            INSERT INTO readings VALUES ('a', '2024-03-10 01:30:00', '2024-03-10 01:30:00');
+            """);
+        string Rows() => string.Join("|", Query(target, "SELECT k, seen, NULL FROM notes UNION ALL SELECT device, at, logged FROM readings UNION ALL SELECT type, name, NULL FROM sqlite_master").Select(r => string.Join(",", r.Values)));
+        var before = Rows();
+
+        var refused = Assert.Throws<DbMigrationException>(() => Run(target));
+        Assert.Equal(ErrorIds.TimezoneNoPrimaryKey, refused.ErrorId);
+        Assert.Contains("-ExcludeColumn readings.at, -ExcludeColumn readings.logged", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, Rows());
+
+        // Left out, the rest converts.
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, ExcludeColumn = ["readings.at", "readings.logged"] }.Invoke(host, CancellationToken.None);
+        Assert.Equal("2024-07-01T16:00:00Z", Convert.ToString(Query(target, "SELECT seen FROM notes").Single()[0], CultureInfo.InvariantCulture));
+        Assert.Equal("2024-03-10 01:30:00", Convert.ToString(Query(target, "SELECT logged FROM readings").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task The_room_check_measures_the_converted_table_and_its_indexes_not_the_whole_file()
     {
         // A small table in a large file: its rebuild needs room for that table, not for a second copy of the file.

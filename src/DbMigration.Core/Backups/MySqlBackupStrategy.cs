@@ -95,7 +95,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         progress.Verbose($"Running {dumpTool} --single-transaction.");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var dump = ExternalTool.RunAsync(dumpTool,
-            [.. ConnectionArguments(source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
+            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
             Environment(source), null, null, stop.Token).StopOnFailure(stop);
         try
         {
@@ -214,7 +214,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             }
 
             progress.Verbose($"Loading the dump into {name} with {client}.");
-            await ExternalTool.RunAsync(client, [.. ConnectionArguments(scratch), "--default-character-set=utf8mb4", "--binary-mode", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
+            await ExternalTool.RunAsync(client, [.. ConnectionArguments(client, scratch), "--default-character-set=utf8mb4", "--binary-mode", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
             return Restored(scratch, rawPath, like);
         }
         catch
@@ -331,13 +331,72 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)}; DROP DATABASE {provider.QuoteIdentifier(restored.Database!)}", cancellationToken).ConfigureAwait(false);
     }
 
-    private static string[] ConnectionArguments(DatabaseTarget target) =>
-    [
-        "--no-defaults",
-        "--host=" + (target.Host ?? "localhost"),
-        "--port=" + (target.Port ?? 3306).ToString(CultureInfo.InvariantCulture),
-        "--user=" + (target.UserName ?? System.Environment.UserName),
-    ];
+    /// <summary>
+    /// How the dump and load tools reach the server the way DbMigration's own client does: through the target's
+    /// socket, or over TCP to its host and port, with its TLS settings in the tool's own dialect (MariaDB's and
+    /// Oracle's clients name them differently).
+    /// </summary>
+    internal static List<string> ConnectionArguments(string tool, DatabaseTarget target)
+    {
+        string? Option(string name) => target.Options.FirstOrDefault(o => string.Equals(o.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
+        var arguments = new List<string> { "--no-defaults" };
+        if (Option("socket") is { } socket)
+        {
+            arguments.AddRange(["--protocol=SOCKET", "--socket=" + socket]);
+        }
+        else
+        {
+            // TCP even for "localhost", which the tools would otherwise take to mean their default socket.
+            arguments.AddRange(["--protocol=TCP", "--host=" + (target.Host ?? "localhost"), "--port=" + (target.Port ?? 3306).ToString(CultureInfo.InvariantCulture)]);
+        }
+
+        var mode = Option("sslmode")?.Replace("-", string.Empty, StringComparison.Ordinal).Replace("_", string.Empty, StringComparison.Ordinal).ToLowerInvariant();
+        var ca = Option("sslca");
+        if (IsMariaDbTool(tool))
+        {
+            arguments.AddRange(mode switch
+            {
+                "none" or "disabled" => ["--skip-ssl"],
+                "required" => ["--ssl"],
+                "verifyca" => ["--ssl", .. ca is null ? Array.Empty<string>() : ["--ssl-ca=" + ca]],
+                "verifyfull" => ["--ssl", "--ssl-verify-server-cert", .. ca is null ? Array.Empty<string>() : ["--ssl-ca=" + ca]],
+                _ => [],
+            });
+        }
+        else
+        {
+            arguments.AddRange(mode switch
+            {
+                "none" or "disabled" => ["--ssl-mode=DISABLED"],
+                "required" => ["--ssl-mode=REQUIRED"],
+                "verifyca" => ["--ssl-mode=VERIFY_CA", .. ca is null ? Array.Empty<string>() : ["--ssl-ca=" + ca]],
+                "verifyfull" => ["--ssl-mode=VERIFY_IDENTITY", .. ca is null ? Array.Empty<string>() : ["--ssl-ca=" + ca]],
+                _ => [],
+            });
+        }
+
+        arguments.Add("--user=" + (target.UserName ?? System.Environment.UserName));
+        return arguments;
+    }
+
+    /// <summary>mariadb-dump and mariadb, or a mysqldump or mysql that links to them (as Debian's MariaDB packages install).</summary>
+    private static bool IsMariaDbTool(string tool)
+    {
+        var name = Path.GetFileName(tool);
+        try
+        {
+            if (File.ResolveLinkTarget(tool, returnFinalTarget: true) is { } link)
+            {
+                name = link.Name;
+            }
+        }
+        catch (IOException)
+        {
+            // Unreadable link: judge by the name on the PATH.
+        }
+
+        return name.StartsWith("mariadb", StringComparison.OrdinalIgnoreCase);
+    }
 
     private static Dictionary<string, string?> Environment(DatabaseTarget target) => new() { ["MYSQL_PWD"] = target.ResolvePassword() };
 }

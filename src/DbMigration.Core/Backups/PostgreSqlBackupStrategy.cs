@@ -492,12 +492,16 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         "--dbname=" + target.Database,
     ];
 
-    private static Dictionary<string, string?> Environment(DatabaseTarget target)
+    /// <summary>The target's password and TLS settings for pg_dump and pg_restore, as libpq reads them.</summary>
+    internal static Dictionary<string, string?> Environment(DatabaseTarget target)
     {
         var environment = new Dictionary<string, string?> { ["PGPASSWORD"] = target.ResolvePassword(), ["PGCONNECT_TIMEOUT"] = "30" };
-        if (target.Options.TryGetValue("sslmode", out var sslMode))
+        foreach (var (option, variable) in new[] { ("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("application_name", "PGAPPNAME") })
         {
-            environment["PGSSLMODE"] = sslMode;
+            if (target.Options.TryGetValue(option, out var value))
+            {
+                environment[variable] = value;
+            }
         }
 
         return environment;

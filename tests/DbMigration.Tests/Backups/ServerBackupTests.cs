@@ -327,6 +327,17 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
 {
     protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM pg_database WHERE datname LIKE '{prefix}%'";
 
+    [Fact]
+    public void Pg_dump_and_pg_restore_get_the_targets_TLS_settings()
+    {
+        // libpq reads them from the environment; without PGSSLROOTCERT, verify-full looks in ~/.postgresql instead.
+        var environment = PostgreSqlBackupStrategy.Environment(DatabaseTarget.Parse("postgres://deploy@db1/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fdb-ca.pem&application_name=nightly"));
+        Assert.Equal("verify-full", environment["PGSSLMODE"]);
+        Assert.Equal("/etc/ssl/db-ca.pem", environment["PGSSLROOTCERT"]);
+        Assert.Equal("nightly", environment["PGAPPNAME"]);
+        Assert.False(PostgreSqlBackupStrategy.Environment(DatabaseTarget.Parse("postgres://deploy@db1/app")).ContainsKey("PGSSLROOTCERT"));
+    }
+
     private static string One(DatabaseTarget target, string sql)
     {
         var host = new RecordingHost();
@@ -520,6 +531,43 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
     {
         var row = Query(target, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()").Single();
         return $"{row[0]} {row[1]}";
+    }
+
+    [Fact]
+    public async Task The_dump_and_load_tools_reach_the_server_the_way_the_target_says_through_its_socket_or_over_TLS()
+    {
+        var seeded = await SeededAsync();
+        // root through the server's socket, as Debian's root logs in (unix_socket).
+        var viaSocket = DatabaseTarget.Parse($"mysql://root@localhost/{seeded.Database}?socket={Uri.EscapeDataString(server.Socket!)}");
+        // A user the server lets in over TLS only.
+        var user = "tls_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-tls-only' REQUIRE SSL; GRANT ALL ON *.* TO '{user}'@'%';");
+        var overTls = DatabaseTarget.Parse($"mysql://{user}:pw-tls-only@127.0.0.1:{server.Port}/{seeded.Database}?sslmode=verifyca&sslca={Uri.EscapeDataString(server.CertificateAuthorityFile!)}");
+
+        foreach (var target in new[] { viaSocket, overTls })
+        {
+            var host = new RecordingHost(Folder);
+            new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool, VerifyMode = true }.Invoke(host, CancellationToken.None);
+            Assert.Empty(host.Errors);
+            var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+            Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+            var restore = new RecordingHost(Folder);
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(restore, CancellationToken.None);
+            Assert.True(Assert.Single(restore.ObjectsOf<RestoreResult>()).RowCountsMatch);
+        }
+    }
+
+    [Fact]
+    public void The_tools_get_the_targets_socket_and_TLS_settings_in_their_own_dialect()
+    {
+        var socket = MySqlBackupStrategy.ConnectionArguments("/usr/bin/mariadb-dump", DatabaseTarget.Parse("mysql://root@localhost/app?socket=%2Frun%2Fmysqld%2Fmysqld.sock"));
+        Assert.Equal(["--no-defaults", "--protocol=SOCKET", "--socket=/run/mysqld/mysqld.sock", "--user=root"], socket);
+
+        var tls = DatabaseTarget.Parse("mysql://deploy@db1:3307/app?sslmode=verify-full&sslca=%2Fetc%2Fca.pem");
+        Assert.Equal(["--no-defaults", "--protocol=TCP", "--host=db1", "--port=3307", "--ssl", "--ssl-verify-server-cert", "--ssl-ca=/etc/ca.pem", "--user=deploy"], MySqlBackupStrategy.ConnectionArguments("/opt/mariadb/bin/mariadb-dump", tls));
+        Assert.Equal(["--no-defaults", "--protocol=TCP", "--host=db1", "--port=3307", "--ssl-mode=VERIFY_IDENTITY", "--ssl-ca=/etc/ca.pem", "--user=deploy"], MySqlBackupStrategy.ConnectionArguments("/opt/mysql/bin/mysqldump", tls));
+        Assert.Contains("--skip-ssl", MySqlBackupStrategy.ConnectionArguments("mariadb", DatabaseTarget.Parse("mysql://deploy@db1/app?sslmode=none")));
     }
 
     [Theory]

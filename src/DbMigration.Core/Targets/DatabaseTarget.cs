@@ -10,7 +10,7 @@ namespace DbMigration.Targets;
 /// string. Every cmdlet's <c>-Database</c> binds to this type; PowerShell converts strings through
 /// <see cref="Parse(string)"/>. The password is held privately and never appears in <see cref="ToString"/>.
 /// </summary>
-public sealed class DatabaseTarget
+public sealed partial class DatabaseTarget
 {
     /// <summary>Environment variable consulted for a password when nothing else supplies one.</summary>
     public const string PasswordEnvironmentVariable = "DBMIGRATION_PASSWORD";
@@ -90,7 +90,7 @@ public sealed class DatabaseTarget
             }
 
             var host = (Host ?? "localhost").Trim('[', ']').ToLowerInvariant();
-            host = host is "127.0.0.1" or "::1" ? "localhost" : host;
+            host = host is "127.0.0.1" or "::1" || IsSocketFolder ? "localhost" : host;
             var port = Port ?? (Engine == DatabaseEngine.PostgreSql ? 5432 : 3306);
             return string.Create(CultureInfo.InvariantCulture, $"{(Engine == DatabaseEngine.PostgreSql ? "postgres" : "mysql")}://{host}:{port}/{Database?.ToLowerInvariant()}");
         }
@@ -310,16 +310,25 @@ public sealed class DatabaseTarget
             sb.Append(Uri.EscapeDataString(UserName)).Append('@');
         }
 
-        sb.Append(Host is not null && Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host);
-        if (Port is not null)
+        var options = Options.Select(o => Uri.EscapeDataString(o.Key) + "=" + Uri.EscapeDataString(o.Value)).ToList();
+        if (IsSocketFolder)
         {
-            sb.Append(':').Append(Port.Value.ToString(CultureInfo.InvariantCulture));
+            // libpq's socket form, which Parse reads back.
+            options.InsertRange(0, Port is null ? ["host=" + Uri.EscapeDataString(Host!)] : ["host=" + Uri.EscapeDataString(Host!), "port=" + Port.Value.ToString(CultureInfo.InvariantCulture)]);
+        }
+        else
+        {
+            sb.Append(Host is not null && Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host);
+            if (Port is not null)
+            {
+                sb.Append(':').Append(Port.Value.ToString(CultureInfo.InvariantCulture));
+            }
         }
 
         sb.Append('/').Append(Database);
-        if (Options.Count > 0)
+        if (options.Count > 0)
         {
-            sb.Append('?').Append(string.Join("&", Options.Select(o => Uri.EscapeDataString(o.Key) + "=" + Uri.EscapeDataString(o.Value))));
+            sb.Append('?').Append(string.Join("&", options));
         }
 
         return sb.ToString();
@@ -404,9 +413,19 @@ public sealed class DatabaseTarget
 
     private static DatabaseTarget ParseServerUri(string text, DatabaseEngine engine, bool mariaDb)
     {
+        var original = text;
+        // libpq's form for a Unix socket: no host in the URI (postgres:///app, postgres://user@/app), and the socket's
+        // folder, if not the default, in ?host=/var/run/postgresql.
+        var socketForm = engine == DatabaseEngine.PostgreSql && EmptyHostPattern().IsMatch(text);
+        if (socketForm)
+        {
+            var match = EmptyHostPattern().Match(text);
+            text = text[..match.Length] + SocketPlaceholder + text[match.Length..];
+        }
+
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
         {
-            throw Invalid("The URI is not valid. Expected scheme://user@host:port/database.", RedactUri(text));
+            throw Invalid("The URI is not valid. Expected scheme://user@host:port/database.", RedactUri(original));
         }
 
         string? user = null;
@@ -421,14 +440,50 @@ public sealed class DatabaseTarget
         var database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
         if (database.Length == 0)
         {
-            throw Invalid("The URI names no database. Expected scheme://user@host:port/database.", RedactUri(text));
+            throw Invalid("The URI names no database. Expected scheme://user@host:port/database.", RedactUri(original));
         }
 
-        var options = ParseQuery(uri.Query.TrimStart('?'), text, out var queryPassword);
+        var options = ParseQuery(uri.Query.TrimStart('?'), original, out var queryPassword);
         password ??= queryPassword;
         var host = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host;
-        return new DatabaseTarget(engine, null, host, uri.IsDefaultPort || uri.Port < 0 ? null : uri.Port, database, user, password, options, null, mariaDb);
+        int? port = uri.IsDefaultPort || uri.Port < 0 ? null : uri.Port;
+        if (engine == DatabaseEngine.PostgreSql)
+        {
+            // libpq also takes the host and port as options.
+            if (options.Remove("host", out var optionHost))
+            {
+                host = optionHost;
+            }
+            else if (socketForm)
+            {
+                host = null;
+            }
+
+            if (options.Remove("port", out var optionPort))
+            {
+                port = ParsePort(optionPort, RedactUri(original));
+            }
+
+            host ??= DefaultPostgresSocketFolder(port ?? 5432)
+                ?? throw Invalid($"The URI names no host, and no PostgreSQL socket for port {port ?? 5432} was found in {string.Join(" or ", PostgresSocketFolders)}. Name the host, or the socket's folder with ?host=/path.", RedactUri(original));
+        }
+
+        return new DatabaseTarget(engine, null, host, port, database, user, password, options, null, mariaDb);
     }
+
+    private const string SocketPlaceholder = "dbmigration-socket";
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^postgres(ql)?://([^/@?#]*@)?(?=[/:])", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex EmptyHostPattern();
+
+    /// <summary>Where libpq builds look for the server's socket by default (Debian's folder first).</summary>
+    private static readonly string[] PostgresSocketFolders = ["/var/run/postgresql", "/run/postgresql", "/tmp"];
+
+    private static string? DefaultPostgresSocketFolder(int port) =>
+        OperatingSystem.IsWindows() ? null : PostgresSocketFolders.FirstOrDefault(folder => File.Exists(Path.Combine(folder, ".s.PGSQL." + port.ToString(CultureInfo.InvariantCulture))));
+
+    /// <summary>A PostgreSQL host that is a Unix socket's folder rather than a name.</summary>
+    private bool IsSocketFolder => Engine == DatabaseEngine.PostgreSql && Host is not null && Host.StartsWith('/');
 
     private static Dictionary<string, string> ParseQuery(string query, string original, out string? password)
     {

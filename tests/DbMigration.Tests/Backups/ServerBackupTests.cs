@@ -327,6 +327,28 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
 {
     protected override string CountDatabasesLike(string prefix) => $"SELECT COUNT(*) FROM pg_database WHERE datname LIKE '{prefix}%'";
 
+    [Theory]
+    [InlineData(BackupDumpMethod.EngineTool)]
+    [InlineData(BackupDumpMethod.BuiltIn)]
+    public async Task A_backup_verification_and_restore_work_through_the_servers_socket_named_as_libpq_names_it(BackupDumpMethod method)
+    {
+        var seeded = await SeededAsync();
+        Assert.NotNull(server.SocketFolder);
+        var viaSocket = DatabaseTarget.Parse($"postgres://postgres@/{seeded.Database}?host={Uri.EscapeDataString(server.SocketFolder)}&port={server.Port}");
+        Assert.Equal(seeded.Identity, viaSocket.Identity);
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = viaSocket, Path = Repository, DumpMethod = method, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+        // The emergency rollback by -Latest finds it from either name of the same server.
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = viaSocket, Path = Repository, LatestMode = true, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.True(Assert.Single(restore.ObjectsOf<RestoreResult>()).RowCountsMatch);
+    }
+
     [Fact]
     public void Pg_dump_and_pg_restore_get_the_targets_TLS_settings()
     {

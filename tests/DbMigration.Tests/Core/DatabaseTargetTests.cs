@@ -194,4 +194,38 @@ public sealed class DatabaseTargetTests
         Assert.Equal(DatabaseTarget.Parse("postgres://db1/shop").Identity, raw.Identity);
         Assert.DoesNotContain("secret", raw.Identity, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("postgres://ops@/shop?host=%2Fvar%2Frun%2Fpostgresql", "ops", "/var/run/postgresql", null)]
+    [InlineData("postgresql:///shop?host=/srv/pg&port=5433&sslmode=disable", null, "/srv/pg", 5433)]
+    [InlineData("postgres://ops@db1/shop?port=6543", "ops", "db1", 6543)]
+    public void A_PostgreSQL_URI_takes_libpqs_host_and_port_options_and_its_socket_form(string text, string? user, string host, int? port)
+    {
+        var target = DatabaseTarget.Parse(text);
+        Assert.Equal(user, target.UserName);
+        Assert.Equal(host, target.Host);
+        Assert.Equal(port, target.Port);
+        Assert.Equal("shop", target.Database);
+        Assert.False(target.Options.ContainsKey("host"));
+        Assert.False(target.Options.ContainsKey("port"));
+
+        // Shown in the socket form, which reads back the same; a local socket is this machine.
+        var shown = target.ToString();
+        Assert.Equal(target.Identity, DatabaseTarget.Parse(shown).Identity);
+        Assert.Equal(host, DatabaseTarget.Parse(shown).Host);
+        if (host.StartsWith('/'))
+        {
+            Assert.Matches(@"^postgres://([^@/]+@)?/shop\?host=", shown);
+            Assert.Equal(DatabaseTarget.Parse($"postgres://localhost:{port ?? 5432}/shop").Identity, target.Identity);
+        }
+    }
+
+    [Fact]
+    public void A_PostgreSQL_URI_without_a_host_needs_a_socket_where_libpq_looks()
+    {
+        // No server listens on this port here, so no socket exists for it.
+        var error = Assert.Throws<DbMigrationException>(() => DatabaseTarget.Parse("postgres:///shop?port=1"));
+        Assert.Equal(ErrorIds.TargetInvalid, error.ErrorId);
+        Assert.Contains("?host=/path", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -24,6 +24,9 @@ public sealed class PostgresServer : IAsyncLifetime, IEngineUnderTest
 
     public int Port { get; private set; }
 
+    /// <summary>The folder of the throwaway server's Unix socket; null for a server given by URI.</summary>
+    public string? SocketFolder => _directory;
+
     public async Task InitializeAsync()
     {
         if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } uri)

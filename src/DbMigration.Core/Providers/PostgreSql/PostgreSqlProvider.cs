@@ -157,7 +157,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
                 var (id, kind, text) = pg.SqlState switch
                 {
                     "28P01" or "28000" => (ErrorIds.ConnectionAuthenticationFailed, ErrorKind.AuthenticationError,
-                        $"Authentication failed for user '{target.UserName}' on {where}: check the password or credential."),
+                        $"Authentication failed for user '{target.UserName ?? Environment.UserName}' on {where}: check the password or credential."),
                     "3D000" => (ErrorIds.TargetDatabaseNotFound, ErrorKind.ObjectNotFound, $"The database '{target.Database}' does not exist on {where}."),
                     "42501" => (ErrorIds.QueryStatementFailed, ErrorKind.PermissionDenied, $"Permission denied: {pg.MessageText}"),
                     "57014" => (ErrorIds.QueryTimeout, ErrorKind.OperationTimeout, "The statement was cancelled (timeout or stop)."),

@@ -418,9 +418,9 @@ public sealed class MigrationService
     {
         var stopwatch = Stopwatch.StartNew();
         var eventName = successStatus == "applied" ? "applied" : "undone";
-        // A script may move the session elsewhere (USE other_db; pg_dump's empty search_path): the journal row, the
-        // next step and the schema snapshot must still find their tables.
-        var scope = await provider.ReadNameScopeAsync(connection, cancellationToken).ConfigureAwait(false);
+        // A script may move the session elsewhere (USE other_db; pg_dump's empty search_path; SET ROLE app_owner): the
+        // journal row, the next step and the schema snapshot must still find their tables, as the user who migrates.
+        var session = await provider.ReadSessionStateAsync(connection, cancellationToken).ConfigureAwait(false);
         if (step.Transactional)
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -434,14 +434,14 @@ public sealed class MigrationService
                 }
 
                 current = null;
-                await provider.RestoreNameScopeAsync(connection, transaction, scope, cancellationToken).ConfigureAwait(false);
+                await provider.RestoreSessionStateAsync(connection, transaction, session, cancellationToken).ConfigureAwait(false);
                 await journal.RecordAsync(connection, transaction, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch, scope).ConfigureAwait(false);
+                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch, session).ConfigureAwait(false);
             }
         }
         else
@@ -457,11 +457,11 @@ public sealed class MigrationService
                 }
                 catch (Exception ex)
                 {
-                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch, scope).ConfigureAwait(false);
+                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch, session).ConfigureAwait(false);
                 }
             }
 
-            await provider.RestoreNameScopeAsync(connection, null, scope, cancellationToken).ConfigureAwait(false);
+            await provider.RestoreSessionStateAsync(connection, null, session, cancellationToken).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
         }
 
@@ -487,7 +487,7 @@ public sealed class MigrationService
 
     private static async Task<DbMigrationException> FailAsync(
         IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, DatabaseTarget target, MigrationStep step, JournalEntry entry,
-        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch, string? scope)
+        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch, string? session)
     {
         var translated = provider.TranslateException(error, target, statement?.Text);
         var message = translated?.Message ?? error.Message;
@@ -498,7 +498,7 @@ public sealed class MigrationService
             : string.Empty;
         try
         {
-            await provider.RestoreNameScopeAsync(connection, null, scope, CancellationToken.None).ConfigureAwait(false);
+            await provider.RestoreSessionStateAsync(connection, null, session, CancellationToken.None).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with
             {
                 Status = "failed",

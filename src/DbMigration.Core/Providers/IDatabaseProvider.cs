@@ -44,13 +44,14 @@ public interface IDatabaseProvider
     Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Where unqualified names resolve in this session (PostgreSQL's search_path, MySQL's current database), read so
-    /// that <see cref="RestoreNameScopeAsync"/> can put it back after a script changed it. Null on SQLite.
+    /// What a script can change about its session that DbMigration's own statements on that connection depend on:
+    /// PostgreSQL's search_path, role and session authorization, MySQL's current database. Read as an opaque value
+    /// so that <see cref="RestoreSessionStateAsync"/> can put it back. Null on SQLite, where nothing can move.
     /// </summary>
-    Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken);
+    Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken);
 
-    /// <summary>Puts back, for the session and not only the transaction, a scope read by <see cref="ReadNameScopeAsync"/>.</summary>
-    Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken);
+    /// <summary>Puts back, for the session and not only the transaction, a state read by <see cref="ReadSessionStateAsync"/>.</summary>
+    Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken);
 
     /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>
     Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken);

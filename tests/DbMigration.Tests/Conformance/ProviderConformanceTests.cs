@@ -49,27 +49,27 @@ public abstract class ProviderConformanceTests(IEngineUnderTest engine, string? 
         return (target, connection);
     }
 
-    /// <summary>SQL that moves where unqualified names resolve, or null where a script cannot move it (SQLite).</summary>
-    protected virtual string? MoveNameScopeSql => null;
+    /// <summary>SQL that moves the session (where names resolve, who it acts as), or null where a script cannot (SQLite).</summary>
+    protected virtual string? MoveSessionSql => null;
 
     [Fact]
-    public async Task The_name_scope_a_script_moved_is_put_back()
+    public async Task The_session_state_a_script_moved_is_put_back()
     {
         var (_, connection) = await SeededAsync();
         await using var open = connection;
-        var scope = await Provider.ReadNameScopeAsync(connection, CancellationToken.None);
-        if (MoveNameScopeSql is { } move)
+        var scope = await Provider.ReadSessionStateAsync(connection, CancellationToken.None);
+        if (MoveSessionSql is { } move)
         {
             await ExecAsync(connection, move);
-            Assert.NotEqual(scope, await Provider.ReadNameScopeAsync(connection, CancellationToken.None));
+            Assert.NotEqual(scope, await Provider.ReadSessionStateAsync(connection, CancellationToken.None));
         }
         else
         {
             Assert.Null(scope);
         }
 
-        await Provider.RestoreNameScopeAsync(connection, null, scope, CancellationToken.None);
-        Assert.Equal(scope, await Provider.ReadNameScopeAsync(connection, CancellationToken.None));
+        await Provider.RestoreSessionStateAsync(connection, null, scope, CancellationToken.None);
+        Assert.Equal(scope, await Provider.ReadSessionStateAsync(connection, CancellationToken.None));
         await using var count = connection.CreateCommand();
         count.CommandText = "SELECT COUNT(*) FROM parent";
         Assert.Equal(3L, Convert.ToInt64(await count.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
@@ -385,11 +385,11 @@ public sealed class SqliteProviderConformanceTests() : ProviderConformanceTests(
 [Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlProviderConformanceTests(PostgresServer server) : ProviderConformanceTests(server, server.Password)
 {
-    protected override string? MoveNameScopeSql => "SET search_path TO pg_catalog";
+    protected override string? MoveSessionSql => "SET search_path TO pg_catalog; SET ROLE pg_monitor";
 }
 
 [Collection(MariaDbCollection.Name)]
 public sealed class MariaDbProviderConformanceTests(MariaDbServer server) : ProviderConformanceTests(server, server.Password)
 {
-    protected override string? MoveNameScopeSql => "USE information_schema";
+    protected override string? MoveSessionSql => "USE information_schema";
 }

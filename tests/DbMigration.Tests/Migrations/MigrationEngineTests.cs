@@ -684,6 +684,16 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
     protected override string OutsideTransactionOnly => "CREATE INDEX CONCURRENTLY ix_parent_name ON parent (name)";
 
     [Fact]
+    public Task A_script_that_sets_the_role_that_owns_what_it_creates_leaves_the_run_in_place() =>
+        AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(async () =>
+        {
+            // The owner may not write the journal: the journal is written as the user who migrates.
+            var role = "owner_" + Guid.NewGuid().ToString("N")[..8];
+            await server.ExecuteAsync(server.Admin, $"CREATE ROLE {role} NOLOGIN");
+            return $"GRANT ALL ON SCHEMA public TO {role};\nSET ROLE {role};\nCREATE TABLE owned (id integer);";
+        });
+
+    [Fact]
     public Task A_pg_dump_style_script_that_empties_the_search_path_leaves_the_run_in_place() =>
         AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(() => Task.FromResult("SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.qualified (id integer);"));
 

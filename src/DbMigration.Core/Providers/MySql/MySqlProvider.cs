@@ -155,15 +155,15 @@ internal sealed class MySqlProvider : IDatabaseProvider
     // The client kills the running statement itself when a command's token fires.
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
-    public Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken) =>
+    public Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken) =>
         connection.ScalarAsync<string>("SELECT DATABASE()", cancellationToken);
 
-    public async Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken)
+    public async Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken)
     {
-        if (scope is not null)
+        if (state is not null)
         {
             // COM_INIT_DB, which the client also tracks, rather than a USE statement it would not see.
-            await connection.ChangeDatabaseAsync(scope, cancellationToken).ConfigureAwait(false);
+            await connection.ChangeDatabaseAsync(state, cancellationToken).ConfigureAwait(false);
         }
     }
 

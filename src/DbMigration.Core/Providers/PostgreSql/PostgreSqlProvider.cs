@@ -235,18 +235,26 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
     }
 
-    public Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken) =>
-        connection.ScalarAsync<string>("SELECT current_setting('search_path')", cancellationToken);
-
-    public async Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken)
+    public async Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken)
     {
-        if (scope is null)
+        await using var command = connection.CreateCommand("SELECT current_setting('session_authorization'), current_setting('role'), current_setting('search_path')");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return System.Text.Json.JsonSerializer.Serialize(new[] { reader.GetString(0), reader.GetString(1), reader.GetString(2) });
+    }
+
+    public async Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken)
+    {
+        if (state is null || System.Text.Json.JsonSerializer.Deserialize<string[]>(state) is not [var authorization, var role, var searchPath])
         {
             return;
         }
 
-        // is_local false: the setting outlives the transaction, as a script's own SET does.
-        await using var command = connection.CreateCommand("SELECT set_config('search_path', @scope, false)", transaction).AddParameter("@scope", scope);
+        // is_local false: the settings outlive the transaction, as a script's own SET does. The authorization goes
+        // first, as setting it resets the role; going back to the user who logged in is always allowed.
+        await using var command = connection.CreateCommand(
+            "SELECT set_config('session_authorization', @authorization, false), set_config('role', @role, false), set_config('search_path', @search_path, false)", transaction)
+            .AddParameter("@authorization", authorization).AddParameter("@role", role).AddParameter("@search_path", searchPath);
         await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -124,10 +124,10 @@ internal sealed class SqliteProvider : IDatabaseProvider
     {
     }
 
-    // Unqualified names always look in temp, then main, then attached files: nothing a script can move.
-    public Task<string?> ReadNameScopeAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+    // Unqualified names always look in temp, then main, then attached files, and there are no roles: nothing moves.
+    public Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
 
-    public Task RestoreNameScopeAsync(DbConnection connection, DbTransaction? transaction, string? scope, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken)
     {

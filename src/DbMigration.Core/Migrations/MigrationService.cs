@@ -461,6 +461,8 @@ public sealed class MigrationService
                 }
             }
 
+            // Every statement succeeded: what the script left open is part of the step.
+            await provider.EndOpenTransactionAsync(connection, commit: true, cancellationToken).ConfigureAwait(false);
             await provider.RestoreSessionStateAsync(connection, null, session, cancellationToken).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with { Status = successStatus, FinishedUtc = DateTimeOffset.UtcNow, ExecutionMs = stopwatch.ElapsedMilliseconds }, eventName, null, cancellationToken).ConfigureAwait(false);
         }
@@ -498,6 +500,12 @@ public sealed class MigrationService
             : string.Empty;
         try
         {
+            if (!step.Transactional)
+            {
+                // A transaction the script left open would swallow the journal row below.
+                await provider.EndOpenTransactionAsync(connection, commit: false, CancellationToken.None).ConfigureAwait(false);
+            }
+
             await provider.RestoreSessionStateAsync(connection, null, session, CancellationToken.None).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with
             {

@@ -53,6 +53,12 @@ public interface IDatabaseProvider
     /// <summary>Puts back, for the session and not only the transaction, a state read by <see cref="ReadSessionStateAsync"/>.</summary>
     Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Ends a transaction that a script opened itself and left open (BEGIN without COMMIT, MySQL's autocommit = 0):
+    /// commits it after a step that succeeded, rolls it back after one that failed. Nothing happens when none is open.
+    /// </summary>
+    Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken);
+
     /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>
     Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken);
 

@@ -348,6 +348,34 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == "2").State);
     }
 
+    /// <summary>How a script opens a transaction and leaves it to the end of the session.</summary>
+    protected virtual string OpenTransactionStatement => "BEGIN";
+
+    [Fact]
+    public async Task A_transaction_a_script_leaves_open_is_committed_with_its_step_and_rolled_back_with_a_failed_one()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        // Run as written; the session ends its transaction only when the connection closes.
+        var header = Engine.Engine == DatabaseEngine.MySql ? string.Empty : "-- transaction: none\n";
+        var folder = Folder(
+            Standard[0],
+            ("V2__left_open.sql", header + OpenTransactionStatement + ";\nINSERT INTO parent (id, name) VALUES (2, 'b');\n"),
+            ("V3__after.sql", "CREATE TABLE after_open (id INTEGER PRIMARY KEY);\n"));
+
+        Assert.Equal(["1", "2", "3"], Migrate(target, folder).Select(r => r.Version));
+        Assert.All(Status(target, folder), s => Assert.Equal(MigrationState.Applied, s.State));
+        Assert.Equal(2, Scalar(target, "SELECT COUNT(*) FROM parent"));
+        Assert.True(TableExists(target, "after_open"));
+
+        File.WriteAllText(Path.Combine(folder, "V4__fails_open.sql"), header + OpenTransactionStatement + ";\nINSERT INTO parent (id, name) VALUES (3, 'c');\nINSERT INTO no_such_table VALUES (1);\n");
+        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Contains("no_such_table", failed.Message, StringComparison.Ordinal);
+        var v4 = Status(target, folder).Single(s => s.Version == "4");
+        Assert.Equal(MigrationState.Failed, v4.State);
+        Assert.Contains("no_such_table", v4.Error, StringComparison.Ordinal);
+        Assert.Equal(2, Scalar(target, "SELECT COUNT(*) FROM parent"));
+    }
+
     /// <summary>A statement the engine refuses inside a transaction (MariaDB runs every step without one).</summary>
     protected virtual string OutsideTransactionOnly => "VACUUM";
 
@@ -767,6 +795,8 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
     protected override string SlowStatement => "SELECT SLEEP(30)";
 
     protected override string OutsideTransactionOnly => "OPTIMIZE TABLE parent";
+
+    protected override string OpenTransactionStatement => "SET autocommit = 0";
 
     [Fact]
     public Task A_script_that_uses_another_database_leaves_the_run_in_place() =>

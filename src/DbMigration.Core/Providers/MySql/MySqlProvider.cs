@@ -155,17 +155,34 @@ internal sealed class MySqlProvider : IDatabaseProvider
     // The client kills the running statement itself when a command's token fires.
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
-    public Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken) =>
-        connection.ScalarAsync<string>("SELECT DATABASE()", cancellationToken);
+    public async Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand("SELECT DATABASE(), @@autocommit");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return System.Text.Json.JsonSerializer.Serialize(new[] { reader.IsDBNull(0) ? null : reader.GetString(0), Convert.ToString(reader.GetValue(1), CultureInfo.InvariantCulture) });
+    }
 
     public async Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken)
     {
-        if (state is not null)
+        if (state is null || System.Text.Json.JsonSerializer.Deserialize<string?[]>(state) is not [var database, var autocommit])
+        {
+            return;
+        }
+
+        if (database is not null)
         {
             // COM_INIT_DB, which the client also tracks, rather than a USE statement it would not see.
-            await connection.ChangeDatabaseAsync(state, cancellationToken).ConfigureAwait(false);
+            await connection.ChangeDatabaseAsync(database, cancellationToken).ConfigureAwait(false);
         }
+
+        // A script's SET autocommit = 0 would leave DbMigration's own writes uncommitted.
+        await connection.ExecuteAsync($"SET autocommit = {(autocommit == "0" ? 0 : 1)}", cancellationToken, transaction).ConfigureAwait(false);
     }
+
+    // Without an open transaction both are no-ops.
+    public Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(commit ? "COMMIT" : "ROLLBACK", cancellationToken);
 
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {

@@ -258,6 +258,10 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    // Outside a transaction PostgreSQL answers COMMIT and ROLLBACK with a warning only.
+    public Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(commit ? "COMMIT" : "ROLLBACK", cancellationToken);
+
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var version = await connection.ScalarAsync<string>("SHOW server_version;", cancellationToken).ConfigureAwait(false) ?? "0";

@@ -129,6 +129,15 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public async Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken)
+    {
+        // sqlite3_get_autocommit is 0 inside a transaction.
+        if (SQLitePCL.raw.sqlite3_get_autocommit(((SqliteConnection)connection).Handle) == 0)
+        {
+            await connection.ExecuteAsync(commit ? "COMMIT" : "ROLLBACK", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken)
     {
         var sqlite = (SqliteConnection)connection;

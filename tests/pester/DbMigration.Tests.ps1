@@ -479,6 +479,23 @@ Describe 'Migrations on SQLite' {
         (New-Migration $folder 'first change').Version | Should -Be '1'
         (New-Migration $folder 'second change').Path | Should -BeLike '*V002__second_change.sql'
     }
+
+    It 'refuses a script with its own BEGIN and COMMIT before anything runs, and runs it as written with -- transaction: none' {
+        $db = Join-Path $work 'own-transaction.db'
+        New-Item -ItemType File -Path $db | Out-Null
+        $folder = Join-Path $work 'own-transaction'
+        New-Item -ItemType Directory $folder | Out-Null
+        Set-Content (Join-Path $folder 'V1__table.sql') "CREATE TABLE gadgets (id INTEGER PRIMARY KEY);"
+        Set-Content (Join-Path $folder 'V2__fill.sql') "BEGIN;`nINSERT INTO gadgets (id) VALUES (1);`nCOMMIT;"
+        $refusal = { Invoke-DatabaseMigration $db $folder -SkipBackup -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+        $refusal.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Migration.InvalidFile*'
+        $refusal.Exception.Sql | Should -Be 'BEGIN'
+        (Get-MigrationStatus $db $folder).State | Sort-Object -Unique | Should -Be 'Pending'
+
+        Set-Content (Join-Path $folder 'V2__fill.sql') "-- transaction: none`nBEGIN;`nINSERT INTO gadgets (id) VALUES (1);`nCOMMIT;"
+        (Invoke-DatabaseMigration $db $folder -SkipBackup -Confirm:$false).Version | Should -Be @('1', '2')
+        (Invoke-DatabaseQuery $db -Query 'SELECT COUNT(*) AS n FROM gadgets').n | Should -Be 1
+    }
 }
 
 Describe 'PostgreSQL' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {

@@ -38,6 +38,10 @@ public sealed partial class TimezoneMigrationService
         var total = await context.Connection.ScalarAsync<long>($"SELECT COUNT(*) FROM {context.Table(plan)}", cancellationToken).ConfigureAwait(false);
         var stopwatch = Stopwatch.StartNew();
         var batch = Math.Max(100, context.Request.BatchSize);
+        // MySQL would stamp ON UPDATE CURRENT_TIMESTAMP columns with the time of the conversion.
+        var keep = context.RunId is not null && context.Provider.Engine == DatabaseEngine.MySql
+            ? (await AutoUpdatedColumnsAsync(context.Connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)).Where(c => c != column.Column).Select(context.Quote).ToList()
+            : [];
         object? last = null;
         while (true)
         {
@@ -77,7 +81,7 @@ public sealed partial class TimezoneMigrationService
 
             if (context.RunId is not null && updates.Count > 0)
             {
-                await WriteBatchAsync(context, plan, column, updates, cancellationToken).ConfigureAwait(false);
+                await WriteBatchAsync(context, plan, column, updates, keep, cancellationToken).ConfigureAwait(false);
             }
 
             ReportProgress(context, column.Name, tally.Rows, total, stopwatch);
@@ -114,7 +118,7 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>Updates a page of values and records their originals in one transaction.</summary>
-    private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, TimestampColumn column, List<(object Key, string Value, string Original)> updates, CancellationToken cancellationToken)
+    private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, TimestampColumn column, List<(object Key, string Value, string Original)> updates, IReadOnlyList<string> keep, CancellationToken cancellationToken)
     {
         var connection = context.Connection;
         var table = context.Table(plan);
@@ -143,7 +147,7 @@ public sealed partial class TimezoneMigrationService
             foreach (var chunk in updates.Chunk(1000))
             {
                 var values = string.Join(" UNION ALL ", chunk.Select((_, i) => $"SELECT @k{i} AS k, @v{i} AS v"));
-                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET dbm_t.{columnName} = dbm_new.v", transaction, 0))
+                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET dbm_t.{columnName} = dbm_new.v{string.Concat(keep.Select(c => $", dbm_t.{c} = dbm_t.{c}"))}", transaction, 0))
                 {
                     for (var i = 0; i < chunk.Length; i++)
                     {

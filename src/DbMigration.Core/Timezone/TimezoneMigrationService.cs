@@ -1376,10 +1376,14 @@ public sealed partial class TimezoneMigrationService
         // Aliases no user table is likely to be named: PostgreSQL refuses a table named like the alias beside it.
         var filter = "dbm_r.run_id = @run AND dbm_r.table_name = @table AND dbm_r.column_name = @column AND (dbm_r.converted IS NULL OR " +
                      (provider.Engine == DatabaseEngine.PostgreSql ? "{0}::text" : "{0}") + " = dbm_r.converted)";
+        // MySQL would stamp ON UPDATE CURRENT_TIMESTAMP columns with the time of the undo.
+        var keep = provider.Engine == DatabaseEngine.MySql
+            ? string.Concat((await AutoUpdatedColumnsAsync(undo.Connection, column.Table, cancellationToken).ConfigureAwait(false)).Where(c => c != column.Column).Select(c => $", dbm_t.{undo.Quote(c)} = dbm_t.{undo.Quote(c)}"))
+            : string.Empty;
         var sql = provider.Engine switch
         {
             DatabaseEngine.PostgreSql => $"UPDATE {table} SET {columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")} FROM {Rollback} dbm_r WHERE {string.Format(CultureInfo.InvariantCulture, filter, $"{table}.{columnName}")} AND {RollbackJoin(provider, $"{table}.{undo.Key(column)}", column.IntegerKey, "dbm_r")}",
-            DatabaseEngine.MySql => $"UPDATE {table} dbm_t JOIN {Rollback} dbm_r ON {string.Format(CultureInfo.InvariantCulture, filter, $"dbm_t.{columnName}")} AND {RollbackJoin(provider, $"dbm_t.{undo.Key(column)}", column.IntegerKey, "dbm_r")} SET dbm_t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")}",
+            DatabaseEngine.MySql => $"UPDATE {table} dbm_t JOIN {Rollback} dbm_r ON {string.Format(CultureInfo.InvariantCulture, filter, $"dbm_t.{columnName}")} AND {RollbackJoin(provider, $"dbm_t.{undo.Key(column)}", column.IntegerKey, "dbm_r")} SET dbm_t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")}{keep}",
             _ => throw new InvalidOperationException("SQLite runs keep their originals in their own rollback table."),
         };
         await using var command = undo.Connection.CreateCommand(sql, transaction, 0);

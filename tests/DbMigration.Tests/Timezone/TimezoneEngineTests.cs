@@ -1443,6 +1443,31 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
 
     [Fact]
+    public async Task A_text_column_converted_and_undone_leaves_ON_UPDATE_CURRENT_TIMESTAMP_columns_as_they_were()
+    {
+        // MySQL stamps such columns with the time of any UPDATE that does not set them.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE notes (id INT PRIMARY KEY, at_text VARCHAR(40) NOT NULL,
+                updated_at DATETIME DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+                touched TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)
+            """);
+        Query(target, "INSERT INTO notes VALUES (1, '2024-07-01 12:00:00', '2020-01-01 00:00:00', '2020-01-01 00:00:00'), (2, '2024-01-01 12:00:00', '2020-01-02 00:00:00', '2020-01-02 00:00:00')");
+        string Stamps() => string.Join("|", Query(target, "SELECT CAST(updated_at AS CHAR), CAST(touched AS CHAR) FROM notes ORDER BY id").Select(r => $"{r[0]},{r[1]}"));
+        var before = Stamps();
+
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, Column = ["notes.at_text"] }.Invoke(host, CancellationToken.None);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.Equal(["2024-07-01T16:00:00Z", "2024-01-01T17:00:00Z"], Query(target, "SELECT at_text FROM notes ORDER BY id").Select(r => (string)r[0]!));
+        Assert.Equal(before, Stamps());
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(["2024-07-01 12:00:00", "2024-01-01 12:00:00"], Query(target, "SELECT at_text FROM notes ORDER BY id").Select(r => (string)r[0]!));
+        Assert.Equal(before, Stamps());
+    }
+
+    [Fact]
     public async Task A_unique_index_hit_while_converting_in_place_is_named_and_undo_restores_the_rows()
     {
         // Hourly readings, unique per sensor: shifting 01:00 by four hours lands on 05:00 before that row moved.

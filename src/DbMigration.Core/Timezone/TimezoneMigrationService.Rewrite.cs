@@ -42,6 +42,10 @@ public sealed partial class TimezoneMigrationService
         var keep = context.RunId is not null && context.Provider.Engine == DatabaseEngine.MySql
             ? (await AutoUpdatedColumnsAsync(context.Connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)).Where(c => c != column.Column).Select(context.Quote).ToList()
             : [];
+        // PostgreSQL would fire the table's UPDATE triggers (an updated_at stamp, an audit row) for every converted row.
+        var triggers = context.RunId is not null && context.Provider.Engine == DatabaseEngine.PostgreSql
+            ? await PostgresUpdateTriggersAsync(context.Connection, context.Table(plan), null, cancellationToken).ConfigureAwait(false)
+            : [];
         object? last = null;
         while (true)
         {
@@ -81,7 +85,7 @@ public sealed partial class TimezoneMigrationService
 
             if (context.RunId is not null && updates.Count > 0)
             {
-                await WriteBatchAsync(context, plan, column, updates, keep, cancellationToken).ConfigureAwait(false);
+                await WriteBatchAsync(context, plan, column, updates, keep, triggers, cancellationToken).ConfigureAwait(false);
             }
 
             ReportProgress(context, column.Name, tally.Rows, total, stopwatch);
@@ -118,7 +122,8 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>Updates a page of values and records their originals in one transaction.</summary>
-    private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, TimestampColumn column, List<(object Key, string Value, string Original)> updates, IReadOnlyList<string> keep, CancellationToken cancellationToken)
+    private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, TimestampColumn column, List<(object Key, string Value, string Original)> updates, IReadOnlyList<string> keep,
+        IReadOnlyList<(string Name, char Mode)> triggers, CancellationToken cancellationToken)
     {
         var connection = context.Connection;
         var table = context.Table(plan);
@@ -128,11 +133,14 @@ public sealed partial class TimezoneMigrationService
         if (context.Provider.Engine == DatabaseEngine.PostgreSql)
         {
             var keys = updates.Select(u => u.Key).ToArray();
+            await SetTriggersAsync(connection, transaction, table, triggers, enable: false, cancellationToken).ConfigureAwait(false);
             await using (var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = dbm_new.v FROM (SELECT unnest(@keys) AS k, unnest(@values) AS v) dbm_new WHERE {table}.{key} = dbm_new.k", transaction, 0))
             {
                 update.AddParameter("@keys", ToTypedArray(keys)).AddParameter("@values", updates.Select(u => u.Value).ToArray());
                 await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
+
+            await SetTriggersAsync(connection, transaction, table, triggers, enable: true, cancellationToken).ConfigureAwait(false);
 
             await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original, converted) SELECT @run, @table, @column, unnest(@keys), unnest(@originals), unnest(@converted)", transaction, 0);
             record.AddParameter("@run", context.RunId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column)
@@ -249,5 +257,38 @@ public sealed partial class TimezoneMigrationService
             $"WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND r.converted IS NOT NULL AND t.{undo.Quote(column.Column)} <> r.converted AND t.{undo.Quote(column.Column)} <> r.original", transaction, 0);
         command.AddParameter("@run", undo.RunId).AddParameter("@table", column.Table).AddParameter("@column", column.Column);
         return System.Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The table's enabled user triggers that fire on UPDATE, with how each is enabled (O, A or R).</summary>
+    private static async Task<List<(string Name, char Mode)>> PostgresUpdateTriggersAsync(DbConnection connection, string quotedTable, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        var triggers = new List<(string, char)>();
+        // tgtype bit 4 is UPDATE.
+        await using var command = connection.CreateCommand("SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = @t::regclass AND NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 16) <> 0 ORDER BY tgname", transaction);
+        command.AddParameter("@t", quotedTable);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            triggers.Add((reader.GetString(0), reader.GetChar(1)));
+        }
+
+        return triggers;
+    }
+
+    /// <summary>
+    /// Switches those triggers off, or back on as they were, inside the batch's transaction: no other session sees
+    /// them off, and a failed batch rolls the switch back with its rows.
+    /// </summary>
+    private static async Task SetTriggersAsync(DbConnection connection, DbTransaction transaction, string quotedTable, IReadOnlyList<(string Name, char Mode)> triggers, bool enable, CancellationToken cancellationToken)
+    {
+        if (triggers.Count == 0)
+        {
+            return;
+        }
+
+        var provider = DatabaseProviders.For(DatabaseEngine.PostgreSql);
+        var actions = triggers.Select(t => (enable ? t.Mode switch { 'A' => "ENABLE ALWAYS", 'R' => "ENABLE REPLICA", _ => "ENABLE" } : "DISABLE") + " TRIGGER " + provider.QuoteIdentifier(t.Name));
+        await using var command = connection.CreateCommand($"ALTER TABLE {quotedTable} {string.Join(", ", actions)}", transaction, 0);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

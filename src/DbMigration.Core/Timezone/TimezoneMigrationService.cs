@@ -336,6 +336,28 @@ public sealed partial class TimezoneMigrationService
             }
         }
 
+        // MySQL cannot switch triggers off: its UPDATE triggers would fire for every converted row, and one that sets
+        // NEW.updated_at = NOW() loses every row's value.
+        foreach (var plan in provider.Engine == DatabaseEngine.MySql ? plans : [])
+        {
+            var triggers = new List<string>();
+            await using (var command = connection.CreateCommand("SELECT trigger_name FROM information_schema.triggers WHERE event_object_schema = DATABASE() AND event_object_table = @t AND event_manipulation = 'UPDATE' ORDER BY trigger_name").AddParameter("@t", plan.Table.Name))
+            {
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    triggers.Add(reader.GetString(0));
+                }
+            }
+
+            if (triggers.Count > 0)
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{plan.Table} has UPDATE trigger{(triggers.Count == 1 ? string.Empty : "s")} {string.Join(", ", triggers)}, which would fire for every converted row (stamping times or writing audit rows), and MySQL cannot switch triggers off for one session. Nothing was changed. Keep their text (SHOW CREATE TRIGGER), drop them for the conversion and create them again afterwards, or leave the table out with -ExcludeColumn.")
+                { Target = target.ToString() };
+            }
+        }
+
         foreach (var plan in plans.Where(p => p.Method == AlterCase))
         {
             var columns = plan.Columns.Select(c => c.Column).ToList();
@@ -1386,8 +1408,12 @@ public sealed partial class TimezoneMigrationService
             DatabaseEngine.MySql => $"UPDATE {table} dbm_t JOIN {Rollback} dbm_r ON {string.Format(CultureInfo.InvariantCulture, filter, $"dbm_t.{columnName}")} AND {RollbackJoin(provider, $"dbm_t.{undo.Key(column)}", column.IntegerKey, "dbm_r")} SET dbm_t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")}{keep}",
             _ => throw new InvalidOperationException("SQLite runs keep their originals in their own rollback table."),
         };
+        var triggers = provider.Engine == DatabaseEngine.PostgreSql ? await PostgresUpdateTriggersAsync(undo.Connection, table, transaction, cancellationToken).ConfigureAwait(false) : [];
+        await SetTriggersAsync(undo.Connection, transaction, table, triggers, enable: false, cancellationToken).ConfigureAwait(false);
         await using var command = undo.Connection.CreateCommand(sql, transaction, 0);
         command.AddParameter("@run", undo.RunId).AddParameter("@table", column.Table).AddParameter("@column", column.Column);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var restored = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await SetTriggersAsync(undo.Connection, transaction, table, triggers, enable: true, cancellationToken).ConfigureAwait(false);
+        return restored;
     }
 }

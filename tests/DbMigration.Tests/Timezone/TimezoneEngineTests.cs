@@ -1178,6 +1178,40 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     protected override string AsText(string column) => $"{column}::text";
 
     [Fact]
+    public async Task Update_triggers_do_not_fire_for_the_conversion_or_its_undo_and_stay_as_they_were()
+    {
+        // The classic updated_at trigger would stamp every converted row with the time of the run.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE notes (id INTEGER PRIMARY KEY, at_text text NOT NULL, at timestamp NOT NULL, updated_at timestamptz NOT NULL);
+            CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+            CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();
+            CREATE TRIGGER notes_touch_off BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();
+            ALTER TABLE notes DISABLE TRIGGER notes_touch_off;
+            INSERT INTO notes VALUES (1, '2024-07-01 12:00:00', '2024-07-01 12:00:00', '2020-01-01 00:00:00Z'), (2, '2024-01-01 12:00:00', '2024-01-01 12:00:00', '2020-01-02 00:00:00Z');
+            """);
+        string Stamps() => string.Join("|", Query(target, "SELECT updated_at::text FROM notes ORDER BY id").Select(r => (string)r[0]!));
+        string Triggers() => string.Join("|", Query(target, "SELECT tgname || ':' || tgenabled::text FROM pg_trigger WHERE tgrelid = 'notes'::regclass AND NOT tgisinternal ORDER BY 1").Select(r => (string)r[0]!));
+        var (stamps, triggers) = (Stamps(), Triggers());
+
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, Column = ["notes.at_text", "notes.at"] }.Invoke(host, CancellationToken.None);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.Equal(["2024-07-01T16:00:00Z", "2024-01-01T17:00:00Z"], Query(target, "SELECT at_text FROM notes ORDER BY id").Select(r => (string)r[0]!));
+        Assert.Equal(stamps, Stamps());
+        Assert.Equal(triggers, Triggers());
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(["2024-07-01 12:00:00", "2024-01-01 12:00:00"], Query(target, "SELECT at_text FROM notes ORDER BY id").Select(r => (string)r[0]!));
+        Assert.Equal(stamps, Stamps());
+        Assert.Equal(triggers, Triggers());
+
+        // The application's own updates still fire it.
+        Query(target, "UPDATE notes SET at_text = at_text WHERE id = 1");
+        Assert.NotEqual(stamps, Stamps());
+    }
+
+    [Fact]
     public async Task Infinity_is_left_as_it_is_listed_and_undo_is_exact()
     {
         var target = await Engine.CreateDatabaseAsync();
@@ -1441,6 +1475,22 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     protected override string? NativeType => "DATETIME(6)";
 
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
+
+    [Fact]
+    public async Task A_table_with_UPDATE_triggers_is_refused_before_anything_changes()
+    {
+        // MySQL cannot switch triggers off, and this one would stamp every converted row.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE notes (id INT PRIMARY KEY, at DATETIME NOT NULL, updated_at DATETIME NOT NULL)");
+        Query(target, "CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW SET NEW.updated_at = NOW()");
+        Query(target, "INSERT INTO notes VALUES (1, '2024-07-01 12:00:00', '2020-01-01 00:00:00')");
+
+        var refused = Assert.Throws<DbMigrationException>(() => Run(target));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, refused.ErrorId);
+        Assert.Contains("UPDATE trigger notes_touch", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("2024-07-01 12:00:00,2020-01-01 00:00:00", string.Join(",", Query(target, "SELECT CAST(at AS CHAR), CAST(updated_at AS CHAR) FROM notes").Single().Values));
+        Assert.Empty(Query(target, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'dbmigration_tz%'"));
+    }
 
     [Fact]
     public async Task A_text_column_converted_and_undone_leaves_ON_UPDATE_CURRENT_TIMESTAMP_columns_as_they_were()

@@ -1263,6 +1263,20 @@ public sealed partial class TimezoneMigrationService
             { Target = target.ToString() };
         }
 
+        if (provider.Engine == DatabaseEngine.MySql)
+        {
+            // The run refused such tables; a trigger created since fires for every restored row. Undo still goes
+            // ahead: it is the way back.
+            foreach (var table in columns.Select(c => c.Table).Distinct(StringComparer.Ordinal))
+            {
+                await using var command = connection.CreateCommand("SELECT GROUP_CONCAT(trigger_name ORDER BY trigger_name SEPARATOR ', ') FROM information_schema.triggers WHERE event_object_schema = DATABASE() AND event_object_table = @t AND event_manipulation = 'UPDATE'").AddParameter("@t", table);
+                if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string triggers && triggers.Length > 0)
+                {
+                    progress.Warning($"{table} has UPDATE triggers ({triggers}) created since the run; they fire for every restored row, so check what they changed.");
+                }
+            }
+        }
+
         var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
         long restored = 0;
         foreach (var group in columns.GroupBy(c => (c.Table, c.Method, c.RollbackTable)).Reverse())

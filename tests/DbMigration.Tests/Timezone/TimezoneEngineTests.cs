@@ -1490,6 +1490,15 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
         Assert.Contains("UPDATE trigger notes_touch", refused.Message, StringComparison.Ordinal);
         Assert.Equal("2024-07-01 12:00:00,2020-01-01 00:00:00", string.Join(",", Query(target, "SELECT CAST(at AS CHAR), CAST(updated_at AS CHAR) FROM notes").Single().Values));
         Assert.Empty(Query(target, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'dbmigration_tz%'"));
+
+        // Without it the run goes ahead; a trigger created since does not stop the way back, but is named.
+        Query(target, "DROP TRIGGER notes_touch");
+        var result = Run(target);
+        Query(target, "CREATE TRIGGER notes_touch BEFORE UPDATE ON notes FOR EACH ROW SET NEW.updated_at = NOW()");
+        var undo = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(undo, CancellationToken.None);
+        Assert.Contains(undo.Warnings, w => w.Contains("UPDATE triggers (notes_touch) created since the run", StringComparison.Ordinal));
+        Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, "SELECT CAST(at AS CHAR) FROM notes").Single()[0], CultureInfo.InvariantCulture));
     }
 
     [Fact]

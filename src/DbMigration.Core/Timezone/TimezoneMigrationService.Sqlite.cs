@@ -382,9 +382,32 @@ public sealed partial class TimezoneMigrationService
 
         var sets = string.Join(", ", quoted.Select((q, i) => $"{q} = CASE WHEN {Restorable(i)} THEN dbm_r.{q} ELSE {table}.{q} END"));
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // SQLite cannot switch triggers off: the table's are set aside inside the transaction, so an updated_at
+        // trigger does not stamp every restored row, and come back with it.
+        var triggers = new List<(string Name, string Sql)>();
+        await using (var list = connection.CreateCommand("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = @t AND sql IS NOT NULL", transaction).AddParameter("@t", first.Table))
+        {
+            await using var reader = await list.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                triggers.Add((reader.GetString(0), reader.GetString(1)));
+            }
+        }
+
+        foreach (var (name, _) in triggers)
+        {
+            await connection.ExecuteAsync($"DROP TRIGGER {undo.Quote(name)}", cancellationToken, transaction).ConfigureAwait(false);
+        }
+
         await using (var update = connection.CreateCommand($"UPDATE {table} SET {sets} FROM {record} dbm_r WHERE {table}.{key} = dbm_r.{key} AND ({string.Join(" OR ", quoted.Select((_, i) => Restorable(i)))})", transaction, 0))
         {
             await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (_, sql) in triggers)
+        {
+            await using var recreate = connection.CreateCommand(sql, transaction, 0);
+            await recreate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await connection.ExecuteAsync($"DROP TABLE {record}", cancellationToken, transaction).ConfigureAwait(false);

@@ -980,6 +980,26 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task An_updated_at_trigger_fires_neither_for_the_conversion_nor_for_its_undo()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE notes (id INTEGER PRIMARY KEY, at TEXT NOT NULL, updated_at TEXT NOT NULL);
+            CREATE TRIGGER notes_touch AFTER UPDATE ON notes BEGIN UPDATE notes SET updated_at = 'touched' WHERE id = new.id; END;
+            INSERT INTO notes VALUES (1, '2024-07-01 12:00:00', 'never'), (2, '2024-01-01 12:00:00', 'never');
+            """);
+        var result = Run(target);
+        Assert.Equal(["2024-07-01T16:00:00Z|never", "2024-01-01T17:00:00Z|never"], Query(target, "SELECT at || '|' || updated_at FROM notes ORDER BY id").Select(r => (string)r[0]!));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(["2024-07-01 12:00:00|never", "2024-01-01 12:00:00|never"], Query(target, "SELECT at || '|' || updated_at FROM notes ORDER BY id").Select(r => (string)r[0]!));
+
+        // The trigger is back, and fires for the application's own updates.
+        Query(target, "UPDATE notes SET at = at WHERE id = 1");
+        Assert.Equal("touched", Convert.ToString(Query(target, "SELECT updated_at FROM notes WHERE id = 1").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task A_WITHOUT_ROWID_table_keyed_by_several_columns_is_refused_before_anything_changes()
     {
         var target = await Engine.CreateDatabaseAsync();

@@ -17,8 +17,8 @@ namespace DbMigration.Timezone;
 /// Converts naive local timestamps to UTC. Discovery, then an analysis pass where a policy could refuse, a safety
 /// backup, then each table in one of three ways, every one of them recoverable at any point:
 /// <list type="bullet">
-/// <item>SQLite text: batches of one UPDATE that calls our converter per row, with the originals of changed rows
-/// written to a per-run rollback table by a temporary trigger in the same transaction (sqlite-update);</item>
+/// <item>SQLite: the table rebuilt in one transaction by an INSERT … SELECT that calls our converter per value, the
+/// original kept, renamed, as the run's rollback table (sqlite-update);</item>
 /// <item>PostgreSQL timestamp: one ALTER … TYPE timestamptz USING a CASE over the zone's offsets (alter-case);</item>
 /// <item>MariaDB/MySQL DATETIME: batched UPDATEs with the same CASE, and how far they got recorded with each
 /// batch (update-case);</item>

@@ -34,9 +34,18 @@ public sealed record MigrationRequest
 }
 
 /// <summary>One migration the plan would run, with the exact statements.</summary>
-public sealed record MigrationStep(string Version, string Description, string Script, IReadOnlyList<SqlStatement> Statements, bool Transactional, string? BackupId = null)
+public sealed partial record MigrationStep(string Version, string Description, string Script, IReadOnlyList<SqlStatement> Statements, bool Transactional, string? BackupId = null)
 {
     public string Sql => string.Join(";\n", Statements.Select(s => s.Text)) + ";";
+
+    /// <summary>
+    /// The script switches foreign keys off (PRAGMA foreign_keys = OFF), as SQLite documents for rebuilding a table.
+    /// Inside the step's transaction SQLite would ignore it, and dropping the old table would cascade.
+    /// </summary>
+    public bool SwitchesForeignKeysOff => Statements.Any(s => ForeignKeysOffPattern().IsMatch(s.Text));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*PRAGMA\s+(main\.)?foreign_keys\s*=\s*'?(off|0|false|no)'?\s*$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex ForeignKeysOffPattern();
 }
 
 /// <summary>What would run, decided before anything runs; says up front what is not transactional.</summary>
@@ -423,6 +432,8 @@ public sealed class MigrationService
         var session = await provider.ReadSessionStateAsync(connection, cancellationToken).ConfigureAwait(false);
         if (step.Transactional)
         {
+            // Switched off before the transaction, where SQLite honours it, and checked before the commit.
+            await using var foreignKeys = step.SwitchesForeignKeysOff ? await provider.SuspendForeignKeysAsync(connection, cancellationToken).ConfigureAwait(false) : null;
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             SqlStatement? current = null;
             try
@@ -431,6 +442,18 @@ public sealed class MigrationService
                 {
                     current = statement;
                     await RunStatementAsync(provider, connection, transaction, statement, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (foreignKeys is not null)
+                {
+                    current = new SqlStatement(step.Statements.Count + 1, step.Statements.Count == 0 ? 0 : step.Statements[^1].Line, "PRAGMA foreign_key_check");
+                    var violations = await provider.ForeignKeyViolationsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+                    if (violations.Count > 0)
+                    {
+                        throw new DbMigrationException(ErrorIds.MigrationFailed, ErrorKind.InvalidData,
+                            $"with foreign keys switched off, the script left rows whose parents are missing: {string.Join("; ", violations.Take(10))}{(violations.Count > 10 ? $"; and {violations.Count - 10} more" : string.Empty)}.")
+                        { Sql = current.Text };
+                    }
                 }
 
                 current = null;

@@ -59,6 +59,16 @@ public interface IDatabaseProvider
     /// </summary>
     Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// For a migration whose script switches foreign keys off to rebuild a table (SQLite's documented procedure):
+    /// switches them off for the connection before the step's transaction begins, where SQLite honours it, and
+    /// returns what switches them back on. Null where nothing needs doing.
+    /// </summary>
+    Task<IAsyncDisposable?> SuspendForeignKeysAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Rows whose foreign key names a missing parent, described for an error; checked before such a step commits.</summary>
+    Task<IReadOnlyList<string>> ForeignKeyViolationsAsync(DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken);
+
     /// <summary>User tables with columns, keys, indexes and foreign keys; DbMigration's own tables included.</summary>
     Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken);
 

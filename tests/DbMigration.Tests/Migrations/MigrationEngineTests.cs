@@ -36,7 +36,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         return folder;
     }
 
-    private static readonly (string, string)[] Standard =
+    protected static readonly (string, string)[] Standard =
     [
         ("V1__create_parent.sql", "-- migrate:up\nCREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);\nINSERT INTO parent (id, name) VALUES (1, 'a');\n-- migrate:down\nDROP TABLE parent;\n"),
         ("V2__create_child.sql", "-- requires: 1\n-- migrate:up\nCREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, FOREIGN KEY (parent_id) REFERENCES parent (id));\nCREATE INDEX ix_child_parent ON child (parent_id);\n-- migrate:down\nDROP TABLE child;\n"),
@@ -44,7 +44,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         ("V10__create_audit.sql", "CREATE TABLE audit (id INTEGER PRIMARY KEY, what VARCHAR(50));\n"),
     ];
 
-    private List<MigrationRun> Migrate(DatabaseTarget target, string folder, Action<InvokeDatabaseMigrationCommand>? configure = null, RecordingHost? host = null)
+    private protected List<MigrationRun> Migrate(DatabaseTarget target, string folder, Action<InvokeDatabaseMigrationCommand>? configure = null, RecordingHost? host = null)
     {
         host ??= new RecordingHost(_dir.Path);
         var command = new InvokeDatabaseMigrationCommand { Database = target, Path = folder, SkipBackupMode = true, ForceMode = true };
@@ -67,7 +67,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         return host.ObjectsOf<QueryRow>().ToList();
     }
 
-    private static long Scalar(DatabaseTarget target, string sql) => Convert.ToInt64(Query(target, sql).Single()[0], CultureInfo.InvariantCulture);
+    protected static long Scalar(DatabaseTarget target, string sql) => Convert.ToInt64(Query(target, sql).Single()[0], CultureInfo.InvariantCulture);
 
     private string Now() => Engine.Engine switch
     {
@@ -682,6 +682,40 @@ public sealed class SqliteMigrationEngineTests() : MigrationEngineTests(new Sqli
 
     protected override string SlowStatementOthersCanReadBeside => "SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000) SELECT x FROM c)";
 
+    private const string CascadingTables = "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\nCREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);\nINSERT INTO parent VALUES (1, 'a'), (2, 'b');\nINSERT INTO child VALUES (10, 1), (11, 2);\n";
+
+    /// <summary>SQLite's documented way to change a table: a new one, the rows copied, the old one dropped.</summary>
+    private static string RebuildParent(string copyFilter) =>
+        "PRAGMA foreign_keys = OFF;\nCREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n" +
+        $"INSERT INTO parent_new (id, name) SELECT id, name FROM parent {copyFilter};\nDROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;\nPRAGMA foreign_keys = ON;\n";
+
+    [Fact]
+    public async Task A_table_rebuilt_as_SQLite_documents_keeps_the_rows_that_reference_it()
+    {
+        // Inside the step's transaction SQLite ignores PRAGMA foreign_keys = OFF, and DROP TABLE parent cascaded
+        // into child: every child row was deleted, silently.
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__tables.sql", CascadingTables), ("V2__rebuild_parent.sql", RebuildParent(string.Empty)));
+        Assert.Equal(["1", "2"], Migrate(target, folder).Select(r => r.Version));
+        Assert.Equal(2, Scalar(target, "SELECT COUNT(*) FROM child"));
+        Assert.Empty(Query(target, "PRAGMA foreign_key_check"));
+        // Foreign keys are on again for what follows.
+        Assert.Equal(1, Scalar(target, "PRAGMA foreign_keys"));
+    }
+
+    [Fact]
+    public async Task A_rebuild_that_leaves_rows_without_their_parent_is_rolled_back_and_names_them()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(("V1__tables.sql", CascadingTables), ("V2__rebuild_parent.sql", RebuildParent("WHERE id = 1")));
+        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationFailed, failed.ErrorId);
+        Assert.Contains("child row 11 -> parent", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("rolled back completely", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(2, Scalar(target, "SELECT COUNT(*) FROM parent"));
+        Assert.Equal(2, Scalar(target, "SELECT COUNT(*) FROM child"));
+    }
+
     [Fact]
     public async Task A_failed_preflight_stops_the_migration_unless_Force()
     {
@@ -797,6 +831,22 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
     protected override string OutsideTransactionOnly => "OPTIMIZE TABLE parent";
 
     protected override string OpenTransactionStatement => "SET autocommit = 0";
+
+    [Fact]
+    public async Task A_scripts_foreign_key_checks_off_does_not_carry_into_the_next_step()
+    {
+        // mysqldump-style scripts switch the checks off; a later step must not write orphans unchecked.
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(
+            Standard[0],
+            Standard[1],
+            ("V3__load.sql", "SET FOREIGN_KEY_CHECKS = 0;\nINSERT INTO child (id, parent_id) VALUES (1, 1);\n"),
+            ("V4__orphan.sql", "INSERT INTO child (id, parent_id) VALUES (2, 99);\n"));
+        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Contains("V4", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("foreign key", failed.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0, Scalar(target, "SELECT COUNT(*) FROM child WHERE parent_id = 99"));
+    }
 
     [Fact]
     public Task A_script_that_uses_another_database_leaves_the_run_in_place() =>

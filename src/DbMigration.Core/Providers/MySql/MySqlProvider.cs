@@ -157,15 +157,21 @@ internal sealed class MySqlProvider : IDatabaseProvider
 
     public async Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand("SELECT DATABASE(), @@autocommit");
+        await using var command = connection.CreateCommand("SELECT DATABASE(), @@autocommit, @@foreign_key_checks, @@unique_checks");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return System.Text.Json.JsonSerializer.Serialize(new[] { reader.IsDBNull(0) ? null : reader.GetString(0), Convert.ToString(reader.GetValue(1), CultureInfo.InvariantCulture) });
+        return System.Text.Json.JsonSerializer.Serialize(new[]
+        {
+            reader.IsDBNull(0) ? null : reader.GetString(0),
+            Convert.ToString(reader.GetValue(1), CultureInfo.InvariantCulture),
+            Convert.ToString(reader.GetValue(2), CultureInfo.InvariantCulture),
+            Convert.ToString(reader.GetValue(3), CultureInfo.InvariantCulture),
+        });
     }
 
     public async Task RestoreSessionStateAsync(DbConnection connection, DbTransaction? transaction, string? state, CancellationToken cancellationToken)
     {
-        if (state is null || System.Text.Json.JsonSerializer.Deserialize<string?[]>(state) is not [var database, var autocommit])
+        if (state is null || System.Text.Json.JsonSerializer.Deserialize<string?[]>(state) is not [var database, var autocommit, var foreignKeyChecks, var uniqueChecks])
         {
             return;
         }
@@ -176,13 +182,20 @@ internal sealed class MySqlProvider : IDatabaseProvider
             await connection.ChangeDatabaseAsync(database, cancellationToken).ConfigureAwait(false);
         }
 
-        // A script's SET autocommit = 0 would leave DbMigration's own writes uncommitted.
-        await connection.ExecuteAsync($"SET autocommit = {(autocommit == "0" ? 0 : 1)}", cancellationToken, transaction).ConfigureAwait(false);
+        // A script's SET autocommit = 0 would leave DbMigration's own writes uncommitted, and its
+        // foreign_key_checks = 0 (as mysqldump writes) would carry over into the next steps.
+        static int Flag(string? value) => value == "0" ? 0 : 1;
+        await connection.ExecuteAsync($"SET autocommit = {Flag(autocommit)}, foreign_key_checks = {Flag(foreignKeyChecks)}, unique_checks = {Flag(uniqueChecks)}", cancellationToken, transaction).ConfigureAwait(false);
     }
 
     // Without an open transaction both are no-ops.
     public Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(commit ? "COMMIT" : "ROLLBACK", cancellationToken);
+
+    // Foreign keys here are not switched off by a PRAGMA, and a script's own setting works in a transaction too.
+    public Task<IAsyncDisposable?> SuspendForeignKeysAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<IAsyncDisposable?>(null);
+
+    public Task<IReadOnlyList<string>> ForeignKeyViolationsAsync(DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
 
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {

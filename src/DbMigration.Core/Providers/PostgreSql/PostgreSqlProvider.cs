@@ -262,6 +262,11 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     public Task EndOpenTransactionAsync(DbConnection connection, bool commit, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(commit ? "COMMIT" : "ROLLBACK", cancellationToken);
 
+    // Foreign keys here are not switched off by a PRAGMA, and a script's own setting works in a transaction too.
+    public Task<IAsyncDisposable?> SuspendForeignKeysAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<IAsyncDisposable?>(null);
+
+    public Task<IReadOnlyList<string>> ForeignKeyViolationsAsync(DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
+
     public async Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var version = await connection.ScalarAsync<string>("SHOW server_version;", cancellationToken).ConfigureAwait(false) ?? "0";

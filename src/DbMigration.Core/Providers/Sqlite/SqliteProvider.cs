@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using DbMigration.Errors;
 using DbMigration.Targets;
 using Microsoft.Data.Sqlite;
@@ -136,6 +137,36 @@ internal sealed class SqliteProvider : IDatabaseProvider
         {
             await connection.ExecuteAsync(commit ? "COMMIT" : "ROLLBACK", cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    public async Task<IAsyncDisposable?> SuspendForeignKeysAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        if (await connection.ScalarAsync<long>("PRAGMA foreign_keys", cancellationToken).ConfigureAwait(false) == 0)
+        {
+            return null;
+        }
+
+        await connection.ExecuteAsync("PRAGMA foreign_keys = OFF", cancellationToken).ConfigureAwait(false);
+        return new ForeignKeysBackOn(connection);
+    }
+
+    public async Task<IReadOnlyList<string>> ForeignKeyViolationsAsync(DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    {
+        var violations = new List<string>();
+        await using var command = connection.CreateCommand("PRAGMA foreign_key_check", transaction);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            violations.Add($"{reader.GetString(0)} row {(reader.IsDBNull(1) ? "?" : reader.GetInt64(1).ToString(CultureInfo.InvariantCulture))} -> {reader.GetString(2)}");
+        }
+
+        return violations;
+    }
+
+    /// <summary>Foreign keys on again once the step's transaction has ended (the PRAGMA is ignored inside one).</summary>
+    private sealed class ForeignKeysBackOn(DbConnection connection) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await connection.ExecuteAsync("PRAGMA foreign_keys = ON", CancellationToken.None).ConfigureAwait(false);
     }
 
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken)

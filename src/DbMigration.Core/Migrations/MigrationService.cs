@@ -277,6 +277,7 @@ public sealed class MigrationService
             }
 
             var statements = SqlScriptSplitter.Split(s.Up, engine);
+            RefuseClientSyntax(s, "up", statements, engine);
             if (transactional)
             {
                 RefuseTransactionControl(s, "up", statements);
@@ -285,6 +286,19 @@ public sealed class MigrationService
             return new MigrationStep(s.Version.ToString(), s.Description, s.FileName, statements, transactional);
         }).ToList();
         return new MigrationPlan(steps, transactionalDdl, notes);
+    }
+
+    /// <summary>A command-line client's syntax (psql's \connect or COPY … FROM stdin, mysql's SOURCE) is refused before anything runs.</summary>
+    private static void RefuseClientSyntax(MigrationScript script, string section, IReadOnlyList<SqlStatement> statements, DatabaseEngine engine)
+    {
+        foreach (var statement in statements)
+        {
+            if (ClientSyntax.Describe(statement.Text, engine) is { } why)
+            {
+                throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData, $"{script.FileName} line {statement.Line} ({section} section): {why} Nothing was run.")
+                { Target = script.Path, Sql = statement.Text };
+            }
+        }
     }
 
     /// <summary>
@@ -616,9 +630,13 @@ public sealed class MigrationService
             var down = script?.Down;
             var statements = down is null ? [] : SqlScriptSplitter.Split(down, provider.Engine);
             var transactional = capabilities.TransactionalDdl && (script?.Transactional ?? true);
-            if (transactional && script is not null)
+            if (script is not null)
             {
-                RefuseTransactionControl(script, "down", statements);
+                RefuseClientSyntax(script, "down", statements, provider.Engine);
+                if (transactional)
+                {
+                    RefuseTransactionControl(script, "down", statements);
+                }
             }
 
             return (new MigrationStep(e.Version, e.Description, e.Script, statements, transactional, e.BackupId), down is not null);

@@ -21,6 +21,15 @@ public sealed class QueryService
             throw new DbMigrationException(ErrorIds.QueryEmpty, ErrorKind.InvalidArgument, "The query contains no statement (only blanks or comments).");
         }
 
+        foreach (var statement in statements)
+        {
+            if (ClientSyntax.Describe(statement.Text, request.Target.Engine) is { } why)
+            {
+                throw new DbMigrationException(ErrorIds.QueryClientSyntax, ErrorKind.InvalidArgument, $"Statement {statement.Index} (line {statement.Line}): {why} Nothing was run.")
+                { Target = request.Target.ToString(), Sql = statement.Text };
+            }
+        }
+
         foreach (var name in request.Parameters.Keys)
         {
             if (NormalizeParameterName(name).Length < 2)

@@ -182,4 +182,27 @@ public sealed class SqlScriptSplitterTests
     {
         Assert.Equal(keyword, TransactionControl.Keyword(sql));
     }
+
+    [Theory]
+    [InlineData("COPY public.gadgets (id, name) FROM stdin", DatabaseEngine.PostgreSql, "COPY")]
+    [InlineData("-- Data for gadgets\ncopy gadgets from STDIN with (format text)", DatabaseEngine.PostgreSql, "COPY")]
+    [InlineData("\\connect shop", DatabaseEngine.PostgreSql, "psql meta-command")]
+    [InlineData("SOURCE /srv/seed.sql", DatabaseEngine.MySql, "mysql client command")]
+    [InlineData("COPY gadgets TO STDOUT", DatabaseEngine.PostgreSql, null)]
+    [InlineData("COPY gadgets FROM '/srv/gadgets.csv'", DatabaseEngine.PostgreSql, null)]
+    [InlineData("SELECT 'COPY x FROM stdin'", DatabaseEngine.PostgreSql, null)]
+    [InlineData("SOURCE /srv/seed.sql", DatabaseEngine.PostgreSql, null)]
+    [InlineData("INSERT INTO sources (name) VALUES ('x')", DatabaseEngine.MySql, null)]
+    public void A_command_line_clients_own_syntax_is_recognised(string sql, DatabaseEngine engine, string? named)
+    {
+        var why = ClientSyntax.Describe(sql, engine);
+        if (named is null)
+        {
+            Assert.Null(why);
+        }
+        else
+        {
+            Assert.Contains(named, why, StringComparison.Ordinal);
+        }
+    }
 }

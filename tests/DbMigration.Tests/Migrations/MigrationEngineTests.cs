@@ -76,7 +76,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         _ => "'" + DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) + "'",
     };
 
-    private bool TableExists(DatabaseTarget target, string table)
+    protected bool TableExists(DatabaseTarget target, string table)
     {
         var provider = DbMigration.Providers.DatabaseProviders.For(target);
         using var connection = provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None).GetAwaiter().GetResult();
@@ -754,6 +754,23 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
             await server.ExecuteAsync(server.Admin, $"CREATE ROLE {role} NOLOGIN");
             return $"GRANT ALL ON SCHEMA public TO {role};\nSET ROLE {role};\nCREATE TABLE owned (id integer);";
         });
+
+    [Fact]
+    public async Task A_pg_dump_data_block_is_refused_by_its_line_before_anything_runs()
+    {
+        // pg_dump writes rows as COPY … FROM stdin followed by the rows themselves: psql's syntax, not SQL. Sent to
+        // the server it failed with Npgsql's bare "NpgsqlTransaction" (ObjectDisposedException).
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], ("V2__seed.sql", "-- Data for parent\nCOPY public.parent (id, name) FROM stdin;\n2\tb\n3\tc\n\\.\n"));
+        var refused = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationInvalidFile, refused.ErrorId);
+        Assert.Contains("V2__seed.sql line 2", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("pg_dump --inserts", refused.Message, StringComparison.Ordinal);
+        Assert.False(TableExists(target, "parent"));
+
+        var query = Assert.Throws<DbMigrationException>(() => Query(target, "COPY parent (id, name) FROM stdin;\n2\tb\n\\."));
+        Assert.Equal(ErrorIds.QueryClientSyntax, query.ErrorId);
+    }
 
     [Fact]
     public Task A_pg_dump_style_script_that_empties_the_search_path_leaves_the_run_in_place() =>

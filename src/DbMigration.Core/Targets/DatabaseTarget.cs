@@ -91,6 +91,12 @@ public sealed partial class DatabaseTarget
 
             var host = (Host ?? "localhost").Trim('[', ']').ToLowerInvariant();
             host = host is "127.0.0.1" or "::1" || IsSocketFolder ? "localhost" : host;
+            // A MySQL socket names its server itself (one without networking has no port to tell it apart).
+            if (Engine == DatabaseEngine.MySql && Options.TryGetValue("socket", out var socket))
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"mysql://socket{socket}/{Database?.ToLowerInvariant()}");
+            }
+
             var port = Port ?? (Engine == DatabaseEngine.PostgreSql ? 5432 : 3306);
             return string.Create(CultureInfo.InvariantCulture, $"{(Engine == DatabaseEngine.PostgreSql ? "postgres" : "mysql")}://{host}:{port}/{Database?.ToLowerInvariant()}");
         }

@@ -182,6 +182,9 @@ public sealed class DatabaseTargetTests
     [InlineData("postgres://db1/shop", "mysql://db1/shop", false)]
     [InlineData("/srv/prod/app.db", "/srv/staging/app.db", false)]
     [InlineData("/srv/prod/app.db", "/srv/prod/../prod/app.db", true)]
+    [InlineData("mysql://root@localhost/shop?socket=%2Frun%2Fmysqld%2Fa.sock", "mysql://ops@localhost/shop?socket=%2Frun%2Fmysqld%2Fa.sock", true)]
+    [InlineData("mysql://root@localhost/shop?socket=%2Frun%2Fmysqld%2Fa.sock", "mysql://root@localhost/shop?socket=%2Frun%2Fmysqld%2Fb.sock", false)]
+    [InlineData("postgres://postgres@/shop?host=%2Fvar%2Frun%2Fpostgresql&port=5433", "postgres://localhost:5433/shop", true)]
     public void Identity_tells_same_named_databases_apart_and_ignores_the_user_and_options(string a, string b, bool same)
     {
         Assert.Equal(same, DatabaseTarget.Parse(a).Identity == DatabaseTarget.Parse(b).Identity);

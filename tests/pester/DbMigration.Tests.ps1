@@ -480,6 +480,15 @@ Describe 'Migrations on SQLite' {
         (New-Migration $folder 'second change').Path | Should -BeLike '*V002__second_change.sql'
     }
 
+    It 'refuses to scaffold into a path that is a file, with a stable id' {
+        $file = Join-Path $work 'not-a-folder.txt'
+        Set-Content $file 'notes'
+        $err = { New-Migration $file 'first change' -ErrorAction Stop } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Migration.FolderNotWritable,*'
+        $err.CategoryInfo.Category | Should -Be 'WriteError'
+        Get-Content $file | Should -Be 'notes'
+    }
+
     It 'refuses a script with its own BEGIN and COMMIT before anything runs, and runs it as written with -- transaction: none' {
         $db = Join-Path $work 'own-transaction.db'
         New-Item -ItemType File -Path $db | Out-Null

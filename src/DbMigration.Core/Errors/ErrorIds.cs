@@ -56,6 +56,7 @@ public static class ErrorIds
     public const string MigrationNoSnapshot = "DbMigration.Migration.NoSnapshot";
     public const string MigrationStaleLock = "DbMigration.Migration.StaleLock";
     public const string MigrationLockHeld = "DbMigration.Migration.LockHeld";
+    public const string MigrationFolderNotWritable = "DbMigration.Migration.FolderNotWritable";
 
     public const string TimezoneUnknownZone = "DbMigration.Timezone.UnknownZone";
     public const string TimezoneColumnNotFound = "DbMigration.Timezone.ColumnNotFound";
@@ -73,4 +74,7 @@ public static class ErrorIds
 
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
     public const string OperationCancelled = "DbMigration.Operation.Cancelled";
+
+    /// <summary>An exception DbMigration did not anticipate; the original is the inner exception.</summary>
+    public const string InternalUnexpected = "DbMigration.Internal.Unexpected";
 }

@@ -826,6 +826,25 @@ public sealed class MigrationService
     /// <summary>Creates the next V&lt;n&gt;__&lt;name&gt;.sql with up and down sections.</summary>
     public static MigrationFile NewFile(string path, string name)
     {
+        try
+        {
+            return WriteNewFile(path, name);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationFolderNotWritable, ex is UnauthorizedAccessException ? ErrorKind.PermissionDenied : ErrorKind.WriteError,
+                $"Cannot create a migration in '{path}': {ex.Message}", ex)
+            { Target = path };
+        }
+    }
+
+    private static MigrationFile WriteNewFile(string path, string name)
+    {
+        if (File.Exists(path))
+        {
+            throw new IOException($"'{path}' is a file, not a folder.");
+        }
+
         Directory.CreateDirectory(path);
 
         // From the names alone: a freshly scaffolded, still empty file must not stop the next scaffold.

@@ -6,7 +6,8 @@ namespace DbMigration.PowerShell.Infrastructure;
 /// <summary>
 /// Base of every DbMigration cmdlet. It runs the cmdlet's async logic through <see cref="PipelineDispatcher"/>,
 /// cancels it on Ctrl+C (StopProcessing), and turns <see cref="DbMigrationException"/> into an ErrorRecord with a
-/// stable ErrorId: terminating, except for one failed item of piped input.
+/// stable ErrorId: terminating, except for one failed item of piped input. Any other exception becomes
+/// DbMigration.Internal.Unexpected.
 /// </summary>
 public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
 {
@@ -33,6 +34,26 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
             // A driver exception the core let through still leaves with a stable id and the engine's explanation.
             throw translated;
         }
+        catch (Exception ex) when (ex is not (DbMigrationException or OperationCanceledException or RuntimeException))
+        {
+            // Anything else the core did not anticipate still leaves with a stable id scripts can match on, and the
+            // original exception inside it.
+            throw Unexpected(ex);
+        }
+    }
+
+    internal static DbMigrationException Unexpected(Exception exception)
+    {
+        var kind = exception switch
+        {
+            UnauthorizedAccessException => ErrorKind.PermissionDenied,
+            IOException => ErrorKind.ResourceUnavailable,
+            TimeoutException => ErrorKind.OperationTimeout,
+            NotSupportedException => ErrorKind.NotImplemented,
+            _ => ErrorKind.NotSpecified,
+        };
+        return new DbMigrationException(ErrorIds.InternalUnexpected, kind,
+            $"{exception.Message} ({exception.GetType().FullName}; DbMigration did not expect this error: please report it with the output of Get-Error.)", exception);
     }
 
     /// <summary>A driver exception as a DbMigration error, or null when the cmdlet has no database to ask.</summary>

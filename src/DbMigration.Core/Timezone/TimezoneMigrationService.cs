@@ -71,6 +71,7 @@ public sealed partial class TimezoneMigrationService
         var target = request.Target;
         var provider = DatabaseProviders.For(target);
         var runId = "tz-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + System.Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
+        EnsureReportFolderWritable(request);
 
         await using var connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
@@ -150,7 +151,17 @@ public sealed partial class TimezoneMigrationService
             RowsPerSecond = Rate(outcome.Columns, stopwatch.Elapsed),
             Validation = validation,
         };
-        var reportPath = WriteReport(request, result, issues);
+        string? reportPath = null;
+        try
+        {
+            reportPath = WriteReport(request, result, issues);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The data is converted and its record kept: losing the result over the report would hide the run id.
+            progress.Warning($"The run's report could not be written to {ReportRoot(request)}: {ex.Message} The run itself is complete and recorded in the database; undo it with Undo-TimezoneMigration -Database '{target}' -Id {runId}.");
+        }
+
         progress?.Report(new ProgressUpdate(7, "Invoke-TimezoneMigration", "Done", 100, Completed: true));
         return result with { ReportPath = reportPath };
     }
@@ -1187,9 +1198,35 @@ public sealed partial class TimezoneMigrationService
         await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    private static string ReportRoot(TimezoneMigrationRequest request) =>
+        Path.GetFullPath(request.ReportPath ?? Path.Combine(Environment.CurrentDirectory, "dbmigration-reports"));
+
+    /// <summary>A report folder that cannot be written is bad input: refused before anything changes, not after.</summary>
+    private static void EnsureReportFolderWritable(TimezoneMigrationRequest request)
+    {
+        var root = ReportRoot(request);
+        string? problem;
+        try
+        {
+            Directory.CreateDirectory(root);
+            problem = IO.DirectoryProbe.CheckWritable(root);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            problem = File.Exists(root) ? $"'{root}' is a file, not a folder." : ex.Message;
+        }
+
+        if (problem is not null)
+        {
+            throw new DbMigrationException(ErrorIds.TimezoneReportPathNotWritable, ErrorKind.WriteError,
+                $"The run's report cannot be written to {root}: {problem} Nothing was changed; pass a writable -ReportPath.")
+            { Target = root };
+        }
+    }
+
     private static string WriteReport(TimezoneMigrationRequest request, TimezoneMigrationResult result, List<TimestampIssue> issues)
     {
-        var folder = Path.GetFullPath(Path.Combine(request.ReportPath ?? Path.Combine(Environment.CurrentDirectory, "dbmigration-reports"), result.RunId));
+        var folder = Path.Combine(ReportRoot(request), result.RunId);
         Directory.CreateDirectory(folder);
         var report = new TimezoneReport(
             result.RunId,

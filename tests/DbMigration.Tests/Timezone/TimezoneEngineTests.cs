@@ -97,6 +97,28 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
     }
 
     [Fact]
+    public async Task A_report_path_that_cannot_be_written_is_refused_before_anything_changes()
+    {
+        var target = await SeededAsync();
+        var before = Fingerprint(target);
+        File.WriteAllText(_dir.File("a-file"), "not a folder");
+        foreach (var reportPath in new[] { _dir.File("a-file"), Path.Combine(_dir.File("a-file"), "reports") })
+        {
+            // A policy that lets the run convert: without the check it would, and fail only at its report.
+            var command = new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackupMode = true, ReportPath = reportPath };
+
+            var error = Assert.Throws<DbMigrationException>(() => command.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+
+            Assert.Equal(ErrorIds.TimezoneReportPathNotWritable, error.ErrorId);
+            Assert.Equal(ErrorKind.WriteError, error.Kind);
+            Assert.Contains("Nothing was changed", error.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Fingerprint(target));
+        }
+
+        Assert.Equal("not a folder", File.ReadAllText(_dir.File("a-file")));
+    }
+
+    [Fact]
     public async Task WhatIf_discovers_the_columns_counts_every_kind_of_value_and_changes_nothing()
     {
         var target = await SeededAsync();

@@ -491,6 +491,19 @@ public sealed partial class DatabaseTarget
     /// <summary>A PostgreSQL host that is a Unix socket's folder rather than a name.</summary>
     private bool IsSocketFolder => Engine == DatabaseEngine.PostgreSql && Host is not null && Host.StartsWith('/');
 
+    /// <summary>The Unix socket a server target connects through, or null for TCP (and SQLite).</summary>
+    internal string? SocketPath => Engine switch
+    {
+        DatabaseEngine.PostgreSql when IsSocketFolder => Path.Combine(Host!, ".s.PGSQL." + (Port ?? 5432).ToString(CultureInfo.InvariantCulture)),
+        DatabaseEngine.MySql when Options.TryGetValue("socket", out var socket) => socket,
+        _ => null,
+    };
+
+    /// <summary>Where a connection goes, for errors: "the socket /run/mysqld/mysqld.sock" or "db1:5432".</summary>
+    internal string Endpoint => SocketPath is { } socket
+        ? "the socket " + socket
+        : string.Create(CultureInfo.InvariantCulture, $"{Host}:{Port ?? (Engine == DatabaseEngine.PostgreSql ? 5432 : 3306)}");
+
     private static Dictionary<string, string> ParseQuery(string query, string original, out string? password)
     {
         password = null;

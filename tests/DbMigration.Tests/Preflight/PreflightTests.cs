@@ -429,6 +429,38 @@ public abstract class ServerPreflightBadInputTests(IEngineUnderTest engine, stri
         (await accept).Dispose();
     }
 
+    /// <summary>A socket target: MySQL names the socket file, libpq's form names its folder and port.</summary>
+    private DatabaseTarget SocketTarget(string folder, int port) => DatabaseTarget.Parse(scheme == "postgres"
+        ? $"postgres://{user}:x@/db?host={Uri.EscapeDataString(folder)}&port={port}"
+        : $"{scheme}://{user}:x@localhost/db?socket={Uri.EscapeDataString(Path.Combine(folder, ".s.PGSQL." + port))}");
+
+    [Fact]
+    public void A_missing_socket_is_named_in_the_refusal()
+    {
+        using var dir = new TempDirectory();
+        var connectivity = PreflightRun.Checks(SocketTarget(dir.Path, 5999), connectTimeout: 5).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
+        Assert.Contains($"socket at {Path.Combine(dir.Path, ".s.PGSQL.5999")}", connectivity.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_stale_socket_file_with_no_server_is_named_in_the_refusal()
+    {
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, ".s.PGSQL.5998");
+        // Bound but not listening: the file exists and nothing accepts, as after a server that crashed.
+        using var stale = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        stale.Bind(new UnixDomainSocketEndPoint(path));
+        Assert.True(File.Exists(path));
+        var connectivity = PreflightRun.Checks(SocketTarget(dir.Path, 5998), connectTimeout: 5).Get(PreflightCodes.Connectivity);
+
+        Assert.Equal(PreflightStatus.Failed, connectivity.Status);
+        Assert.Equal(ErrorIds.ConnectionRefused, connectivity.ErrorId);
+        Assert.Contains($"refused by the socket {path}", connectivity.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_missing_database_fails_connectivity_with_its_name()
     {

@@ -109,6 +109,11 @@ internal sealed class MySqlProvider : IDatabaseProvider
         }
     }
 
+    private static string RefusedMessage(DatabaseTarget target) =>
+        target.SocketPath is { } socket && !File.Exists(socket)
+            ? $"No MySQL/MariaDB socket at {socket}: the server is not running, or listens on another socket (see its 'socket' setting)."
+            : $"Connection refused by {target.Endpoint}: no MySQL/MariaDB server is listening there.";
+
     public DbMigrationException? TranslateException(Exception exception, DatabaseTarget target, string? sql)
     {
         if (exception is DbMigrationException known)
@@ -127,7 +132,7 @@ internal sealed class MySqlProvider : IDatabaseProvider
             1045 or 1698 => (ErrorIds.ConnectionAuthenticationFailed, ErrorKind.AuthenticationError,
                 $"Authentication failed for user '{target.UserName}' on {where}: check the password or credential."),
             1049 => (ErrorIds.TargetDatabaseNotFound, ErrorKind.ObjectNotFound, $"The database '{target.Database}' does not exist on {where}."),
-            MySqlClientError.ConnectionRefused => (ErrorIds.ConnectionRefused, ErrorKind.ConnectionError, $"Connection refused by {target.Host}:{target.Port ?? 3306}: no MySQL/MariaDB server is listening there."),
+            MySqlClientError.ConnectionRefused => (ErrorIds.ConnectionRefused, ErrorKind.ConnectionError, RefusedMessage(target)),
             MySqlClientError.UnknownHost => (ErrorIds.ConnectionHostNotFound, ErrorKind.ConnectionError, $"The host '{target.Host}' could not be resolved."),
             MySqlClientError.ConnectTimeout => (ErrorIds.ConnectionTimeout, ErrorKind.OperationTimeout, my.Message),
             MySqlClientError.SslConnectionError or MySqlClientError.InsecureAuthRefused or MySqlClientError.AuthPluginNotSupported => (ErrorIds.ConnectionFailed, ErrorKind.SecurityError, my.Message),

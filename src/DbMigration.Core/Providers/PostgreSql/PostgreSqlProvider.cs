@@ -172,11 +172,16 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
                     Sql = sql ?? pg.BatchCommand?.CommandText,
                     SqlState = pg.SqlState,
                 };
+            case NpgsqlException npg when FindInner<SocketException>(npg) is not null && target.SocketPath is { } path && !File.Exists(path):
+                // .NET reports a missing socket file as "Cannot assign requested address".
+                return new DbMigrationException(ErrorIds.ConnectionRefused, ErrorKind.ConnectionError,
+                    $"No PostgreSQL socket at {path}: the server is not running, or listens in another folder or on another port (see its unix_socket_directories and port).", exception)
+                { Target = where };
             case NpgsqlException npg when FindInner<SocketException>(npg) is { } socket:
                 return socket.SocketErrorCode switch
                 {
                     SocketError.ConnectionRefused => new DbMigrationException(ErrorIds.ConnectionRefused, ErrorKind.ConnectionError,
-                        $"Connection refused by {target.Host}:{target.Port ?? 5432}: no PostgreSQL server is listening there.", exception)
+                        $"Connection refused by {target.Endpoint}: no PostgreSQL server is listening there.", exception)
                     { Target = where },
                     SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => new DbMigrationException(ErrorIds.ConnectionHostNotFound, ErrorKind.ConnectionError,
                         $"The host '{target.Host}' could not be resolved.", exception)

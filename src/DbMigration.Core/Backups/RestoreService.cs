@@ -38,18 +38,26 @@ public sealed record RestoreRequest
 /// </summary>
 public sealed class RestoreService
 {
-    public async Task<RestoreResult> RestoreAsync(RestoreRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>Refuses a backup of another engine; callers check it before asking to confirm or warning.</summary>
+    public static void EnsureSameEngine(BackupInfo backup, Targets.DatabaseTarget target)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        var stopwatch = Stopwatch.StartNew();
-        var target = request.Target;
-        var backup = request.Backup;
+        ArgumentNullException.ThrowIfNull(backup);
+        ArgumentNullException.ThrowIfNull(target);
         if (backup.Engine != target.Engine)
         {
             throw new DbMigrationException(ErrorIds.RestoreEngineMismatch, ErrorKind.InvalidArgument,
                 $"Backup {backup.Id} is a {backup.Engine} backup of '{backup.Database}'; it cannot be restored onto the {target.Engine} database {target}.")
             { Target = target.ToString() };
         }
+    }
+
+    public async Task<RestoreResult> RestoreAsync(RestoreRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var stopwatch = Stopwatch.StartNew();
+        var target = request.Target;
+        var backup = request.Backup;
+        EnsureSameEngine(backup, target);
 
         var provider = DatabaseProviders.For(target);
         var strategy = provider.BackupStrategy;

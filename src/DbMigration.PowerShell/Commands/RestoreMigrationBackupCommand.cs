@@ -86,6 +86,7 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
 
         var target = ResolveTarget(host);
         var backup = ChooseBackup(host, target);
+        RestoreService.EnsureSameEngine(backup, target);
         // Restoring another database's backup is allowed (a staging copy), but never unannounced.
         var other = !string.Equals(backup.Database, target.Name, StringComparison.OrdinalIgnoreCase)
             ? $" of another database, '{backup.Database}' (taken from {backup.Source})"

@@ -315,10 +315,14 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
         var backup = await new BackupService().CreateAsync(new BackupRequest { Source = file, Path = Repository }, null, CancellationToken.None);
         var target = await SeededAsync();
 
+        var host = new RecordingHost();
         var ex = Assert.Throws<DbMigrationException>(() =>
-            new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(new RecordingHost(), CancellationToken.None));
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup }.Invoke(host, CancellationToken.None));
         Assert.Equal(ErrorIds.RestoreEngineMismatch, ex.ErrorId);
         Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM parent"));
+        // Refused before -Confirm asks, and without a warning about another database's data first.
+        Assert.Empty(host.ShouldProcessCalls);
+        Assert.Empty(host.Warnings);
     }
 }
 

@@ -623,6 +623,18 @@ public sealed class MigrationService
             chosen = applied.Take(selection.Steps ?? 1);
         }
 
+        chosen = chosen.ToList();
+        // The down section of a file edited since its up ran may not undo what ran: the same rule as migrating.
+        var changed = chosen.Where(e => scripts.TryGetValue(MigrationVersion.Parse(e.Version), out var script) && script.Checksum != e.Checksum).ToList();
+        if (changed.Count > 0)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationJournalBlocked, ErrorKind.InvalidOperation,
+                "Nothing was undone: " + string.Join("; ", changed.Select(e =>
+                    $"V{e.Version} ({e.Script}) changed since it was applied, so its down section may not undo what ran; if the change is intended (a fixed down section), Repair-MigrationHistory -Database '{target}' -Path '{path}' -Version {e.Version} -AcceptChecksum, then undo" +
+                    (e.BackupId is null ? string.Empty : $", or restore backup {e.BackupId}, taken before it (Restore-MigrationBackup -Id {e.BackupId})"))) + ".")
+            { Target = target.ToString() };
+        }
+
         return chosen.Select(e =>
         {
             var version = MigrationVersion.Parse(e.Version);

@@ -145,6 +145,33 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task Undo_of_a_file_edited_since_it_ran_is_refused_until_the_change_is_accepted()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var folder = Folder(Standard[0], Standard[1]);
+        Migrate(target, folder);
+        // The down section now drops the wrong table: run as it stands, the undo would remove parent's data.
+        var file = Path.Combine(folder, "V2__create_child.sql");
+        File.WriteAllText(file, File.ReadAllText(file).Replace("DROP TABLE child;", "DROP TABLE child;\nDROP TABLE parent;", StringComparison.Ordinal));
+
+        var host = new RecordingHost(_dir.Path);
+        var refused = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(host, CancellationToken.None));
+
+        Assert.Equal(ErrorIds.MigrationJournalBlocked, refused.ErrorId);
+        Assert.Contains("V2 (V2__create_child.sql) changed since it was applied", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"Repair-MigrationHistory -Database '{target}' -Path '{folder}' -Version 2 -AcceptChecksum", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(host.ShouldProcessCalls);
+        Assert.True(TableExists(target, "child"));
+        Assert.Equal(1, Scalar(target, "SELECT COUNT(*) FROM parent"));
+
+        // Accepted as intended, the edited down section runs.
+        new RepairMigrationHistoryCommand { Database = target, Version = "2", Path = folder, AcceptChecksumMode = true }.Invoke(new RecordingHost(), CancellationToken.None);
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Assert.False(TableExists(target, "child"));
+        Assert.False(TableExists(target, "parent"));
+    }
+
+    [Fact]
     public async Task Undo_without_a_down_section_names_the_backup_and_UseBackup_restores_it()
     {
         var target = await Engine.CreateDatabaseAsync();

@@ -61,6 +61,9 @@ public sealed class RestoreService
 
         var provider = DatabaseProviders.For(target);
         var strategy = provider.BackupStrategy;
+        // A migration or timezone run would go on writing into the database being replaced and report success
+        // while its work vanished: refuse while one runs, and on SQLite keep new ones out until the swap is done.
+        await using var runLocks = await HoldRunLocksAsync(provider, target, cancellationToken).ConfigureAwait(false);
 
         progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Checking {backup.Id}", 5));
         var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
@@ -230,6 +233,86 @@ public sealed class RestoreService
             BackupVerifier.Record(backup, VerificationStatus.Failed, why);
             throw new DbMigrationException(ErrorIds.BackupVerificationFailed, ErrorKind.InvalidData,
                 $"Backup {backup.Id} failed verification, so nothing was restored: {why}") { Target = backup.Path };
+        }
+    }
+
+    /// <summary>
+    /// Takes the migration and timezone locks, or refuses when a run holds one: -Force ends other sessions, not
+    /// DbMigration's own runs. SQLite's locks are files beside the database and are held until disposed; a server's
+    /// are released at once, since a connection to the target would block the swap (its sessions check then keeps
+    /// a run that starts meanwhile from going unnoticed).
+    /// </summary>
+    private static async Task<RunLocks> HoldRunLocksAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
+    {
+        var held = new RunLocks();
+        try
+        {
+            foreach (var (name, busy, what) in new[]
+            {
+                (Migrations.MigrationLock.LockName, ErrorIds.MigrationLockHeld, "A migration"),
+                (Timezone.TimezoneMigrationService.LockName, ErrorIds.TimezoneRunInProgress, "A timezone migration or undo"),
+            })
+            {
+                IDatabaseLock taken;
+                try
+                {
+                    taken = await provider.AcquireLockAsync(target, name, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+                }
+                catch (DbMigrationException ex) when (ex.ErrorId is ErrorIds.TargetDatabaseNotFound or ErrorIds.TargetFileNotFound)
+                {
+                    // Nothing exists yet for a run to work on.
+                    return held;
+                }
+                catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
+                {
+                    var holder = name == Migrations.MigrationLock.LockName
+                        ? await Migrations.MigrationLock.FindLiveHolderAsync(provider, target, cancellationToken).ConfigureAwait(false)
+                        : null;
+                    throw new DbMigrationException(busy, ErrorKind.ResourceBusy,
+                        $"{what} is running on {target}{(holder?.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId})")}, so nothing was restored: " +
+                        "restored under it, its work would be lost while it reported success. Wait for it to finish, or stop it (its lock goes with its process), then restore.", ex)
+                    { Target = target.ToString() };
+                }
+
+                if (provider.Engine == DatabaseEngine.Sqlite)
+                {
+                    held.Add(taken);
+                }
+                else
+                {
+                    await taken.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
+            return held;
+        }
+        catch
+        {
+            await held.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            // The lock's connection back in the pool would count as a session and block the swap.
+            provider.ReleasePooledConnections(target);
+        }
+    }
+
+    /// <summary>The run locks a restore holds until it is done.</summary>
+    private sealed class RunLocks : IAsyncDisposable
+    {
+        private readonly List<IDatabaseLock> _locks = [];
+
+        public void Add(IDatabaseLock taken) => _locks.Add(taken);
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var taken in _locks)
+            {
+                await taken.DisposeAsync().ConfigureAwait(false);
+            }
+
+            _locks.Clear();
         }
     }
 

@@ -32,7 +32,7 @@ public sealed partial class TimezoneMigrationService
     internal const string Runs = "dbmigration_tz_runs";
     internal const string Rollback = "dbmigration_tz_rollback";
     internal const string Progress = "dbmigration_tz_progress";
-    private const string LockName = "timezone";
+    internal const string LockName = "timezone";
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(5);
     private const int SampleSize = 200;

@@ -250,6 +250,29 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
         Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
     }
 
+    /// <summary>-Force ends the application's sessions, never a DbMigration run's: a running migration is refused.</summary>
+    [Fact]
+    public async Task Restore_with_Force_still_refuses_while_a_migration_holds_its_lock()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        Query(target, "DELETE FROM child");
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        await using (await DbMigration.Migrations.MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(5), force: false, null, CancellationToken.None))
+        {
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new RestoreMigrationBackupCommand { Database = target, InputObject = backup, ForceMode = true, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None));
+
+            Assert.Equal(ErrorIds.MigrationLockHeld, ex.ErrorId);
+            Assert.Contains($"pid {Environment.ProcessId}", ex.Message, StringComparison.Ordinal);
+            Assert.Equal(0, Scalar(target, "SELECT COUNT(*) FROM child"));
+            Assert.Equal(0, Scalar(target, CountDatabasesLike("dbm_")));
+        }
+
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, ForceMode = true, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+    }
+
     [Fact]
     public async Task Restore_with_Force_replaces_the_database_while_another_session_holds_a_transaction_open()
     {

@@ -553,6 +553,83 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*", SearchOption.AllDirectories));
     }
 
+    /// <summary>
+    /// A migration running on the database: restored under it, its writes went into the replaced file, so it reported
+    /// success while its table and journal row were gone. Refused, even with -Force, and the database is untouched.
+    /// </summary>
+    [Fact]
+    public async Task Restore_refuses_while_a_migration_or_timezone_run_holds_its_lock()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        byte[] before;
+        await using (var migration = await DbMigration.Migrations.MigrationLock.AcquireAsync(provider, target, TimeSpan.FromSeconds(5), force: false, null, CancellationToken.None))
+        {
+            before = await File.ReadAllBytesAsync(target.FilePath!);
+            var host = new RecordingHost(_dir.Path);
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new RestoreMigrationBackupCommand { Database = target, InputObject = backup, ForceMode = true }.Invoke(host, CancellationToken.None));
+
+            Assert.Equal(ErrorIds.MigrationLockHeld, ex.ErrorId);
+            Assert.Contains($"pid {Environment.ProcessId}", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("nothing was restored", ex.Message, StringComparison.Ordinal);
+            Assert.Equal(before, await File.ReadAllBytesAsync(target.FilePath!));
+            Assert.Single(new BackupRepository(Repository).List());
+        }
+
+        await using (await provider.AcquireLockAsync(target, DbMigration.Timezone.TimezoneMigrationService.LockName, TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            // Releasing the migration lock removed its row.
+            before = await File.ReadAllBytesAsync(target.FilePath!);
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new RestoreMigrationBackupCommand { Database = target, InputObject = backup, ForceMode = true }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+            Assert.Equal(ErrorIds.TimezoneRunInProgress, ex.ErrorId);
+            Assert.Equal(before, await File.ReadAllBytesAsync(target.FilePath!));
+        }
+
+        // With both runs over, the restore goes ahead.
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Assert.Equal(100, Count(target));
+    }
+
+    [Fact]
+    public async Task A_migration_waits_for_a_restore_to_finish_instead_of_writing_into_the_replaced_file()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+        var restoring = new BlockingProgress();
+        var restore = Task.Run(() => new RestoreService().RestoreAsync(new RestoreRequest { Target = target, Backup = backup, SkipSafetyBackup = true }, restoring, CancellationToken.None));
+        await restoring.Reported.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The restore is under way and holds the lock: a migration cannot take it.
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() =>
+            DbMigration.Migrations.MigrationLock.AcquireAsync(provider, target, TimeSpan.FromMilliseconds(200), force: false, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.MigrationLockHeld, ex.ErrorId);
+
+        restoring.Release.SetResult();
+        Assert.Equal(100, (await restore.WaitAsync(TimeSpan.FromSeconds(60))).Tables.Sum(t => t.Rows));
+        // Once the restore is done, the migration takes the lock at once.
+        await using var migration = await DbMigration.Migrations.MigrationLock.AcquireAsync(provider, target, TimeSpan.Zero, force: false, null, CancellationToken.None);
+    }
+
+    /// <summary>Holds the restore at its first progress report until released.</summary>
+    private sealed class BlockingProgress : IProgress<DbMigration.Operations.OperationUpdate>
+    {
+        public TaskCompletionSource Reported { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Report(DbMigration.Operations.OperationUpdate value)
+        {
+            if (Reported.TrySetResult())
+            {
+                Release.Task.Wait(TimeSpan.FromSeconds(60));
+            }
+        }
+    }
+
     [Fact]
     public async Task A_corrupt_backup_is_never_restored()
     {

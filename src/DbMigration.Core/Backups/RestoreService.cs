@@ -249,8 +249,8 @@ public sealed class RestoreService
         {
             foreach (var (name, busy, what) in new[]
             {
-                (Migrations.MigrationLock.LockName, ErrorIds.MigrationLockHeld, "A migration"),
-                (Timezone.TimezoneMigrationService.LockName, ErrorIds.TimezoneRunInProgress, "A timezone migration or undo"),
+                (Migrations.MigrationLock.LockName, ErrorIds.MigrationLockHeld, provider.Engine == DatabaseEngine.Sqlite ? "A migration (or another restore)" : "A migration"),
+                (Timezone.TimezoneMigrationService.LockName, ErrorIds.TimezoneRunInProgress, provider.Engine == DatabaseEngine.Sqlite ? "A timezone migration or undo (or another restore)" : "A timezone migration or undo"),
             })
             {
                 IDatabaseLock taken;

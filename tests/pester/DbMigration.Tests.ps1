@@ -67,6 +67,13 @@ Describe 'Invoke-DatabaseQuery on SQLite' {
         (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
     }
 
+    It '-SingleTransaction takes back the whole script when a statement fails' {
+        $err = { Invoke-DatabaseQuery $db "DELETE FROM events WHERE id <= 10; INSERT INTO events (id) VALUES (20)" -SingleTransaction -ErrorAction Stop } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Query.StatementFailed,*'
+        $err.Exception.Message | Should -BeLike '*rolled back*'
+        (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM events').n | Should -Be 1000
+    }
+
     It 'resolves a relative path against the current location' {
         Push-Location $work
         try { (Invoke-DatabaseQuery 'events.db' 'SELECT 1 AS one').one | Should -Be 1 } finally { Pop-Location }

@@ -9,7 +9,11 @@ public sealed record QueryRequest(
     string Sql,
     IReadOnlyDictionary<string, object?> Parameters,
     TimeSpan CommandTimeout,
-    TimeSpan ConnectTimeout);
+    TimeSpan ConnectTimeout)
+{
+    /// <summary>Runs the whole script in one transaction: all of it takes effect, or none (psql's --single-transaction).</summary>
+    public bool SingleTransaction { get; init; }
+}
 
 /// <summary>Something a query script produces: a row, or the outcome of a statement that returns none.</summary>
 public abstract class QueryOutput

@@ -30,6 +30,11 @@ public sealed class QueryService
             }
         }
 
+        if (request.SingleTransaction)
+        {
+            RefuseWhatCannotRunInOneTransaction(request, statements);
+        }
+
         foreach (var name in request.Parameters.Keys)
         {
             if (NormalizeParameterName(name).Length < 2)
@@ -57,6 +62,29 @@ public sealed class QueryService
         return statements;
     }
 
+    /// <summary>Statements that would end DbMigration's transaction, or that a rollback could not undo, refused before anything runs.</summary>
+    private static void RefuseWhatCannotRunInOneTransaction(QueryRequest request, IReadOnlyList<SqlStatement> statements)
+    {
+        foreach (var statement in statements)
+        {
+            string? why = null;
+            if (TransactionControl.Keyword(statement.Text) is { } keyword)
+            {
+                why = $"is its own {keyword}, but -SingleTransaction begins and commits the transaction itself; remove it, or run the script without -SingleTransaction.";
+            }
+            else if (request.Target.Engine == Targets.DatabaseEngine.MySql && TransactionControl.MySqlImplicitCommit(statement.Text) is { } ddl)
+            {
+                why = $"is a {ddl} statement, which MySQL and MariaDB commit at once, so a failure after it could not be rolled back; run it without -SingleTransaction.";
+            }
+
+            if (why is not null)
+            {
+                throw new DbMigrationException(ErrorIds.QueryNotTransactional, ErrorKind.InvalidArgument, $"Statement {statement.Index} (line {statement.Line}) {why} Nothing was run.")
+                { Target = request.Target.ToString(), Sql = statement.Text };
+            }
+        }
+    }
+
     /// <summary>
     /// Runs the given statements in order on one connection. Rows stream as they are read; a statement that
     /// returns none yields a <see cref="QueryStatementResult"/>. The first failure stops the script and is thrown
@@ -72,69 +100,101 @@ public sealed class QueryService
         ArgumentNullException.ThrowIfNull(statements);
         var provider = DatabaseProviders.For(request.Target);
         await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-
-        foreach (var statement in statements)
+        await using var transaction = request.SingleTransaction ? await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : null;
+        var committed = false;
+        try
         {
-            progress?.Report(new ProgressUpdate(1, "Invoke-DatabaseQuery", $"Statement {statement.Index} of {statements.Count}",
-                100.0 * (statement.Index - 1) / statements.Count, CurrentOperation: Abbreviate(statement.Text)));
-            progress.Verbose($"Running statement {statement.Index} (line {statement.Line}): {Abbreviate(statement.Text)}");
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            if (request.CommandTimeout > TimeSpan.Zero)
+            foreach (var statement in statements)
             {
-                timeout.CancelAfter(request.CommandTimeout);
-            }
+                progress?.Report(new ProgressUpdate(1, "Invoke-DatabaseQuery", $"Statement {statement.Index} of {statements.Count}",
+                    100.0 * (statement.Index - 1) / statements.Count, CurrentOperation: Abbreviate(statement.Text)));
+                progress.Verbose($"Running statement {statement.Index} (line {statement.Line}): {Abbreviate(statement.Text)}");
 
-            await using var command = connection.CreateCommand();
-            command.CommandText = statement.Text;
-            command.CommandTimeout = (int)Math.Ceiling(request.CommandTimeout.TotalSeconds);
-            foreach (var (name, value) in request.Parameters)
-            {
-                var parameter = command.CreateParameter();
-                parameter.ParameterName = NormalizeParameterName(name);
-                parameter.Value = value ?? DBNull.Value;
-                command.Parameters.Add(parameter);
-            }
-
-            provider.SendAsWritten(command);
-            var stopwatch = Stopwatch.StartNew();
-            using var interrupt = provider.InterruptOn(connection, timeout.Token);
-            DbDataReader? reader = null;
-            try
-            {
-                reader = await Run(() => command.ExecuteReaderAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false);
-                if (reader.FieldCount == 0)
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                if (request.CommandTimeout > TimeSpan.Zero)
                 {
-                    // RecordsAffected is final once the reader is closed.
-                    await reader.CloseAsync().ConfigureAwait(false);
-                    var affected = reader.RecordsAffected;
-                    yield return new QueryStatementResult(statement.Index, statement.Text, affected, stopwatch.Elapsed);
-                    continue;
+                    timeout.CancelAfter(request.CommandTimeout);
                 }
 
-                var (columns, ordinals) = ColumnNames(reader);
-                while (await Run(() => reader.ReadAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false))
+                await using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = statement.Text;
+                command.CommandTimeout = (int)Math.Ceiling(request.CommandTimeout.TotalSeconds);
+                foreach (var (name, value) in request.Parameters)
                 {
-                    var values = new object?[reader.FieldCount];
-                    for (var i = 0; i < values.Length; i++)
+                    var parameter = command.CreateParameter();
+                    parameter.ParameterName = NormalizeParameterName(name);
+                    parameter.Value = value ?? DBNull.Value;
+                    command.Parameters.Add(parameter);
+                }
+
+                provider.SendAsWritten(command);
+                var stopwatch = Stopwatch.StartNew();
+                using var interrupt = provider.InterruptOn(connection, timeout.Token);
+                DbDataReader? reader = null;
+                try
+                {
+                    reader = await Run(() => command.ExecuteReaderAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false);
+                    if (reader.FieldCount == 0)
                     {
-                        var value = reader.GetValue(i);
-                        values[i] = value is DBNull ? null : value;
+                        // RecordsAffected is final once the reader is closed.
+                        await reader.CloseAsync().ConfigureAwait(false);
+                        var affected = reader.RecordsAffected;
+                        yield return new QueryStatementResult(statement.Index, statement.Text, affected, stopwatch.Elapsed);
+                        continue;
                     }
 
-                    yield return new QueryRow(statement.Index, columns, ordinals, values);
+                    var (columns, ordinals) = ColumnNames(reader);
+                    while (await Run(() => reader.ReadAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false))
+                    {
+                        var values = new object?[reader.FieldCount];
+                        for (var i = 0; i < values.Length; i++)
+                        {
+                            var value = reader.GetValue(i);
+                            values[i] = value is DBNull ? null : value;
+                        }
+
+                        yield return new QueryRow(statement.Index, columns, ordinals, values);
+                    }
+                }
+                finally
+                {
+                    if (reader is not null)
+                    {
+                        await reader.DisposeAsync().ConfigureAwait(false);
+                    }
                 }
             }
-            finally
+
+            if (transaction is not null)
             {
-                if (reader is not null)
-                {
-                    await reader.DisposeAsync().ConfigureAwait(false);
-                }
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                progress.Verbose($"Committed the {statements.Count} statement(s) as one transaction.");
+            }
+
+            committed = true;
+        }
+        finally
+        {
+            if (transaction is not null && !committed)
+            {
+                await RollBackQuietlyAsync(transaction).ConfigureAwait(false);
             }
         }
 
         progress?.Report(new ProgressUpdate(1, "Invoke-DatabaseQuery", "Done", 100, Completed: true));
+    }
+
+    /// <summary>After a failure or a stop: the engine may already have ended the transaction (SQLite on interrupt).</summary>
+    private static async Task RollBackQuietlyAsync(DbTransaction transaction)
+    {
+        try
+        {
+            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException)
+        {
+        }
     }
 
     private static async Task<T> Run<T>(Func<Task<T>> action, IDatabaseProvider provider, QueryRequest request, SqlStatement statement, int total, CancellationToken timeoutToken, CancellationToken callerToken)
@@ -145,15 +205,16 @@ public sealed class QueryService
         }
         catch (Exception ex) when (ex is not DbMigrationException)
         {
+            var rolledBack = request.SingleTransaction ? " The transaction was rolled back: nothing the script did took effect." : string.Empty;
             if (callerToken.IsCancellationRequested)
             {
-                throw new OperationCanceledException("The query was stopped.", ex, callerToken);
+                throw new OperationCanceledException("The query was stopped." + rolledBack, ex, callerToken);
             }
 
             if (timeoutToken.IsCancellationRequested)
             {
                 throw new DbMigrationException(ErrorIds.QueryTimeout, ErrorKind.OperationTimeout,
-                    $"Statement {statement.Index} of {total} (line {statement.Line}) did not finish within {request.CommandTimeout.TotalSeconds:0.#} s and was cancelled.", ex)
+                    $"Statement {statement.Index} of {total} (line {statement.Line}) did not finish within {request.CommandTimeout.TotalSeconds:0.#} s and was cancelled.{rolledBack}", ex)
                 { Target = request.Target.ToString(), Sql = statement.Text };
             }
 
@@ -164,7 +225,7 @@ public sealed class QueryService
             }
 
             throw new DbMigrationException(translated.ErrorId, translated.Kind,
-                $"Statement {statement.Index} of {total} (line {statement.Line}) failed: {translated.Message}", ex)
+                $"Statement {statement.Index} of {total} (line {statement.Line}) failed: {translated.Message}{rolledBack}", ex)
             {
                 Target = translated.Target,
                 Sql = statement.Text,

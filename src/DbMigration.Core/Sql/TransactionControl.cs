@@ -26,6 +26,30 @@ public static class TransactionControl
         };
     }
 
+    /// <summary>
+    /// The statement's leading keywords, such as "ALTER", when MySQL and MariaDB commit the open transaction before
+    /// running it (DDL, account and lock statements), so a later ROLLBACK cannot undo it; otherwise null.
+    /// </summary>
+    public static string? MySqlImplicitCommit(string sql)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        var words = LeadingWords(sql, 3);
+        if (words.Count == 0)
+        {
+            return null;
+        }
+
+        return words[0] switch
+        {
+            // Temporary tables are the exception the servers document.
+            "CREATE" or "DROP" when words.Count > 1 && words[1] == "TEMPORARY" => null,
+            "CREATE" or "ALTER" or "DROP" or "RENAME" or "TRUNCATE" or "GRANT" or "REVOKE" or "LOCK" or "UNLOCK"
+                or "FLUSH" or "RESET" or "INSTALL" or "UNINSTALL" or "ANALYZE" or "OPTIMIZE" or "REPAIR" or "CACHE" => words[0],
+            "SET" when words.Count > 1 && words[1] == "PASSWORD" => "SET PASSWORD",
+            _ => null,
+        };
+    }
+
     /// <summary>Up to <paramref name="count"/> leading words in upper case, after whitespace and comments.</summary>
     private static List<string> LeadingWords(string sql, int count)
     {

@@ -9,7 +9,8 @@ namespace DbMigration.PowerShell.Commands;
 /// <para type="synopsis">Runs SQL against a database and returns one object per row.</para>
 /// <para type="description">Statements of a script run in order on one connection. Rows become objects whose
 /// properties are the columns; statements that return no rows report the rows they affected. Each statement
-/// goes through ShouldProcess, so -WhatIf shows the SQL and runs nothing.</para>
+/// goes through ShouldProcess, so -WhatIf shows the SQL and runs nothing. Each statement commits on its own, as in
+/// psql and the sqlite3 shell, unless -SingleTransaction runs the script as one transaction.</para>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "DatabaseQuery", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType("DbMigration.QueryRow")]
@@ -34,6 +35,12 @@ public sealed class InvokeDatabaseQueryCommand : DatabaseCmdlet
     [ValidateRange(0, 86400)]
     public int Timeout { get; set; } = 30;
 
+    /// <summary>Runs the whole script in one transaction: all of it takes effect, or none.</summary>
+    [Parameter(HelpMessage = "Run the whole script in one transaction: all of it takes effect, or none (psql's --single-transaction).")]
+    public SwitchParameter SingleTransaction { get => new(SingleTransactionMode); set => SingleTransactionMode = value.IsPresent; }
+
+    internal bool SingleTransactionMode { get; set; }
+
     internal override void PrepareOnPipelineThread()
     {
         base.PrepareOnPipelineThread();
@@ -54,9 +61,12 @@ public sealed class InvokeDatabaseQueryCommand : DatabaseCmdlet
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var target = ResolveTarget(host);
-        var request = new QueryRequest(target, Query, _parameters, TimeSpan.FromSeconds(Timeout), TimeSpan.FromSeconds(ConnectTimeout));
+        var request = new QueryRequest(target, Query, _parameters, TimeSpan.FromSeconds(Timeout), TimeSpan.FromSeconds(ConnectTimeout)) { SingleTransaction = SingleTransactionMode };
         var plan = _service.Plan(request);
-        var confirmed = plan.Where(s => host.ShouldProcess(target.ToString(), $"Execute statement {s.Index} of {plan.Count}:{Environment.NewLine}{s.Text}")).ToList();
+        // One transaction is confirmed as a whole: a part of it is not what the caller wrote.
+        var confirmed = SingleTransactionMode
+            ? (host.ShouldProcess(target.ToString(), $"Execute {plan.Count} statement(s) in one transaction:{Environment.NewLine}{string.Join(Environment.NewLine, plan.Select(s => s.Text))}") ? plan.ToList() : [])
+            : plan.Where(s => host.ShouldProcess(target.ToString(), $"Execute statement {s.Index} of {plan.Count}:{Environment.NewLine}{s.Text}")).ToList();
         if (confirmed.Count == 0)
         {
             return;

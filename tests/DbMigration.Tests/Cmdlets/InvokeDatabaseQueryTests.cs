@@ -67,6 +67,96 @@ public abstract class InvokeDatabaseQueryTests(IEngineUnderTest engine)
         Assert.All(rows, r => Assert.Equal(4, r.StatementIndex));
     }
 
+    private static RecordingHost RunInOneTransaction(DatabaseTarget target, string query, bool whatIf = false, int timeout = 30, CancellationToken cancellationToken = default)
+    {
+        var host = new RecordingHost { WhatIf = whatIf };
+        new InvokeDatabaseQueryCommand { Database = target, Query = query, SingleTransactionMode = true, Timeout = timeout }.Invoke(host, cancellationToken);
+        return host;
+    }
+
+    private static long Count(DatabaseTarget target, string table) =>
+        Convert.ToInt64(Assert.Single(Run(target, $"SELECT COUNT(*) AS n FROM {table}").ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Without_SingleTransaction_each_statement_commits_on_its_own()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+
+        var ex = Assert.Throws<DbMigrationException>(() => Run(target, "INSERT INTO items (id, name) VALUES (1, 'a'); INSERT INTO items (id, name) VALUES (1, 'again'); INSERT INTO items (id, name) VALUES (2, 'b')"));
+
+        Assert.Equal(ErrorIds.QueryStatementFailed, ex.ErrorId);
+        Assert.DoesNotContain("rolled back", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Count(target, "items"));
+    }
+
+    [Fact]
+    public async Task SingleTransaction_takes_back_every_statement_when_one_fails()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20)); INSERT INTO items (id, name) VALUES (9, 'kept')");
+
+        var ex = Assert.Throws<DbMigrationException>(() => RunInOneTransaction(target, """
+            INSERT INTO items (id, name) VALUES (1, 'a');
+            UPDATE items SET name = 'changed' WHERE id = 9;
+            INSERT INTO items (id, name) VALUES (1, 'again');
+            INSERT INTO items (id, name) VALUES (2, 'b');
+            """));
+
+        Assert.Equal(ErrorIds.QueryStatementFailed, ex.ErrorId);
+        Assert.Contains("Statement 3 of 4", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("rolled back: nothing the script did took effect", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Count(target, "items"));
+        Assert.Equal("kept", Assert.Single(Run(target, "SELECT name FROM items").ObjectsOf<QueryRow>())["name"]);
+    }
+
+    [Fact]
+    public async Task SingleTransaction_commits_the_whole_script_and_is_confirmed_as_one()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+        const string Script = "INSERT INTO items (id, name) VALUES (1, 'a'); INSERT INTO items (id, name) VALUES (2, 'b'); SELECT COUNT(*) AS n FROM items";
+
+        var dry = RunInOneTransaction(target, Script, whatIf: true);
+        var asked = Assert.Single(dry.ShouldProcessCalls);
+        Assert.StartsWith("Execute 3 statement(s) in one transaction", asked.Action, StringComparison.Ordinal);
+        Assert.Equal(0, Count(target, "items"));
+
+        var host = RunInOneTransaction(target, Script);
+        // The script sees its own rows before the commit, and the commit keeps them.
+        Assert.Equal(2L, Convert.ToInt64(Assert.Single(host.ObjectsOf<QueryRow>())["n"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains(host.Verbose, v => v.StartsWith("Committed the 3 statement(s) as one transaction", StringComparison.Ordinal));
+        Assert.Equal(2, Count(target, "items"));
+    }
+
+    [Fact]
+    public async Task SingleTransaction_refuses_a_script_that_manages_its_own_transaction_before_anything_runs()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+
+        var ex = Assert.Throws<DbMigrationException>(() => RunInOneTransaction(target, "INSERT INTO items (id, name) VALUES (1, 'a');\nCOMMIT;\nINSERT INTO items (id, name) VALUES (2, 'b');"));
+
+        Assert.Equal(ErrorIds.QueryNotTransactional, ex.ErrorId);
+        Assert.Equal(ErrorKind.InvalidArgument, ex.Kind);
+        Assert.Contains("Statement 2 (line 2) is its own COMMIT", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("COMMIT", ex.Sql);
+        Assert.Equal(0, Count(target, "items"));
+    }
+
+    [Fact]
+    public async Task SingleTransaction_rolls_back_a_script_stopped_by_its_timeout()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+
+        var ex = Assert.Throws<DbMigrationException>(() => RunInOneTransaction(target, $"INSERT INTO items (id, name) VALUES (1, 'a'); {SleepQuery}", timeout: 1));
+
+        Assert.Equal(ErrorIds.QueryTimeout, ex.ErrorId);
+        Assert.Contains("rolled back", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Count(target, "items"));
+    }
+
     [Fact]
     public async Task Parameters_bind_values_without_pasting_them_into_the_sql()
     {
@@ -308,6 +398,33 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
 public sealed class MariaDbInvokeDatabaseQueryTests(MariaDbServer server) : InvokeDatabaseQueryTests(server)
 {
     protected override string SleepQuery => "SELECT SLEEP(10)";
+
+    [Fact]
+    public async Task SingleTransaction_refuses_DDL_that_MariaDB_would_commit_at_once()
+    {
+        var target = await server.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+
+        var ex = Assert.Throws<DbMigrationException>(() => new InvokeDatabaseQueryCommand
+        {
+            Database = target,
+            Query = "INSERT INTO items (id, name) VALUES (1, 'a');\nALTER TABLE items ADD COLUMN note VARCHAR(10);",
+            SingleTransactionMode = true,
+        }.Invoke(new RecordingHost(), CancellationToken.None));
+
+        Assert.Equal(ErrorIds.QueryNotTransactional, ex.ErrorId);
+        Assert.Contains("is a ALTER statement, which MySQL and MariaDB commit at once", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(Run(target, "SELECT id FROM items").ObjectsOf<QueryRow>());
+
+        // A temporary table does not end the transaction, so it may take part.
+        new InvokeDatabaseQueryCommand
+        {
+            Database = target,
+            Query = "CREATE TEMPORARY TABLE scratch (id INT); INSERT INTO scratch VALUES (1); INSERT INTO items (id, name) SELECT id, 'from scratch' FROM scratch;",
+            SingleTransactionMode = true,
+        }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal("from scratch", Assert.Single(Run(target, "SELECT name FROM items").ObjectsOf<QueryRow>())["name"]);
+    }
 
     [Fact]
     public async Task A_wrong_password_is_an_authentication_error_that_never_shows_the_password()

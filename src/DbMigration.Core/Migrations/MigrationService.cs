@@ -534,7 +534,9 @@ public sealed class MigrationService
         // SQLSTATE 25001 (CREATE INDEX CONCURRENTLY, VACUUM and the like), or SQLite's own words for VACUUM.
         var hint = step.Transactional && statement is not null && (translated?.SqlState == "25001" || message.Contains("within a transaction", StringComparison.OrdinalIgnoreCase))
             ? " That statement cannot run inside a transaction: put it in a migration of its own with '-- transaction: none' in its header (such a step is not all-or-nothing)."
-            : string.Empty;
+            : statement is not null && AlreadyExists(translated, message)
+                ? $" If the database was built before DbMigration managed it, record the migrations it already reflects with Set-MigrationBaseline (for example -Version {step.Version}) instead of running them; Test-MigrationDrift then shows what differs."
+                : string.Empty;
         try
         {
             if (!step.Transactional)
@@ -570,6 +572,11 @@ public sealed class MigrationService
             ServerErrorNumber = translated?.ServerErrorNumber,
         };
     }
+
+    /// <summary>The object a statement creates is already there: PostgreSQL 42P07/42710, MySQL 1050/1061, SQLite's words.</summary>
+    private static bool AlreadyExists(DbMigrationException? translated, string message) =>
+        translated?.SqlState is "42P07" or "42710" or "42S01" || translated?.ServerErrorNumber is 1050 or 1061 ||
+        message.Contains("already exists", StringComparison.OrdinalIgnoreCase);
 
     private static async Task TrySaveSnapshotAsync(IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, string version)
     {

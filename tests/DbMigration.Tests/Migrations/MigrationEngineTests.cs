@@ -145,6 +145,24 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
     }
 
     [Fact]
+    public async Task A_first_migration_over_a_table_made_by_hand_points_to_the_baseline()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL)");
+        var folder = Folder(Standard[0], Standard[1]);
+
+        var ex = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+
+        Assert.Equal(ErrorIds.MigrationFailed, ex.ErrorId);
+        Assert.Contains("record the migrations it already reflects with Set-MigrationBaseline (for example -Version 1)", ex.Message, StringComparison.Ordinal);
+
+        // Following the hint: V1 is recorded as already there, and V2 runs.
+        new SetMigrationBaselineCommand { Database = target, Path = folder, Version = "1" }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Assert.Equal(["2"], Migrate(target, folder).Select(r => r.Version));
+        Assert.True(TableExists(target, "child"));
+    }
+
+    [Fact]
     public async Task Undo_of_a_file_edited_since_it_ran_is_refused_until_the_change_is_accepted()
     {
         var target = await Engine.CreateDatabaseAsync();

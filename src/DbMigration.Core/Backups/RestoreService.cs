@@ -62,8 +62,12 @@ public sealed class RestoreService
         var provider = DatabaseProviders.For(target);
         var strategy = provider.BackupStrategy;
         // A migration or timezone run would go on writing into the database being replaced and report success
-        // while its work vanished: refuse while one runs, and on SQLite keep new ones out until the swap is done.
-        await using var runLocks = await HoldRunLocksAsync(provider, target, cancellationToken).ConfigureAwait(false);
+        // while its work vanished: refuse while one runs. SQLite's locks are files beside the database, held here
+        // until the swap is done; a server's are checked with each sessions check (beside the restore into a new
+        // database, and again just before the swap), since a connection holding them would block the swap.
+        await using var runLocks = provider.Engine == DatabaseEngine.Sqlite
+            ? await HoldSqliteRunLocksAsync(provider, target, cancellationToken).ConfigureAwait(false)
+            : new RunLocks();
 
         progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Checking {backup.Id}", 5));
         var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
@@ -236,51 +240,45 @@ public sealed class RestoreService
         }
     }
 
-    /// <summary>
-    /// Takes the migration and timezone locks, or refuses when a run holds one: -Force ends other sessions, not
-    /// DbMigration's own runs. SQLite's locks are files beside the database and are held until disposed; a server's
-    /// are released at once, since a connection to the target would block the swap (its sessions check then keeps
-    /// a run that starts meanwhile from going unnoticed).
-    /// </summary>
-    private static async Task<RunLocks> HoldRunLocksAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
+    /// <summary>The locks of DbMigration's own runs, with the error that names each when it is held.</summary>
+    private static (string Name, string ErrorId, string What)[] RunLockNames(DatabaseEngine engine) =>
+    [
+        (Migrations.MigrationLock.LockName, ErrorIds.MigrationLockHeld, engine == DatabaseEngine.Sqlite ? "A migration (or another restore)" : "A migration"),
+        (Timezone.TimezoneMigrationService.LockName, ErrorIds.TimezoneRunInProgress, engine == DatabaseEngine.Sqlite ? "A timezone migration or undo (or another restore)" : "A timezone migration or undo"),
+    ];
+
+    /// <summary>Refuses the restore because a run holds its lock; -Force ends other sessions, never DbMigration's own runs.</summary>
+    private static async Task<DbMigrationException> RunInProgressAsync(IDatabaseProvider provider, DatabaseTarget target, (string Name, string ErrorId, string What) run, Exception inner, CancellationToken cancellationToken)
+    {
+        var holder = run.Name == Migrations.MigrationLock.LockName
+            ? await Migrations.MigrationLock.FindLiveHolderAsync(provider, target, cancellationToken).ConfigureAwait(false)
+            : null;
+        return new DbMigrationException(run.ErrorId, ErrorKind.ResourceBusy,
+            $"{run.What} is running on {target}{(holder?.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId})")}, so nothing was restored: " +
+            "restored under it, its work would be lost while it reported success. Wait for it to finish, or stop it (its lock goes with its process), then restore.", inner)
+        { Target = target.ToString() };
+    }
+
+    /// <summary>Takes SQLite's migration and timezone lock files for the whole restore, or refuses when a run holds one.</summary>
+    private static async Task<RunLocks> HoldSqliteRunLocksAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
     {
         var held = new RunLocks();
         try
         {
-            foreach (var (name, busy, what) in new[]
+            foreach (var run in RunLockNames(provider.Engine))
             {
-                (Migrations.MigrationLock.LockName, ErrorIds.MigrationLockHeld, provider.Engine == DatabaseEngine.Sqlite ? "A migration (or another restore)" : "A migration"),
-                (Timezone.TimezoneMigrationService.LockName, ErrorIds.TimezoneRunInProgress, provider.Engine == DatabaseEngine.Sqlite ? "A timezone migration or undo (or another restore)" : "A timezone migration or undo"),
-            })
-            {
-                IDatabaseLock taken;
                 try
                 {
-                    taken = await provider.AcquireLockAsync(target, name, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+                    held.Add(await provider.AcquireLockAsync(target, run.Name, TimeSpan.Zero, cancellationToken).ConfigureAwait(false));
                 }
-                catch (DbMigrationException ex) when (ex.ErrorId is ErrorIds.TargetDatabaseNotFound or ErrorIds.TargetFileNotFound)
+                catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.TargetFileNotFound)
                 {
-                    // Nothing exists yet for a run to work on.
+                    // A lost file: no run can be working on it.
                     return held;
                 }
                 catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
                 {
-                    var holder = name == Migrations.MigrationLock.LockName
-                        ? await Migrations.MigrationLock.FindLiveHolderAsync(provider, target, cancellationToken).ConfigureAwait(false)
-                        : null;
-                    throw new DbMigrationException(busy, ErrorKind.ResourceBusy,
-                        $"{what} is running on {target}{(holder?.Owner is null ? string.Empty : $" ({holder.Owner}@{holder.Host}, pid {holder.ProcessId})")}, so nothing was restored: " +
-                        "restored under it, its work would be lost while it reported success. Wait for it to finish, or stop it (its lock goes with its process), then restore.", ex)
-                    { Target = target.ToString() };
-                }
-
-                if (provider.Engine == DatabaseEngine.Sqlite)
-                {
-                    held.Add(taken);
-                }
-                else
-                {
-                    await taken.DisposeAsync().ConfigureAwait(false);
+                    throw await RunInProgressAsync(provider, target, run, ex, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -291,10 +289,21 @@ public sealed class RestoreService
             await held.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        finally
+    }
+
+    /// <summary>Refuses when a run holds its lock on a server, checked in the session of a connection to the target.</summary>
+    private static async Task EnsureNoServerRunAsync(IDatabaseProvider provider, DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        foreach (var run in RunLockNames(provider.Engine))
         {
-            // The lock's connection back in the pool would count as a session and block the swap.
-            provider.ReleasePooledConnections(target);
+            try
+            {
+                await (await provider.AcquireLockAsync(connection, target, run.Name, TimeSpan.Zero, cancellationToken).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+            }
+            catch (DbMigrationException ex) when (ex.ErrorId == ErrorIds.LockTimeout)
+            {
+                throw await RunInProgressAsync(provider, target, run, ex, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -331,6 +340,11 @@ public sealed class RestoreService
         }
 
         await using var _ = connection;
+        if (provider.Engine != DatabaseEngine.Sqlite)
+        {
+            await EnsureNoServerRunAsync(provider, target, connection, cancellationToken).ConfigureAwait(false);
+        }
+
         // Two seconds in all for closed sessions to go: a SQLite probe itself waits. -Force ends them anyway.
         IReadOnlyList<SessionInfo> sessions;
         try

@@ -198,6 +198,11 @@ internal static class PostgreSqlLogicalDump
             script.Statement(statement);
         }
 
+        foreach (var statement in await Strings(npgsql, transaction, Comments, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
         foreach (var statement in await OwnersAndPrivilegesAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false))
         {
             script.Privilege(statement);
@@ -206,6 +211,40 @@ internal static class PostgreSqlLogicalDump
         await script.FlushAsync(cancellationToken).ConfigureAwait(false);
         await Execute(npgsql, transaction, "SET LOCAL search_path TO DEFAULT", cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// COMMENT ON every object the dump creates that carries one: schemas, tables, views, sequences, indexes,
+    /// columns, functions, types, constraints and triggers (the public schema's built-in comment excepted).
+    /// </summary>
+    private static readonly string Comments = $"""
+        SELECT format('COMMENT ON %s IS %L', o.target, d.description)
+        FROM (
+            SELECT format('SCHEMA %I', n.nspname) AS target, n.oid AS objoid, 'pg_namespace'::regclass AS classoid, 0 AS objsubid
+            FROM pg_namespace n WHERE {UserSchemas} AND {NotFromExtension("n.oid")}
+            UNION ALL
+            SELECT format('%s %I.%I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'i' THEN 'INDEX' ELSE 'TABLE' END, n.nspname, c.relname), c.oid, 'pg_class'::regclass, 0
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'v', 'S', 'i') AND {UserSchemas} AND {NotFromExtension("c.oid")}
+            UNION ALL
+            SELECT format('COLUMN %I.%I.%I', n.nspname, c.relname, a.attname), c.oid, 'pg_class'::regclass, a.attnum
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v') AND {UserSchemas} AND {NotFromExtension("c.oid")}
+            UNION ALL
+            SELECT format('%s %s', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure), p.oid, 'pg_proc'::regclass, 0
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind IN ('f', 'p') AND {UserSchemas} AND {NotFromExtension("p.oid")}
+            UNION ALL
+            SELECT format('%s %I.%I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname, t.typname), t.oid, 'pg_type'::regclass, 0
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd') AND {UserSchemas} AND {NotFromExtension("t.oid")}
+            UNION ALL
+            SELECT format('CONSTRAINT %I ON %I.%I', k.conname, n.nspname, c.relname), k.oid, 'pg_constraint'::regclass, 0
+            FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {UserSchemas} AND {NotFromExtension("c.oid")}
+            UNION ALL
+            SELECT format('TRIGGER %I ON %I.%I', t.tgname, n.nspname, c.relname), t.oid, 'pg_trigger'::regclass, 0
+            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND {UserSchemas}
+        ) o
+        JOIN pg_description d ON d.objoid = o.objoid AND d.classoid = o.classoid AND d.objsubid = o.objsubid
+        WHERE NOT (o.target = 'SCHEMA public' AND d.description = 'standard public schema')
+        ORDER BY o.classoid, o.objoid, o.objsubid
+        """;
 
     /// <summary>
     /// Who owns each object, and who may use it: ALTER … OWNER TO, then for every object whose privileges differ

@@ -207,6 +207,61 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
             (SELECT description FROM pg_shdescription WHERE classoid = 'pg_database'::regclass AND objoid = (SELECT oid FROM pg_database WHERE datname = current_database())))
         """;
 
+    /// <summary>Every comment in the database, one line per object, in a fixed order.</summary>
+    private const string AllComments = """
+        SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+            SELECT c.classoid::regclass::text || ' ' || COALESCE(
+                       (SELECT relname || COALESCE('.' || (SELECT attname FROM pg_attribute WHERE attrelid = c.objoid AND attnum = c.objsubid), '') FROM pg_class WHERE oid = c.objoid AND c.classoid = 'pg_class'::regclass),
+                       (SELECT proname FROM pg_proc WHERE oid = c.objoid AND c.classoid = 'pg_proc'::regclass),
+                       (SELECT typname FROM pg_type WHERE oid = c.objoid AND c.classoid = 'pg_type'::regclass),
+                       (SELECT conname FROM pg_constraint WHERE oid = c.objoid AND c.classoid = 'pg_constraint'::regclass),
+                       (SELECT tgname FROM pg_trigger WHERE oid = c.objoid AND c.classoid = 'pg_trigger'::regclass),
+                       (SELECT nspname FROM pg_namespace WHERE oid = c.objoid AND c.classoid = 'pg_namespace'::regclass)) || ': ' || c.description AS line
+            FROM pg_description c
+            WHERE c.classoid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass, 'pg_constraint'::regclass, 'pg_trigger'::regclass, 'pg_namespace'::regclass)
+              AND c.objoid >= 16384) s
+        """;
+
+    [Fact]
+    public async Task Comments_on_every_kind_of_object_survive_the_built_in_dump()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            "CREATE SCHEMA app", "COMMENT ON SCHEMA app IS 'the app''s own schema'",
+            "CREATE TYPE app.mood AS ENUM ('sad', 'ok')", "COMMENT ON TYPE app.mood IS 'how it went'",
+            "CREATE DOMAIN app.posint AS integer CHECK (VALUE > 0)", "COMMENT ON DOMAIN app.posint IS 'above zero'",
+            "CREATE TABLE app.orders (id integer PRIMARY KEY, qty app.posint, m app.mood, CONSTRAINT qty_small CHECK (qty < 1000))",
+            "COMMENT ON TABLE app.orders IS 'orders; one per sale'", "COMMENT ON COLUMN app.orders.qty IS 'how many'",
+            "COMMENT ON CONSTRAINT qty_small ON app.orders IS 'sanity'",
+            "INSERT INTO app.orders VALUES (1, 5, 'ok')",
+            "CREATE INDEX ix_qty ON app.orders (qty)", "COMMENT ON INDEX app.ix_qty IS 'for reports'",
+            "CREATE SEQUENCE app.tickets", "COMMENT ON SEQUENCE app.tickets IS 'ticket numbers'",
+            "CREATE VIEW app.big AS SELECT id FROM app.orders WHERE qty > 3", "COMMENT ON VIEW app.big IS 'large orders'",
+            "COMMENT ON COLUMN app.big.id IS 'the order'",
+            "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$", "COMMENT ON FUNCTION app.touch() IS 'does nothing'",
+            "CREATE TRIGGER orders_touch BEFORE UPDATE ON app.orders FOR EACH ROW EXECUTE FUNCTION app.touch()",
+            "COMMENT ON TRIGGER orders_touch ON app.orders IS 'kept for later'");
+        var before = (string?)await ScalarAsync(target, AllComments);
+        Assert.Contains("orders; one per sale", before, StringComparison.Ordinal);
+        Assert.Equal(12, before!.Split('\n').Length);
+
+        var host = new RecordingHost(Repository);
+        using (ExternalTool.HideAll())
+        {
+            new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        }
+
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(BuiltInFormat, backup.Format);
+        var copy = target.WithDatabase(target.Database + "_copy");
+        using (ExternalTool.HideAll())
+        {
+            new RestoreMigrationBackupCommand { Database = copy, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Repository), CancellationToken.None);
+        }
+
+        Assert.Equal(before, (string?)await ScalarAsync(copy, AllComments));
+    }
+
     [Fact]
     public async Task Functions_with_BEGIN_ATOMIC_bodies_over_tables_and_views_are_dumped_verified_and_restored()
     {

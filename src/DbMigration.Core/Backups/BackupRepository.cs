@@ -50,6 +50,33 @@ public sealed class BackupRepository
 
     public string BackupFolder(string database, string id) => Path.Combine(DatabaseFolder(database), id);
 
+    /// <summary>
+    /// Refuses a repository that cannot be written (read-only, below a file, no permission) before anything is
+    /// written anywhere; creates its folders, as the first backup would.
+    /// </summary>
+    internal void EnsureWritable(string database)
+    {
+        var existing = IO.DiskSpace.NearestExistingDirectory(Root);
+        if (existing is not null && IO.DirectoryProbe.CheckWritable(existing) is { } problem)
+        {
+            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {problem}") { Target = Root };
+        }
+
+        try
+        {
+            SecureFiles.CreateDirectory(Root);
+            SecureFiles.CreateDirectory(DatabaseFolder(database));
+            if (IO.DirectoryProbe.CheckWritable(DatabaseFolder(database)) is { } folderProblem)
+            {
+                throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {folderProblem}") { Target = Root };
+            }
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {ex.Message}", ex) { Target = Root };
+        }
+    }
+
     internal string BeginPartial(string database, string id)
     {
         // Mode bits first: root writes through them, but a repository someone made read-only is not to be used.

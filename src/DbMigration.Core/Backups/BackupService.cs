@@ -50,9 +50,14 @@ public sealed class BackupService
         var id = BackupRepository.NewId(created);
         var database = request.Source.Name;
         BackupRepository.RemoveStalePartials(repository.DatabaseFolder(database), TimeSpan.FromHours(12));
+        // A secondary that cannot be written is bad input, refused before the primary is taken.
+        var secondaryRepository = request.SecondaryPath is null ? null : new BackupRepository(request.SecondaryPath);
+        secondaryRepository?.EnsureWritable(database);
         var partial = repository.BeginPartial(database, id);
         // -Verbose tells the same story as backup.log.
         var log = new BackupLog(Path.Combine(partial, "backup.log"), progress.Verbose);
+        BackupInfo info;
+        string final;
         try
         {
             log.Write($"Backup {id} of {request.Source} ({request.Category}) by DbMigration {ToolVersion}.");
@@ -125,7 +130,7 @@ public sealed class BackupService
 
             log.Write($"{tables.Count} table(s), {tables.Sum(t => t.Rows)} row(s) hashed.");
             log.Write($"Wrote {string.Join(", ", files.Select(f => $"{f.Name} ({f.Size} bytes, sha256 {f.Sha256})"))}; {BackupStreams.Describe(method, key is not null)}.");
-            var info = new BackupInfo
+            info = new BackupInfo
             {
                 Id = id,
                 Database = database,
@@ -148,15 +153,7 @@ public sealed class BackupService
             BackupManifest.Write(partial, info);
             log.Write($"Completed in {stopwatch.ElapsedMilliseconds} ms.");
             log.Close();
-            var final = repository.Publish(partial, database, id);
-            string? secondary = null;
-            if (request.SecondaryPath is not null)
-            {
-                secondary = CopyToSecondary(final, new BackupRepository(request.SecondaryPath), database, id);
-            }
-
-            progress?.Report(new ProgressUpdate(3, "Backup-Database", "Done", 100, Completed: true));
-            return info with { Path = final, SecondaryPath = secondary, ConnectedSource = request.Source };
+            final = repository.Publish(partial, database, id);
         }
         catch (Exception ex)
         {
@@ -166,6 +163,26 @@ public sealed class BackupService
             TryRemoveIfEmpty(repository.DatabaseFolder(database));
             throw Translate(ex, request, provider);
         }
+
+        string? secondary = null;
+        if (secondaryRepository is not null)
+        {
+            try
+            {
+                secondary = CopyToSecondary(final, secondaryRepository, database, id);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The primary is complete and published: say so, and stop its manifest pointing at a copy that is not there.
+                BackupManifest.Write(final, info with { SecondaryPath = null });
+                throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.WriteError,
+                    $"Backup {id} is complete and in the catalog at '{final}', but its secondary copy to '{request.SecondaryPath}' failed: {ex.Message}", ex)
+                { Target = request.SecondaryPath };
+            }
+        }
+
+        progress?.Report(new ProgressUpdate(3, "Backup-Database", "Done", 100, Completed: true));
+        return info with { Path = final, SecondaryPath = secondary, ConnectedSource = request.Source };
     }
 
     private static Task<BackupFile> Write(Stream input, string destination, string kind, BackupRequest request, byte[]? key, IProgress<long>? progress, CancellationToken cancellationToken) =>

@@ -374,6 +374,34 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal(VerificationStatus.Passed, Verify(copy).Status);
     }
 
+    /// <summary>
+    /// An unmounted or read-only offsite path used to fail only after the primary backup was published, with an
+    /// error that read as if no backup had been taken. It is bad input, refused before anything is written.
+    /// </summary>
+    [Fact]
+    public async Task A_secondary_that_cannot_be_written_is_refused_before_the_primary_is_taken()
+    {
+        var target = await EventsAsync(10);
+        var readOnly = _dir.File("offsite-ro");
+        Directory.CreateDirectory(readOnly);
+        File.SetUnixFileMode(readOnly, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+        File.WriteAllText(_dir.File("a-file"), "not a folder");
+
+        foreach (var secondary in new[] { readOnly, Path.Combine(_dir.File("a-file"), "offsite") })
+        {
+            var host = new RecordingHost(_dir.Path);
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new BackupDatabaseCommand { Database = target, Path = Repository, SecondaryPath = secondary }.Invoke(host, CancellationToken.None));
+
+            Assert.Equal(ErrorIds.BackupDestinationNotWritable, ex.ErrorId);
+            Assert.Contains(secondary, ex.Message, StringComparison.Ordinal);
+            Assert.Empty(host.ObjectsOf<BackupInfo>());
+            Assert.Empty(Directory.Exists(Repository) ? new BackupRepository(Repository).List() : []);
+        }
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(readOnly));
+    }
+
     [Fact]
     public async Task A_secondary_copy_removed_since_is_not_offered()
     {

@@ -46,6 +46,8 @@ public static class TransactionControl
             "CREATE" or "ALTER" or "DROP" or "RENAME" or "TRUNCATE" or "GRANT" or "REVOKE" or "LOCK" or "UNLOCK"
                 or "FLUSH" or "RESET" or "INSTALL" or "UNINSTALL" or "ANALYZE" or "OPTIMIZE" or "REPAIR" or "CACHE" => words[0],
             "SET" when words.Count > 1 && words[1] == "PASSWORD" => "SET PASSWORD",
+            // Switching autocommit on commits the open transaction too.
+            "SET" when words.Skip(1).Contains("AUTOCOMMIT") => "SET autocommit",
             _ => null,
         };
     }

@@ -184,6 +184,28 @@ public sealed class SqlScriptSplitterTests
     }
 
     [Theory]
+    [InlineData("ALTER TABLE items ADD COLUMN note text", "ALTER")]
+    [InlineData("-- index\ncreate index ix on items (name)", "CREATE")]
+    [InlineData("DROP TABLE items", "DROP")]
+    [InlineData("TRUNCATE items", "TRUNCATE")]
+    [InlineData("RENAME TABLE a TO b", "RENAME")]
+    [InlineData("GRANT SELECT ON shop.* TO app", "GRANT")]
+    [InlineData("LOCK TABLES items WRITE", "LOCK")]
+    [InlineData("SET PASSWORD FOR app = PASSWORD('x')", "SET PASSWORD")]
+    [InlineData("SET autocommit = 1", "SET autocommit")]
+    [InlineData("SET SESSION autocommit = 1", "SET autocommit")]
+    [InlineData("CREATE TEMPORARY TABLE scratch (id int)", null)]
+    [InlineData("DROP TEMPORARY TABLE scratch", null)]
+    [InlineData("INSERT INTO items VALUES (1, 'CREATE')", null)]
+    [InlineData("UPDATE items SET name = 'x'", null)]
+    [InlineData("SET @total = 0", null)]
+    [InlineData("SET NAMES utf8mb4", null)]
+    public void Statements_MySql_commits_at_once_are_recognised(string sql, string? keyword)
+    {
+        Assert.Equal(keyword, TransactionControl.MySqlImplicitCommit(sql));
+    }
+
+    [Theory]
     [InlineData("COPY public.gadgets (id, name) FROM stdin", DatabaseEngine.PostgreSql, "COPY")]
     [InlineData("-- Data for gadgets\ncopy gadgets from STDIN with (format text)", DatabaseEngine.PostgreSql, "COPY")]
     [InlineData("\\connect shop", DatabaseEngine.PostgreSql, "psql meta-command")]

@@ -34,6 +34,11 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
             // A driver exception the core let through still leaves with a stable id and the engine's explanation.
             throw translated;
         }
+        catch (AggregateException ex) when (ex.Flatten().InnerExceptions is [DbMigrationException or OperationCanceledException])
+        {
+            // One failure wrapped by a task: it is the error, with its own id.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.Flatten().InnerExceptions[0]).Throw();
+        }
         catch (Exception ex) when (ex is not (DbMigrationException or OperationCanceledException or RuntimeException))
         {
             // Anything else the core did not anticipate still leaves with a stable id scripts can match on, and the

@@ -66,6 +66,9 @@ public sealed class CmdletErrorTests : IDisposable
 
         var cancelled = new OperationCanceledException();
         Assert.Same(cancelled, Assert.Throws<OperationCanceledException>(() => new ThrowingCommand(cancelled).Invoke(new RecordingHost(_dir.Path), CancellationToken.None)));
+
+        // Wrapped by a task, the one DbMigration error inside is the error.
+        Assert.Same(own, Assert.Throws<DbMigrationException>(() => new ThrowingCommand(new AggregateException(own)).Invoke(new RecordingHost(_dir.Path), CancellationToken.None)));
     }
 
     /// <summary>A cmdlet whose logic fails with a given exception after it has started its async work.</summary>

@@ -402,6 +402,48 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(readOnly));
     }
 
+    /// <summary>The secondary turns read-only while the backup runs (a mount remounted, say): the copy fails after publishing.</summary>
+    [Fact]
+    public async Task A_secondary_copy_that_fails_after_the_primary_is_published_says_the_backup_is_there()
+    {
+        var target = await EventsAsync(10);
+        var secondary = _dir.File("offsite");
+        var turnReadOnly = new SecondaryTurnsReadOnly(secondary);
+
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() =>
+            new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, SecondaryPath = secondary }, turnReadOnly, CancellationToken.None));
+
+        Assert.True(turnReadOnly.Turned);
+        Assert.Equal(ErrorIds.BackupFailed, ex.ErrorId);
+        var listed = Assert.Single(new BackupRepository(Repository).List());
+        Assert.Contains($"Backup {listed.Id} is complete and in the catalog", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("secondary copy", ex.Message, StringComparison.Ordinal);
+        // The manifest no longer names a copy that is not there, and the backup itself restores.
+        Assert.Null(listed.SecondaryPath);
+        Assert.Equal(VerificationStatus.Passed, Verify(listed).Status);
+        File.SetUnixFileMode(secondary, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Assert.Empty(Directory.EnumerateFiles(secondary, "*", SearchOption.AllDirectories));
+    }
+
+    /// <summary>Makes the secondary repository read-only once the backup has begun (its first progress report).</summary>
+    private sealed class SecondaryTurnsReadOnly(string secondary) : IProgress<DbMigration.Operations.OperationUpdate>
+    {
+        public bool Turned { get; private set; }
+
+        public void Report(DbMigration.Operations.OperationUpdate value)
+        {
+            if (!Turned && Directory.Exists(secondary))
+            {
+                foreach (var folder in Directory.EnumerateDirectories(secondary, "*", SearchOption.AllDirectories).Append(secondary))
+                {
+                    File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+                }
+
+                Turned = true;
+            }
+        }
+    }
+
     [Fact]
     public async Task A_secondary_copy_removed_since_is_not_offered()
     {

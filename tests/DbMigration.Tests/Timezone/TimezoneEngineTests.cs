@@ -118,6 +118,58 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal("not a folder", File.ReadAllText(_dir.File("a-file")));
     }
 
+    /// <summary>
+    /// The report folder becomes a file while the run converts (a path reused, say): the converted data and the
+    /// run id are not lost to that, the result comes back with a warning naming the undo.
+    /// </summary>
+    [Fact]
+    public async Task A_report_that_fails_after_the_conversion_warns_and_still_returns_the_result()
+    {
+        var target = await SeededAsync();
+        var reports = _dir.File("reports-taken");
+        Directory.CreateDirectory(reports);
+        var progress = new ReportFolderTurnsIntoAFile(reports);
+
+        var result = await new TimezoneMigrationService().RunAsync(new TimezoneMigrationRequest
+        {
+            Target = target,
+            SourceTimeZone = "America/New_York",
+            Ambiguous = AmbiguousTimePolicy.Earlier,
+            Nonexistent = NonexistentTimePolicy.ShiftForward,
+            SkipBackup = true,
+            ReportPath = reports,
+        }, progress, CancellationToken.None);
+
+        Assert.True(progress.Turned);
+        Assert.Null(result.ReportPath);
+        Assert.True(result.Validation!.Passed, string.Join("; ", result.Validation.Checks));
+        var warning = Assert.Single(progress.Warnings, w => w.Contains("report could not be written", StringComparison.Ordinal));
+        Assert.Contains($"Undo-TimezoneMigration -Database '{target}' -Id {result.RunId}", warning, StringComparison.Ordinal);
+        Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1));
+    }
+
+    private sealed class ReportFolderTurnsIntoAFile(string folder) : IProgress<DbMigration.Operations.OperationUpdate>
+    {
+        public bool Turned { get; private set; }
+
+        public List<string> Warnings { get; } = [];
+
+        public void Report(DbMigration.Operations.OperationUpdate value)
+        {
+            if (value is DbMigration.Operations.MessageUpdate { Level: DbMigration.Operations.MessageLevel.Warning } warning)
+            {
+                Warnings.Add(warning.Text);
+            }
+
+            if (!Turned && Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any())
+            {
+                Directory.Delete(folder);
+                File.WriteAllText(folder, "taken");
+                Turned = true;
+            }
+        }
+    }
+
     [Fact]
     public async Task WhatIf_discovers_the_columns_counts_every_kind_of_value_and_changes_nothing()
     {

@@ -56,55 +56,46 @@ public sealed class BackupRepository
     /// </summary>
     internal void EnsureWritable(string database)
     {
+        // Mode bits first: root writes through them, but a repository someone made read-only is not to be used.
         var existing = IO.DiskSpace.NearestExistingDirectory(Root);
         if (existing is not null && IO.DirectoryProbe.CheckWritable(existing) is { } problem)
         {
-            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {problem}") { Target = Root };
+            throw NotWritable(problem);
         }
 
         try
         {
             SecureFiles.CreateDirectory(Root);
             SecureFiles.CreateDirectory(DatabaseFolder(database));
-            if (IO.DirectoryProbe.CheckWritable(DatabaseFolder(database)) is { } folderProblem)
-            {
-                throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {folderProblem}") { Target = Root };
-            }
         }
         catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
         {
-            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {ex.Message}", ex) { Target = Root };
+            throw NotWritable(ex.Message, ex);
+        }
+
+        if (IO.DirectoryProbe.CheckWritable(DatabaseFolder(database)) is { } folderProblem)
+        {
+            throw NotWritable(folderProblem);
         }
     }
 
     internal string BeginPartial(string database, string id)
     {
-        // Mode bits first: root writes through them, but a repository someone made read-only is not to be used.
-        var existing = IO.DiskSpace.NearestExistingDirectory(Root);
-        if (existing is not null && IO.DirectoryProbe.CheckWritable(existing) is { } problem)
-        {
-            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {problem}") { Target = Root };
-        }
-
+        EnsureWritable(database);
         try
         {
-            SecureFiles.CreateDirectory(Root);
-            SecureFiles.CreateDirectory(DatabaseFolder(database));
             var partial = Path.Combine(DatabaseFolder(database), PartialPrefix + id);
             SecureFiles.CreateDirectory(partial);
-            var probe = Path.Combine(partial, ".write-probe");
-            using (SecureFiles.Create(probe))
-            {
-            }
-
-            File.Delete(probe);
             return partial;
         }
         catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
         {
-            throw new DbMigrationException(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {ex.Message}", ex) { Target = Root };
+            throw NotWritable(ex.Message, ex);
         }
     }
+
+    private DbMigrationException NotWritable(string why, Exception? inner = null) =>
+        new(ErrorIds.BackupDestinationNotWritable, ErrorKind.PermissionDenied, $"Cannot write backups to '{Root}': {why}", inner) { Target = Root };
 
     internal string Publish(string partial, string database, string id)
     {

@@ -845,6 +845,11 @@ public sealed class MigrationService
     /// <summary>Creates the next V&lt;n&gt;__&lt;name&gt;.sql with up and down sections.</summary>
     public static MigrationFile NewFile(string path, string name)
     {
+        if (File.Exists(path))
+        {
+            throw new DbMigrationException(ErrorIds.MigrationFolderNotWritable, ErrorKind.WriteError, $"Cannot create a migration in '{path}': '{path}' is a file, not a folder.") { Target = path };
+        }
+
         try
         {
             return WriteNewFile(path, name);
@@ -859,11 +864,6 @@ public sealed class MigrationService
 
     private static MigrationFile WriteNewFile(string path, string name)
     {
-        if (File.Exists(path))
-        {
-            throw new IOException($"'{path}' is a file, not a folder.");
-        }
-
         Directory.CreateDirectory(path);
 
         // From the names alone: a freshly scaffolded, still empty file must not stop the next scaffold.

@@ -47,7 +47,7 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    internal static DbMigrationException Unexpected(Exception exception)
+    private static DbMigrationException Unexpected(Exception exception)
     {
         var kind = exception switch
         {

@@ -8,7 +8,8 @@ using DbMigration.Targets;
 namespace DbMigration.Timezone;
 
 /// <summary>
-/// Text columns on PostgreSQL and MariaDB: pages read in key order, converted here, and written back with their
+/// Text columns on PostgreSQL and MariaDB: pages read in key order with every text column of the table, converted
+/// here, and written back by one UPDATE per page (so each row is rewritten once, not once per column) with their
 /// originals in the shared rollback table, a page per transaction.
 /// </summary>
 public sealed partial class TimezoneMigrationService
@@ -16,12 +17,7 @@ public sealed partial class TimezoneMigrationService
     private static async Task ConvertByRewriteAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
     {
         var before = await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
-        var results = new List<TimezoneColumnResult>();
-        foreach (var column in plan.Columns)
-        {
-            results.Add(await RewritePassAsync(context, plan, column, cancellationToken).ConfigureAwait(false));
-        }
-
+        var results = await RewriteTableAsync(context, plan, cancellationToken).ConfigureAwait(false);
         context.Outcome.Columns.AddRange(results);
         var after = await CountAsync(context, plan, cancellationToken).ConfigureAwait(false);
         CheckCounts(context, plan, before, after, results.Select(r => r.Converted).ToList());
@@ -31,64 +27,83 @@ public sealed partial class TimezoneMigrationService
         }
     }
 
-    /// <summary>One pass over a column: counts only (analysis, when there is no run id), or counts and conversion.</summary>
-    private static async Task<TimezoneColumnResult> RewritePassAsync(ConvertContext context, TablePlan plan, TimestampColumn column, CancellationToken cancellationToken)
+    /// <summary>A row of a page with at least one value to change: per column, the new value and the original (null where it stays).</summary>
+    private sealed record RowRewrite(object Key, string?[] Values, string?[] Originals);
+
+    /// <summary>One pass over a table's text columns: counts only (analysis, when there is no run id), or counts and conversion.</summary>
+    private static async Task<List<TimezoneColumnResult>> RewriteTableAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
     {
-        var tally = new TimestampTally();
+        var columns = plan.Columns;
+        var tallies = columns.Select(_ => new TimestampTally()).ToArray();
         var total = await context.Connection.ScalarAsync<long>($"SELECT COUNT(*) FROM {context.Table(plan)}", cancellationToken).ConfigureAwait(false);
         var stopwatch = Stopwatch.StartNew();
         var batch = Math.Max(100, context.Request.BatchSize);
         // MySQL would stamp ON UPDATE CURRENT_TIMESTAMP columns with the time of the conversion.
         var keep = context.RunId is not null && context.Provider.Engine == DatabaseEngine.MySql
-            ? (await AutoUpdatedColumnsAsync(context.Connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)).Where(c => c != column.Column).Select(context.Quote).ToList()
+            ? (await AutoUpdatedColumnsAsync(context.Connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)).Where(c => !columns.Any(x => x.Column == c)).Select(context.Quote).ToList()
             : [];
         // PostgreSQL would fire the table's UPDATE triggers (an updated_at stamp, an audit row) for every converted row.
         var triggers = context.RunId is not null && context.Provider.Engine == DatabaseEngine.PostgreSql
             ? await PostgresUpdateTriggersAsync(context.Connection, context.Table(plan), null, cancellationToken).ConfigureAwait(false)
             : [];
+        long seen = 0;
         object? last = null;
         while (true)
         {
-            var page = await ReadPageAsync(context, plan, column, last, batch, cancellationToken).ConfigureAwait(false);
-            var updates = new List<(object Key, string Value, string Original)>(page.Count);
-            foreach (var (key, value) in page)
+            var page = await ReadPageAsync(context, plan, last, batch, cancellationToken).ConfigureAwait(false);
+            var updates = new List<RowRewrite>(page.Count);
+            foreach (var (key, values) in page)
             {
-                tally.Rows++;
-                if (value is null)
+                string?[]? replacements = null;
+                string?[]? originals = null;
+                for (var i = 0; i < columns.Count; i++)
                 {
-                    continue;
+                    tallies[i].Rows++;
+                    if (values[i] is not { } value)
+                    {
+                        continue;
+                    }
+
+                    string? replacement = null;
+                    string? issue;
+                    var original = FormatOriginal(value);
+                    if (value is string text)
+                    {
+                        replacement = context.Text.Convert(text, tallies[i], out issue);
+                    }
+                    else
+                    {
+                        tallies[i].Unparseable++;
+                        issue = "unparseable";
+                    }
+
+                    if (issue is not null)
+                    {
+                        context.Issues.Add(new TimestampIssue(columns[i].Table.ToString(), columns[i].Column, KeyText(key), original, issue));
+                    }
+
+                    if (replacement is not null)
+                    {
+                        replacements ??= new string?[columns.Count];
+                        originals ??= new string?[columns.Count];
+                        replacements[i] = replacement;
+                        originals[i] = original;
+                    }
                 }
 
-                string? replacement = null;
-                string? issue;
-                var original = FormatOriginal(value);
-                if (value is string text)
+                if (replacements is not null)
                 {
-                    replacement = context.Text.Convert(text, tally, out issue);
-                }
-                else
-                {
-                    tally.Unparseable++;
-                    issue = "unparseable";
-                }
-
-                if (issue is not null)
-                {
-                    context.Issues.Add(new TimestampIssue(column.Table.ToString(), column.Column, KeyText(key), original, issue));
-                }
-
-                if (replacement is not null)
-                {
-                    updates.Add((key, replacement, original));
+                    updates.Add(new RowRewrite(key, replacements, originals!));
                 }
             }
 
             if (context.RunId is not null && updates.Count > 0)
             {
-                await WriteBatchAsync(context, plan, column, updates, keep, triggers, cancellationToken).ConfigureAwait(false);
+                await WriteBatchAsync(context, plan, updates, keep, triggers, cancellationToken).ConfigureAwait(false);
             }
 
-            ReportProgress(context, column.Name, tally.Rows, total, stopwatch);
+            seen += page.Count;
+            ReportProgress(context, plan.Table.ToString(), seen, total, stopwatch);
             if (page.Count < batch)
             {
                 break;
@@ -97,13 +112,13 @@ public sealed partial class TimezoneMigrationService
             last = page[^1].Key;
         }
 
-        return Result(column, tally, context.Converter, Rewrite);
+        return columns.Select((column, i) => Result(column, tallies[i], context.Converter, Rewrite)).ToList();
     }
 
-    private static async Task<List<(object Key, object? Value)>> ReadPageAsync(ConvertContext context, TablePlan plan, TimestampColumn column, object? last, int batch, CancellationToken cancellationToken)
+    private static async Task<List<(object Key, object?[] Values)>> ReadPageAsync(ConvertContext context, TablePlan plan, object? last, int batch, CancellationToken cancellationToken)
     {
         var key = context.Key(plan);
-        var sql = $"SELECT {key}, {context.Quote(column.Column)} FROM {context.Table(plan)}" +
+        var sql = $"SELECT {key}, {string.Join(", ", plan.Columns.Select(c => context.Quote(c.Column)))} FROM {context.Table(plan)}" +
                   (last is null ? string.Empty : $" WHERE {key} > @last") + $" ORDER BY {key} LIMIT {batch}";
         await using var command = context.Connection.CreateCommand(sql, timeoutSeconds: 0);
         if (last is not null)
@@ -111,66 +126,95 @@ public sealed partial class TimezoneMigrationService
             command.AddParameter("@last", last);
         }
 
-        var page = new List<(object, object?)>(batch);
+        var page = new List<(object, object?[])>(batch);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            page.Add((reader.GetValue(0), reader.IsDBNull(1) ? null : reader.GetValue(1)));
+            var values = new object?[plan.Columns.Count];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = reader.IsDBNull(i + 1) ? null : reader.GetValue(i + 1);
+            }
+
+            page.Add((reader.GetValue(0), values));
         }
 
         return page;
     }
 
-    /// <summary>Updates a page of values and records their originals in one transaction.</summary>
-    private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, TimestampColumn column, List<(object Key, string Value, string Original)> updates, IReadOnlyList<string> keep,
+    /// <summary>Updates a page of rows, every changed column in one statement, and records the originals, in one transaction.</summary>
+    private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, List<RowRewrite> updates, IReadOnlyList<string> keep,
         IReadOnlyList<(string Name, char Mode)> triggers, CancellationToken cancellationToken)
     {
         var connection = context.Connection;
         var table = context.Table(plan);
-        var columnName = context.Quote(column.Column);
+        var columns = plan.Columns;
         var key = context.Key(plan);
+        // A value left NULL in the page keeps the row's own.
+        var assignments = columns.Select((c, i) => $"{context.Quote(c.Column)} = COALESCE(dbm_new.v{i}, {{0}}{context.Quote(c.Column)})").ToList();
+        var tableName = plan.Table.ToString();
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         if (context.Provider.Engine == DatabaseEngine.PostgreSql)
         {
             var keys = updates.Select(u => u.Key).ToArray();
             await SetTriggersAsync(connection, transaction, table, triggers, enable: false, cancellationToken).ConfigureAwait(false);
-            await using (var update = connection.CreateCommand($"UPDATE {table} SET {columnName} = dbm_new.v FROM (SELECT unnest(@keys) AS k, unnest(@values) AS v) dbm_new WHERE {table}.{key} = dbm_new.k", transaction, 0))
+            var unnests = string.Join(", ", columns.Select((_, i) => $"unnest(@v{i}) AS v{i}"));
+            await using (var update = connection.CreateCommand($"UPDATE {table} SET {string.Join(", ", assignments.Select(a => string.Format(CultureInfo.InvariantCulture, a, $"{table}.")))} FROM (SELECT unnest(@keys) AS k, {unnests}) dbm_new WHERE {table}.{key} = dbm_new.k", transaction, 0))
             {
-                update.AddParameter("@keys", ToTypedArray(keys)).AddParameter("@values", updates.Select(u => u.Value).ToArray());
+                update.AddParameter("@keys", ToTypedArray(keys));
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    update.AddParameter("@v" + i, updates.Select(u => u.Values[i]).ToArray());
+                }
+
                 await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
             await SetTriggersAsync(connection, transaction, table, triggers, enable: true, cancellationToken).ConfigureAwait(false);
 
-            await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original, converted) SELECT @run, @table, @column, unnest(@keys), unnest(@originals), unnest(@converted)", transaction, 0);
-            record.AddParameter("@run", context.RunId).AddParameter("@table", column.Table.ToString()).AddParameter("@column", column.Column)
-                .AddParameter("@keys", keys.Select(KeyText).ToArray())
-                .AddParameter("@originals", updates.Select(u => u.Original).ToArray())
-                .AddParameter("@converted", updates.Select(u => u.Value).ToArray());
+            var recorded = Recorded(columns, updates);
+            await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original, converted) SELECT @run, @table, unnest(@columns), unnest(@keys), unnest(@originals), unnest(@converted)", transaction, 0);
+            record.AddParameter("@run", context.RunId).AddParameter("@table", tableName)
+                .AddParameter("@columns", recorded.Select(r => r.Column).ToArray())
+                .AddParameter("@keys", recorded.Select(r => r.Key).ToArray())
+                .AddParameter("@originals", recorded.Select(r => r.Original).ToArray())
+                .AddParameter("@converted", recorded.Select(r => r.Converted).ToArray());
             await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         else
         {
             // Text protocol: a few multi-row statements per page instead of two round trips per row.
+            var set = string.Join(", ", assignments.Select(a => "dbm_t." + string.Format(CultureInfo.InvariantCulture, a, "dbm_t.")));
             foreach (var chunk in updates.Chunk(1000))
             {
-                var values = string.Join(" UNION ALL ", chunk.Select((_, i) => $"SELECT @k{i} AS k, @v{i} AS v"));
-                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET dbm_t.{columnName} = dbm_new.v{string.Concat(keep.Select(c => $", dbm_t.{c} = dbm_t.{c}"))}", transaction, 0))
+                var values = string.Join(" UNION ALL ", chunk.Select((_, r) => $"SELECT @k{r} AS k, {string.Join(", ", columns.Select((_, i) => $"@v{r}_{i} AS v{i}"))}"));
+                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET {set}{string.Concat(keep.Select(c => $", dbm_t.{c} = dbm_t.{c}"))}", transaction, 0))
                 {
-                    for (var i = 0; i < chunk.Length; i++)
+                    for (var r = 0; r < chunk.Length; r++)
                     {
-                        update.AddParameter("@k" + i, chunk[i].Key).AddParameter("@v" + i, chunk[i].Value);
+                        update.AddParameter("@k" + r, chunk[r].Key);
+                        for (var i = 0; i < columns.Count; i++)
+                        {
+                            update.AddParameter($"@v{r}_{i}", chunk[r].Values[i]);
+                        }
                     }
 
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await InsertRecordedAsync(context, column.Table.ToString(), column.Column, chunk.Select(c => (KeyText(c.Key), c.Original, (string?)c.Value)).ToList(), transaction, cancellationToken).ConfigureAwait(false);
+                foreach (var byColumn in Recorded(columns, chunk).GroupBy(r => r.Column))
+                {
+                    await InsertRecordedAsync(context, tableName, byColumn.Key, byColumn.Select(r => (r.Key, r.Original, (string?)r.Converted)).ToList(), transaction, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The rollback rows of a page: one per changed value, column by column.</summary>
+    private static List<(string Column, string Key, string Original, string Converted)> Recorded(IReadOnlyList<TimestampColumn> columns, IReadOnlyList<RowRewrite> updates) =>
+        columns.SelectMany((column, i) => updates.Where(u => u.Values[i] is not null).Select(u => (column.Column, KeyText(u.Key), u.Originals[i]!, u.Values[i]!))).ToList();
 
     /// <summary>
     /// Original values into the shared rollback table (multi-row INSERTs; any engine), with the value written in

@@ -304,11 +304,7 @@ public sealed partial class TimezoneMigrationService
                     await AnalyzeTypedAsync(context, plan, cancellationToken).ConfigureAwait(false);
                     break;
                 default:
-                    foreach (var column in plan.Columns)
-                    {
-                        outcome.Columns.Add(await RewritePassAsync(context, plan, column, cancellationToken).ConfigureAwait(false));
-                    }
-
+                    outcome.Columns.AddRange(await RewriteTableAsync(context, plan, cancellationToken).ConfigureAwait(false));
                     break;
             }
         }

@@ -323,6 +323,56 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
     }
 
     [Fact]
+    public async Task Two_text_columns_of_a_table_convert_together_each_value_on_its_own_merits_and_undo_restores_both()
+    {
+        // One pass writes both columns of a row: a value that stays (NULL, already UTC, unparseable) must stay
+        // while its neighbour converts, across pages.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE visits (id INTEGER PRIMARY KEY, arrived VARCHAR(40) NULL, left_at VARCHAR(40) NULL, note VARCHAR(20) NULL)");
+        var rows = new List<string>
+        {
+            "(1, '2024-07-01 12:00:00', '2024-07-01 13:00:00', 'both')",
+            "(2, '2024-07-01 12:00:00', NULL, 'left null')",
+            "(3, '2024-07-01T16:00:00Z', '2024-07-01 13:00:00', 'arrived utc')",
+            "(4, 'not a date', '2024-01-15 08:30:00', 'arrived bad')",
+            "(5, '2024-07-01T16:00:00Z', '2024-07-01T17:00:00Z', 'both utc')",
+            "(6, '2024-01-15 08:30:00', 'pending', 'left bad')",
+        };
+        rows.AddRange(Enumerable.Range(7, 244).Select(id => $"({id}, '2024-02-0{1 + (id % 9)} 10:00:00', '2024-08-0{1 + (id % 9)} 10:00:00', 'filler')"));
+        Query(target, $"INSERT INTO visits (id, arrived, left_at, note) VALUES {string.Join(", ", rows)}");
+        var before = Query(target, "SELECT id, arrived, left_at, note FROM visits ORDER BY id").Select(r => string.Join(",", r.Values)).ToList();
+
+        var host = new RecordingHost(_dir.Path);
+        new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", Column = ["visits.arrived", "visits.left_at"], BatchSize = 100,
+            SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        var arrived = result.Columns.Single(c => c.Column == "arrived");
+        var left = result.Columns.Single(c => c.Column == "left_at");
+        Assert.Equal((250L, 247L, 2L, 1L), (arrived.RowsSeen, arrived.Converted, arrived.AlreadyUtc, arrived.Unparseable));
+        Assert.Equal((250L, 247L, 1L, 1L), (left.RowsSeen, left.Converted, left.AlreadyUtc, left.Unparseable));
+
+        string Row(int id) => string.Join(",", Query(target, $"SELECT arrived, left_at, note FROM visits WHERE id = {id}").Single().Values);
+        Assert.Equal("2024-07-01T16:00:00Z,2024-07-01T17:00:00Z,both", Row(1));
+        Assert.Equal("2024-07-01T16:00:00Z,,left null", Row(2));
+        Assert.Equal("2024-07-01T16:00:00Z,2024-07-01T17:00:00Z,arrived utc", Row(3));
+        Assert.Equal("not a date,2024-01-15T13:30:00Z,arrived bad", Row(4));
+        Assert.Equal("2024-07-01T16:00:00Z,2024-07-01T17:00:00Z,both utc", Row(5));
+        Assert.Equal("2024-01-15T13:30:00Z,pending,left bad", Row(6));
+        Assert.Equal("2024-02-08T15:00:00Z,2024-08-08T14:00:00Z,filler", Row(250));
+
+        var undo = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(undo, CancellationToken.None);
+        Assert.Empty(undo.Errors);
+        Assert.Equal(494, Assert.Single(undo.ObjectsOf<TimezoneUndoResult>()).ValuesRestored);
+        Assert.Equal(before, Query(target, "SELECT id, arrived, left_at, note FROM visits ORDER BY id").Select(r => string.Join(",", r.Values)).ToList());
+    }
+
+    [Fact]
     public async Task A_run_with_native_output_and_later_offsets_is_recorded_as_such_and_undoes_byte_for_byte()
     {
         // Undo reads the run's policies and output format back from its record to recognise the values it wrote.

@@ -36,8 +36,6 @@ public sealed partial class TimezoneMigrationService
         var columns = plan.Columns;
         var tallies = columns.Select(_ => new TimestampTally()).ToArray();
         var total = await context.Connection.ScalarAsync<long>($"SELECT COUNT(*) FROM {context.Table(plan)}", cancellationToken).ConfigureAwait(false);
-        var stopwatch = Stopwatch.StartNew();
-        var batch = Math.Max(100, context.Request.BatchSize);
         // MySQL would stamp ON UPDATE CURRENT_TIMESTAMP columns with the time of the conversion.
         var keep = context.RunId is not null && context.Provider.Engine == DatabaseEngine.MySql
             ? (await AutoUpdatedColumnsAsync(context.Connection, plan.Table.Name, cancellationToken).ConfigureAwait(false)).Where(c => !columns.Any(x => x.Column == c)).Select(context.Quote).ToList()
@@ -46,6 +44,28 @@ public sealed partial class TimezoneMigrationService
         var triggers = context.RunId is not null && context.Provider.Engine == DatabaseEngine.PostgreSql
             ? await PostgresUpdateTriggersAsync(context.Connection, context.Table(plan), null, cancellationToken).ConfigureAwait(false)
             : [];
+        var staging = context.RunId is not null && context.Provider.Engine == DatabaseEngine.MySql
+            ? await CreateMySqlPageTableAsync(context, plan, cancellationToken).ConfigureAwait(false)
+            : false;
+        try
+        {
+            return await RewritePagesAsync(context, plan, tallies, total, keep, triggers, staging, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (staging)
+            {
+                await DropMySqlPageTableAsync(context.Connection).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<List<TimezoneColumnResult>> RewritePagesAsync(ConvertContext context, TablePlan plan, TimestampTally[] tallies, long total, IReadOnlyList<string> keep,
+        IReadOnlyList<(string Name, char Mode)> triggers, bool staging, CancellationToken cancellationToken)
+    {
+        var columns = plan.Columns;
+        var stopwatch = Stopwatch.StartNew();
+        var batch = Math.Max(100, context.Request.BatchSize);
         long seen = 0;
         object? last = null;
         while (true)
@@ -99,7 +119,7 @@ public sealed partial class TimezoneMigrationService
 
             if (context.RunId is not null && updates.Count > 0)
             {
-                await WriteBatchAsync(context, plan, updates, keep, triggers, cancellationToken).ConfigureAwait(false);
+                await WriteBatchAsync(context, plan, updates, keep, triggers, staging, cancellationToken).ConfigureAwait(false);
             }
 
             seen += page.Count;
@@ -144,7 +164,7 @@ public sealed partial class TimezoneMigrationService
 
     /// <summary>Updates a page of rows, every changed column in one statement, and records the originals, in one transaction.</summary>
     private static async Task WriteBatchAsync(ConvertContext context, TablePlan plan, List<RowRewrite> updates, IReadOnlyList<string> keep,
-        IReadOnlyList<(string Name, char Mode)> triggers, CancellationToken cancellationToken)
+        IReadOnlyList<(string Name, char Mode)> triggers, bool staging, CancellationToken cancellationToken)
     {
         var connection = context.Connection;
         var table = context.Table(plan);
@@ -181,9 +201,49 @@ public sealed partial class TimezoneMigrationService
                 .AddParameter("@converted", recorded.Select(r => r.Converted).ToArray());
             await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
+        else if (staging)
+        {
+            // The page goes into the session's staging table by multi-row INSERTs (cheap for the server to parse),
+            // then one UPDATE joins it, and the originals are recorded from it without being sent again.
+            await using (var clear = connection.CreateCommand($"DELETE FROM {MySqlPageTable}", transaction, 0))
+            {
+                await clear.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var chunk in updates.Chunk(1000))
+            {
+                var rows = string.Join(", ", chunk.Select((_, r) => $"(@k{r}, @t{r}{string.Concat(columns.Select((_, i) => $", @v{r}_{i}, @o{r}_{i}"))})"));
+                await using var fill = connection.CreateCommand($"INSERT INTO {MySqlPageTable} VALUES {rows}", transaction, 0);
+                for (var r = 0; r < chunk.Length; r++)
+                {
+                    fill.AddParameter("@k" + r, chunk[r].Key).AddParameter("@t" + r, KeyText(chunk[r].Key));
+                    for (var i = 0; i < columns.Count; i++)
+                    {
+                        fill.AddParameter($"@v{r}_{i}", chunk[r].Values[i]).AddParameter($"@o{r}_{i}", chunk[r].Originals[i]);
+                    }
+                }
+
+                await fill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var set = string.Join(", ", assignments.Select(a => "dbm_t." + string.Format(CultureInfo.InvariantCulture, a, "dbm_t.")));
+            await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN {MySqlPageTable} dbm_new ON dbm_t.{key} = dbm_new.k SET {set}{string.Concat(keep.Select(c => $", dbm_t.{c} = dbm_t.{c}"))}", transaction, 0))
+            {
+                await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < columns.Count; i++)
+            {
+                // Ordered, so statement-based binary logging gives a replica the same ids.
+                await using var record = connection.CreateCommand($"INSERT INTO {Rollback} (run_id, table_name, column_name, row_key, original, converted) SELECT @run, @table, @column, kt, o{i}, v{i} FROM {MySqlPageTable} WHERE v{i} IS NOT NULL ORDER BY k", transaction, 0);
+                record.AddParameter("@run", context.RunId).AddParameter("@table", tableName).AddParameter("@column", columns[i].Column);
+                await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
         else
         {
-            // Text protocol: a few multi-row statements per page instead of two round trips per row.
+            // Without the privilege to create a temporary table: a few multi-row statements per page instead of two
+            // round trips per row.
             var set = string.Join(", ", assignments.Select(a => "dbm_t." + string.Format(CultureInfo.InvariantCulture, a, "dbm_t.")));
             foreach (var chunk in updates.Chunk(1000))
             {
@@ -210,6 +270,61 @@ public sealed partial class TimezoneMigrationService
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private const string MySqlPageTable = "dbmigration_tz_page";
+
+    /// <summary>
+    /// A temporary table for a page's keys with the new and original values, shaped for the table's key. False when
+    /// the account may not create temporary tables: the pages are then written by statements that carry them inline.
+    /// </summary>
+    private static async Task<bool> CreateMySqlPageTableAsync(ConvertContext context, TablePlan plan, CancellationToken cancellationToken)
+    {
+        // Each staging column takes its source column's own type: the values came from it and go back into it.
+        var types = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        await using (var command = context.Connection.CreateCommand("SELECT column_name, column_type, collation_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = @t"))
+        {
+            command.AddParameter("@t", plan.Table.Name);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                types[reader.GetString(0)] = reader.GetString(1) + (reader.IsDBNull(2) ? string.Empty : " COLLATE " + reader.GetString(2));
+            }
+        }
+
+        if (!types.TryGetValue(plan.Key, out var keyType) || plan.Columns.Any(c => !types.ContainsKey(c.Column)))
+        {
+            return false;
+        }
+
+        var values = string.Concat(plan.Columns.Select((c, i) => $", v{i} {types[c.Column]} NULL, o{i} {types[c.Column]} NULL"));
+        try
+        {
+            await context.Connection.ExecuteAsync($"DROP TEMPORARY TABLE IF EXISTS {MySqlPageTable}", cancellationToken).ConfigureAwait(false);
+            await context.Connection.ExecuteAsync($"CREATE TEMPORARY TABLE {MySqlPageTable} (k {keyType} NOT NULL PRIMARY KEY, kt VARCHAR(128) NOT NULL{values})", cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (DbException ex) when (ex.ErrorCode is 1044 or 1142 or 1227)
+        {
+            return false;
+        }
+    }
+
+    private static async Task DropMySqlPageTableAsync(DbConnection connection)
+    {
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            await connection.ExecuteAsync($"DROP TEMPORARY TABLE IF EXISTS {MySqlPageTable}", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DbException)
+        {
+            // The error that ended the pass is the one to report; the table goes with the session anyway.
+        }
     }
 
     /// <summary>The rollback rows of a page: one per changed value, column by column.</summary>

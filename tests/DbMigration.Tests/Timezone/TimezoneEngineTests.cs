@@ -1621,6 +1621,60 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     protected override string AuditTrigger => "CREATE TRIGGER visits_audit AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (visit_id) VALUES (NEW.id)";
 
     [Fact]
+    public async Task Text_columns_keyed_by_a_string_convert_alike_with_and_without_the_right_to_create_temporary_tables()
+    {
+        // Pages go through a temporary staging table shaped like the key (here a case-sensitive string); an account
+        // without CREATE TEMPORARY TABLES writes them inline instead, with the same outcome.
+        async Task<(DatabaseTarget Target, string Before)> SeedAsync()
+        {
+            var target = await Engine.CreateDatabaseAsync();
+            Query(target, "CREATE TABLE shifts (code VARCHAR(20) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, began VARCHAR(40) NOT NULL, ended VARCHAR(40) NULL)");
+            Query(target, "INSERT INTO shifts VALUES ('a', '2024-07-01 12:00:00', '2024-07-01 20:00:00'), ('A', '2024-01-15 08:30:00', NULL), ('b', '2024-07-01T16:00:00Z', 'open'), ('é', '2024-03-10 02:30:00', '2024-11-03 01:30:00')");
+            return (target, string.Join("|", Query(target, "SELECT code, began, ended FROM shifts ORDER BY code").Select(r => string.Join(",", r.Values))));
+        }
+
+        string Converted(DatabaseTarget target, string runAs, string password)
+        {
+            var host = new RecordingHost(ReportFolder);
+            new InvokeTimezoneMigrationCommand
+            {
+                Database = target.WithCredential(runAs, password), SourceTimeZone = "America/New_York", Column = ["shifts.began", "shifts.ended"],
+                Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackupMode = true, ReportPath = ReportFolder,
+            }.Invoke(host, CancellationToken.None);
+            Assert.Empty(host.Errors);
+            var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+            Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+            var after = string.Join("|", Query(target, "SELECT code, began, ended FROM shifts ORDER BY code").Select(r => string.Join(",", r.Values)));
+            var undo = new RecordingHost();
+            new UndoTimezoneMigrationCommand { Database = target.WithCredential(runAs, password), Id = result.RunId }.Invoke(undo, CancellationToken.None);
+            Assert.Empty(undo.Errors);
+            Assert.Equal(5, Assert.Single(undo.ObjectsOf<TimezoneUndoResult>()).ValuesRestored);
+            return after;
+        }
+
+        const string Expected = "A,2024-01-15T13:30:00Z,|a,2024-07-01T16:00:00Z,2024-07-02T00:00:00Z|b,2024-07-01T16:00:00Z,open|é,2024-03-10T07:30:00Z,2024-11-03T05:30:00Z";
+        var (staged, stagedBefore) = await SeedAsync();
+        Assert.Equal(Expected, Converted(staged, staged.UserName!, server.Password));
+        Assert.Equal(stagedBefore, string.Join("|", Query(staged, "SELECT code, began, ended FROM shifts ORDER BY code").Select(r => string.Join(",", r.Values))));
+
+        var (inline, inlineBefore) = await SeedAsync();
+        var user = "notmp_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'; GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON `{inline.Database}`.* TO '{user}'@'%';");
+        var restricted = inline.WithCredential(user, "pw");
+        var provider = DbMigration.Providers.DatabaseProviders.For(restricted);
+        await using (var connection = await provider.OpenConnectionAsync(restricted, TimeSpan.FromSeconds(10), CancellationToken.None))
+        {
+            await using var probe = connection.CreateCommand();
+            probe.CommandText = "CREATE TEMPORARY TABLE t_probe (id INT)";
+            Assert.Equal(1044, (await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => probe.ExecuteNonQueryAsync())).ErrorCode);
+        }
+
+        provider.ReleasePooledConnections(restricted);
+        Assert.Equal(Expected, Converted(inline, user, "pw"));
+        Assert.Equal(inlineBefore, string.Join("|", Query(inline, "SELECT code, began, ended FROM shifts ORDER BY code").Select(r => string.Join(",", r.Values))));
+    }
+
+    [Fact]
     public async Task A_table_with_UPDATE_triggers_is_refused_before_anything_changes()
     {
         // MySQL cannot switch triggers off, and this one would stamp every converted row.

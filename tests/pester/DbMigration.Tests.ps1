@@ -562,6 +562,14 @@ $loaded | ForEach-Object { 'npgsql={0}@{1}' -f $_.GetName().Version.Major, [Syst
         $output | Should -Contain 'npgsql=10@DbMigration'
     }
 
+    It 'leaves no idle session behind: a plain DROP DATABASE right after Backup-Database goes through' {
+        $scratch = New-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES 'dbm_pester_drop_'
+        Invoke-DatabaseQuery $scratch 'CREATE TABLE t (id int PRIMARY KEY)' -Confirm:$false | Out-Null
+        Backup-Database $scratch -Path (Join-Path $work 'pg-drop') -DumpMethod BuiltIn | Should -Not -BeNullOrEmpty
+        $name = ([uri]$scratch).AbsolutePath.Trim('/')
+        { Invoke-DatabaseQuery $env:DBMIGRATION_TEST_POSTGRES "DROP DATABASE $name" -Confirm:$false -ErrorAction Stop } | Should -Not -Throw
+    }
+
     It 'converts a timestamp column to timestamptz, reports the DST gap, and undoes it exactly' {
         Assert-TimezoneRoundTrip $pg (Join-Path $work 'pg-tz') "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS utc FROM events WHERE id = 0" $pgOriginal -AfterConversion {
             (Invoke-DatabaseQuery $pg "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'created_at'").data_type | Should -Be 'timestamp with time zone'
@@ -590,6 +598,12 @@ INSERT INTO events SELECT seq, TIMESTAMP '2024-03-10 00:00:00' + INTERVAL seq MI
 
     It 'Backup-Database | Test-DatabaseBackup proves the backup, and -Latest rolls back a loss' {
         Assert-BackupRollsBackALoss $my $myRepo $myOriginal
+    }
+
+    It 'leaves no idle session behind on the database once Backup-Database returns' {
+        Backup-Database $my -Path (Join-Path $work 'my-idle') -DumpMethod BuiltIn | Should -Not -BeNullOrEmpty
+        $name = ([uri]$my).AbsolutePath.Trim('/')
+        (Invoke-DatabaseQuery $env:DBMIGRATION_TEST_MARIADB "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = '$name' AND id <> CONNECTION_ID()").n | Should -Be 0
     }
 
     It 'converts DATETIME values to UTC, reports the DST gap, and undoes them exactly' {

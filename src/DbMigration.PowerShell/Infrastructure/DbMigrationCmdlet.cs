@@ -45,6 +45,10 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
             // original exception inside it.
             throw Unexpected(ex);
         }
+        finally
+        {
+            Providers.DatabaseProviders.ReleaseIdleConnections();
+        }
     }
 
     private static DbMigrationException Unexpected(Exception exception)

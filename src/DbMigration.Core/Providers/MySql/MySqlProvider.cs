@@ -27,6 +27,8 @@ internal sealed class MySqlProvider : IDatabaseProvider
     // Pools are keyed by every setting (timeouts included), so all of DbMigration's idle ones go.
     public void ReleasePooledConnections(DatabaseTarget target) => MySqlConnection.ClearAllPools();
 
+    public void ReleaseAllPooledConnections() => MySqlConnection.ClearAllPools();
+
     public string QuoteIdentifier(string identifier) => "`" + identifier.Replace("`", "``", StringComparison.Ordinal) + "`";
 
     public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);

@@ -36,6 +36,8 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     // Pools are keyed by the whole connection string (timeouts included), so all of DbMigration's idle ones go.
     public void ReleasePooledConnections(DatabaseTarget target) => NpgsqlConnection.ClearAllPools();
 
+    public void ReleaseAllPooledConnections() => NpgsqlConnection.ClearAllPools();
+
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);

@@ -27,6 +27,15 @@ public sealed record MigrationRequest
 
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long each statement may wait for a table or row lock another session holds before the step fails
+    /// (PostgreSQL and MariaDB); <see cref="TimeSpan.Zero"/> waits as long as the server allows. While DDL waits, the
+    /// server queues every later query on that table behind it.
+    /// </summary>
+    public TimeSpan StatementLockTimeout { get; init; } = DefaultStatementLockTimeout;
+
+    public static readonly TimeSpan DefaultStatementLockTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Run despite failed pre-flight checks, and take over a stale lock.</summary>
     public bool Force { get; init; }
 
@@ -386,6 +395,7 @@ public sealed class MigrationService
 
         var journal = new MigrationJournal(provider);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await provider.LimitLockWaitAsync(connection, request.StatementLockTimeout, cancellationToken).ConfigureAwait(false);
         await journal.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
         var scripts = MigrationScript.LoadFolder(request.Path).ToDictionary(s => s.Version.ToString());
         string? lastApplied = null;
@@ -478,7 +488,7 @@ public sealed class MigrationService
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch, session).ConfigureAwait(false);
+                throw await FailAsync(provider, journal, connection, target, step, entry, current, ex, partial: false, stopwatch, session, successStatus).ConfigureAwait(false);
             }
         }
         else
@@ -494,7 +504,7 @@ public sealed class MigrationService
                 }
                 catch (Exception ex)
                 {
-                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch, session).ConfigureAwait(false);
+                    throw await FailAsync(provider, journal, connection, target, step, entry, statement, ex, partial: done > 0, stopwatch, session, successStatus).ConfigureAwait(false);
                 }
             }
 
@@ -526,14 +536,20 @@ public sealed class MigrationService
 
     private static async Task<DbMigrationException> FailAsync(
         IDatabaseProvider provider, MigrationJournal journal, DbConnection connection, DatabaseTarget target, MigrationStep step, JournalEntry entry,
-        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch, string? session)
+        SqlStatement? statement, Exception error, bool partial, Stopwatch stopwatch, string? session, string successStatus)
     {
         var translated = provider.TranslateException(error, target, statement?.Text);
         var message = translated?.Message ?? error.Message;
         var outcome = step.Transactional ? "was rolled back completely" : partial ? "is PARTIALLY APPLIED: earlier statements committed" : "changed nothing";
         // SQLSTATE 25001 (CREATE INDEX CONCURRENTLY, VACUUM and the like), or SQLite's own words for VACUUM.
+        // Waiting for another session's lock is no fault of the script: when the step changed nothing, the version
+        // stays as it was (pending, or applied for an undo) instead of blocking the journal until a repair.
+        var lockWait = statement is not null && provider.IsLockWaitTimeout(error);
+        var unchanged = lockWait && (step.Transactional || !partial);
         var hint = step.Transactional && statement is not null && (translated?.SqlState == "25001" || message.Contains("within a transaction", StringComparison.OrdinalIgnoreCase))
             ? " That statement cannot run inside a transaction: put it in a migration of its own with '-- transaction: none' in its header (such a step is not all-or-nothing)."
+            : lockWait
+                ? $" The statement gave up waiting for a lock that another session holds (an open transaction on the table): Test-MigrationPreflight names the sessions.{(unchanged ? " Nothing changed and the journal does not block: run again once they have finished," : " Once they have finished, repair the journal with Repair-MigrationHistory and run again,")} or allow a longer wait with -StatementLockTimeout (0 waits as long as the server allows, while later queries on the table queue behind the migration)."
             : statement is not null && AlreadyExists(translated, message)
                 ? $" If the database was built before DbMigration managed it, record the migrations it already reflects with Set-MigrationBaseline (for example -Version {step.Version}) instead of running them; Test-MigrationDrift then shows what differs."
                 : string.Empty;
@@ -548,7 +564,7 @@ public sealed class MigrationService
             await provider.RestoreSessionStateAsync(connection, null, session, CancellationToken.None).ConfigureAwait(false);
             await journal.RecordAsync(connection, null, entry with
             {
-                Status = "failed",
+                Status = unchanged ? (successStatus == "applied" ? "rolled_back" : "applied") : "failed",
                 FinishedUtc = DateTimeOffset.UtcNow,
                 ExecutionMs = stopwatch.ElapsedMilliseconds,
                 Error = message,
@@ -663,12 +679,13 @@ public sealed class MigrationService
     }
 
     /// <summary>Runs the down sections of the confirmed steps, newest first, under the migration lock.</summary>
-    public async Task UndoAsync(DatabaseTarget target, string path, IReadOnlyList<MigrationStep> steps, TimeSpan lockTimeout, Action<MigrationRun> onUndone, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task UndoAsync(DatabaseTarget target, string path, IReadOnlyList<MigrationStep> steps, TimeSpan lockTimeout, TimeSpan statementLockTimeout, Action<MigrationRun> onUndone, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var provider = DatabaseProviders.For(target);
         await using var migrationLock = await MigrationLock.AcquireAsync(provider, target, lockTimeout, force: false, progress, cancellationToken).ConfigureAwait(false);
         var journal = new MigrationJournal(provider);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await provider.LimitLockWaitAsync(connection, statementLockTimeout, cancellationToken).ConfigureAwait(false);
         var entries = (await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)).ToDictionary(e => e.Version);
         string? lastUndone = null;
         try

@@ -9,14 +9,11 @@ namespace DbMigration.Providers;
 /// <summary>Finds the provider for a target's engine. The one place that knows every engine.</summary>
 public static class DatabaseProviders
 {
-    private static bool _postgreSqlUsed;
-    private static bool _mySqlUsed;
-
     public static IDatabaseProvider For(DatabaseEngine engine) => engine switch
     {
         DatabaseEngine.Sqlite => SqliteHolder.Instance,
-        DatabaseEngine.PostgreSql => Used(ref _postgreSqlUsed, PostgreSqlHolder.Instance),
-        DatabaseEngine.MySql => Used(ref _mySqlUsed, MySqlHolder.Instance),
+        DatabaseEngine.PostgreSql => PostgreSqlHolder.Instance,
+        DatabaseEngine.MySql => MySqlHolder.Instance,
         _ => throw new DbMigrationException(
             ErrorIds.TargetEngineRequired,
             ErrorKind.InvalidArgument,
@@ -24,30 +21,6 @@ public static class DatabaseProviders
     };
 
     public static IDatabaseProvider For(DatabaseTarget target) => For(target.Engine);
-
-    /// <summary>
-    /// Closes the idle pooled connections of every server engine this process has used (a connection in use is
-    /// closed when it is returned). Called when a cmdlet ends: an idle session left behind would stop a DROP
-    /// DATABASE and show as another session to the DBA, long after the cmdlet returned.
-    /// </summary>
-    public static void ReleaseIdleConnections()
-    {
-        if (Volatile.Read(ref _postgreSqlUsed))
-        {
-            PostgreSqlHolder.Instance.ReleaseAllPooledConnections();
-        }
-
-        if (Volatile.Read(ref _mySqlUsed))
-        {
-            MySqlHolder.Instance.ReleaseAllPooledConnections();
-        }
-    }
-
-    private static IDatabaseProvider Used(ref bool flag, IDatabaseProvider provider)
-    {
-        Volatile.Write(ref flag, true);
-        return provider;
-    }
 
     // One holder per engine, so a server-engine run never loads the native SQLite library (SqliteProvider's static
     // constructor does).

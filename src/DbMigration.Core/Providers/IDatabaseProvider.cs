@@ -102,8 +102,26 @@ public interface IDatabaseProvider
     /// </summary>
     Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Bounds how long each statement of the session waits for a table or row lock another session holds, so a
+    /// migration stuck behind a long transaction fails instead of queueing every later query on the table behind it.
+    /// <see cref="TimeSpan.Zero"/> leaves the server's own limit. SQLite has nothing to set: a waiting writer holds
+    /// up no reader.
+    /// </summary>
+    Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken);
+
+    /// <summary>True for the error of a statement that gave up waiting for a lock (<see cref="LimitLockWaitAsync"/>).</summary>
+    bool IsLockWaitTimeout(Exception error);
+
     /// <summary>Closes DbMigration's own idle pooled connections to the target, so they neither block nor count as other sessions.</summary>
     void ReleasePooledConnections(DatabaseTarget target);
+
+    /// <summary>
+    /// Closes every idle pooled connection of this engine (one in use closes when it is handed back). Called when a
+    /// cmdlet ends: an idle session left behind would stop a DROP DATABASE and show as another session to the DBA,
+    /// long after the cmdlet returned.
+    /// </summary>
+    void ReleaseIdleConnections();
 
     /// <summary>How this engine takes, restores and swaps in backups.</summary>
     internal Backups.IBackupStrategy BackupStrategy { get; }

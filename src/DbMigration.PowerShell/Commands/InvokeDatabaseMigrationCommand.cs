@@ -33,6 +33,10 @@ public sealed class InvokeDatabaseMigrationCommand : DatabaseCmdlet
     [ValidateRange(0, 86400)]
     public int LockTimeout { get; set; } = 30;
 
+    [Parameter(HelpMessage = "Seconds each statement may wait for a table or row lock another session holds before the migration fails (PostgreSQL, MariaDB; default 10; 0 waits as long as the server allows).")]
+    [ValidateRange(0, 86400)]
+    public int StatementLockTimeout { get; set; } = (int)MigrationRequest.DefaultStatementLockTimeout.TotalSeconds;
+
     [Parameter(HelpMessage = "Migrate despite failed pre-flight checks, and take over a stale lock.")]
     public SwitchParameter Force { get => new(ForceMode); set => ForceMode = value.IsPresent; }
 
@@ -54,6 +58,7 @@ public sealed class InvokeDatabaseMigrationCommand : DatabaseCmdlet
             BackupPath = BackupPath is null ? null : host.ResolvePath(BackupPath),
             SkipBackup = SkipBackupMode,
             LockTimeout = TimeSpan.FromSeconds(LockTimeout),
+            StatementLockTimeout = TimeSpan.FromSeconds(StatementLockTimeout),
             Force = ForceMode,
             ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeout),
         };

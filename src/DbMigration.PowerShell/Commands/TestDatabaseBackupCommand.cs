@@ -44,9 +44,21 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
         }
     }
 
+    private DatabaseEngine _engine;
+
+    // The scratch restore's server connections (the maintenance database's included) close with the call.
+    internal override void ReleaseIdleConnections()
+    {
+        if (_engine != DatabaseEngine.Unknown)
+        {
+            Providers.DatabaseProviders.For(_engine).ReleaseIdleConnections();
+        }
+    }
+
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var backup = InputObject ?? BackupManifest.Read(host.ResolvePath(BackupPath!));
+        _engine = backup.Engine;
         var server = Server;
         if (backup.Engine != DatabaseEngine.Sqlite)
         {

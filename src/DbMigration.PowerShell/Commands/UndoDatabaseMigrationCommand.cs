@@ -49,6 +49,10 @@ public sealed class UndoDatabaseMigrationCommand : DatabaseCmdlet
     [ValidateRange(0, 86400)]
     public int LockTimeout { get; set; } = 30;
 
+    [Parameter(HelpMessage = "Seconds each statement may wait for a table or row lock another session holds before the undo fails (PostgreSQL, MariaDB; default 10; 0 waits as long as the server allows).")]
+    [ValidateRange(0, 86400)]
+    public int StatementLockTimeout { get; set; } = (int)MigrationRequest.DefaultStatementLockTimeout.TotalSeconds;
+
     internal bool UseBackupMode { get; set; }
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
@@ -110,7 +114,7 @@ public sealed class UndoDatabaseMigrationCommand : DatabaseCmdlet
 
         if (confirmed.Count > 0)
         {
-            await service.UndoAsync(target, path, confirmed, TimeSpan.FromSeconds(LockTimeout), host.WriteObject, new HostProgress(host), cancellationToken).ConfigureAwait(false);
+            await service.UndoAsync(target, path, confirmed, TimeSpan.FromSeconds(LockTimeout), TimeSpan.FromSeconds(StatementLockTimeout), host.WriteObject, new HostProgress(host), cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -43,6 +43,15 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
         return target is null || target.Engine == DatabaseEngine.Unknown ? null : Providers.DatabaseProviders.For(target).TranslateException(exception, target, null);
     }
 
+    // Only this engine's pools: a cmdlet in a parallel runspace working on another engine keeps its own.
+    internal override void ReleaseIdleConnections()
+    {
+        if (Database?.WithEngine(Engine) is { Engine: not DatabaseEngine.Unknown } target)
+        {
+            Providers.DatabaseProviders.For(target).ReleaseIdleConnections();
+        }
+    }
+
     /// <summary>The target with -Engine and -Credential applied and a relative SQLite path resolved.</summary>
     internal DatabaseTarget ResolveTarget(ICmdletHost host)
     {

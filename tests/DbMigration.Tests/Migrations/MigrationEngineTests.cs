@@ -53,6 +53,71 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         return host.ObjectsOf<MigrationRun>().ToList();
     }
 
+    /// <summary>
+    /// Another session reads the table inside an open transaction while a migration alters it: the ALTER gives up
+    /// after -StatementLockTimeout with a hint instead of waiting (and queueing every later query behind it), changes
+    /// nothing, and runs once the reader is done; with 0 it waits for the reader.
+    /// </summary>
+    protected async Task AssertAStatementGivesUpWaitingForALockAsync()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Assert.Single(Migrate(target, Folder(Standard[0])));
+        var folder = Folder(Standard[0], Standard[2]);
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+
+        async Task<(System.Data.Common.DbConnection Connection, System.Data.Common.DbTransaction Transaction)> ReaderAsync()
+        {
+            var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+            var transaction = await connection.BeginTransactionAsync();
+            await using var read = connection.CreateCommand();
+            read.Transaction = transaction;
+            read.CommandText = "SELECT COUNT(*) FROM parent";
+            await read.ExecuteScalarAsync();
+            return (connection, transaction);
+        }
+
+        var reader = await ReaderAsync();
+        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder, c => c.StatementLockTimeout = 1));
+        Assert.Equal(ErrorIds.MigrationFailed, failed.ErrorId);
+        Assert.Contains("gave up waiting for a lock", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("-StatementLockTimeout", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing changed and the journal does not block", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE parent ADD COLUMN note", failed.Sql, StringComparison.Ordinal);
+        await reader.Transaction.CommitAsync();
+        await reader.Connection.DisposeAsync();
+        Assert.Equal(0, Scalar(target, ColumnCount("parent", "note")));
+        Assert.Equal(MigrationState.Pending, Status(target, folder).Single(m => m.Version == "3").State);
+
+        // 0: the step waits for the reader, which finishes a moment later.
+        reader = await ReaderAsync();
+        var finishing = Task.Run(async () =>
+        {
+            await Task.Delay(1500);
+            await reader.Transaction.CommitAsync();
+            await reader.Connection.DisposeAsync();
+        });
+        var applied = Migrate(target, folder, c => c.StatementLockTimeout = 0);
+        await finishing;
+        Assert.Equal(["3"], applied.Select(r => r.Version));
+        Assert.Equal(1, Scalar(target, ColumnCount("parent", "note")));
+
+        // An undo that gives up leaves the version applied, not blocked.
+        reader = await ReaderAsync();
+        var undo = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder, StatementLockTimeout = 1 }.Invoke(new RecordingHost(), CancellationToken.None));
+        await reader.Transaction.CommitAsync();
+        await reader.Connection.DisposeAsync();
+        Assert.Equal(ErrorIds.MigrationFailed, undo.ErrorId);
+        Assert.Contains("gave up waiting for a lock", undo.Message, StringComparison.Ordinal);
+        Assert.Equal(MigrationState.Applied, Status(target, folder).Single(m => m.Version == "3").State);
+        Assert.Equal(1, Scalar(target, ColumnCount("parent", "note")));
+        new UndoDatabaseMigrationCommand { Database = target, Path = folder }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(0, Scalar(target, ColumnCount("parent", "note")));
+    }
+
+    private string ColumnCount(string table, string column) => Engine.Engine == DatabaseEngine.PostgreSql
+        ? $"SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = '{column}'"
+        : $"SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = '{column}'";
+
     private static List<MigrationInfo> Status(DatabaseTarget target, string folder)
     {
         var host = new RecordingHost();
@@ -791,6 +856,9 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
     protected override string OutsideTransactionOnly => "CREATE INDEX CONCURRENTLY ix_parent_name ON parent (name)";
 
     [Fact]
+    public Task A_statement_gives_up_waiting_for_a_lock_after_the_statement_lock_timeout() => AssertAStatementGivesUpWaitingForALockAsync();
+
+    [Fact]
     public Task A_script_that_sets_the_role_that_owns_what_it_creates_leaves_the_run_in_place() =>
         AssertAScriptThatMovesTheSessionLeavesTheRunInPlace(async () =>
         {
@@ -893,6 +961,9 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
     protected override string OutsideTransactionOnly => "OPTIMIZE TABLE parent";
 
     protected override string OpenTransactionStatement => "SET autocommit = 0";
+
+    [Fact]
+    public Task A_statement_gives_up_waiting_for_a_lock_after_the_statement_lock_timeout() => AssertAStatementGivesUpWaitingForALockAsync();
 
     [Fact]
     public async Task A_scripts_foreign_key_checks_off_does_not_carry_into_the_next_step()

@@ -27,7 +27,33 @@ internal sealed class MySqlProvider : IDatabaseProvider
     // Pools are keyed by every setting (timeouts included), so all of DbMigration's idle ones go.
     public void ReleasePooledConnections(DatabaseTarget target) => MySqlConnection.ClearAllPools();
 
-    public void ReleaseAllPooledConnections() => MySqlConnection.ClearAllPools();
+    public void ReleaseIdleConnections() => MySqlConnection.ClearAllPools();
+
+    // lock_wait_timeout bounds metadata locks (what DDL waits for behind an open transaction), the InnoDB one row locks.
+    public Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        if (wait <= TimeSpan.Zero)
+        {
+            return Task.CompletedTask;
+        }
+
+        var seconds = (long)Math.Max(1, Math.Ceiling(wait.TotalSeconds));
+        return connection.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $"SET SESSION lock_wait_timeout = {seconds}, SESSION innodb_lock_wait_timeout = {seconds}"), cancellationToken);
+    }
+
+    // 1205 ER_LOCK_WAIT_TIMEOUT, for metadata and row locks alike.
+    public bool IsLockWaitTimeout(Exception error)
+    {
+        for (var cause = error; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is MySqlException { Number: 1205 })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public string QuoteIdentifier(string identifier) => "`" + identifier.Replace("`", "``", StringComparison.Ordinal) + "`";
 

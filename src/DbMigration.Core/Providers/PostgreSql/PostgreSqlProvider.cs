@@ -36,7 +36,23 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     // Pools are keyed by the whole connection string (timeouts included), so all of DbMigration's idle ones go.
     public void ReleasePooledConnections(DatabaseTarget target) => NpgsqlConnection.ClearAllPools();
 
-    public void ReleaseAllPooledConnections() => NpgsqlConnection.ClearAllPools();
+    public void ReleaseIdleConnections() => NpgsqlConnection.ClearAllPools();
+
+    public Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken) =>
+        wait <= TimeSpan.Zero
+            ? Task.CompletedTask
+            : connection.ExecuteAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SET lock_timeout = {(long)Math.Ceiling(wait.TotalMilliseconds)}"), cancellationToken);
+
+    // 55P03 lock_not_available: lock_timeout, or NOWAIT.
+    public bool IsLockWaitTimeout(Exception error) => Causes(error).Any(e => e is PostgresException { SqlState: "55P03" });
+
+    private static IEnumerable<Exception> Causes(Exception? error)
+    {
+        for (; error is not null; error = error.InnerException)
+        {
+            yield return error;
+        }
+    }
 
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 

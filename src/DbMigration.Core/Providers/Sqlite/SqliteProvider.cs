@@ -39,6 +39,14 @@ internal sealed class SqliteProvider : IDatabaseProvider
     {
     }
 
+    public void ReleaseIdleConnections()
+    {
+    }
+
+    public Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public bool IsLockWaitTimeout(Exception error) => false;
+
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     public string QuoteTable(TableName table) => table.Schema is null ? QuoteIdentifier(table.Name) : QuoteIdentifier(table.Schema) + "." + QuoteIdentifier(table.Name);

@@ -1827,6 +1827,42 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
         }
     }
 
+    [Fact]
+    public async Task Under_statement_based_binary_logging_text_columns_convert_through_the_staging_table_and_undo_exactly()
+    {
+        var format = (await server.RunSqlAsync("SELECT @@GLOBAL.binlog_format")).Trim();
+        await server.RunSqlAsync("SET GLOBAL binlog_format = 'STATEMENT'");
+        try
+        {
+            DbMigration.Providers.DatabaseProviders.For(server.Admin).ReleasePooledConnections(server.Admin);
+            var target = await Engine.CreateDatabaseAsync();
+            Query(target, "CREATE TABLE visits (id INTEGER PRIMARY KEY, arrived VARCHAR(40) NOT NULL, left_at VARCHAR(40) NULL)");
+            Query(target, "INSERT INTO visits VALUES " + string.Join(", ", Enumerable.Range(1, 300).Select(i => $"({i}, '2024-03-10 0{i % 4}:30:00', {(i % 5 == 0 ? "NULL" : $"'2024-11-03 01:{i % 60:00}:00'")})")));
+            var before = string.Join("|", Query(target, "SELECT id, arrived, left_at FROM visits ORDER BY id").Select(r => string.Join(",", r.Values)));
+
+            var host = new RecordingHost(ReportFolder);
+            new InvokeTimezoneMigrationCommand
+            {
+                Database = target, SourceTimeZone = "America/New_York", Column = ["visits.arrived", "visits.left_at"], BatchSize = 100,
+                Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackupMode = true, ReportPath = ReportFolder,
+            }.Invoke(host, CancellationToken.None);
+            Assert.Empty(host.Errors);
+            var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+            Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+            Assert.Equal(300, result.Columns.Single(c => c.Column == "arrived").Converted);
+            Assert.Equal(240, result.Columns.Single(c => c.Column == "left_at").Converted);
+            Assert.Equal("2024-03-10T07:30:00Z", Convert.ToString(Query(target, "SELECT arrived FROM visits WHERE id = 2").Single()[0], CultureInfo.InvariantCulture));
+
+            new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+            Assert.Equal(before, string.Join("|", Query(target, "SELECT id, arrived, left_at FROM visits ORDER BY id").Select(r => string.Join(",", r.Values))));
+        }
+        finally
+        {
+            await server.RunSqlAsync($"SET GLOBAL binlog_format = '{format}'");
+            DbMigration.Providers.DatabaseProviders.For(server.Admin).ReleasePooledConnections(server.Admin);
+        }
+    }
+
     /// <summary>
     /// 2000 rows with DST edges planted on both sides of the key midpoint, converted in batches of 100: every value is
     /// checked against NodaTime, the progress rows (lane:after:converted_to) against <paramref name="progress"/>, and

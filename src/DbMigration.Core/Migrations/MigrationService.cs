@@ -541,11 +541,11 @@ public sealed class MigrationService
         var translated = provider.TranslateException(error, target, statement?.Text);
         var message = translated?.Message ?? error.Message;
         var outcome = step.Transactional ? "was rolled back completely" : partial ? "is PARTIALLY APPLIED: earlier statements committed" : "changed nothing";
-        // SQLSTATE 25001 (CREATE INDEX CONCURRENTLY, VACUUM and the like), or SQLite's own words for VACUUM.
         // Waiting for another session's lock is no fault of the script: when the step changed nothing, the version
         // stays as it was (pending, or applied for an undo) instead of blocking the journal until a repair.
         var lockWait = statement is not null && provider.IsLockWaitTimeout(error);
         var unchanged = lockWait && (step.Transactional || !partial);
+        // SQLSTATE 25001 (CREATE INDEX CONCURRENTLY, VACUUM and the like), or SQLite's own words for VACUUM.
         var hint = step.Transactional && statement is not null && (translated?.SqlState == "25001" || message.Contains("within a transaction", StringComparison.OrdinalIgnoreCase))
             ? " That statement cannot run inside a transaction: put it in a migration of its own with '-- transaction: none' in its header (such a step is not all-or-nothing)."
             : lockWait

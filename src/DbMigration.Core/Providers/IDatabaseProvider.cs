@@ -113,15 +113,12 @@ public interface IDatabaseProvider
     /// <summary>True for the error of a statement that gave up waiting for a lock (<see cref="LimitLockWaitAsync"/>).</summary>
     bool IsLockWaitTimeout(Exception error);
 
-    /// <summary>Closes DbMigration's own idle pooled connections to the target, so they neither block nor count as other sessions.</summary>
-    void ReleasePooledConnections(DatabaseTarget target);
-
     /// <summary>
-    /// Closes every idle pooled connection of this engine (one in use closes when it is handed back). Called when a
-    /// cmdlet ends: an idle session left behind would stop a DROP DATABASE and show as another session to the DBA,
-    /// long after the cmdlet returned.
+    /// Closes DbMigration's own idle pooled connections to the target (one in use closes when it is handed back), so
+    /// they neither block nor count as other sessions. Every cmdlet calls it as it returns: an idle session left
+    /// behind would stop a DROP DATABASE and show in the DBA's session list long after.
     /// </summary>
-    void ReleaseIdleConnections();
+    void ReleasePooledConnections(DatabaseTarget target);
 
     /// <summary>How this engine takes, restores and swaps in backups.</summary>
     internal Backups.IBackupStrategy BackupStrategy { get; }

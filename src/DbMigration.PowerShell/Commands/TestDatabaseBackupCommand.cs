@@ -44,21 +44,20 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
         }
     }
 
-    private DatabaseEngine _engine;
+    private DatabaseTarget? _server;
 
     // The scratch restore's server connections (the maintenance database's included) close with the call.
     internal override void ReleaseIdleConnections()
     {
-        if (_engine != DatabaseEngine.Unknown)
+        if (_server is not null)
         {
-            Providers.DatabaseProviders.For(_engine).ReleaseIdleConnections();
+            Providers.DatabaseProviders.For(_server).ReleasePooledConnections(_server);
         }
     }
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var backup = InputObject ?? BackupManifest.Read(host.ResolvePath(BackupPath!));
-        _engine = backup.Engine;
         var server = Server;
         if (backup.Engine != DatabaseEngine.Sqlite)
         {
@@ -69,6 +68,7 @@ public sealed class TestDatabaseBackupCommand : DbMigrationCmdlet
             }
         }
 
+        _server = server;
         var verification = await new BackupVerifier().VerifyAsync(backup, Secrets.ToPlain(Passphrase), server, new HostProgress(host), cancellationToken).ConfigureAwait(false);
         host.WriteObject(verification);
         if (verification.Status != VerificationStatus.Passed)

@@ -48,7 +48,7 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
     {
         if (Database?.WithEngine(Engine) is { Engine: not DatabaseEngine.Unknown } target)
         {
-            Providers.DatabaseProviders.For(target).ReleaseIdleConnections();
+            Providers.DatabaseProviders.For(target).ReleasePooledConnections(target);
         }
     }
 

@@ -27,7 +27,6 @@ internal sealed class MySqlProvider : IDatabaseProvider
     // Pools are keyed by every setting (timeouts included), so all of DbMigration's idle ones go.
     public void ReleasePooledConnections(DatabaseTarget target) => MySqlConnection.ClearAllPools();
 
-    public void ReleaseIdleConnections() => MySqlConnection.ClearAllPools();
 
     // lock_wait_timeout bounds metadata locks (what DDL waits for behind an open transaction), the InnoDB one row locks.
     public Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken)

@@ -36,7 +36,6 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     // Pools are keyed by the whole connection string (timeouts included), so all of DbMigration's idle ones go.
     public void ReleasePooledConnections(DatabaseTarget target) => NpgsqlConnection.ClearAllPools();
 
-    public void ReleaseIdleConnections() => NpgsqlConnection.ClearAllPools();
 
     public Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken) =>
         wait <= TimeSpan.Zero

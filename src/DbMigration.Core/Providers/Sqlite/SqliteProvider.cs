@@ -39,10 +39,6 @@ internal sealed class SqliteProvider : IDatabaseProvider
     {
     }
 
-    public void ReleaseIdleConnections()
-    {
-    }
-
     public Task LimitLockWaitAsync(DbConnection connection, TimeSpan wait, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public bool IsLockWaitTimeout(Exception error) => false;

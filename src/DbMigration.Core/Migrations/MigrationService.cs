@@ -579,7 +579,7 @@ public sealed class MigrationService
         return new DbMigrationException(
             !step.Transactional && partial ? ErrorIds.MigrationPartiallyApplied : ErrorIds.MigrationFailed,
             translated?.Kind ?? ErrorKind.InvalidOperation,
-            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message}{hint}" +
+            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message}{(hint.Length > 0 && !message.TrimEnd().EndsWith('.') ? "." : string.Empty)}{hint}" +
             (entry.BackupId is null ? string.Empty : $" The pre-run backup is {entry.BackupId}."), error)
         {
             Target = target.ToString(),

@@ -69,6 +69,7 @@ public static class ErrorIds
     public const string TimezoneNoPrimaryKey = "DbMigration.Timezone.NoPrimaryKey";
     public const string TimezoneRunInProgress = "DbMigration.Timezone.RunInProgress";
     public const string TimezoneRunNotFinished = "DbMigration.Timezone.RunNotFinished";
+    public const string TimezoneLockWaitTimeout = "DbMigration.Timezone.LockWaitTimeout";
     public const string TimezoneRecordRemoved = "DbMigration.Timezone.RecordRemoved";
     public const string TimezoneInsufficientSpace = "DbMigration.Timezone.InsufficientSpace";
     public const string TimezoneColumnNotConvertible = "DbMigration.Timezone.ColumnNotConvertible";

@@ -736,6 +736,11 @@ public sealed partial class TimezoneMigrationService
         async Task ConvertLaneAsync(Lane lane, CancellationToken token)
         {
             await using var own = lane.Number == 0 ? null : await context.Provider.OpenConnectionAsync(context.Request.Target, context.Request.ConnectTimeout, token).ConfigureAwait(false);
+            if (own is not null)
+            {
+                await context.Provider.LimitLockWaitAsync(own, context.Request.StatementLockTimeout, token).ConfigureAwait(false);
+            }
+
             var writer = own ?? connection;
             using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(token);
             var scans = Channel.CreateBounded<(KeyRange Range, TypedScan Scan)>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });

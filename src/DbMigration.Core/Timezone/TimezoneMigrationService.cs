@@ -74,6 +74,7 @@ public sealed partial class TimezoneMigrationService
         EnsureReportFolderWritable(request);
 
         await using var connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await provider.LimitLockWaitAsync(connection, request.StatementLockTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
         await RefuseUnalterableAsync(provider, connection, target, plans, cancellationToken).ConfigureAwait(false);
@@ -125,6 +126,13 @@ public sealed partial class TimezoneMigrationService
             if (stopped && ex is not OperationCanceledException)
             {
                 throw new OperationCanceledException($"Run {runId} was stopped.", ex, cancellationToken);
+            }
+
+            if (provider.IsLockWaitTimeout(ex))
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneLockWaitTimeout, ErrorKind.ResourceBusy,
+                    $"{outcome.Current?.Table.ToString() ?? "A table"}: a statement gave up waiting for a lock that another session holds (an open transaction on the table; Test-MigrationPreflight names the sessions). Once they have finished, run again (after the Undo-TimezoneMigration the warning names, if it says the run changed anything), or allow a longer wait with -StatementLockTimeout (0 waits as long as the server allows, while later queries on the table queue behind the conversion).", ex)
+                { Target = target.ToString() };
             }
 
             if (outcome.Current is { } plan && UniqueConflict(ex) is { } duplicate)

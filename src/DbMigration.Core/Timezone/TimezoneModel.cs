@@ -51,6 +51,13 @@ public sealed record TimezoneMigrationRequest
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// How long each statement may wait for a table or row lock another session holds before the run fails
+    /// (PostgreSQL and MariaDB); <see cref="TimeSpan.Zero"/> waits as long as the server allows. While PostgreSQL's
+    /// ALTER waits, every later query on the table queues behind it.
+    /// </summary>
+    public TimeSpan StatementLockTimeout { get; init; } = Migrations.MigrationRequest.DefaultStatementLockTimeout;
+
     /// <summary>Fault injection for tests: runs inside a PostgreSQL conversion's transaction, just before its validation.</summary>
     internal Func<DbConnection, DbTransaction, CancellationToken, Task>? BeforeValidation { get; init; }
 }

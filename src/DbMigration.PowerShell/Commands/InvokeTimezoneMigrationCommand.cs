@@ -49,6 +49,10 @@ public sealed class InvokeTimezoneMigrationCommand : DatabaseCmdlet
     [ValidateNotNullOrEmpty]
     public string? ReportPath { get; set; }
 
+    [Parameter(HelpMessage = "Seconds each statement may wait for a table or row lock another session holds before the run fails (PostgreSQL, MariaDB; default 10; 0 waits as long as the server allows).")]
+    [ValidateRange(0, 86400)]
+    public int StatementLockTimeout { get; set; } = (int)DbMigration.Migrations.MigrationRequest.DefaultStatementLockTimeout.TotalSeconds;
+
     internal bool SkipBackupMode { get; set; }
 
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
@@ -69,6 +73,7 @@ public sealed class InvokeTimezoneMigrationCommand : DatabaseCmdlet
             SkipBackup = SkipBackupMode,
             ReportPath = host.ResolvePath(ReportPath ?? "dbmigration-reports"),
             ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeout),
+            StatementLockTimeout = TimeSpan.FromSeconds(StatementLockTimeout),
         };
         var service = new TimezoneMigrationService();
         var zone = TimezoneResolver.Resolve(SourceTimeZone);

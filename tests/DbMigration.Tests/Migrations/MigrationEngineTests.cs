@@ -76,37 +76,42 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
             return (connection, transaction);
         }
 
-        var reader = await ReaderAsync();
-        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder, c => c.StatementLockTimeout = 1));
+        // Let go after 20 s whatever happens, so a step that waits without limit fails this test instead of hanging it.
+        DbMigrationException failed;
+        using (var early = new CancellationTokenSource())
+        {
+            var released = Timezone.TimezoneEngineTests.ReleaseAsync(await ReaderAsync(), TimeSpan.FromSeconds(20), early.Token);
+            failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder, c => c.StatementLockTimeout = 1));
+            await early.CancelAsync();
+            await released;
+        }
+
         Assert.Equal(ErrorIds.MigrationFailed, failed.ErrorId);
         Assert.Contains("gave up waiting for a lock", failed.Message, StringComparison.Ordinal);
         Assert.Matches(@"timeout[^.]*\. The statement gave up", failed.Message);
         Assert.Contains("-StatementLockTimeout", failed.Message, StringComparison.Ordinal);
         Assert.Contains("Nothing changed and the journal does not block", failed.Message, StringComparison.Ordinal);
         Assert.Contains("ALTER TABLE parent ADD COLUMN note", failed.Sql, StringComparison.Ordinal);
-        await reader.Transaction.CommitAsync();
-        await reader.Connection.DisposeAsync();
         Assert.Equal(0, Scalar(target, ColumnCount("parent", "note")));
         Assert.Equal(MigrationState.Pending, Status(target, folder).Single(m => m.Version == "3").State);
 
         // 0: the step waits for the reader, which finishes a moment later.
-        reader = await ReaderAsync();
-        var finishing = Task.Run(async () =>
-        {
-            await Task.Delay(1500);
-            await reader.Transaction.CommitAsync();
-            await reader.Connection.DisposeAsync();
-        });
+        var finishing = Timezone.TimezoneEngineTests.ReleaseAsync(await ReaderAsync(), TimeSpan.FromSeconds(1.5), CancellationToken.None);
         var applied = Migrate(target, folder, c => c.StatementLockTimeout = 0);
         await finishing;
         Assert.Equal(["3"], applied.Select(r => r.Version));
         Assert.Equal(1, Scalar(target, ColumnCount("parent", "note")));
 
         // An undo that gives up leaves the version applied, not blocked.
-        reader = await ReaderAsync();
-        var undo = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder, StatementLockTimeout = 1 }.Invoke(new RecordingHost(), CancellationToken.None));
-        await reader.Transaction.CommitAsync();
-        await reader.Connection.DisposeAsync();
+        DbMigrationException undo;
+        using (var early = new CancellationTokenSource())
+        {
+            var released = Timezone.TimezoneEngineTests.ReleaseAsync(await ReaderAsync(), TimeSpan.FromSeconds(20), early.Token);
+            undo = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder, StatementLockTimeout = 1 }.Invoke(new RecordingHost(), CancellationToken.None));
+            await early.CancelAsync();
+            await released;
+        }
+
         Assert.Equal(ErrorIds.MigrationFailed, undo.ErrorId);
         Assert.Contains("gave up waiting for a lock", undo.Message, StringComparison.Ordinal);
         Assert.Equal(MigrationState.Applied, Status(target, folder).Single(m => m.Version == "3").State);

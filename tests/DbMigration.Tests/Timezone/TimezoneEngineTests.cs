@@ -85,6 +85,92 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 
     protected string ReportFolder => _dir.File("reports");
 
+    /// <summary>
+    /// Another session holds a lock the conversion needs (<paramref name="holdSql"/> inside its open transaction):
+    /// the run gives up after -StatementLockTimeout with a clear error and the table as it was, instead of waiting
+    /// with every later query queued behind it; with 0 it waits for the other session and converts.
+    /// </summary>
+    protected async Task AssertARunGivesUpWaitingForALockAsync(string holdSql)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"CREATE TABLE visits (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL)");
+        Query(target, "INSERT INTO visits (id, at) VALUES (1, '2024-07-01 12:00:00'), (2, '2024-01-15 08:30:00'), (3, '2024-07-04 09:00:00')");
+        var before = Fingerprint(target, "visits");
+        var provider = DbMigration.Providers.DatabaseProviders.For(target);
+
+        async Task<(System.Data.Common.DbConnection Connection, System.Data.Common.DbTransaction Transaction)> HoldAsync()
+        {
+            var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
+            var transaction = await connection.BeginTransactionAsync();
+            await using var hold = connection.CreateCommand();
+            hold.Transaction = transaction;
+            hold.CommandText = holdSql;
+            await hold.ExecuteNonQueryAsync();
+            return (connection, transaction);
+        }
+
+        RecordingHost Convert(int statementLockTimeout, RecordingHost? host = null)
+        {
+            host ??= new RecordingHost(_dir.Path);
+            new InvokeTimezoneMigrationCommand
+            {
+                Database = target, SourceTimeZone = "America/New_York", Table = ["visits"], StatementLockTimeout = statementLockTimeout,
+                Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackupMode = true, ReportPath = ReportFolder,
+            }.Invoke(host, CancellationToken.None);
+            return host;
+        }
+
+        var holder = await HoldAsync();
+        // Let go after 20 s whatever happens, so a run that waits without limit fails this test instead of hanging it.
+        using var early = new CancellationTokenSource();
+        var released = ReleaseAsync(holder, TimeSpan.FromSeconds(20), early.Token);
+        var failing = new RecordingHost(_dir.Path);
+        var refused = Assert.Throws<DbMigrationException>(() => Convert(1, failing));
+        await early.CancelAsync();
+        await released;
+        Assert.Equal(ErrorIds.TimezoneLockWaitTimeout, refused.ErrorId);
+        Assert.Contains("-StatementLockTimeout", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, Fingerprint(target, "visits"));
+
+        // The warning says what the run left: nothing (PostgreSQL's ALTER rolled back), or a table that commits in
+        // batches and may be partly converted (MariaDB), with the undo to run first.
+        var warning = Assert.Single(failing.Warnings, w => w.StartsWith("Run ", StringComparison.Ordinal));
+        if (!warning.Contains("nothing was changed", StringComparison.Ordinal))
+        {
+            var runId = System.Text.RegularExpressions.Regex.Match(warning, @"-Id (tz-[0-9A-Za-z-]+)").Groups[1].Value;
+            new UndoTimezoneMigrationCommand { Database = target, Id = runId }.Invoke(new RecordingHost(), CancellationToken.None);
+            Assert.Equal(before, Fingerprint(target, "visits"));
+        }
+
+        var finishing = ReleaseAsync(await HoldAsync(), TimeSpan.FromSeconds(1.5), CancellationToken.None);
+        var waited = Convert(0);
+        await finishing;
+        Assert.Empty(waited.Errors);
+        var result = Assert.Single(waited.ObjectsOf<TimezoneMigrationResult>());
+        Assert.True(result.Validation!.Passed);
+        Assert.Equal(3, Assert.Single(result.Columns).Converted);
+        Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1, "at", "visits"));
+    }
+
+    /// <summary>Ends a holding session's transaction after <paramref name="delay"/>, or at once when <paramref name="early"/> fires.</summary>
+    internal static async Task ReleaseAsync((System.Data.Common.DbConnection Connection, System.Data.Common.DbTransaction Transaction) holder, TimeSpan delay, CancellationToken early)
+    {
+        try
+        {
+            await Task.Delay(delay, early);
+        }
+        catch (OperationCanceledException)
+        {
+            // Released early: the test has what it waited for.
+        }
+
+        await holder.Transaction.CommitAsync();
+        await holder.Connection.DisposeAsync();
+    }
+
+    private string Fingerprint(DatabaseTarget target, string table) =>
+        string.Join("|", Query(target, $"SELECT id, {AsText("at")} FROM {table} ORDER BY id").Select(r => string.Join(",", r.Values)));
+
     private string Value(DatabaseTarget target, int id, string column = "created_at", string table = "events")
     {
         var value = Query(target, $"SELECT {column} FROM {table} WHERE id = {id}").Single()[0];
@@ -1319,6 +1405,9 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
 [Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : TimezoneEngineTests(server, server.Password)
 {
+    [Fact]
+    public Task A_run_gives_up_waiting_for_a_lock_after_the_statement_lock_timeout() => AssertARunGivesUpWaitingForALockAsync("SELECT COUNT(*) FROM visits");
+
     protected override string AsText(string column) => $"{column}::text";
 
     [Fact]
@@ -1614,6 +1703,9 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
 [Collection(MariaDbCollection.Name)]
 public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneEngineTests(server, server.Password)
 {
+    [Fact]
+    public Task A_run_gives_up_waiting_for_a_lock_after_the_statement_lock_timeout() => AssertARunGivesUpWaitingForALockAsync("SELECT id FROM visits WHERE id = 1 FOR UPDATE");
+
     protected override string AsText(string column) => $"CAST({column} AS CHAR)";
 
     protected override string? NativeType => "DATETIME(6)";

@@ -63,24 +63,13 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         var target = await Engine.CreateDatabaseAsync();
         Assert.Single(Migrate(target, Folder(Standard[0])));
         var folder = Folder(Standard[0], Standard[2]);
-        var provider = DbMigration.Providers.DatabaseProviders.For(target);
-
-        async Task<(System.Data.Common.DbConnection Connection, System.Data.Common.DbTransaction Transaction)> ReaderAsync()
-        {
-            var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
-            var transaction = await connection.BeginTransactionAsync();
-            await using var read = connection.CreateCommand();
-            read.Transaction = transaction;
-            read.CommandText = "SELECT COUNT(*) FROM parent";
-            await read.ExecuteScalarAsync();
-            return (connection, transaction);
-        }
+        const string Read = "SELECT COUNT(*) FROM parent";
 
         // Let go after 20 s whatever happens, so a step that waits without limit fails this test instead of hanging it.
         DbMigrationException failed;
         using (var early = new CancellationTokenSource())
         {
-            var released = Timezone.TimezoneEngineTests.ReleaseAsync(await ReaderAsync(), TimeSpan.FromSeconds(20), early.Token);
+            var released = (await LockHolder.HoldAsync(target, Read)).ReleaseAsync(TimeSpan.FromSeconds(20), early.Token);
             failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder, c => c.StatementLockTimeout = 1));
             await early.CancelAsync();
             await released;
@@ -96,7 +85,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         Assert.Equal(MigrationState.Pending, Status(target, folder).Single(m => m.Version == "3").State);
 
         // 0: the step waits for the reader, which finishes a moment later.
-        var finishing = Timezone.TimezoneEngineTests.ReleaseAsync(await ReaderAsync(), TimeSpan.FromSeconds(1.5), CancellationToken.None);
+        var finishing = (await LockHolder.HoldAsync(target, Read)).ReleaseAsync(TimeSpan.FromSeconds(1.5), CancellationToken.None);
         var applied = Migrate(target, folder, c => c.StatementLockTimeout = 0);
         await finishing;
         Assert.Equal(["3"], applied.Select(r => r.Version));
@@ -106,7 +95,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         DbMigrationException undo;
         using (var early = new CancellationTokenSource())
         {
-            var released = Timezone.TimezoneEngineTests.ReleaseAsync(await ReaderAsync(), TimeSpan.FromSeconds(20), early.Token);
+            var released = (await LockHolder.HoldAsync(target, Read)).ReleaseAsync(TimeSpan.FromSeconds(20), early.Token);
             undo = Assert.Throws<DbMigrationException>(() => new UndoDatabaseMigrationCommand { Database = target, Path = folder, StatementLockTimeout = 1 }.Invoke(new RecordingHost(), CancellationToken.None));
             await early.CancelAsync();
             await released;

@@ -96,19 +96,6 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Query(target, $"CREATE TABLE visits (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL)");
         Query(target, "INSERT INTO visits (id, at) VALUES (1, '2024-07-01 12:00:00'), (2, '2024-01-15 08:30:00'), (3, '2024-07-04 09:00:00')");
         var before = Fingerprint(target, "visits");
-        var provider = DbMigration.Providers.DatabaseProviders.For(target);
-
-        async Task<(System.Data.Common.DbConnection Connection, System.Data.Common.DbTransaction Transaction)> HoldAsync()
-        {
-            var connection = await provider.OpenConnectionAsync(target, TimeSpan.FromSeconds(10), CancellationToken.None);
-            var transaction = await connection.BeginTransactionAsync();
-            await using var hold = connection.CreateCommand();
-            hold.Transaction = transaction;
-            hold.CommandText = holdSql;
-            await hold.ExecuteNonQueryAsync();
-            return (connection, transaction);
-        }
-
         RecordingHost Convert(int statementLockTimeout, RecordingHost? host = null)
         {
             host ??= new RecordingHost(_dir.Path);
@@ -120,10 +107,9 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
             return host;
         }
 
-        var holder = await HoldAsync();
         // Let go after 20 s whatever happens, so a run that waits without limit fails this test instead of hanging it.
         using var early = new CancellationTokenSource();
-        var released = ReleaseAsync(holder, TimeSpan.FromSeconds(20), early.Token);
+        var released = (await LockHolder.HoldAsync(target, holdSql)).ReleaseAsync(TimeSpan.FromSeconds(20), early.Token);
         var failing = new RecordingHost(_dir.Path);
         var refused = Assert.Throws<DbMigrationException>(() => Convert(1, failing));
         await early.CancelAsync();
@@ -142,7 +128,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
             Assert.Equal(before, Fingerprint(target, "visits"));
         }
 
-        var finishing = ReleaseAsync(await HoldAsync(), TimeSpan.FromSeconds(1.5), CancellationToken.None);
+        var finishing = (await LockHolder.HoldAsync(target, holdSql)).ReleaseAsync(TimeSpan.FromSeconds(1.5), CancellationToken.None);
         var waited = Convert(0);
         await finishing;
         Assert.Empty(waited.Errors);
@@ -150,22 +136,6 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.True(result.Validation!.Passed);
         Assert.Equal(3, Assert.Single(result.Columns).Converted);
         Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1, "at", "visits"));
-    }
-
-    /// <summary>Ends a holding session's transaction after <paramref name="delay"/>, or at once when <paramref name="early"/> fires.</summary>
-    internal static async Task ReleaseAsync((System.Data.Common.DbConnection Connection, System.Data.Common.DbTransaction Transaction) holder, TimeSpan delay, CancellationToken early)
-    {
-        try
-        {
-            await Task.Delay(delay, early);
-        }
-        catch (OperationCanceledException)
-        {
-            // Released early: the test has what it waited for.
-        }
-
-        await holder.Transaction.CommitAsync();
-        await holder.Connection.DisposeAsync();
     }
 
     private string Fingerprint(DatabaseTarget target, string table) =>

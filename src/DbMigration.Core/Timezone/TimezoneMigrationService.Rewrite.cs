@@ -173,6 +173,8 @@ public sealed partial class TimezoneMigrationService
         // A value left NULL in the page keeps the row's own.
         var assignments = columns.Select((c, i) => $"{context.Quote(c.Column)} = COALESCE(dbm_new.v{i}, {{0}}{context.Quote(c.Column)})").ToList();
         var tableName = plan.Table.ToString();
+        // MySQL: the columns assigned from dbm_new, and the ON UPDATE columns set to themselves so they keep their values.
+        var mySqlSet = string.Join(", ", assignments.Select(a => "dbm_t." + string.Format(CultureInfo.InvariantCulture, a, "dbm_t.")).Concat(keep.Select(c => $"dbm_t.{c} = dbm_t.{c}")));
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         if (context.Provider.Engine == DatabaseEngine.PostgreSql)
         {
@@ -226,8 +228,7 @@ public sealed partial class TimezoneMigrationService
                 await fill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            var set = string.Join(", ", assignments.Select(a => "dbm_t." + string.Format(CultureInfo.InvariantCulture, a, "dbm_t.")));
-            await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN {MySqlPageTable} dbm_new ON dbm_t.{key} = dbm_new.k SET {set}{string.Concat(keep.Select(c => $", dbm_t.{c} = dbm_t.{c}"))}", transaction, 0))
+            await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN {MySqlPageTable} dbm_new ON dbm_t.{key} = dbm_new.k SET {mySqlSet}", transaction, 0))
             {
                 await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -244,11 +245,10 @@ public sealed partial class TimezoneMigrationService
         {
             // Without the privilege to create a temporary table: a few multi-row statements per page instead of two
             // round trips per row.
-            var set = string.Join(", ", assignments.Select(a => "dbm_t." + string.Format(CultureInfo.InvariantCulture, a, "dbm_t.")));
             foreach (var chunk in updates.Chunk(1000))
             {
                 var values = string.Join(" UNION ALL ", chunk.Select((_, r) => $"SELECT @k{r} AS k, {string.Join(", ", columns.Select((_, i) => $"@v{r}_{i} AS v{i}"))}"));
-                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET {set}{string.Concat(keep.Select(c => $", dbm_t.{c} = dbm_t.{c}"))}", transaction, 0))
+                await using (var update = connection.CreateCommand($"UPDATE {table} dbm_t JOIN ({values}) dbm_new ON dbm_t.{key} = dbm_new.k SET {mySqlSet}", transaction, 0))
                 {
                     for (var r = 0; r < chunk.Length; r++)
                     {

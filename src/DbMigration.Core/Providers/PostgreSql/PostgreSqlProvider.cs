@@ -43,15 +43,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
             : connection.ExecuteAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SET lock_timeout = {(long)Math.Ceiling(wait.TotalMilliseconds)}"), cancellationToken);
 
     // 55P03 lock_not_available: lock_timeout, or NOWAIT.
-    public bool IsLockWaitTimeout(Exception error) => Causes(error).Any(e => e is PostgresException { SqlState: "55P03" });
-
-    private static IEnumerable<Exception> Causes(Exception? error)
-    {
-        for (; error is not null; error = error.InnerException)
-        {
-            yield return error;
-        }
-    }
+    public bool IsLockWaitTimeout(Exception error) => FindInner<PostgresException>(error) is { SqlState: "55P03" };
 
     public string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 

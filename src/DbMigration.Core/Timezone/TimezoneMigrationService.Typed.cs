@@ -560,16 +560,18 @@ public sealed partial class TimezoneMigrationService
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync($"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", cancellationToken, transaction).ConfigureAwait(false);
 
-        // Columns already back to timestamp (an undo that committed before a crash) are left alone.
+        // Columns already back to timestamp (an undo that committed before a crash) are left alone. The type comes
+        // from the column's own modifier: information_schema reports a plain timestamp's precision as 6, which
+        // would come back as timestamp(6).
         var pending = new List<(RunColumn Column, string Type)>();
         foreach (var column in columns)
         {
-            await using var lookup = connection.CreateCommand("SELECT data_type, datetime_precision FROM information_schema.columns WHERE table_schema || '.' || table_name = @t AND column_name = @c", transaction);
-            lookup.AddParameter("@t", column.Table).AddParameter("@c", column.Column);
-            await using var reader = await lookup.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetString(0) == "timestamp with time zone")
+            await using var lookup = connection.CreateCommand("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = @t::regclass AND attname = @c AND attnum > 0 AND NOT attisdropped", transaction);
+            lookup.AddParameter("@t", table).AddParameter("@c", column.Column);
+            var type = await lookup.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+            if (type is not null && type.StartsWith("timestamp", StringComparison.Ordinal) && type.EndsWith(" with time zone", StringComparison.Ordinal))
             {
-                pending.Add((column, reader.IsDBNull(1) ? "timestamp" : $"timestamp({reader.GetValue(1)})"));
+                pending.Add((column, type[..^" with time zone".Length]));
             }
         }
 

@@ -1586,6 +1586,29 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public async Task Undo_gives_each_column_back_its_declared_type_and_precision()
+    {
+        // A plain `timestamp` came back as `timestamp(6)`: the same values, but a schema diff against the original.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE shifts (id INTEGER PRIMARY KEY, started timestamp NOT NULL, ended timestamp(0), logged timestamp(3));
+            INSERT INTO shifts VALUES (1, '2024-07-01 12:00:00.123456', '2024-07-01 20:00:00', '2024-07-01 20:00:01.5');
+            """);
+        string Types() => string.Join("|", Query(target, "SELECT attname || ' ' || format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'shifts'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum").Select(r => (string)r[0]!));
+        string Rows() => string.Join("|", Query(target, "SELECT started::text, ended::text, logged::text FROM shifts").Select(r => string.Join(",", r.Values)));
+        var types = Types();
+        var rows = Rows();
+        Assert.Equal("id integer|started timestamp without time zone|ended timestamp(0) without time zone|logged timestamp(3) without time zone", types);
+
+        var result = Run(target);
+        Assert.Equal("id integer|started timestamp with time zone|ended timestamp(0) with time zone|logged timestamp(3) with time zone", Types());
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(types, Types());
+        Assert.Equal(rows, Rows());
+    }
+
+    [Fact]
     public async Task A_partitioned_table_is_converted_through_its_parent_and_undone_exactly()
     {
         // Discovery lists the partitions as tables too; converting them again after their parent failed the run.

@@ -163,7 +163,11 @@ public sealed record BackupInfo
 }
 
 /// <summary>One check made by Test-DatabaseBackup.</summary>
-public sealed record BackupCheck(string Name, bool Passed, string Message);
+public sealed record BackupCheck(string Name, bool Passed, string Message)
+{
+    /// <summary>How Format-List shows it inside a verification: a line, as the timezone validation's checks read.</summary>
+    public override string ToString() => $"{(Passed ? "ok" : "FAILED")}: {Message}";
+}
 
 /// <summary>The outcome of Test-DatabaseBackup for one backup.</summary>
 public sealed record BackupVerification

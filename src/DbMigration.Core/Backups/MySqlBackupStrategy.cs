@@ -93,9 +93,11 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         // A plain START TRANSACTION takes its snapshot at the first read, which would come after the release.
         await connection.ExecuteAsync("START TRANSACTION WITH CONSISTENT SNAPSHOT", cancellationToken, transaction).ConfigureAwait(false);
         progress.Verbose($"Running {dumpTool} --single-transaction.");
+        // Without LOCK TABLES around each table's rows: a table whose default draws on a sequence cannot load under
+        // them ("was not locked with LOCK TABLES"), and InnoDB gains nothing from them.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var dump = ExternalTool.RunAsync(dumpTool,
-            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
+            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--skip-add-locks", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
             Environment(source), null, null, stop.Token).StopOnFailure(stop);
         try
         {
@@ -239,6 +241,23 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await connection.ExecuteAsync($"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(scratch.Database!)}", cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// What the swap moves: base tables, and MariaDB's sequences, which are tables to RENAME TABLE (a sequence left
+    /// behind would be dropped with the restored copy, and a table's NEXTVAL default would then fail).
+    /// </summary>
+    private static async Task<List<string>> TablesAndSequencesAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var names = new List<string>();
+        await using var command = connection.CreateCommand("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE') ORDER BY TABLE_NAME");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
+
     /// <summary>A dropped database is created again, with the restored copy's character set, for its objects to move into.</summary>
     private async Task CreateIfMissingAsync(DatabaseTarget target, DatabaseTarget restored, CancellationToken cancellationToken)
     {
@@ -274,10 +293,10 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backupId);
         await CreateIfMissingAsync(target, restored, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        var current = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name.Name).ToList();
+        var current = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);
         var currentObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
         await connection.ChangeDatabaseAsync(restored.Database!, cancellationToken).ConfigureAwait(false);
-        var incoming = (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name.Name).ToList();
+        var incoming = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);
         var incomingObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
 
         // RENAME TABLE cannot move a table with triggers to another database: drop them first (the restored ones
@@ -294,7 +313,8 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             await connection.ExecuteAsync($"DROP TRIGGER {Q(target.Database!, trigger.Name)}", cancellationToken).ConfigureAwait(false);
         }
 
-        // One RENAME TABLE moves every table at once: MySQL applies it atomically, so a failure changes no table.
+        // One RENAME TABLE moves every table and sequence at once: MySQL applies it atomically, so a failure changes
+        // no table.
         await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
         var moves = current.Select(t => $"{Q(target.Database!, t)} TO {Q(old, t)}")
             .Concat(incoming.Select(t => $"{Q(restored.Database!, t)} TO {Q(target.Database!, t)}"));

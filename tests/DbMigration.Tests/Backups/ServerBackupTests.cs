@@ -645,6 +645,37 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         Assert.Equal("3", Convert.ToString(Query(target, "SELECT COUNT(*) FROM child").Single()[0], CultureInfo.InvariantCulture));
     }
 
+    [Fact]
+    public async Task A_restore_brings_back_the_backups_sequences_at_their_values_and_tables_drawing_on_them_still_insert()
+    {
+        // The swap moved base tables only: a sequence in the backup was dropped with the scratch database.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE SEQUENCE order_numbers START WITH 100 NOCACHE;
+            CREATE TABLE orders (id INT PRIMARY KEY DEFAULT NEXTVAL(order_numbers), item VARCHAR(20) NOT NULL);
+            INSERT INTO orders (item) VALUES ('a'), ('b');
+            """);
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+        // What the change being rolled back did: rows drew numbers, the sequence moved on, another one appeared.
+        Query(target, "INSERT INTO orders (item) VALUES ('c'), ('d'); CREATE SEQUENCE scratch_numbers");
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.True(Assert.Single(restore.ObjectsOf<RestoreResult>()).RowCountsMatch);
+
+        Assert.Equal("order_numbers", string.Join(",", Query(target, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SEQUENCE' ORDER BY 1").Select(r => r[0])));
+        Query(target, "INSERT INTO orders (item) VALUES ('e')");
+        Assert.Equal("100:a|101:b|102:e", string.Join("|", Query(target, "SELECT id, item FROM orders ORDER BY id").Select(r => $"{r[0]}:{r[1]}")));
+        // The default names the sequence in this database, not the scratch database it was restored into.
+        var create = (string)Query(target, "SHOW CREATE TABLE orders").Single()[1]!;
+        Assert.DoesNotContain("dbm_", create, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(BackupDumpMethod.EngineTool)]
     [InlineData(BackupDumpMethod.BuiltIn)]

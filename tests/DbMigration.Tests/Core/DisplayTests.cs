@@ -15,6 +15,8 @@ public sealed class DisplayTests
         var at = new DateTimeOffset(2026, 12, 7, 0, 37, 30, TimeSpan.Zero);
         Assert.Equal("Passed (2026-12-07 00:37:30Z)", new BackupVerificationState(VerificationStatus.Passed, at, "all checks passed").ToString());
         Assert.Equal("Failed (2026-12-07 00:37:30Z): checksum mismatch", new BackupVerificationState(VerificationStatus.Failed, at, "checksum mismatch").ToString());
+        Assert.Equal("ok: database.pgdump: 7706 bytes, SHA-256 matches.", new BackupCheck("Checksum database.pgdump", true, "database.pgdump: 7706 bytes, SHA-256 matches.").ToString());
+        Assert.Equal("FAILED: 2 of 3 tables differ.", new BackupCheck("Content", false, "2 of 3 tables differ.").ToString());
     }
 
     [Fact]

@@ -295,9 +295,11 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);
         var currentObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
+        var currentEvents = await MySqlLogicalDump.ReadEventsAsync(provider, connection, cancellationToken).ConfigureAwait(false);
         await connection.ChangeDatabaseAsync(restored.Database!, cancellationToken).ConfigureAwait(false);
         var incoming = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);
         var incomingObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
+        var incomingEvents = await MySqlLogicalDump.ReadEventsAsync(provider, connection, cancellationToken).ConfigureAwait(false);
 
         // RENAME TABLE cannot move a table with triggers to another database: drop them first (the restored ones
         // are recreated below, the current ones go with the old tables).
@@ -336,6 +338,14 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
 
         await MySqlLogicalDump.CreateObjectsAsync(connection, incomingObjects, cancellationToken).ConfigureAwait(false);
+
+        // Events belong to a database, not to a table, so they stay behind in a RENAME TABLE like views do.
+        foreach (var item in currentEvents)
+        {
+            await connection.ExecuteAsync($"DROP EVENT IF EXISTS {Q(target.Database!, item.Name)}", cancellationToken).ConfigureAwait(false);
+        }
+
+        await MySqlLogicalDump.CreateEventsAsync(connection, incomingEvents, cancellationToken).ConfigureAwait(false);
         foreach (var setting in copy.DatabaseSettings)
         {
             try

@@ -282,6 +282,40 @@ internal static class MySqlLogicalDump
         return objects;
     }
 
+    /// <summary>An event as SHOW CREATE EVENT gives it, with the sql_mode and time zone its schedule and body were written under.</summary>
+    internal sealed record EventDefinition(string Name, string SqlMode, string TimeZone, string Create);
+
+    /// <summary>The events of the connection's database (the built-in dump refuses them; a restore carries them over).</summary>
+    internal static async Task<List<EventDefinition>> ReadEventsAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
+    {
+        var events = new List<EventDefinition>();
+        foreach (var name in await Rows(connection, null, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME", cancellationToken).ConfigureAwait(false))
+        {
+            var create = (await Rows(connection, null, "SHOW CREATE EVENT " + provider.QuoteIdentifier((string)name[0]!), cancellationToken).ConfigureAwait(false)).Single();
+            events.Add(new EventDefinition((string)name[0]!, (string)create[1]!, (string)create[2]!, (string)create[3]!));
+        }
+
+        return events;
+    }
+
+    /// <summary>Creates events on the connection's database, each under the sql_mode and time zone it was defined with.</summary>
+    internal static async Task CreateEventsAsync(DbConnection connection, IReadOnlyList<EventDefinition> events, CancellationToken cancellationToken)
+    {
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.time_zone", cancellationToken).ConfigureAwait(false)).Single();
+        foreach (var item in events)
+        {
+            await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(item.SqlMode)}, time_zone = {Quote(item.TimeZone)}", cancellationToken).ConfigureAwait(false);
+            await connection.ExecuteAsync(item.Create, cancellationToken).ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(Convert.ToString(session[0], CultureInfo.InvariantCulture)!)}, time_zone = {Quote(Convert.ToString(session[1], CultureInfo.InvariantCulture)!)}", cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Creates objects read by <see cref="ReadObjectsAsync"/> on <paramref name="connection"/>'s database, each under its own sql_mode.</summary>
     internal static async Task CreateObjectsAsync(DbConnection connection, IEnumerable<SchemaObject> objects, CancellationToken cancellationToken)
     {

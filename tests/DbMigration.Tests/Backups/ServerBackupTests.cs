@@ -676,6 +676,33 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         Assert.DoesNotContain("dbm_", create, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_restore_brings_back_the_backups_events_as_they_were_and_removes_events_created_since()
+    {
+        // Events were left out of the swap: the backup's were dropped with the restored copy, and the current ones stayed.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE audit (id INT PRIMARY KEY, at DATETIME NOT NULL);
+            CREATE EVENT purge_audit ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00' ON COMPLETION PRESERVE DISABLE COMMENT 'nightly' DO DELETE FROM audit WHERE at < NOW() - INTERVAL 30 DAY;
+            CREATE EVENT rotate_audit ON SCHEDULE EVERY 1 WEEK STARTS '2030-01-06 04:00:00' DISABLE DO DELETE FROM audit WHERE id < 0;
+            """);
+        const string events = "SELECT EVENT_NAME, INTERVAL_VALUE, INTERVAL_FIELD, CAST(STARTS AS CHAR), STATUS, ON_COMPLETION, EVENT_COMMENT, TIME_ZONE, EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME";
+        string Events() => string.Join("\n", Query(target, events).Select(r => string.Join("|", r.Values)));
+        var before = Events();
+        Assert.Contains("purge_audit|1|DAY|2030-01-01 03:00:00|DISABLED|PRESERVE|nightly", before, StringComparison.Ordinal);
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        Query(target, "DROP EVENT purge_audit; ALTER EVENT rotate_audit ON SCHEDULE EVERY 2 HOUR; CREATE EVENT added_since ON SCHEDULE EVERY 1 HOUR DISABLE DO DELETE FROM audit WHERE id < 0");
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(before, Events());
+    }
+
     [Theory]
     [InlineData(BackupDumpMethod.EngineTool)]
     [InlineData(BackupDumpMethod.BuiltIn)]

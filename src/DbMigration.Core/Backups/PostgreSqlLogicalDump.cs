@@ -672,6 +672,8 @@ internal static class PostgreSqlLogicalDump
             WHERE r.rulename <> '_RETURN' AND {UserSchemas}
             UNION ALL
             SELECT 'row-level security policy ' || p.polname FROM pg_policy p
+            UNION ALL
+            SELECT count(*) || ' large object(s)' FROM pg_largeobject_metadata HAVING count(*) > 0
             """, cancellationToken).ConfigureAwait(false);
         if (found.Count > 0)
         {

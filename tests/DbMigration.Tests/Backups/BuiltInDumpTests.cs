@@ -223,6 +223,18 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         """;
 
     [Fact]
+    public async Task Large_objects_are_refused_by_count_rather_than_left_out()
+    {
+        // The built-in dump copied the oid column but not the objects: verified, then restored without their bytes.
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target, "CREATE TABLE docs (id integer PRIMARY KEY, body oid)", "INSERT INTO docs VALUES (1, lo_from_bytea(0, 'hello'::bytea)), (2, lo_from_bytea(0, '\\x00ff'::bytea))");
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
+        Assert.Contains("2 large object(s)", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
     public async Task Comments_on_every_kind_of_object_survive_the_built_in_dump()
     {
         var target = await server.CreateDatabaseAsync();

@@ -179,6 +179,11 @@ internal static class PostgreSqlLogicalDump
             script.Statement(statement);
         }
 
+        foreach (var statement in await Strings(npgsql, transaction, TableSettings, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
         foreach (var statement in await ViewsInDependencyOrderAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
@@ -535,7 +540,40 @@ internal static class PostgreSqlLogicalDump
         return characters;
     }
 
+    /// <summary>
+    /// What a table's definition leaves out and a restore must keep: per-column statistics targets and storage, the
+    /// replica identity (logical replication needs it), the index CLUSTER uses, and extended statistics.
+    /// </summary>
+    private static readonly string TableSettings = $"""
+        SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET STATISTICS %s', n.nspname, c.relname, a.attname, a.attstattarget)
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget >= 0
+        UNION ALL
+        SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET STORAGE %s', n.nspname, c.relname, a.attname,
+                      CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END)
+        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND a.attnum > 0 AND NOT a.attisdropped AND a.attstorage <> t.typstorage
+        UNION ALL
+        SELECT format('ALTER TABLE ONLY %I.%I REPLICA IDENTITY %s', n.nspname, c.relname, CASE c.relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND c.relreplident IN ('f', 'n')
+        UNION ALL
+        SELECT format('ALTER TABLE ONLY %I.%I REPLICA IDENTITY USING INDEX %I', n.nspname, c.relname, x.relname)
+        FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND i.indisreplident AND c.relreplident = 'i'
+        UNION ALL
+        SELECT format('ALTER TABLE ONLY %I.%I CLUSTER ON %I', n.nspname, c.relname, x.relname)
+        FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND i.indisclustered
+        UNION ALL
+        SELECT pg_get_statisticsobjdef(s.oid) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+        WHERE {UserSchemas} AND {NotFromExtension("s.oid")}
+        """;
+
     private sealed record DumpTable(string Name, string CreateSql, string CopyColumns);
+
+    /// <summary>A relation's storage options (fillfactor, autovacuum, a view's security_barrier and check_option) as a WITH clause, or ''.</summary>
+    private const string WithOptions = "COALESCE(' WITH (' || (SELECT string_agg(quote_ident(split_part(o, '=', 1)) || ' = ' || quote_literal(substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(c.reloptions) o) || ')', '')";
 
     private static async Task<List<DumpTable>> TablesAsync(NpgsqlConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
     {
@@ -547,7 +585,8 @@ internal static class PostgreSqlLogicalDump
                    CASE WHEN a.attidentity IN ('a', 'd') THEN (
                         SELECT format(' (SEQUENCE NAME %s INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s%s)', q.name, s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END)
                         FROM (SELECT pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) AS name) q
-                        JOIN pg_sequence s ON s.seqrelid = q.name::regclass) END
+                        JOIN pg_sequence s ON s.seqrelid = q.name::regclass) END,
+                   {WithOptions}
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -600,7 +639,7 @@ internal static class PostgreSqlLogicalDump
             }
 
             var unlogged = (bool)first[2]! ? "UNLOGGED " : string.Empty;
-            tables.Add(new DumpTable(name, $"CREATE {unlogged}TABLE {name} (\n    {string.Join(",\n    ", definitions)}\n)", string.Join(", ", copyColumns)));
+            tables.Add(new DumpTable(name, $"CREATE {unlogged}TABLE {name} (\n    {string.Join(",\n    ", definitions)}\n){first[11]}", string.Join(", ", copyColumns)));
         }
 
         return tables;
@@ -610,7 +649,7 @@ internal static class PostgreSqlLogicalDump
     private static async Task<List<string>> ViewsInDependencyOrderAsync(NpgsqlConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
     {
         var views = (await Rows(connection, transaction, $"""
-            SELECT c.oid::bigint, format('CREATE VIEW %I.%I AS ', n.nspname, c.relname) || pg_get_viewdef(c.oid)
+            SELECT c.oid::bigint, format('CREATE VIEW %I.%I', n.nspname, c.relname) || {WithOptions} || ' AS ' || pg_get_viewdef(c.oid)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'v' AND {UserSchemas} AND {NotFromExtension("c.oid")} ORDER BY c.oid
             """, cancellationToken).ConfigureAwait(false)).ToDictionary(r => (long)r[0]!, r => (string)r[1]!);

@@ -713,6 +713,22 @@ internal static class PostgreSqlLogicalDump
             SELECT 'row-level security policy ' || p.polname FROM pg_policy p
             UNION ALL
             SELECT count(*) || ' large object(s)' FROM pg_largeobject_metadata HAVING count(*) > 0
+            UNION ALL
+            SELECT 'publication ' || p.pubname FROM pg_publication p
+            UNION ALL
+            SELECT 'event trigger ' || t.evtname FROM pg_event_trigger t WHERE {NotFromExtension("t.oid")}
+            UNION ALL
+            SELECT 'collation ' || format('%I.%I', n.nspname, co.collname) FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE {UserSchemas} AND {NotFromExtension("co.oid")}
+            UNION ALL
+            SELECT 'text search configuration ' || format('%I.%I', n.nspname, t.cfgname) FROM pg_ts_config t JOIN pg_namespace n ON n.oid = t.cfgnamespace WHERE {UserSchemas} AND {NotFromExtension("t.oid")}
+            UNION ALL
+            SELECT 'text search dictionary ' || format('%I.%I', n.nspname, t.dictname) FROM pg_ts_dict t JOIN pg_namespace n ON n.oid = t.dictnamespace WHERE {UserSchemas} AND {NotFromExtension("t.oid")}
+            UNION ALL
+            SELECT 'operator ' || format('%I.%s', n.nspname, o.oprname) FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE {UserSchemas} AND {NotFromExtension("o.oid")}
+            UNION ALL
+            SELECT 'cast ' || format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL) FROM pg_cast c WHERE c.oid >= 16384 AND {NotFromExtension("c.oid")}
+            UNION ALL
+            SELECT 'foreign server ' || s.srvname FROM pg_foreign_server s WHERE {NotFromExtension("s.oid")}
             """, cancellationToken).ConfigureAwait(false);
         if (found.Count > 0)
         {

@@ -271,6 +271,41 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
     }
 
     [Fact]
+    public async Task Publications_event_triggers_collations_text_search_operators_and_casts_are_refused_by_name()
+    {
+        // None of these was dumped or refused: a backup verified, and its restore came back without them.
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            "CREATE TABLE item (id integer PRIMARY KEY, name text)",
+            "CREATE PUBLICATION item_changes FOR TABLE item",
+            "CREATE FUNCTION no_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'drop'; END$$",
+            "CREATE EVENT TRIGGER watch_drops ON sql_drop EXECUTE FUNCTION no_drops()",
+            "CREATE COLLATION german_phonebook (provider = icu, locale = 'de-u-co-phonebk')",
+            "CREATE TEXT SEARCH CONFIGURATION simple_names (COPY = simple)",
+            "CREATE FUNCTION text_eq_ci(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT lower($1) = lower($2)'",
+            "CREATE OPERATOR ==~ (LEFTARG = text, RIGHTARG = text, FUNCTION = text_eq_ci)",
+            "CREATE DOMAIN code AS text",
+            "CREATE FUNCTION code_of(integer) RETURNS code LANGUAGE sql IMMUTABLE AS 'SELECT $1::text::code'",
+            "CREATE CAST (integer AS code) WITH FUNCTION code_of(integer)");
+        try
+        {
+            var ex = await Assert.ThrowsAsync<DbMigrationException>(() => new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None));
+            Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
+            foreach (var named in new[] { "publication item_changes", "event trigger watch_drops", "collation public.german_phonebook", "text search configuration public.simple_names", "operator public.==~", "cast integer AS public.code" })
+            {
+                Assert.Contains(named, ex.Message, StringComparison.Ordinal);
+            }
+
+            Assert.Empty(new BackupRepository(Repository).List());
+        }
+        finally
+        {
+            // An event trigger fires for the whole database; the server's other tests drop databases of their own.
+            await ExecuteAsync(target, "DROP EVENT TRIGGER watch_drops");
+        }
+    }
+
+    [Fact]
     public async Task Large_objects_are_refused_by_count_rather_than_left_out()
     {
         // The built-in dump copied the oid column but not the objects: verified, then restored without their bytes.

@@ -37,6 +37,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await using var connection = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var server = await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false);
         var names = dumpTool is null ? [] : (await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false)).Select(t => t.Name).ToList();
+        var historyArguments = dumpTool is null ? [] : await HistoryArgumentsAsync(dumpTool, connection, progress, cancellationToken).ConfigureAwait(false);
         if (dumpTool is not null)
         {
             // The snapshot is started inside the transaction below, where only the session's isolation level applies.
@@ -54,7 +55,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
         else
         {
-            tables = await DumpBesideHashesAsync(dumpTool, source, rawPath, names, connection, transaction, progress, cancellationToken).ConfigureAwait(false);
+            tables = await DumpBesideHashesAsync(dumpTool, source, rawPath, names, historyArguments, connection, transaction, progress, cancellationToken).ConfigureAwait(false);
 
             // A dump of one database carries no CREATE DATABASE: its defaults go last, applying to the database loaded into.
             if (await MySqlLogicalDump.DefaultsStatementAsync(connection, transaction, cancellationToken).ConfigureAwait(false) is { } defaults)
@@ -85,7 +86,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     /// apart, with a warning: rows changed in that moment fail verification, safely.
     /// </summary>
     private async Task<IReadOnlyList<TableSnapshot>> DumpBesideHashesAsync(string dumpTool, DatabaseTarget source, string rawPath, IReadOnlyList<TableName> names,
-        DbConnection connection, DbTransaction transaction, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+        IReadOnlyList<string> extraArguments, DbConnection connection, DbTransaction transaction, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         await using var holder = await provider.OpenConnectionAsync(source, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var held = await HoldTablesAsync(holder, names, progress, cancellationToken).ConfigureAwait(false);
@@ -97,7 +98,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         // them ("was not locked with LOCK TABLES"), and InnoDB gains nothing from them.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var dump = ExternalTool.RunAsync(dumpTool,
-            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--skip-add-locks", "--default-character-set=utf8mb4", "--no-tablespaces", "--result-file=" + rawPath, source.Database!],
+            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--skip-add-locks", "--default-character-set=utf8mb4", "--no-tablespaces", .. extraArguments, "--result-file=" + rawPath, source.Database!],
             Environment(source), null, null, stop.Token).StopOnFailure(stop);
         try
         {
@@ -242,13 +243,67 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     }
 
     /// <summary>
+    /// System-versioned tables keep their history only with --dump-history (MariaDB 10.11's tools), which covers
+    /// timestamp-based history and fails the whole dump on a transaction-precise table. Where it cannot be used, the
+    /// backup holds current rows only, and a warning names the tables.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> HistoryArgumentsAsync(string dumpTool, DbConnection connection, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var versioned = (await connection.ReadRowsAsync("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_NAME", null, cancellationToken).ConfigureAwait(false))
+            .Select(r => (string)r[0]!).ToList();
+        if (versioned.Count == 0)
+        {
+            return [];
+        }
+
+        var transactionPrecise = new List<string>();
+        foreach (var table in versioned)
+        {
+            var create = Convert.ToString((await connection.ReadRowsAsync("SHOW CREATE TABLE `" + table.Replace("`", "``", StringComparison.Ordinal) + "`", null, cancellationToken).ConfigureAwait(false)).Single()[1], CultureInfo.InvariantCulture) ?? string.Empty;
+            if (System.Text.RegularExpressions.Regex.IsMatch(create, @"bigint(\(\d+\))? unsigned\b[^,]*\bAS ROW START", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)))
+            {
+                transactionPrecise.Add(table);
+            }
+        }
+
+        string? reason = transactionPrecise.Count > 0
+            ? $"{string.Join(", ", transactionPrecise)} keep{(transactionPrecise.Count == 1 ? "s" : string.Empty)} transaction-precise history, which {Path.GetFileName(dumpTool)} cannot write"
+            : !await SupportsDumpHistoryAsync(dumpTool, cancellationToken).ConfigureAwait(false)
+                ? $"{Path.GetFileName(dumpTool)} has no --dump-history (MariaDB 10.11 or later has)"
+                : null;
+        if (reason is null)
+        {
+            return ["--dump-history"];
+        }
+
+        progress.Warning($"The system-versioned table(s) {string.Join(", ", versioned)} are backed up with their current rows only, without their history: {reason}.");
+        return [];
+    }
+
+    private static async Task<bool> SupportsDumpHistoryAsync(string dumpTool, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ExternalTool.RunReadingAsync(dumpTool, ["--no-defaults", "--help"], new Dictionary<string, string?>(), async output =>
+            {
+                using var reader = new StreamReader(output, leaveOpen: true);
+                return (await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false)).Contains("--dump-history", StringComparison.Ordinal);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbMigrationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// What the swap moves: base tables, and MariaDB's sequences, which are tables to RENAME TABLE (a sequence left
     /// behind would be dropped with the restored copy, and a table's NEXTVAL default would then fail).
     /// </summary>
     private static async Task<List<string>> TablesAndSequencesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var names = new List<string>();
-        await using var command = connection.CreateCommand("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE') ORDER BY TABLE_NAME");
+        await using var command = connection.CreateCommand("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') ORDER BY TABLE_NAME");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

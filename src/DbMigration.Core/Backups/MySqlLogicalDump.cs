@@ -379,6 +379,8 @@ internal static class MySqlLogicalDump
             SELECT CONCAT('sequence ', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SEQUENCE'
             UNION ALL
             SELECT CONCAT('event ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()
+            UNION ALL
+            SELECT CONCAT('system-versioned table ', TABLE_NAME, ' (its history)') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED'
             """, cancellationToken).ConfigureAwait(false)).Select(r => (string)r[0]!).ToList();
         if (found.Count > 0)
         {

@@ -881,6 +881,16 @@ public sealed partial class TimezoneMigrationService
         }
 
         chosen.RemoveAll(c => Excluded(request, c.Table, c.Column));
+        if (engine == DatabaseEngine.MySql && chosen.Count > 0)
+        {
+            var versioned = (await connection.ReadRowsAsync("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED'", null, cancellationToken).ConfigureAwait(false))
+                .Select(r => (string)r[0]!).ToHashSet(StringComparer.Ordinal);
+            foreach (var table in chosen.Select(c => c.Table.Name).Distinct().Where(versioned.Contains))
+            {
+                progress.Warning($"{table} is system-versioned: the run converts its current rows, and its history keeps every earlier version as it was, in local time (the conversion and any undo add versions of their own).");
+            }
+        }
+
         foreach (var column in chosen)
         {
             progress.Verbose($"{column.Name}: {column.Reason}.");

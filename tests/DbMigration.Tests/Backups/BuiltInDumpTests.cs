@@ -538,6 +538,17 @@ public sealed class MariaDbBuiltInDumpTests(MariaDbServer server) : BuiltInDumpT
 
     protected override (string Sql, string Named) Unsupported => ("CREATE SEQUENCE ticket_no", "sequence ticket_no");
 
+    [Fact]
+    public async Task A_system_versioned_table_is_refused_rather_than_dumped_without_its_history()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target, "CREATE TABLE price (id INT PRIMARY KEY, amount INT) WITH SYSTEM VERSIONING", "INSERT INTO price VALUES (1, 10)", "UPDATE price SET amount = 11");
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None));
+        Assert.Equal(ErrorIds.BackupToolFailed, ex.ErrorId);
+        Assert.Contains("system-versioned table price", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(new BackupRepository(Repository).List());
+    }
+
     protected override IReadOnlyList<string> Schema =>
     [
         "CREATE TABLE category (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL UNIQUE)",

@@ -677,6 +677,56 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
     }
 
     [Fact]
+    public async Task A_system_versioned_tables_history_is_backed_up_and_restored_with_its_current_rows()
+    {
+        // mariadb-dump writes current rows only unless told otherwise: the restore lost every earlier version.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE price (id INT PRIMARY KEY, amount INT NOT NULL) WITH SYSTEM VERSIONING");
+        Query(target, "INSERT INTO price VALUES (1, 10), (2, 20)");
+        Query(target, "UPDATE price SET amount = 11 WHERE id = 1");
+        Query(target, "DELETE FROM price WHERE id = 2");
+        const string history = "SELECT id, amount, CAST(row_start AS CHAR), CAST(row_end AS CHAR) FROM price FOR SYSTEM_TIME ALL ORDER BY row_start, id";
+        string History() => string.Join("|", Query(target, history).Select(r => string.Join(",", r.Values)));
+        var before = History();
+        Assert.Equal(3, before.Split('|').Length);
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Empty(host.Warnings);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+        Query(target, "UPDATE price SET amount = 12 WHERE id = 1");
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(before, History());
+    }
+
+    [Fact]
+    public async Task A_transaction_precise_history_that_mariadb_dump_cannot_carry_is_named_in_a_warning()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE ledger (id INT PRIMARY KEY, amount INT NOT NULL,
+                trx_start BIGINT UNSIGNED GENERATED ALWAYS AS ROW START INVISIBLE, trx_end BIGINT UNSIGNED GENERATED ALWAYS AS ROW END INVISIBLE,
+                PERIOD FOR SYSTEM_TIME (trx_start, trx_end)) ENGINE = InnoDB WITH SYSTEM VERSIONING;
+            CREATE TABLE price (id INT PRIMARY KEY, amount INT NOT NULL) WITH SYSTEM VERSIONING;
+            INSERT INTO ledger VALUES (1, 5); INSERT INTO price VALUES (1, 10);
+            """);
+        Query(target, "UPDATE ledger SET amount = 6");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var warning = Assert.Single(host.Warnings);
+        Assert.Contains("ledger", warning, StringComparison.Ordinal);
+        Assert.Contains("price", warning, StringComparison.Ordinal);
+        Assert.Contains("current rows only", warning, StringComparison.Ordinal);
+        Assert.Equal(VerificationStatus.Passed, Assert.Single(host.ObjectsOf<BackupInfo>()).Verification.Status);
+    }
+
+    [Fact]
     public async Task A_restore_brings_back_the_backups_events_as_they_were_and_removes_events_created_since()
     {
         // Events were left out of the swap: the backup's were dropped with the restored copy, and the current ones stayed.

@@ -1810,6 +1810,29 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     }
 
     [Fact]
+    public async Task A_system_versioned_table_is_converted_and_undone_with_a_warning_that_its_history_stays_local()
+    {
+        // Discovery listed base tables only: a versioned table's local times were silently left as they were.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE visit (id INT PRIMARY KEY, at DATETIME NOT NULL, note TEXT) WITH SYSTEM VERSIONING");
+        Query(target, "INSERT INTO visit VALUES (1, '2024-07-01 12:00:00', 'a'), (2, '2024-01-15 08:00:00', 'b')");
+
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.Equal(["visit.at"], result.Columns.Select(c => $"{c.Table}.{c.Column}"));
+        Assert.True(result.Validation!.Passed);
+        Assert.Contains(host.Warnings, w => w.Contains("visit is system-versioned", StringComparison.Ordinal) && w.Contains("history", StringComparison.Ordinal));
+        Assert.Equal(["2024-07-01 16:00:00", "2024-01-15 13:00:00"], Query(target, "SELECT CAST(at AS CHAR) FROM visit ORDER BY id").Select(r => (string)r[0]!));
+        // The history keeps the local originals as earlier versions.
+        Assert.Equal(2L, Convert.ToInt64(Query(target, "SELECT COUNT(*) FROM visit FOR SYSTEM_TIME ALL WHERE CAST(at AS CHAR) IN ('2024-07-01 12:00:00', '2024-01-15 08:00:00')").Single()[0], CultureInfo.InvariantCulture));
+
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal(["2024-07-01 12:00:00", "2024-01-15 08:00:00"], Query(target, "SELECT CAST(at AS CHAR) FROM visit ORDER BY id").Select(r => (string)r[0]!));
+    }
+
+    [Fact]
     public async Task A_unique_index_hit_while_converting_in_place_is_named_and_undo_restores_the_rows()
     {
         // Hourly readings, unique per sensor: shifting 01:00 by four hours lands on 05:00 before that row moved.

@@ -256,6 +256,10 @@ internal sealed class MySqlProvider : IDatabaseProvider
             ORDER BY 1, 3, 2
             """, cancellationToken);
 
+    /// <summary>
+    /// Base and system-versioned tables. A versioned table's period columns are the server's to write (a restore gives
+    /// transaction-precise ones new values), so they are left out like its implicit ones are.
+    /// </summary>
     public async Task<IReadOnlyList<TableSchema>> GetTablesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var columns = new Dictionary<string, List<ColumnSchema>>(StringComparer.Ordinal);
@@ -264,7 +268,8 @@ internal sealed class MySqlProvider : IDatabaseProvider
             SELECT c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.COLUMN_KEY
             FROM information_schema.COLUMNS c
             JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
-            WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
+            WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
+              AND COALESCE(c.GENERATION_EXPRESSION, '') NOT IN ('ROW START', 'ROW END')
             ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION
             """))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))

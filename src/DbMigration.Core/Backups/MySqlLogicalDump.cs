@@ -106,14 +106,24 @@ internal static class MySqlLogicalDump
 
         foreach (var item in await ReadObjectsAsync(provider, connection, transaction, cancellationToken).ConfigureAwait(false))
         {
-            if (item.SqlMode is null)
-            {
-                script.Statement(item.Create);
-            }
-            else
+            if (item.SqlMode is not null)
             {
                 script.Statement($"SET SESSION sql_mode = {Quote(item.SqlMode)}");
-                script.Statement(item.Create);
+            }
+
+            if (item.ClientSetting is { } client)
+            {
+                script.Statement(client);
+            }
+
+            script.Statement(item.Create);
+            if (item.ClientSetting is not null)
+            {
+                script.Statement("SET NAMES utf8mb4");
+            }
+
+            if (item.SqlMode is not null)
+            {
                 script.Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'");
             }
         }
@@ -243,14 +253,41 @@ internal static class MySqlLogicalDump
         }
     }
 
-    /// <summary>A view, routine or trigger with its definition, and the sql_mode a routine or trigger was created under.</summary>
-    internal sealed record SchemaObject(string Kind, string Name, string? SqlMode, string Create);
+    /// <summary>
+    /// A view, routine or trigger with its definition, the sql_mode a routine or trigger was created under, and the
+    /// client character set and connection collation each was created under (the server keeps both with it; its
+    /// string literals are read in them).
+    /// </summary>
+    internal sealed record SchemaObject(string Kind, string Name, string? SqlMode, string Create, string? CharacterSet = null, string? Collation = null)
+    {
+        /// <summary>The SET that recreates the object's character set and collation, or null to keep the session's.</summary>
+        public string? ClientSetting => ClientSettingFor(CharacterSet, Collation, Create);
+    }
+
+    /// <summary>
+    /// Our statements travel as UTF-8, so another client character set is only named where the text reads the same in
+    /// it: any UTF-8 set for text without 4-byte characters (utf8mb4 for any), any set for ASCII text.
+    /// </summary>
+    internal static string? ClientSettingFor(string? characterSet, string? collation, string create)
+    {
+        static bool Plain(string? name) => name is { Length: > 0 } && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+        if (!Plain(characterSet) || !Plain(collation))
+        {
+            return null;
+        }
+
+        var ascii = create.All(char.IsAscii);
+        var readsAsUtf8 = characterSet!.StartsWith("utf8", StringComparison.OrdinalIgnoreCase)
+            && (characterSet.Equals("utf8mb4", StringComparison.OrdinalIgnoreCase) || !create.Any(char.IsSurrogate));
+        return ascii || readsAsUtf8 ? $"SET SESSION character_set_client = {characterSet}, collation_connection = {collation}" : null;
+    }
 
     /// <summary>Views (each after the views it uses), then routines, then triggers: the order they can be created in.</summary>
     internal static async Task<List<SchemaObject>> ReadObjectsAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
     {
         var objects = new List<SchemaObject>();
         var definitions = new Dictionary<string, string>(StringComparer.Ordinal);
+        var clients = new Dictionary<string, (string? CharacterSet, string? Collation)>(StringComparer.Ordinal);
 
         // A view must follow its database when restored elsewhere: names qualified with this database are unqualified.
         var database = (string)(await Rows(connection, transaction, "SELECT DATABASE()", cancellationToken).ConfigureAwait(false)).Single()[0]!;
@@ -260,30 +297,32 @@ internal static class MySqlLogicalDump
         {
             var create = (await Rows(connection, transaction, "SHOW CREATE VIEW " + provider.QuoteIdentifier((string)view[0]!), cancellationToken).ConfigureAwait(false)).Single();
             definitions[(string)view[0]!] = ((string)create[1]!).Replace(qualifier, string.Empty, StringComparison.Ordinal);
+            clients[(string)view[0]!] = (create[2] as string, create[3] as string);
         }
 
-        objects.AddRange(ViewsInDependencyOrder(provider, definitions).Select(v => new SchemaObject("VIEW", v, null, definitions[v])));
+        objects.AddRange(ViewsInDependencyOrder(provider, definitions).Select(v => new SchemaObject("VIEW", v, null, definitions[v], clients[v].CharacterSet, clients[v].Collation)));
 
         foreach (var routine in await Rows(connection, transaction,
             "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY ROUTINE_TYPE, ROUTINE_NAME", cancellationToken).ConfigureAwait(false))
         {
             var create = (await Rows(connection, transaction, $"SHOW CREATE {routine[0]} {provider.QuoteIdentifier((string)routine[1]!)}", cancellationToken).ConfigureAwait(false)).Single();
             objects.Add(new SchemaObject((string)routine[0]!, (string)routine[1]!, (string)create[1]!, create[2] as string
-                ?? throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.PermissionDenied, $"The definition of {routine[0]} {routine[1]} cannot be read; the user needs SELECT on mysql.proc or to own the routine.")));
+                ?? throw new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.PermissionDenied, $"The definition of {routine[0]} {routine[1]} cannot be read; the user needs SELECT on mysql.proc or to own the routine."),
+                create[3] as string, create[4] as string));
         }
 
         foreach (var trigger in await Rows(connection, transaction,
             "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", cancellationToken).ConfigureAwait(false))
         {
             var create = (await Rows(connection, transaction, "SHOW CREATE TRIGGER " + provider.QuoteIdentifier((string)trigger[0]!), cancellationToken).ConfigureAwait(false)).Single();
-            objects.Add(new SchemaObject("TRIGGER", (string)trigger[0]!, (string)create[1]!, (string)create[2]!));
+            objects.Add(new SchemaObject("TRIGGER", (string)trigger[0]!, (string)create[1]!, (string)create[2]!, create[3] as string, create[4] as string));
         }
 
         return objects;
     }
 
     /// <summary>An event as SHOW CREATE EVENT gives it, with the sql_mode and time zone its schedule and body were written under.</summary>
-    internal sealed record EventDefinition(string Name, string SqlMode, string TimeZone, string Create);
+    internal sealed record EventDefinition(string Name, string SqlMode, string TimeZone, string Create, string? CharacterSet, string? Collation);
 
     /// <summary>The events of the connection's database (the built-in dump refuses them; a restore carries them over).</summary>
     internal static async Task<List<EventDefinition>> ReadEventsAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
@@ -292,7 +331,7 @@ internal static class MySqlLogicalDump
         foreach (var name in await Rows(connection, null, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME", cancellationToken).ConfigureAwait(false))
         {
             var create = (await Rows(connection, null, "SHOW CREATE EVENT " + provider.QuoteIdentifier((string)name[0]!), cancellationToken).ConfigureAwait(false)).Single();
-            events.Add(new EventDefinition((string)name[0]!, (string)create[1]!, (string)create[2]!, (string)create[3]!));
+            events.Add(new EventDefinition((string)name[0]!, (string)create[1]!, (string)create[2]!, (string)create[3]!, create[4] as string, create[5] as string));
         }
 
         return events;
@@ -306,25 +345,24 @@ internal static class MySqlLogicalDump
             return;
         }
 
-        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.time_zone", cancellationToken).ConfigureAwait(false)).Single();
+        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_client, @@SESSION.collation_connection", cancellationToken).ConfigureAwait(false)).Single();
+        string Setting(int i) => Convert.ToString(session[i], CultureInfo.InvariantCulture)!;
         foreach (var item in events)
         {
             await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(item.SqlMode)}, time_zone = {Quote(item.TimeZone)}", cancellationToken).ConfigureAwait(false);
+            await connection.ExecuteAsync(ClientSettingFor(item.CharacterSet, item.Collation, item.Create) ?? $"SET SESSION character_set_client = {Setting(2)}, collation_connection = {Setting(3)}", cancellationToken).ConfigureAwait(false);
             await connection.ExecuteAsync(item.Create, cancellationToken).ConfigureAwait(false);
         }
 
-        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(Convert.ToString(session[0], CultureInfo.InvariantCulture)!)}, time_zone = {Quote(Convert.ToString(session[1], CultureInfo.InvariantCulture)!)}", cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(Setting(0))}, time_zone = {Quote(Setting(1))}, character_set_client = {Setting(2)}, collation_connection = {Setting(3)}", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Creates objects read by <see cref="ReadObjectsAsync"/> on <paramref name="connection"/>'s database, each under its own sql_mode.</summary>
     internal static async Task CreateObjectsAsync(DbConnection connection, IEnumerable<SchemaObject> objects, CancellationToken cancellationToken)
     {
-        string mode;
-        await using (var command = connection.CreateCommand("SELECT @@SESSION.sql_mode"))
-        {
-            mode = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? string.Empty;
-        }
-
+        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.collation_connection", cancellationToken).ConfigureAwait(false)).Single();
+        string Setting(int i) => Convert.ToString(session[i], CultureInfo.InvariantCulture) ?? string.Empty;
+        var sessionClient = $"SET SESSION character_set_client = {Setting(1)}, collation_connection = {Setting(2)}";
         foreach (var item in objects)
         {
             if (item.SqlMode is not null)
@@ -332,10 +370,12 @@ internal static class MySqlLogicalDump
                 await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(item.SqlMode)}", cancellationToken).ConfigureAwait(false);
             }
 
+            await connection.ExecuteAsync(item.ClientSetting ?? sessionClient, cancellationToken).ConfigureAwait(false);
             await connection.ExecuteAsync(item.Create, cancellationToken).ConfigureAwait(false);
         }
 
-        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(mode)}", cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(Setting(0))}", cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(sessionClient, cancellationToken).ConfigureAwait(false);
     }
 
     private static string Quote(string text) => "'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";

@@ -726,6 +726,57 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         Assert.Equal(VerificationStatus.Passed, Assert.Single(host.ObjectsOf<BackupInfo>()).Verification.Status);
     }
 
+    [Theory]
+    [InlineData(BackupDumpMethod.EngineTool)]
+    [InlineData(BackupDumpMethod.BuiltIn)]
+    public async Task Views_routines_and_triggers_come_back_with_the_character_set_and_collation_they_were_created_under(BackupDumpMethod method)
+    {
+        // The restore recreated every one under its own utf8mb4 session, so SHOW CREATE and the catalog differed.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE item (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL);
+            CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40));
+            SET SESSION character_set_client = utf8mb3, collation_connection = utf8mb3_general_ci;
+            CREATE VIEW named AS SELECT id, CONCAT('item ', name) AS label FROM item;
+            CREATE FUNCTION label_of(n VARCHAR(20)) RETURNS VARCHAR(40) DETERMINISTIC RETURN CONCAT('é ', n);
+            SET SESSION character_set_client = latin1, collation_connection = latin1_swedish_ci;
+            CREATE TRIGGER item_added AFTER INSERT ON item FOR EACH ROW INSERT INTO audit (note) VALUES (CONCAT('added ', NEW.name));
+            CREATE PROCEDURE count_items() SELECT COUNT(*) FROM item;
+            """);
+        const string catalog = """
+            SELECT CONCAT('view ', TABLE_NAME, ' ', CHARACTER_SET_CLIENT, ' ', COLLATION_CONNECTION) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()
+            UNION ALL SELECT CONCAT('routine ', ROUTINE_NAME, ' ', CHARACTER_SET_CLIENT, ' ', COLLATION_CONNECTION) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()
+            UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME, ' ', CHARACTER_SET_CLIENT, ' ', COLLATION_CONNECTION) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
+            ORDER BY 1
+            """;
+        string Catalog() => string.Join("|", Query(target, catalog).Select(r => r[0]));
+        var before = Catalog();
+        Assert.Equal("routine count_items latin1 latin1_swedish_ci|routine label_of utf8mb3 utf8mb3_general_ci|trigger item_added latin1 latin1_swedish_ci|view named utf8mb3 utf8mb3_general_ci", before);
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = method }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(before, Catalog());
+        // The non-ASCII literal reads as it was written.
+        Assert.Equal("é x", Query(target, "SELECT label_of('x')").Single()[0]);
+    }
+
+    [Fact]
+    public void An_objects_own_character_set_is_named_only_where_its_UTF_8_text_reads_the_same_in_it()
+    {
+        Assert.Equal("SET SESSION character_set_client = latin1, collation_connection = latin1_swedish_ci", MySqlLogicalDump.ClientSettingFor("latin1", "latin1_swedish_ci", "SELECT 'plain'"));
+        Assert.Null(MySqlLogicalDump.ClientSettingFor("latin1", "latin1_swedish_ci", "SELECT 'café'"));
+        Assert.NotNull(MySqlLogicalDump.ClientSettingFor("utf8mb3", "utf8mb3_general_ci", "SELECT 'café'"));
+        Assert.Null(MySqlLogicalDump.ClientSettingFor("utf8mb3", "utf8mb3_general_ci", "SELECT '🦀'"));
+        Assert.NotNull(MySqlLogicalDump.ClientSettingFor("utf8mb4", "utf8mb4_unicode_ci", "SELECT '🦀'"));
+        Assert.Null(MySqlLogicalDump.ClientSettingFor("latin1; DROP", "latin1_swedish_ci", "SELECT 1"));
+        Assert.Null(MySqlLogicalDump.ClientSettingFor(null, null, "SELECT 1"));
+    }
+
     [Fact]
     public async Task A_restore_brings_back_the_backups_events_as_they_were_and_removes_events_created_since()
     {

@@ -891,6 +891,7 @@ public sealed partial class TimezoneMigrationService
             }
         }
 
+        await WarnAboutLocalChecksAsync(provider, connection, chosen, progress, cancellationToken).ConfigureAwait(false);
         foreach (var column in chosen)
         {
             progress.Verbose($"{column.Name}: {column.Reason}.");
@@ -936,6 +937,67 @@ public sealed partial class TimezoneMigrationService
                 $"{column.Name} defaults to {column.Default}, which MariaDB writes in the session's time zone: rows added after the run get local times again unless the application's sessions use time_zone = '+00:00'.",
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// A CHECK constraint that compares a converted column with a local date-time literal is kept as written, but its
+    /// boundary moves: the values become UTC (and PostgreSQL reads a timestamp literal against a timestamptz in each
+    /// session's time zone). SQLite's text rebuild fails such a constraint by name instead.
+    /// </summary>
+    private static async Task WarnAboutLocalChecksAsync(IDatabaseProvider provider, DbConnection connection, IReadOnlyList<TimestampColumn> chosen, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        if (provider.Engine == DatabaseEngine.Sqlite)
+        {
+            return;
+        }
+
+        foreach (var table in chosen.GroupBy(c => c.Table))
+        {
+            var checks = new List<(string Name, string Definition)>();
+            await using (var command = provider.Engine == DatabaseEngine.PostgreSql
+                ? connection.CreateCommand("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = @t::regclass AND contype = 'c' ORDER BY conname").AddParameter("@t", provider.QuoteTable(table.Key))
+                : connection.CreateCommand("SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = @t ORDER BY CONSTRAINT_NAME").AddParameter("@t", table.Key.Name))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    checks.Add((reader.GetString(0), reader.GetString(1)));
+                }
+            }
+
+            foreach (var (name, definition) in checks)
+            {
+                var columns = table.Where(c => System.Text.RegularExpressions.Regex.IsMatch(definition, $@"(?<![\w$]){System.Text.RegularExpressions.Regex.Escape(c.Column)}(?![\w$])",
+                    System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).Select(c => c.Column).ToList();
+                if (columns.Count > 0 && LocalLiteral(definition) is { } literal)
+                {
+                    progress.Warning($"{table.Key}: check constraint {name} compares {string.Join(", ", columns)} with '{literal}', a local time; it is kept as it is, but after the run the values are UTC{(provider.Engine == DatabaseEngine.PostgreSql ? " and PostgreSQL reads the literal in each session's time zone" : string.Empty)}, so its boundary moves. Change it to the UTC instant if it should stay where it was.");
+                }
+            }
+        }
+    }
+
+    /// <summary>The first quoted literal of an expression that is a naive local date-time.</summary>
+    private static string? LocalLiteral(string expression)
+    {
+        for (var start = expression.IndexOf('\''); start >= 0; start = expression.IndexOf('\'', start + 1))
+        {
+            var end = expression.IndexOf('\'', start + 1);
+            if (end < 0)
+            {
+                return null;
+            }
+
+            var literal = expression[(start + 1)..end];
+            if (TimestampParser.Parse(literal).Kind == TimestampKind.Local)
+            {
+                return literal;
+            }
+
+            start = end;
+        }
+
+        return null;
     }
 
     private static string? LocalDefault(string? expression)

@@ -1586,6 +1586,26 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public async Task A_check_constraint_against_a_local_time_literal_is_kept_and_named_in_a_warning()
+    {
+        // After the run PostgreSQL reads the literal in each session's time zone: the boundary moves without a word.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE booking (id INTEGER PRIMARY KEY, starts timestamp NOT NULL, ends timestamp NOT NULL,
+                CONSTRAINT ends_after_start CHECK (ends > starts), CONSTRAINT from_2020 CHECK (starts >= '2020-01-01 00:00:00'));
+            INSERT INTO booking VALUES (1, '2024-07-01 12:00:00', '2024-07-01 13:00:00');
+            """);
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var warning = Assert.Single(host.Warnings, w => w.Contains("check constraint", StringComparison.Ordinal));
+        Assert.Contains("from_2020", warning, StringComparison.Ordinal);
+        Assert.Contains("2020-01-01 00:00:00", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("ends_after_start", warning, StringComparison.Ordinal);
+        Assert.Equal(2L, Convert.ToInt64(Query(target, "SELECT COUNT(*) FROM pg_constraint WHERE conrelid = 'booking'::regclass AND contype = 'c'").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task Undo_gives_each_column_back_its_declared_type_and_precision()
     {
         // A plain `timestamp` came back as `timestamp(6)`: the same values, but a schema diff against the original.
@@ -1807,6 +1827,25 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
         new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
         Assert.Equal(["2024-07-01 12:00:00", "2024-01-01 12:00:00"], Query(target, "SELECT at_text FROM notes ORDER BY id").Select(r => (string)r[0]!));
         Assert.Equal(before, Stamps());
+    }
+
+    [Fact]
+    public async Task A_check_constraint_against_a_local_time_literal_is_kept_and_named_in_a_warning()
+    {
+        // The converted values are UTC while the literal stays a local time: the boundary moves by the offset.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE booking (id INT PRIMARY KEY, starts DATETIME NOT NULL, ends DATETIME NOT NULL,
+                CONSTRAINT ends_after_start CHECK (ends > starts), CONSTRAINT from_2020 CHECK (starts >= '2020-01-01 00:00:00'));
+            INSERT INTO booking VALUES (1, '2024-07-01 12:00:00', '2024-07-01 13:00:00');
+            """);
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var warning = Assert.Single(host.Warnings, w => w.Contains("check constraint", StringComparison.Ordinal));
+        Assert.Contains("from_2020", warning, StringComparison.Ordinal);
+        Assert.Contains("2020-01-01 00:00:00", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("ends_after_start", warning, StringComparison.Ordinal);
     }
 
     [Fact]

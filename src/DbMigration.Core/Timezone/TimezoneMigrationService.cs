@@ -891,7 +891,7 @@ public sealed partial class TimezoneMigrationService
             }
         }
 
-        await WarnAboutLocalChecksAsync(provider, connection, chosen, progress, cancellationToken).ConfigureAwait(false);
+        await WarnAboutDependentsAsync(provider, connection, chosen, progress, cancellationToken).ConfigureAwait(false);
         foreach (var column in chosen)
         {
             progress.Verbose($"{column.Name}: {column.Reason}.");
@@ -940,11 +940,12 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>
-    /// A CHECK constraint that compares a converted column with a local date-time literal is kept as written, but its
-    /// boundary moves: the values become UTC (and PostgreSQL reads a timestamp literal against a timestamptz in each
-    /// session's time zone). SQLite's text rebuild fails such a constraint by name instead.
+    /// What keeps working but changes meaning: a CHECK constraint that compares a converted column with a local
+    /// date-time literal is kept as written, but its boundary moves once the values are UTC (and PostgreSQL reads a
+    /// timestamp literal against a timestamptz in each session's time zone); a MariaDB generated column computed from
+    /// a converted column is computed from UTC values. SQLite's text rebuild fails such a constraint by name instead.
     /// </summary>
-    private static async Task WarnAboutLocalChecksAsync(IDatabaseProvider provider, DbConnection connection, IReadOnlyList<TimestampColumn> chosen, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private static async Task WarnAboutDependentsAsync(IDatabaseProvider provider, DbConnection connection, IReadOnlyList<TimestampColumn> chosen, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         if (provider.Engine == DatabaseEngine.Sqlite)
         {
@@ -965,16 +966,40 @@ public sealed partial class TimezoneMigrationService
                 }
             }
 
+            // MariaDB recomputes a generated column from the converted values (PostgreSQL refuses to alter under one).
+            var generated = new List<(string Name, string Definition)>();
+            if (provider.Engine == DatabaseEngine.MySql)
+            {
+                await using var command = connection.CreateCommand("SELECT COLUMN_NAME, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = @t AND IS_GENERATED = 'ALWAYS' AND GENERATION_EXPRESSION NOT IN ('ROW START', 'ROW END') ORDER BY ORDINAL_POSITION").AddParameter("@t", table.Key.Name);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    generated.Add((reader.GetString(0), reader.GetString(1)));
+                }
+            }
+
+            foreach (var (name, definition) in generated)
+            {
+                var columns = Mentioned(table, definition);
+                if (columns.Count > 0)
+                {
+                    progress.Warning($"{table.Key}: generated column {name} is computed from {string.Join(", ", columns)} ({definition}); after the run it is computed from UTC values, as are indexes on it. Check that this is what it should hold.");
+                }
+            }
+
             foreach (var (name, definition) in checks)
             {
-                var columns = table.Where(c => System.Text.RegularExpressions.Regex.IsMatch(definition, $@"(?<![\w$]){System.Text.RegularExpressions.Regex.Escape(c.Column)}(?![\w$])",
-                    System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).Select(c => c.Column).ToList();
+                var columns = Mentioned(table, definition);
                 if (columns.Count > 0 && LocalLiteral(definition) is { } literal)
                 {
                     progress.Warning($"{table.Key}: check constraint {name} compares {string.Join(", ", columns)} with '{literal}', a local time; it is kept as it is, but after the run the values are UTC{(provider.Engine == DatabaseEngine.PostgreSql ? " and PostgreSQL reads the literal in each session's time zone" : string.Empty)}, so its boundary moves. Change it to the UTC instant if it should stay where it was.");
                 }
             }
         }
+
+        static List<string> Mentioned(IEnumerable<TimestampColumn> columns, string expression) =>
+            columns.Where(c => System.Text.RegularExpressions.Regex.IsMatch(expression, $@"(?<![\w$]){System.Text.RegularExpressions.Regex.Escape(c.Column)}(?![\w$])",
+                System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).Select(c => c.Column).ToList();
     }
 
     /// <summary>The first quoted literal of an expression that is a naive local date-time.</summary>

@@ -1849,6 +1849,23 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     }
 
     [Fact]
+    public async Task A_generated_column_computed_from_a_converted_column_is_named_in_a_warning()
+    {
+        // MariaDB recomputes it from the UTC values: an order's "day" becomes its UTC day, and its index with it.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE orders (id INT PRIMARY KEY, placed DATETIME NOT NULL, day DATE AS (CAST(placed AS DATE)) VIRTUAL, qty INT, twice INT AS (qty * 2) STORED, KEY ix_day (day));
+            INSERT INTO orders (id, placed, qty) VALUES (1, '2024-07-01 22:30:00', 1);
+            """);
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var warning = Assert.Single(host.Warnings, w => w.Contains("generated column", StringComparison.Ordinal));
+        Assert.Contains("generated column day is computed from placed", warning, StringComparison.Ordinal);
+        Assert.Equal("2024-07-02", Convert.ToString(Query(target, "SELECT CAST(day AS CHAR) FROM orders").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task A_system_versioned_table_is_converted_and_undone_with_a_warning_that_its_history_stays_local()
     {
         // Discovery listed base tables only: a versioned table's local times were silently left as they were.

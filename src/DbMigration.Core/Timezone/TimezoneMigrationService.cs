@@ -1368,13 +1368,18 @@ public sealed partial class TimezoneMigrationService
 
     // ---- undo ----
 
-    /// <summary>Puts back the original value of every row a run changed (also after an interrupted run).</summary>
-    public async Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Puts back the original value of every row a run changed (also after an interrupted run). Each statement waits
+    /// at most <paramref name="statementLockTimeout"/> (default 10 s; zero: as long as the server allows) for a lock
+    /// another session holds; an undo that gives up can be run again and carries on.
+    /// </summary>
+    public async Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken, TimeSpan? statementLockTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(target);
         var stopwatch = Stopwatch.StartNew();
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        await provider.LimitLockWaitAsync(connection, statementLockTimeout ?? Migrations.MigrationRequest.DefaultStatementLockTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
         var (json, status, zoneId, optionsJson, backupId) = await ReadRunAsync(connection, tables, target, runId, cancellationToken).ConfigureAwait(false);
@@ -1417,16 +1422,28 @@ public sealed partial class TimezoneMigrationService
 
         var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
         long restored = 0;
+        var done = new List<string>();
         foreach (var group in columns.GroupBy(c => (c.Table, c.Method, c.RollbackTable)).Reverse())
         {
             var tableColumns = group.OrderBy(c => c.Slot).ToList();
-            restored += group.Key.Method switch
+            try
             {
-                SqliteUpdate => await UndoSqliteAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
-                AlterCase => await UndoPostgresTypedAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
-                UpdateCase => await UndoMySqlTypedAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
-                _ => await UndoRewriteAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
-            };
+                restored += group.Key.Method switch
+                {
+                    SqliteUpdate => await UndoSqliteAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                    AlterCase => await UndoPostgresTypedAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                    UpdateCase => await UndoMySqlTypedAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                    _ => await UndoRewriteAsync(undo, tableColumns, cancellationToken).ConfigureAwait(false),
+                };
+            }
+            catch (Exception ex) when (provider.IsLockWaitTimeout(ex))
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneLockWaitTimeout, ErrorKind.ResourceBusy,
+                    $"{group.Key.Table}: the undo gave up waiting for a lock that another session holds (an open transaction on the table; Test-MigrationPreflight names the sessions). {(done.Count == 0 ? "No table was restored yet" : $"Restored so far: {string.Join(", ", done)}")}; the run stays undoable. Once they have finished, run Undo-TimezoneMigration again (it carries on where this one stopped), or allow a longer wait with -StatementLockTimeout (0 waits as long as the server allows).", ex)
+                { Target = target.ToString() };
+            }
+
+            done.Add(group.Key.Table);
             progress.Verbose($"{group.Key.Table}: {string.Join(", ", tableColumns.Select(c => c.Column))} restored.");
         }
 

@@ -15,12 +15,16 @@ public sealed class UndoTimezoneMigrationCommand : DatabaseCmdlet
     [ValidateNotNullOrEmpty]
     public string Id { get; set; } = string.Empty;
 
+    [Parameter(HelpMessage = "Seconds each statement may wait for a table or row lock another session holds before the undo fails (PostgreSQL, MariaDB; default 10; 0 waits as long as the server allows).")]
+    [ValidateRange(0, 86400)]
+    public int StatementLockTimeout { get; set; } = (int)DbMigration.Migrations.MigrationRequest.DefaultStatementLockTimeout.TotalSeconds;
+
     internal override async Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
         var target = ResolveTarget(host);
         if (host.ShouldProcess(target.ToString(), $"Restore the original timestamps changed by run {Id}"))
         {
-            host.WriteObject(await new TimezoneMigrationService().UndoAsync(target, Id, new HostProgress(host), cancellationToken).ConfigureAwait(false));
+            host.WriteObject(await new TimezoneMigrationService().UndoAsync(target, Id, new HostProgress(host), cancellationToken, TimeSpan.FromSeconds(StatementLockTimeout)).ConfigureAwait(false));
         }
     }
 }

@@ -136,6 +136,24 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.True(result.Validation!.Passed);
         Assert.Equal(3, Assert.Single(result.Columns).Converted);
         Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1, "at", "visits"));
+
+        // Undo gives up the same way, and the run stays undoable: an undo once the lock is gone restores it.
+        using var earlyUndo = new CancellationTokenSource();
+        var heldForUndo = (await LockHolder.HoldAsync(target, holdSql)).ReleaseAsync(TimeSpan.FromSeconds(20), earlyUndo.Token);
+        var undoRefused = Assert.Throws<DbMigrationException>(() =>
+            new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId, StatementLockTimeout = 1 }.Invoke(new RecordingHost(), CancellationToken.None));
+        await earlyUndo.CancelAsync();
+        await heldForUndo;
+        Assert.Equal(ErrorIds.TimezoneLockWaitTimeout, undoRefused.ErrorId);
+        Assert.Contains("Undo-TimezoneMigration again", undoRefused.Message, StringComparison.Ordinal);
+        Assert.Contains("-StatementLockTimeout", undoRefused.Message, StringComparison.Ordinal);
+
+        var finishingUndo = (await LockHolder.HoldAsync(target, holdSql)).ReleaseAsync(TimeSpan.FromSeconds(1.5), CancellationToken.None);
+        var undone = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId, StatementLockTimeout = 0 }.Invoke(undone, CancellationToken.None);
+        await finishingUndo;
+        Assert.Empty(undone.Errors);
+        Assert.Equal(before, Fingerprint(target, "visits"));
     }
 
     private string Fingerprint(DatabaseTarget target, string table) =>

@@ -203,6 +203,11 @@ internal static class PostgreSqlLogicalDump
             script.Statement(statement);
         }
 
+        foreach (var statement in await Strings(npgsql, transaction, TriggerStates, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
         foreach (var statement in await Strings(npgsql, transaction, Comments, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
@@ -542,7 +547,8 @@ internal static class PostgreSqlLogicalDump
 
     /// <summary>
     /// What a table's definition leaves out and a restore must keep: per-column statistics targets and storage, the
-    /// replica identity (logical replication needs it), the index CLUSTER uses, and extended statistics.
+    /// replica identity (logical replication needs it), the index CLUSTER uses, extended statistics, and row-level
+    /// security switched on (with no policy it denies other roles every row; policies themselves are refused).
     /// </summary>
     private static readonly string TableSettings = $"""
         SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET STATISTICS %s', n.nspname, c.relname, a.attname, a.attstattarget)
@@ -568,6 +574,22 @@ internal static class PostgreSqlLogicalDump
         UNION ALL
         SELECT pg_get_statisticsobjdef(s.oid) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
         WHERE {UserSchemas} AND {NotFromExtension("s.oid")}
+        UNION ALL
+        SELECT format('ALTER TABLE ONLY %I.%I ENABLE ROW LEVEL SECURITY', n.nspname, c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND c.relrowsecurity
+        UNION ALL
+        SELECT format('ALTER TABLE ONLY %I.%I FORCE ROW LEVEL SECURITY', n.nspname, c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND c.relforcerowsecurity
+        """;
+
+    /// <summary>Triggers switched off, or set to fire only for (or also for) replication, as ALTER TABLE left them.</summary>
+    private static readonly string TriggerStates = $"""
+        SELECT format('ALTER TABLE ONLY %I.%I %s TRIGGER %I', n.nspname, c.relname,
+                      CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END, t.tgname)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE NOT t.tgisinternal AND {UserSchemas} AND t.tgenabled IN ('D', 'R', 'A') ORDER BY t.oid
         """;
 
     private sealed record DumpTable(string Name, string CreateSql, string CopyColumns);

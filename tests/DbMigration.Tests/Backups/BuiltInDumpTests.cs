@@ -306,6 +306,43 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
     }
 
     [Fact]
+    public async Task Disabled_and_replica_triggers_and_row_level_security_switched_on_come_back_as_they_were()
+    {
+        // A disabled trigger came back firing, and a table whose row-level security denied other roles every row
+        // came back readable by them.
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            "CREATE TABLE secret (id integer PRIMARY KEY, note text)",
+            "ALTER TABLE secret ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE secret FORCE ROW LEVEL SECURITY",
+            "CREATE TABLE item (id integer PRIMARY KEY, touched integer NOT NULL DEFAULT 0)",
+            "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.touched := NEW.touched + 1; RETURN NEW; END$$",
+            "CREATE TRIGGER touch_off BEFORE UPDATE ON item FOR EACH ROW EXECUTE FUNCTION touch()",
+            "ALTER TABLE item DISABLE TRIGGER touch_off",
+            "CREATE TRIGGER touch_replica BEFORE INSERT ON item FOR EACH ROW EXECUTE FUNCTION touch()",
+            "ALTER TABLE item ENABLE REPLICA TRIGGER touch_replica",
+            "CREATE TRIGGER touch_always BEFORE DELETE ON item FOR EACH ROW EXECUTE FUNCTION touch()",
+            "ALTER TABLE item ENABLE ALWAYS TRIGGER touch_always",
+            "INSERT INTO secret VALUES (1, 'x')", "INSERT INTO item VALUES (1, 0)");
+        const string states = """
+            SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+                SELECT 'trigger ' || tgname || ' ' || tgenabled::text AS line FROM pg_trigger WHERE tgrelid = 'item'::regclass AND NOT tgisinternal
+                UNION ALL SELECT 'table ' || relname || ' ' || relrowsecurity::text || ' ' || relforcerowsecurity::text FROM pg_class WHERE oid IN ('secret'::regclass, 'item'::regclass)) s
+            """;
+        var before = (string?)await ScalarAsync(target, states);
+        Assert.Equal("table item false false\ntable secret true true\ntrigger touch_always A\ntrigger touch_off D\ntrigger touch_replica R", before);
+
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
+        await ExecuteAsync(target, "DROP TABLE secret, item");
+        var restore = new RecordingHost();
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(before, (string?)await ScalarAsync(target, states));
+        await ExecuteAsync(target, "UPDATE item SET id = 1");
+        Assert.Equal(0L, Long(await ScalarAsync(target, "SELECT touched FROM item")));
+    }
+
+    [Fact]
     public async Task Large_objects_are_refused_by_count_rather_than_left_out()
     {
         // The built-in dump copied the oid column but not the objects: verified, then restored without their bytes.

@@ -179,12 +179,23 @@ internal static class PostgreSqlLogicalDump
             script.Statement(statement);
         }
 
-        foreach (var statement in await Strings(npgsql, transaction, TableSettings, cancellationToken).ConfigureAwait(false))
+        foreach (var statement in await Strings(npgsql, transaction, TableSettings(npgsql.PostgreSqlVersion.Major), cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
         }
 
         foreach (var statement in await ViewsInDependencyOrderAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
+        // A view's column default applies to rows inserted through it.
+        foreach (var statement in await Strings(npgsql, transaction, $"""
+            SELECT format('ALTER VIEW %I.%I ALTER COLUMN %I SET DEFAULT ', n.nspname, c.relname, a.attname) || pg_get_expr(d.adbin, d.adrelid)
+            FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+            WHERE c.relkind = 'v' AND {UserSchemas} AND {NotFromExtension("c.oid")} ORDER BY c.oid, a.attnum
+            """, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);
         }
@@ -550,7 +561,22 @@ internal static class PostgreSqlLogicalDump
     /// replica identity (logical replication needs it), the index CLUSTER uses, extended statistics, and row-level
     /// security switched on (with no policy it denies other roles every row; policies themselves are refused).
     /// </summary>
-    private static readonly string TableSettings = $"""
+    private static string TableSettings(int serverMajor) => $"""
+        SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET (%s)', n.nspname, c.relname, a.attname, array_to_string(a.attoptions, ', '))
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND a.attnum > 0 AND NOT a.attisdropped AND a.attoptions IS NOT NULL
+        UNION ALL
+        {(serverMajor >= 14 ? $"""
+        SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET COMPRESSION %s', n.nspname, c.relname, a.attname, CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END)
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND a.attnum > 0 AND NOT a.attisdropped AND a.attcompression IN ('p', 'l')
+        UNION ALL
+        """ : string.Empty)}
+        SELECT format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', n.nspname, x.relname, a.attnum, a.attstattarget)
+        FROM pg_attribute a JOIN pg_class x ON x.oid = a.attrelid JOIN pg_index i ON i.indexrelid = x.oid JOIN pg_class c ON c.oid = i.indrelid
+        JOIN pg_namespace n ON n.oid = x.relnamespace
+        WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND a.attnum > 0 AND a.attstattarget >= 0
+        UNION ALL
         SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET STATISTICS %s', n.nspname, c.relname, a.attname, a.attstattarget)
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind = 'r' AND {UserSchemas} AND {NotFromExtension("c.oid")} AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget >= 0

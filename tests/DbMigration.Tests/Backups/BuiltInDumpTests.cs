@@ -231,11 +231,17 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
             FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r') AND attnum > 0 AND NOT attisdropped
             UNION ALL SELECT 'clustered on ' || indexrelid::regclass FROM pg_index WHERE indisclustered AND indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
             UNION ALL SELECT 'replica identity index ' || indexrelid::regclass FROM pg_index WHERE indisreplident AND indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
-            UNION ALL SELECT 'statistics ' || pg_get_statisticsobjdef(oid) FROM pg_statistic_ext WHERE stxnamespace = 'public'::regnamespace) s
+            UNION ALL SELECT 'statistics ' || pg_get_statisticsobjdef(oid) FROM pg_statistic_ext WHERE stxnamespace = 'public'::regnamespace
+            UNION ALL SELECT 'column options ' || attrelid::regclass || '.' || attname || ' ' || array_to_string(attoptions, ',') || ' compression ' || attcompression::text
+            FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r') AND attnum > 0 AND (attoptions IS NOT NULL OR attcompression <> '')
+            UNION ALL SELECT 'index column ' || attrelid::regclass || '.' || attnum || ' statistics ' || attstattarget
+            FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'i') AND attstattarget >= 0
+            UNION ALL SELECT 'view default ' || adrelid::regclass || '.' || adnum || ' ' || pg_get_expr(adbin, adrelid)
+            FROM pg_attrdef WHERE adrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'v')) s
         """;
 
     [Fact]
-    public async Task Storage_settings_replica_identities_clustering_view_options_and_extended_statistics_come_back()
+    public async Task Storage_settings_replica_identities_clustering_view_options_and_defaults_and_extended_statistics_come_back()
     {
         // The built-in dump wrote each table's columns and constraints only: a restore dropped these without a word,
         // and a table published for logical replication with REPLICA IDENTITY FULL lost it.
@@ -246,6 +252,10 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
             "ALTER TABLE account ALTER COLUMN note SET STORAGE EXTERNAL",
             "ALTER TABLE account REPLICA IDENTITY FULL",
             "CREATE INDEX ix_account_email ON account (email)",
+            "ALTER TABLE account ALTER COLUMN email SET (n_distinct = -0.5)",
+            "ALTER TABLE account ALTER COLUMN note SET COMPRESSION pglz",
+            "CREATE INDEX ix_account_lower_email ON account (lower(email))",
+            "ALTER INDEX ix_account_lower_email ALTER COLUMN 1 SET STATISTICS 300",
             "ALTER TABLE account CLUSTER ON ix_account_email",
             "CREATE TABLE ledger (id integer NOT NULL, account_id integer NOT NULL, amount numeric)",
             "CREATE UNIQUE INDEX ux_ledger ON ledger (id)",
@@ -255,13 +265,18 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
             "ALTER TABLE audit REPLICA IDENTITY NOTHING",
             "CREATE STATISTICS account_stats (dependencies, ndistinct) ON email, balance FROM account",
             "CREATE VIEW rich_accounts WITH (security_barrier = true) AS SELECT id, email FROM account WHERE balance > 1000 WITH LOCAL CHECK OPTION",
+            "CREATE VIEW account_emails AS SELECT id, email FROM account",
+            "ALTER VIEW account_emails ALTER COLUMN email SET DEFAULT 'unknown@example.com'",
             "INSERT INTO account VALUES (1, 'a@example.com', 'x', 5000)", "INSERT INTO ledger VALUES (1, 1, 10)");
         var before = (string?)await ScalarAsync(target, TableSettings);
         Assert.Contains("relation account fillfactor=70,autovacuum_vacuum_scale_factor=0.05 replica identity f", before, StringComparison.Ordinal);
         Assert.Contains("relation rich_accounts security_barrier=true,check_option=local", before, StringComparison.Ordinal);
+        Assert.Contains("column options account.email n_distinct=-0.5", before, StringComparison.Ordinal);
+        Assert.Contains("index column ix_account_lower_email.1 statistics 300", before, StringComparison.Ordinal);
+        Assert.Contains("view default account_emails.2 'unknown@example.com'::text", before, StringComparison.Ordinal);
 
         var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
-        await ExecuteAsync(target, "DROP VIEW rich_accounts", "DROP TABLE account, ledger, audit");
+        await ExecuteAsync(target, "DROP VIEW rich_accounts, account_emails", "DROP TABLE account, ledger, audit");
         var restore = new RecordingHost();
         new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
         Assert.Empty(restore.Errors);

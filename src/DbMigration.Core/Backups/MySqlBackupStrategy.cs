@@ -374,10 +374,14 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         // no table.
         await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(old)}", cancellationToken).ConfigureAwait(false);
         var moves = current.Select(t => $"{Q(target.Database!, t)} TO {Q(old, t)}")
-            .Concat(incoming.Select(t => $"{Q(restored.Database!, t)} TO {Q(target.Database!, t)}"));
+            .Concat(incoming.Select(t => $"{Q(restored.Database!, t)} TO {Q(target.Database!, t)}")).ToList();
         try
         {
-            await connection.ExecuteAsync("SET FOREIGN_KEY_CHECKS = 0; RENAME TABLE " + string.Join(", ", moves) + "; SET FOREIGN_KEY_CHECKS = 1", cancellationToken).ConfigureAwait(false);
+            // An empty backup over an empty database (the first migration's safety backup, restored again) moves nothing.
+            if (moves.Count > 0)
+            {
+                await connection.ExecuteAsync("SET FOREIGN_KEY_CHECKS = 0; RENAME TABLE " + string.Join(", ", moves) + "; SET FOREIGN_KEY_CHECKS = 1", cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {

@@ -575,6 +575,19 @@ $loaded | ForEach-Object { 'npgsql={0}@{1}' -f $_.GetName().Version.Major, [Syst
             (Invoke-DatabaseQuery $pg "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'created_at'").data_type | Should -Be 'timestamp with time zone'
         }
     }
+
+    It 'refuses a built-in dump of large objects by count instead of leaving them out' {
+        $db = New-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES 'dbm_pester_lob_'
+        try {
+            Invoke-DatabaseQuery $db "CREATE TABLE docs (id integer PRIMARY KEY, body oid); INSERT INTO docs VALUES (1, lo_from_bytea(0, 'hello'::bytea))" -Confirm:$false | Out-Null
+            $err = { Backup-Database $db -Path (Join-Path $work 'pg-lob') -DumpMethod BuiltIn } | Should -Throw -PassThru
+            $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Backup.ToolFailed*'
+            $err.Exception.Message | Should -BeLike '*1 large object(s)*'
+        }
+        finally {
+            Remove-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES $db
+        }
+    }
 }
 
 Describe 'MariaDB' -Skip:(-not $env:DBMIGRATION_TEST_MARIADB) {
@@ -608,5 +621,30 @@ INSERT INTO events SELECT seq, TIMESTAMP '2024-03-10 00:00:00' + INTERVAL seq MI
 
     It 'converts DATETIME values to UTC, reports the DST gap, and undoes them exactly' {
         Assert-TimezoneRoundTrip $my (Join-Path $work 'my-tz') "SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:%i') AS utc FROM events WHERE id = 0" $myOriginal
+    }
+
+    It 'restores sequences, events and system-versioned history with the tables' {
+        $db = New-ServerDatabase $env:DBMIGRATION_TEST_MARIADB 'dbm_pester_objects_'
+        try {
+            Invoke-DatabaseQuery $db @"
+CREATE SEQUENCE ticket_no START WITH 500 NOCACHE;
+CREATE TABLE ticket (id INT PRIMARY KEY DEFAULT NEXTVAL(ticket_no), price INT NOT NULL) WITH SYSTEM VERSIONING;
+INSERT INTO ticket (price) VALUES (10);
+UPDATE ticket SET price = 12;
+CREATE EVENT ticket_purge ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00' DISABLE DO DELETE FROM ticket WHERE price < 0;
+"@ -Confirm:$false | Out-Null
+            $backup = Backup-Database $db -Path (Join-Path $work 'my-objects') -DumpMethod EngineTool -Verify
+            $backup.Verification.Status | Should -Be 'Passed'
+            Invoke-DatabaseQuery $db 'DROP EVENT ticket_purge; DROP TABLE ticket; DROP SEQUENCE ticket_no' -Confirm:$false | Out-Null
+
+            $backup | Restore-MigrationBackup -Database $db -SkipSafetyBackup -Confirm:$false | Should -Not -BeNullOrEmpty
+            (Invoke-DatabaseQuery $db 'SELECT COUNT(*) AS n FROM ticket FOR SYSTEM_TIME ALL').n | Should -Be 2
+            (Invoke-DatabaseQuery $db "SELECT COUNT(*) AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() AND EVENT_NAME = 'ticket_purge'").n | Should -Be 1
+            Invoke-DatabaseQuery $db 'INSERT INTO ticket (price) VALUES (20)' -Confirm:$false | Out-Null
+            (Invoke-DatabaseQuery $db 'SELECT MAX(id) AS id FROM ticket').id | Should -Be 501
+        }
+        finally {
+            Remove-ServerDatabase $env:DBMIGRATION_TEST_MARIADB $db
+        }
     }
 }

@@ -56,6 +56,10 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         else
         {
             tables = await DumpBesideHashesAsync(dumpTool, source, rawPath, names, historyArguments, connection, transaction, progress, cancellationToken).ConfigureAwait(false);
+            if (await connection.ScalarAsync<long>("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SEQUENCE'", cancellationToken, transaction).ConfigureAwait(false) > 0)
+            {
+                await UnqualifySequenceCallsAsync(rawPath, source.Database!, cancellationToken).ConfigureAwait(false);
+            }
 
             // A dump of one database carries no CREATE DATABASE: its defaults go last, applying to the database loaded into.
             if (await MySqlLogicalDump.DefaultsStatementAsync(connection, transaction, cancellationToken).ConfigureAwait(false) is { } defaults)
@@ -243,6 +247,61 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     }
 
     /// <summary>
+    /// MariaDB prints a column default that draws on a sequence with the database's name (nextval(`app`.`seq`)), so
+    /// the dump could only load where that database and sequence already exist, and a copy restored under another
+    /// name would draw on the original's sequence. The column definitions of the dump get the name taken out; the
+    /// swap then points them at the target (<see cref="RepointSequenceDefaultsAsync"/>).
+    /// </summary>
+    private static async Task UnqualifySequenceCallsAsync(string rawPath, string database, CancellationToken cancellationToken)
+    {
+        // Latin-1 maps every byte to one char and back: the rest of the file passes through untouched.
+        var latin1 = System.Text.Encoding.Latin1;
+        var qualifier = latin1.GetString(System.Text.Encoding.UTF8.GetBytes("`" + database.Replace("`", "``", StringComparison.Ordinal) + "`."));
+        var calls = new[] { "nextval(", "lastval(", "setval(" };
+        var rewritten = rawPath + ".unqualified";
+        using (var reader = new StreamReader(rawPath, latin1))
+        await using (var writer = new StreamWriter(rewritten, false, latin1) { NewLine = "\n" })
+        {
+            while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            {
+                if (line.StartsWith("  `", StringComparison.Ordinal))
+                {
+                    foreach (var call in calls)
+                    {
+                        line = line.Replace(call + qualifier, call, StringComparison.Ordinal);
+                    }
+                }
+
+                await writer.WriteLineAsync(line).ConfigureAwait(false);
+            }
+        }
+
+        File.Move(rewritten, rawPath, overwrite: true);
+    }
+
+    /// <summary>Column defaults loaded into the restored copy name its sequences there; after the swap they name the target's.</summary>
+    private async Task RepointSequenceDefaultsAsync(DbConnection connection, string target, string restored, CancellationToken cancellationToken)
+    {
+        var from = "`" + restored.Replace("`", "``", StringComparison.Ordinal) + "`.";
+        var to = "`" + target.Replace("`", "``", StringComparison.Ordinal) + "`.";
+        var columns = new List<(string Table, string Column, string Default)>();
+        await using (var command = connection.CreateCommand("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = @target AND INSTR(COLUMN_DEFAULT, @from) > 0")
+            .AddParameter("@target", target).AddParameter("@from", from))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                columns.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+
+        foreach (var (table, column, expression) in columns)
+        {
+            await connection.ExecuteAsync($"ALTER TABLE {provider.QuoteIdentifier(target)}.{provider.QuoteIdentifier(table)} ALTER COLUMN {provider.QuoteIdentifier(column)} SET DEFAULT {expression.Replace(from, to, StringComparison.Ordinal)}", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// System-versioned tables keep their history only with --dump-history (MariaDB 10.11's tools), which covers
     /// timestamp-based history and fails the whole dump on a transaction-precise table. Where it cannot be used, the
     /// backup holds current rows only, and a warning names the tables.
@@ -389,6 +448,8 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             await connection.ExecuteAsync($"DROP DATABASE {provider.QuoteIdentifier(old)}", CancellationToken.None).ConfigureAwait(false);
             throw;
         }
+
+        await RepointSequenceDefaultsAsync(connection, target.Database!, restored.Database!, cancellationToken).ConfigureAwait(false);
 
         // Views, routines and triggers now follow the backup's: the current ones are replaced.
         foreach (var item in currentObjects.Where(o => o.Kind != "TRIGGER").Reverse())

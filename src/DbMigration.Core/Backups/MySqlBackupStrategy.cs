@@ -252,11 +252,11 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     /// name would draw on the original's sequence. The column definitions of the dump get the name taken out; the
     /// swap then points them at the target (<see cref="RepointSequenceDefaultsAsync"/>).
     /// </summary>
-    private static async Task UnqualifySequenceCallsAsync(string rawPath, string database, CancellationToken cancellationToken)
+    private async Task UnqualifySequenceCallsAsync(string rawPath, string database, CancellationToken cancellationToken)
     {
         // Latin-1 maps every byte to one char and back: the rest of the file passes through untouched.
         var latin1 = System.Text.Encoding.Latin1;
-        var qualifier = latin1.GetString(System.Text.Encoding.UTF8.GetBytes("`" + database.Replace("`", "``", StringComparison.Ordinal) + "`."));
+        var qualifier = latin1.GetString(System.Text.Encoding.UTF8.GetBytes(provider.QuoteIdentifier(database) + "."));
         var calls = new[] { "nextval(", "lastval(", "setval(" };
         var rewritten = rawPath + ".unqualified";
         using (var reader = new StreamReader(rawPath, latin1))
@@ -282,8 +282,8 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     /// <summary>Column defaults loaded into the restored copy name its sequences there; after the swap they name the target's.</summary>
     private async Task RepointSequenceDefaultsAsync(DbConnection connection, string target, string restored, CancellationToken cancellationToken)
     {
-        var from = "`" + restored.Replace("`", "``", StringComparison.Ordinal) + "`.";
-        var to = "`" + target.Replace("`", "``", StringComparison.Ordinal) + "`.";
+        var from = provider.QuoteIdentifier(restored) + ".";
+        var to = provider.QuoteIdentifier(target) + ".";
         var columns = new List<(string Table, string Column, string Default)>();
         await using (var command = connection.CreateCommand("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = @target AND INSTR(COLUMN_DEFAULT, @from) > 0")
             .AddParameter("@target", target).AddParameter("@from", from))
@@ -306,7 +306,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     /// timestamp-based history and fails the whole dump on a transaction-precise table. Where it cannot be used, the
     /// backup holds current rows only, and a warning names the tables.
     /// </summary>
-    private static async Task<IReadOnlyList<string>> HistoryArgumentsAsync(string dumpTool, DbConnection connection, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<string>> HistoryArgumentsAsync(string dumpTool, DbConnection connection, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var versioned = (await connection.ReadRowsAsync("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY TABLE_NAME", null, cancellationToken).ConfigureAwait(false))
             .Select(r => (string)r[0]!).ToList();
@@ -318,7 +318,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var transactionPrecise = new List<string>();
         foreach (var table in versioned)
         {
-            var create = Convert.ToString((await connection.ReadRowsAsync("SHOW CREATE TABLE `" + table.Replace("`", "``", StringComparison.Ordinal) + "`", null, cancellationToken).ConfigureAwait(false)).Single()[1], CultureInfo.InvariantCulture) ?? string.Empty;
+            var create = Convert.ToString((await connection.ReadRowsAsync("SHOW CREATE TABLE " + provider.QuoteIdentifier(table), null, cancellationToken).ConfigureAwait(false)).Single()[1], CultureInfo.InvariantCulture) ?? string.Empty;
             if (System.Text.RegularExpressions.Regex.IsMatch(create, @"bigint(\(\d+\))? unsigned\b[^,]*\bAS ROW START", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)))
             {
                 transactionPrecise.Add(table);
@@ -359,18 +359,9 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     /// What the swap moves: base tables, and MariaDB's sequences, which are tables to RENAME TABLE (a sequence left
     /// behind would be dropped with the restored copy, and a table's NEXTVAL default would then fail).
     /// </summary>
-    private static async Task<List<string>> TablesAndSequencesAsync(DbConnection connection, CancellationToken cancellationToken)
-    {
-        var names = new List<string>();
-        await using var command = connection.CreateCommand("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') ORDER BY TABLE_NAME");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            names.Add(reader.GetString(0));
-        }
-
-        return names;
-    }
+    private static async Task<List<string>> TablesAndSequencesAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        (await connection.ReadRowsAsync("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') ORDER BY TABLE_NAME", null, cancellationToken).ConfigureAwait(false))
+            .Select(r => (string)r[0]!).ToList();
 
     /// <summary>A dropped database is created again, with the restored copy's character set, for its objects to move into.</summary>
     private async Task CreateIfMissingAsync(DatabaseTarget target, DatabaseTarget restored, CancellationToken cancellationToken)
@@ -409,11 +400,9 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);
         var currentObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
-        var currentEvents = await MySqlLogicalDump.ReadEventsAsync(provider, connection, cancellationToken).ConfigureAwait(false);
         await connection.ChangeDatabaseAsync(restored.Database!, cancellationToken).ConfigureAwait(false);
         var incoming = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);
         var incomingObjects = await MySqlLogicalDump.ReadObjectsAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
-        var incomingEvents = await MySqlLogicalDump.ReadEventsAsync(provider, connection, cancellationToken).ConfigureAwait(false);
 
         // RENAME TABLE cannot move a table with triggers to another database: drop them first (the restored ones
         // are recreated below, the current ones go with the old tables).
@@ -451,21 +440,14 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
 
         await RepointSequenceDefaultsAsync(connection, target.Database!, restored.Database!, cancellationToken).ConfigureAwait(false);
 
-        // Views, routines and triggers now follow the backup's: the current ones are replaced.
+        // Views, routines, triggers and events now follow the backup's: the current ones are replaced (events belong to
+        // the database, not to a table, so RENAME TABLE leaves them behind).
         foreach (var item in currentObjects.Where(o => o.Kind != "TRIGGER").Reverse())
         {
             await connection.ExecuteAsync($"DROP {item.Kind} IF EXISTS {Q(target.Database!, item.Name)}", cancellationToken).ConfigureAwait(false);
         }
 
         await MySqlLogicalDump.CreateObjectsAsync(connection, incomingObjects, cancellationToken).ConfigureAwait(false);
-
-        // Events belong to a database, not to a table, so they stay behind in a RENAME TABLE like views do.
-        foreach (var item in currentEvents)
-        {
-            await connection.ExecuteAsync($"DROP EVENT IF EXISTS {Q(target.Database!, item.Name)}", cancellationToken).ConfigureAwait(false);
-        }
-
-        await MySqlLogicalDump.CreateEventsAsync(connection, incomingEvents, cancellationToken).ConfigureAwait(false);
         foreach (var setting in copy.DatabaseSettings)
         {
             try

@@ -254,11 +254,11 @@ internal static class MySqlLogicalDump
     }
 
     /// <summary>
-    /// A view, routine or trigger with its definition, the sql_mode a routine or trigger was created under, and the
-    /// client character set and connection collation each was created under (the server keeps both with it; its
-    /// string literals are read in them).
+    /// A view, routine, trigger or event with its definition, the sql_mode it was created under (all but views), the
+    /// client character set and connection collation (the server keeps both with it; its string literals are read in
+    /// them), and for an event the time zone its schedule was written in.
     /// </summary>
-    internal sealed record SchemaObject(string Kind, string Name, string? SqlMode, string Create, string? CharacterSet = null, string? Collation = null)
+    internal sealed record SchemaObject(string Kind, string Name, string? SqlMode, string Create, string? CharacterSet = null, string? Collation = null, string? TimeZone = null)
     {
         /// <summary>The SET that recreates the object's character set and collation, or null to keep the session's.</summary>
         public string? ClientSetting => ClientSettingFor(CharacterSet, Collation, Create);
@@ -318,49 +318,23 @@ internal static class MySqlLogicalDump
             objects.Add(new SchemaObject("TRIGGER", (string)trigger[0]!, (string)create[1]!, (string)create[2]!, create[3] as string, create[4] as string));
         }
 
+        // Refused by the built-in dump; a restore's swap carries them over.
+        foreach (var name in await Rows(connection, transaction, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME", cancellationToken).ConfigureAwait(false))
+        {
+            var create = (await Rows(connection, transaction, "SHOW CREATE EVENT " + provider.QuoteIdentifier((string)name[0]!), cancellationToken).ConfigureAwait(false)).Single();
+            objects.Add(new SchemaObject("EVENT", (string)name[0]!, (string)create[1]!, (string)create[3]!, create[4] as string, create[5] as string, (string)create[2]!));
+        }
+
         return objects;
     }
 
-    /// <summary>An event as SHOW CREATE EVENT gives it, with the sql_mode and time zone its schedule and body were written under.</summary>
-    internal sealed record EventDefinition(string Name, string SqlMode, string TimeZone, string Create, string? CharacterSet, string? Collation);
-
-    /// <summary>The events of the connection's database (the built-in dump refuses them; a restore carries them over).</summary>
-    internal static async Task<List<EventDefinition>> ReadEventsAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
-    {
-        var events = new List<EventDefinition>();
-        foreach (var name in await Rows(connection, null, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME", cancellationToken).ConfigureAwait(false))
-        {
-            var create = (await Rows(connection, null, "SHOW CREATE EVENT " + provider.QuoteIdentifier((string)name[0]!), cancellationToken).ConfigureAwait(false)).Single();
-            events.Add(new EventDefinition((string)name[0]!, (string)create[1]!, (string)create[2]!, (string)create[3]!, create[4] as string, create[5] as string));
-        }
-
-        return events;
-    }
-
-    /// <summary>Creates events on the connection's database, each under the sql_mode and time zone it was defined with.</summary>
-    internal static async Task CreateEventsAsync(DbConnection connection, IReadOnlyList<EventDefinition> events, CancellationToken cancellationToken)
-    {
-        if (events.Count == 0)
-        {
-            return;
-        }
-
-        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.character_set_client, @@SESSION.collation_connection", cancellationToken).ConfigureAwait(false)).Single();
-        string Setting(int i) => Convert.ToString(session[i], CultureInfo.InvariantCulture)!;
-        foreach (var item in events)
-        {
-            await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(item.SqlMode)}, time_zone = {Quote(item.TimeZone)}", cancellationToken).ConfigureAwait(false);
-            await connection.ExecuteAsync(ClientSettingFor(item.CharacterSet, item.Collation, item.Create) ?? $"SET SESSION character_set_client = {Setting(2)}, collation_connection = {Setting(3)}", cancellationToken).ConfigureAwait(false);
-            await connection.ExecuteAsync(item.Create, cancellationToken).ConfigureAwait(false);
-        }
-
-        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(Setting(0))}, time_zone = {Quote(Setting(1))}, character_set_client = {Setting(2)}, collation_connection = {Setting(3)}", cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Creates objects read by <see cref="ReadObjectsAsync"/> on <paramref name="connection"/>'s database, each under its own sql_mode.</summary>
+    /// <summary>
+    /// Creates objects read by <see cref="ReadObjectsAsync"/> on <paramref name="connection"/>'s database, each under
+    /// its own sql_mode, character set and collation, and an event under its time zone; the session's come back after.
+    /// </summary>
     internal static async Task CreateObjectsAsync(DbConnection connection, IEnumerable<SchemaObject> objects, CancellationToken cancellationToken)
     {
-        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.collation_connection", cancellationToken).ConfigureAwait(false)).Single();
+        var session = (await Rows(connection, null, "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.collation_connection, @@SESSION.time_zone", cancellationToken).ConfigureAwait(false)).Single();
         string Setting(int i) => Convert.ToString(session[i], CultureInfo.InvariantCulture) ?? string.Empty;
         var sessionClient = $"SET SESSION character_set_client = {Setting(1)}, collation_connection = {Setting(2)}";
         foreach (var item in objects)
@@ -370,12 +344,12 @@ internal static class MySqlLogicalDump
                 await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(item.SqlMode)}", cancellationToken).ConfigureAwait(false);
             }
 
-            await connection.ExecuteAsync(item.ClientSetting ?? sessionClient, cancellationToken).ConfigureAwait(false);
+            await connection.ExecuteAsync($"{item.ClientSetting ?? sessionClient}, time_zone = {Quote(item.TimeZone ?? Setting(3))}", cancellationToken).ConfigureAwait(false);
             await connection.ExecuteAsync(item.Create, cancellationToken).ConfigureAwait(false);
         }
 
         await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(Setting(0))}", cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(sessionClient, cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync($"{sessionClient}, time_zone = {Quote(Setting(3))}", cancellationToken).ConfigureAwait(false);
     }
 
     private static string Quote(string text) => "'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";

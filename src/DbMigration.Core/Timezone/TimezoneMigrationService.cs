@@ -881,16 +881,6 @@ public sealed partial class TimezoneMigrationService
         }
 
         chosen.RemoveAll(c => Excluded(request, c.Table, c.Column));
-        if (engine == DatabaseEngine.MySql && chosen.Count > 0)
-        {
-            var versioned = (await connection.ReadRowsAsync("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED'", null, cancellationToken).ConfigureAwait(false))
-                .Select(r => (string)r[0]!).ToHashSet(StringComparer.Ordinal);
-            foreach (var table in chosen.Select(c => c.Table.Name).Distinct().Where(versioned.Contains))
-            {
-                progress.Warning($"{table} is system-versioned: the run converts its current rows, and its history keeps every earlier version as it was, in local time (the conversion and any undo add versions of their own).");
-            }
-        }
-
         await WarnAboutDependentsAsync(provider, connection, chosen, progress, cancellationToken).ConfigureAwait(false);
         foreach (var column in chosen)
         {
@@ -912,7 +902,6 @@ public sealed partial class TimezoneMigrationService
     private static bool Excluded(TimezoneMigrationRequest request, TableName table, string column) =>
         request.ExcludeColumns.Any(x => string.Equals(x, $"{table}.{column}", StringComparison.OrdinalIgnoreCase) || string.Equals(x, $"{table.Name}.{column}", StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The quoted date-time literal of a column default, when it is a naive local time.</summary>
     /// <summary>
     /// A default that reads the clock: on SQLite CURRENT_TIMESTAMP and datetime('now') write UTC, so rows that took
     /// it are not local times at all; with 'localtime', and on MariaDB, new rows keep getting local times after the run.
@@ -943,17 +932,25 @@ public sealed partial class TimezoneMigrationService
     /// What keeps working but changes meaning: a CHECK constraint that compares a converted column with a local
     /// date-time literal is kept as written, but its boundary moves once the values are UTC (and PostgreSQL reads a
     /// timestamp literal against a timestamptz in each session's time zone); a MariaDB generated column computed from
-    /// a converted column is computed from UTC values. SQLite's text rebuild fails such a constraint by name instead.
+    /// a converted column is computed from UTC values; a MariaDB system-versioned table's history stays local. SQLite's
+    /// text rebuild fails such a constraint by name instead.
     /// </summary>
     private static async Task WarnAboutDependentsAsync(IDatabaseProvider provider, DbConnection connection, IReadOnlyList<TimestampColumn> chosen, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
-        if (provider.Engine == DatabaseEngine.Sqlite)
+        if (provider.Engine == DatabaseEngine.Sqlite || chosen.Count == 0)
         {
             return;
         }
 
+        var versioned = provider.Engine != DatabaseEngine.MySql ? [] : (await connection.ReadRowsAsync("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SYSTEM VERSIONED'", null, cancellationToken).ConfigureAwait(false))
+            .Select(r => (string)r[0]!).ToHashSet(StringComparer.Ordinal);
         foreach (var table in chosen.GroupBy(c => c.Table))
         {
+            if (versioned.Contains(table.Key.Name))
+            {
+                progress.Warning($"{table.Key.Name} is system-versioned: the run converts its current rows, and its history keeps every earlier version as it was, in local time (the conversion and any undo add versions of their own).");
+            }
+
             var checks = new List<(string Name, string Definition)>();
             await using (var command = provider.Engine == DatabaseEngine.PostgreSql
                 ? connection.CreateCommand("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = @t::regclass AND contype = 'c' ORDER BY conname").AddParameter("@t", provider.QuoteTable(table.Key))
@@ -1025,23 +1022,8 @@ public sealed partial class TimezoneMigrationService
         return null;
     }
 
-    private static string? LocalDefault(string? expression)
-    {
-        if (expression is null)
-        {
-            return null;
-        }
-
-        var start = expression.IndexOf('\'');
-        var end = start < 0 ? -1 : expression.IndexOf('\'', start + 1);
-        if (end < 0)
-        {
-            return null;
-        }
-
-        var literal = expression[(start + 1)..end];
-        return TimestampParser.Parse(literal).Kind == TimestampKind.Local ? literal : null;
-    }
+    /// <summary>The quoted date-time literal of a column default, when it is a naive local time.</summary>
+    private static string? LocalDefault(string? expression) => expression is null ? null : LocalLiteral(expression);
 
     /// <summary>Up to 200 values: how many parse as date-times, and how many of those have a time of day.</summary>
     private static async Task<(int Sampled, int Dates, int WithTime)> SampleAsync(IDatabaseProvider provider, DbConnection connection, TableName table, string column, CancellationToken cancellationToken)

@@ -57,7 +57,8 @@ public sealed partial class TimezoneMigrationService
 
     /// <summary>
     /// What keeps PostgreSQL from changing the columns' type that dropping and recreating plain views cannot solve:
-    /// materialized views and rules reading them (directly or through views), and generated columns computed from them.
+    /// materialized views and rules reading them (directly or through views), generated columns computed from them,
+    /// and functions or procedures whose SQL-standard body reads them.
     /// </summary>
     private static async Task<List<string>> PostgresBlockersAsync(DbConnection connection, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
     {
@@ -65,19 +66,26 @@ public sealed partial class TimezoneMigrationService
             .Where(v => v.Kind != 'v')
             .Select(v => v.Kind == 'm' ? $"materialized view {v.Name}" : $"a rule on {v.Name}")
             .ToList();
+        // Generated columns, and functions or procedures whose SQL-standard body (BEGIN ATOMIC) reads the column.
         await using var command = connection.CreateCommand("""
-            SELECT DISTINCT a.attname, g.attname
+            SELECT DISTINCT 'generated column ' || g.attname || ' (computed from ' || a.attname || ')'
             FROM pg_attrdef ad
             JOIN pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum AND g.attgenerated <> ''
             JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refobjid = ad.adrelid
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
             WHERE ad.adrelid = @table::regclass AND a.attname = ANY(@columns)
-            ORDER BY 1, 2
+            UNION
+            SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END || p.oid::regprocedure::text || ' (its BEGIN ATOMIC body reads ' || a.attname || ')'
+            FROM pg_depend d
+            JOIN pg_proc p ON p.oid = d.objid
+            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = @table::regclass AND a.attname = ANY(@columns)
+            ORDER BY 1
             """).AddParameter("@table", table).AddParameter("@columns", columns.ToArray());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            blockers.Add($"generated column {reader.GetString(1)} (computed from {reader.GetString(0)})");
+            blockers.Add(reader.GetString(0));
         }
 
         return blockers;

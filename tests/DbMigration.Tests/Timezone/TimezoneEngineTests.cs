@@ -1597,7 +1597,7 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
-    public async Task Materialized_views_generated_columns_and_expression_or_partial_indexes_on_the_column_are_refused_with_nothing_changed()
+    public async Task Materialized_views_generated_columns_expression_or_partial_indexes_and_BEGIN_ATOMIC_functions_on_the_column_are_refused_with_nothing_changed()
     {
         var target = await Engine.CreateDatabaseAsync();
         Query(target, """
@@ -1608,9 +1608,11 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
             CREATE INDEX ix_x_day ON x (date_trunc('day', at));
             CREATE TABLE p (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
             CREATE INDEX ix_p_recent ON p (id) WHERE at > '2024-01-01';
-            INSERT INTO m VALUES (1, '2024-07-01 12:00:00'); INSERT INTO g (id, at) VALUES (1, '2024-07-01 12:00:00'); INSERT INTO x VALUES (1, '2024-07-01 12:00:00'); INSERT INTO p VALUES (1, '2024-07-01 12:00:00');
+            CREATE TABLE f (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
+            CREATE FUNCTION last_f() RETURNS timestamp LANGUAGE sql BEGIN ATOMIC SELECT max(at) FROM f; END;
+            INSERT INTO m VALUES (1, '2024-07-01 12:00:00'); INSERT INTO g (id, at) VALUES (1, '2024-07-01 12:00:00'); INSERT INTO x VALUES (1, '2024-07-01 12:00:00'); INSERT INTO p VALUES (1, '2024-07-01 12:00:00'); INSERT INTO f VALUES (1, '2024-07-01 12:00:00');
             """);
-        foreach (var (table, names) in new[] { ("m", "materialized view m_daily"), ("g", "generated column day"), ("x", "index ix_x_day"), ("p", "index ix_p_recent") })
+        foreach (var (table, names) in new[] { ("m", "materialized view m_daily"), ("g", "generated column day"), ("x", "index ix_x_day"), ("p", "index ix_p_recent"), ("f", "function last_f() (its BEGIN ATOMIC body reads at)") })
         {
             var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
             {

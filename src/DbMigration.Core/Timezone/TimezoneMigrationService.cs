@@ -831,6 +831,12 @@ public sealed partial class TimezoneMigrationService
 
                 foreach (var column in table.Columns)
                 {
+                    // Left out before it is looked at: a column that could not be converted is refused as it is described.
+                    if (Excluded(request, table.Name, column.Name))
+                    {
+                        continue;
+                    }
+
                     if (engine == DatabaseEngine.Sqlite && IsDeclaredDate(column.DataType))
                     {
                         // SQLite's types are advice: a DATE column may hold date-times, or days such as birthdays.
@@ -839,7 +845,7 @@ public sealed partial class TimezoneMigrationService
                         {
                             chosen.Add(Describe(engine, table, column, $"declared type {column.DataType}, and {withTime} of {sampled} sampled values have a time of day"));
                         }
-                        else if (sampled > 0 && !Excluded(request, table.Name, column.Name))
+                        else if (sampled > 0)
                         {
                             progress.Warning($"{table.Name}.{column.Name} is not converted: it is declared {column.DataType} and {sampled - withTime} of {sampled} sampled values are days without a time of day, which are no instant (a birthday stays on its day). Name it with -Column to convert it anyway.");
                         }
@@ -859,7 +865,7 @@ public sealed partial class TimezoneMigrationService
                         {
                             chosen.Add(Describe(engine, table, column, $"text column: {dates} of {sampled} sampled values are date-times"));
                         }
-                        else if (dates > 0 && !Excluded(request, table.Name, column.Name))
+                        else if (dates > 0)
                         {
                             // Left alone, but said: a column that is mostly timestamps with some junk should not be
                             // skipped without a word.
@@ -1111,7 +1117,7 @@ public sealed partial class TimezoneMigrationService
         }
 
         throw new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,
-            $"{table.Name}.{column.Name} cannot be converted: {table.Name} needs a single-column primary key so every changed row can be recorded and restored.");
+            $"{table.Name}.{column.Name} cannot be converted: {table.Name} has no single-column primary key, and a run records, checks and undoes every changed row by one key. Nothing was changed. Leave it out with -ExcludeColumn {table.Name.Name}.{column.Name} (or name the other tables with -Table), or convert it by hand.");
     }
 
     private static bool IsTypedTimestamp(DatabaseEngine engine, string type)

@@ -177,6 +177,33 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.DoesNotContain("ends_after_start", warning, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A table keyed by several columns is refused with the -ExcludeColumn that leaves it out, and that works: the
+    /// column was refused while discovery described it, before the exclusions applied, so it could not be left out.
+    /// </summary>
+    protected async Task AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"""
+            CREATE TABLE readings (device VARCHAR(20) NOT NULL, seq INTEGER NOT NULL, at {NativeType} NOT NULL, PRIMARY KEY (device, seq));
+            CREATE TABLE visits (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL);
+            INSERT INTO readings VALUES ('a', 1, '2024-07-01 12:00:00');
+            INSERT INTO visits VALUES (1, '2024-07-01 12:00:00');
+            """);
+        var refused = Assert.Throws<DbMigrationException>(() => Run(target));
+        Assert.Equal(ErrorIds.TimezoneNoPrimaryKey, refused.ErrorId);
+        Assert.Contains("Nothing was changed", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("-ExcludeColumn readings.at", refused.Message, StringComparison.Ordinal);
+
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, ExcludeColumn = ["readings.at"] }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.Equal(["visits.at"], result.Columns.Select(c => $"{c.Table.Split('.')[^1]}.{c.Column}"));
+        Assert.Equal("2024-07-01T16:00:00Z", Value(target, 1, "at", "visits"));
+        Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, $"SELECT {AsText("at")} FROM readings").Single()[0], CultureInfo.InvariantCulture)?.Replace('T', ' ')[..19]);
+    }
+
     private string Fingerprint(DatabaseTarget target, string table) =>
         string.Join("|", Query(target, $"SELECT id, {AsText("at")} FROM {table} ORDER BY id").Select(r => string.Join(",", r.Values)));
 
@@ -1630,6 +1657,9 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     public Task A_check_constraint_against_a_local_time_literal_is_kept_and_named_in_a_warning() => AssertALocalCheckConstraintIsNamedAsync();
 
     [Fact]
+    public Task A_table_keyed_by_several_columns_is_refused_and_can_be_left_out_with_ExcludeColumn() => AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync();
+
+    [Fact]
     public async Task Undo_gives_each_column_back_its_declared_type_and_precision()
     {
         // A plain `timestamp` came back as `timestamp(6)`: the same values, but a schema diff against the original.
@@ -1855,6 +1885,9 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
     [Fact]
     public Task A_check_constraint_against_a_local_time_literal_is_kept_and_named_in_a_warning() => AssertALocalCheckConstraintIsNamedAsync();
+
+    [Fact]
+    public Task A_table_keyed_by_several_columns_is_refused_and_can_be_left_out_with_ExcludeColumn() => AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync();
 
     [Fact]
     public async Task A_generated_column_computed_from_a_converted_column_is_named_in_a_warning()

@@ -557,9 +557,10 @@ internal static class PostgreSqlLogicalDump
     }
 
     /// <summary>
-    /// What a table's definition leaves out and a restore must keep: per-column statistics targets and storage, the
-    /// replica identity (logical replication needs it), the index CLUSTER uses, extended statistics, and row-level
-    /// security switched on (with no policy it denies other roles every row; policies themselves are refused).
+    /// What a table's definition leaves out and a restore must keep: per-column options, compression, statistics
+    /// targets and storage, index column statistics targets, the replica identity (logical replication needs it), the
+    /// index CLUSTER uses, extended statistics, and row-level security switched on (with no policy it denies other
+    /// roles every row; policies themselves are refused).
     /// </summary>
     private static string TableSettings(int serverMajor) => $"""
         SELECT format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET (%s)', n.nspname, c.relname, a.attname, array_to_string(a.attoptions, ', '))

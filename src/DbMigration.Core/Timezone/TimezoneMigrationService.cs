@@ -1358,16 +1358,16 @@ public sealed partial class TimezoneMigrationService
 
     /// <summary>
     /// Puts back the original value of every row a run changed (also after an interrupted run). Each statement waits
-    /// at most <paramref name="statementLockTimeout"/> (default 10 s; zero: as long as the server allows) for a lock
+    /// at most <paramref name="statementLockTimeout"/> (zero: as long as the server allows) for a lock
     /// another session holds; an undo that gives up can be run again and carries on.
     /// </summary>
-    public async Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken, TimeSpan? statementLockTimeout = null)
+    public async Task<TimezoneUndoResult> UndoAsync(DatabaseTarget target, string runId, TimeSpan statementLockTimeout, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
         var stopwatch = Stopwatch.StartNew();
         var provider = DatabaseProviders.For(target);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        await provider.LimitLockWaitAsync(connection, statementLockTimeout ?? Migrations.MigrationRequest.DefaultStatementLockTimeout, cancellationToken).ConfigureAwait(false);
+        await provider.LimitLockWaitAsync(connection, statementLockTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
         var (json, status, zoneId, optionsJson, backupId) = await ReadRunAsync(connection, tables, target, runId, cancellationToken).ConfigureAwait(false);

@@ -24,7 +24,7 @@ public sealed class UndoTimezoneMigrationCommand : DatabaseCmdlet
         var target = ResolveTarget(host);
         if (host.ShouldProcess(target.ToString(), $"Restore the original timestamps changed by run {Id}"))
         {
-            host.WriteObject(await new TimezoneMigrationService().UndoAsync(target, Id, new HostProgress(host), cancellationToken, TimeSpan.FromSeconds(StatementLockTimeout)).ConfigureAwait(false));
+            host.WriteObject(await new TimezoneMigrationService().UndoAsync(target, Id, TimeSpan.FromSeconds(StatementLockTimeout), new HostProgress(host), cancellationToken).ConfigureAwait(false));
         }
     }
 }

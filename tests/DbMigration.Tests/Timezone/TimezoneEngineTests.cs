@@ -646,7 +646,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 
         var kept = await Assert.ThrowsAsync<DbMigrationException>(() => new TimezoneMigrationService().RemoveRecordAsync(target, runId, force: true, null, CancellationToken.None));
         Assert.Equal(ErrorIds.TimezoneRunNotFinished, kept.ErrorId);
-        await new TimezoneMigrationService().UndoAsync(target, runId, null, CancellationToken.None);
+        await new TimezoneMigrationService().UndoAsync(target, runId, MigrationRequest.DefaultStatementLockTimeout, null, CancellationToken.None);
         Assert.Equal(before, Snapshot());
         Assert.Equal("undone", Assert.Single(Query(target, "SELECT status FROM dbmigration_tz_runs"))[0]);
     }
@@ -936,7 +936,7 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 
         // Undo now refuses and names the backup that can still reverse the run; a second removal is refused.
         var service = new TimezoneMigrationService();
-        var undo = await Assert.ThrowsAsync<DbMigrationException>(() => service.UndoAsync(target, result.RunId, null, CancellationToken.None));
+        var undo = await Assert.ThrowsAsync<DbMigrationException>(() => service.UndoAsync(target, result.RunId, MigrationRequest.DefaultStatementLockTimeout, null, CancellationToken.None));
         Assert.Equal(ErrorIds.TimezoneRecordRemoved, undo.ErrorId);
         Assert.Contains(result.BackupId!, undo.Message, StringComparison.Ordinal);
         Assert.Equal(converted, Fingerprint(target));

@@ -33,6 +33,19 @@ Describe 'Module surface' {
         }
     }
 
+    It 'shows in Get-Help the same syntax as Get-Command, for <_>' -ForEach @(
+        (Import-PowerShellDataFile (Join-Path $PSScriptRoot '..' '..' 'DbMigration.psd1')).CmdletsToExport) {
+        # A help file's syntax is shown as written: compare each parameter set's parameters, mandatory ones and positions.
+        $help = Get-Help $_
+        $command = Get-Command $_
+        $shown = @($help.syntax.syntaxItem | ForEach-Object {
+                (@($_.parameter | ForEach-Object { '{0}:{1}:{2}' -f $_.name, $_.required, $_.position }) | Sort-Object) -join ' ' })
+        $declared = @($command.ParameterSets | ForEach-Object {
+                (@($_.Parameters | Where-Object { $_.Name -notin [System.Management.Automation.PSCmdlet]::CommonParameters } |
+                        ForEach-Object { '{0}:{1}:{2}' -f $_.Name, "$($_.IsMandatory)".ToLowerInvariant(), ($_.Position -lt 0 ? 'named' : $_.Position) }) | Sort-Object) -join ' ' })
+        ($shown | Sort-Object) | Should -Be ($declared | Sort-Object)
+    }
+
     It 'loads Core beside the cmdlets and the drivers into its own AssemblyLoadContext' {
         Invoke-DatabaseQuery -Database $db -Query 'SELECT 1 AS one' | Out-Null
         $loaded = [AppDomain]::CurrentDomain.GetAssemblies()

@@ -189,7 +189,7 @@ public sealed partial class CmdletContractTests
         Assert.NotEmpty(examples);
         Assert.All(examples, e => Assert.Contains(CmdletName(type), e.Element(dev + "code")!.Value, StringComparison.Ordinal));
 
-        var documented = entry.Descendants(command + "parameter")
+        var documented = entry.Element(command + "parameters")!.Elements(command + "parameter")
             .ToDictionary(p => p.Element(maml + "name")!.Value, p => p.Element(maml + "description")?.Value ?? string.Empty, StringComparer.OrdinalIgnoreCase);
         foreach (var property in type.GetProperties().Where(IsParameter))
         {

@@ -64,18 +64,20 @@ public sealed partial class TimezoneMigrationService
     {
         var blockers = (await DependentViewsAsync(connection, null, table, columns, cancellationToken, describeOnly: true).ConfigureAwait(false))
             .Where(v => v.Kind != 'v')
-            .Select(v => v.Kind == 'm' ? $"materialized view {v.Name}" : $"a rule on {v.Name}")
+            .Select(v => (v.Kind == 'm' ? $"materialized view {v.Name}" : $"a rule on {v.Name}") + (columns.Count == 1 ? " reads it" : " reads them"))
             .ToList();
-        // Generated columns, and functions or procedures whose SQL-standard body (BEGIN ATOMIC) reads the column.
+        // Generated columns computed from the columns or among them (USING cannot set computed values), and functions
+        // or procedures whose SQL-standard body (BEGIN ATOMIC) reads the column.
         await using var command = connection.CreateCommand("""
-            SELECT DISTINCT 'generated column ' || g.attname || ' (computed from ' || a.attname || ')'
+            SELECT DISTINCT CASE WHEN a.attnum = g.attnum THEN 'generated column ' || g.attname || ' is itself one: PostgreSQL computes its values'
+                                 ELSE 'generated column ' || g.attname || ' is computed from ' || a.attname END
             FROM pg_attrdef ad
             JOIN pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum AND g.attgenerated <> ''
             JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refobjid = ad.adrelid
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
             WHERE ad.adrelid = @table::regclass AND a.attname = ANY(@columns)
             UNION
-            SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END || p.oid::regprocedure::text || ' (its BEGIN ATOMIC body reads ' || a.attname || ')'
+            SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END || p.oid::regprocedure::text || '''s BEGIN ATOMIC body reads ' || a.attname
             FROM pg_depend d
             JOIN pg_proc p ON p.oid = d.objid
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid

@@ -380,7 +380,7 @@ public sealed partial class TimezoneMigrationService
             if (blockers.Count > 0)
             {
                 throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                    $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz while {string.Join("; ", blockers)} reads it: PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")
+                    $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz: {string.Join("; ", blockers)}. PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")
                 { Target = target.ToString() };
             }
         }

@@ -1637,9 +1637,19 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
             CREATE INDEX ix_p_recent ON p (id) WHERE at > '2024-01-01';
             CREATE TABLE f (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
             CREATE FUNCTION last_f() RETURNS timestamp LANGUAGE sql BEGIN ATOMIC SELECT max(at) FROM f; END;
+            CREATE TABLE s (id INTEGER PRIMARY KEY, at timestamp NOT NULL, later timestamp GENERATED ALWAYS AS (at + interval '1 hour') STORED);
+            CREATE TABLE n (id INTEGER PRIMARY KEY, at timestamp NOT NULL, minute int NOT NULL, made timestamp GENERATED ALWAYS AS (make_timestamp(2024, 7, 1, 12, minute, 0)) STORED);
             INSERT INTO m VALUES (1, '2024-07-01 12:00:00'); INSERT INTO g (id, at) VALUES (1, '2024-07-01 12:00:00'); INSERT INTO x VALUES (1, '2024-07-01 12:00:00'); INSERT INTO p VALUES (1, '2024-07-01 12:00:00'); INSERT INTO f VALUES (1, '2024-07-01 12:00:00');
+            INSERT INTO s (id, at) VALUES (1, '2024-07-01 12:00:00'); INSERT INTO n (id, at, minute) VALUES (1, '2024-07-01 12:00:00', 5);
             """);
-        foreach (var (table, names) in new[] { ("m", "materialized view m_daily"), ("g", "generated column day"), ("x", "index ix_x_day"), ("p", "index ix_p_recent"), ("f", "function last_f() (its BEGIN ATOMIC body reads at)") })
+        // A generated timestamp column is named once as computed from its source, and as a generated column itself.
+        foreach (var (table, names, notNamed) in new[]
+        {
+            ("m", "materialized view m_daily reads it", "none"), ("g", "generated column day is computed from at", "none"), ("x", "index ix_x_day", "none"),
+            ("p", "index ix_p_recent", "none"), ("f", "function last_f()'s BEGIN ATOMIC body reads at", "none"),
+            ("s", "generated column later is computed from at; generated column later is itself one", "computed from later"),
+            ("n", "generated column made is itself one: PostgreSQL computes its values", "computed from made"),
+        })
         {
             var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
             {
@@ -1647,6 +1657,7 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
             }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
             Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
             Assert.Contains(names, error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(notNamed, error.Message, StringComparison.Ordinal);
             Assert.Contains("Nothing was changed", error.Message, StringComparison.Ordinal);
             Assert.Equal("2024-07-01 12:00:00", Query(target, $"SELECT at::text FROM {table}").Single()[0]);
             Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, $"SELECT data_type FROM information_schema.columns WHERE table_name = '{table}' AND column_name = 'at'").Single()[0], CultureInfo.InvariantCulture));

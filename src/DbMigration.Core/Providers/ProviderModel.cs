@@ -28,14 +28,15 @@ public sealed record TableName(string? Schema, string Name)
     public override string ToString() => Schema is null ? Name : Schema + "." + Name;
 }
 
-/// <summary>A column as the engine declares it.</summary>
+/// <summary>A column as the engine declares it. <see cref="IsGenerated"/>: the engine computes its values.</summary>
 public sealed record ColumnSchema(
     string Name,
     int Ordinal,
     string DataType,
     bool IsNullable,
     string? DefaultExpression,
-    bool IsPrimaryKey);
+    bool IsPrimaryKey,
+    bool IsGenerated = false);
 
 public sealed record IndexSchema(string Name, IReadOnlyList<string> Columns, bool IsUnique, bool IsPrimaryKey);
 

@@ -66,11 +66,10 @@ public sealed partial class TimezoneMigrationService
             .Where(v => v.Kind != 'v')
             .Select(v => (v.Kind == 'm' ? $"materialized view {v.Name}" : $"a rule on {v.Name}") + (columns.Count == 1 ? " reads it" : " reads them"))
             .ToList();
-        // Generated columns computed from the columns or among them (USING cannot set computed values), and functions
-        // or procedures whose SQL-standard body (BEGIN ATOMIC) reads the column.
+        // Generated columns computed from the columns, and functions or procedures whose SQL-standard body (BEGIN
+        // ATOMIC) reads them.
         await using var command = connection.CreateCommand("""
-            SELECT DISTINCT CASE WHEN a.attnum = g.attnum THEN 'generated column ' || g.attname || ' is itself one: PostgreSQL computes its values'
-                                 ELSE 'generated column ' || g.attname || ' is computed from ' || a.attname END
+            SELECT DISTINCT 'generated column ' || g.attname || ' is computed from ' || a.attname
             FROM pg_attrdef ad
             JOIN pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum AND g.attgenerated <> ''
             JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refobjid = ad.adrelid

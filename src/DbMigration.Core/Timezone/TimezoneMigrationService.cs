@@ -810,6 +810,12 @@ public sealed partial class TimezoneMigrationService
                 var column = table.Columns.FirstOrDefault(c => string.Equals(c.Name, qualified[(dot + 1)..], StringComparison.OrdinalIgnoreCase))
                     ?? throw new DbMigrationException(ErrorIds.TimezoneColumnNotFound, ErrorKind.ObjectNotFound,
                         $"Column '{qualified[(dot + 1)..]}' does not exist in {table.Name}. Columns: {string.Join(", ", table.Columns.Select(c => c.Name))}.") { Target = request.Target.ToString() };
+                if (column.IsGenerated)
+                {
+                    throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidArgument,
+                        $"{table.Name}.{column.Name} cannot be converted: it is a generated column, whose values the engine computes from other columns. Convert the columns it is computed from.") { Target = request.Target.ToString() };
+                }
+
                 if (NotConvertible(engine, column.DataType) is { } why)
                 {
                     throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidArgument,
@@ -834,6 +840,13 @@ public sealed partial class TimezoneMigrationService
                     // Left out before it is looked at: a column that could not be converted is refused as it is described.
                     if (Excluded(request, table.Name, column.Name))
                     {
+                        continue;
+                    }
+
+                    // Its values follow the columns it is computed from; MariaDB refuses to have them set.
+                    if (column.IsGenerated)
+                    {
+                        progress.Verbose($"{table.Name}.{column.Name} is a generated column: the engine computes it, so it is not converted.");
                         continue;
                     }
 

@@ -265,7 +265,8 @@ internal sealed class MySqlProvider : IDatabaseProvider
         var columns = new Dictionary<string, List<ColumnSchema>>(StringComparer.Ordinal);
         var order = new List<string>();
         await using (var command = connection.CreateCommand("""
-            SELECT c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.COLUMN_KEY
+            SELECT c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.COLUMN_KEY,
+                   COALESCE(c.GENERATION_EXPRESSION, '') <> ''
             FROM information_schema.COLUMNS c
             JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
             WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
@@ -284,7 +285,7 @@ internal sealed class MySqlProvider : IDatabaseProvider
                 }
 
                 list.Add(new ColumnSchema(reader.GetString(1), Convert.ToInt32(reader.GetValue(2), CultureInfo.InvariantCulture), reader.GetString(3),
-                    reader.GetString(4) == "YES", reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6) == "PRI"));
+                    reader.GetString(4) == "YES", reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6) == "PRI", Convert.ToInt64(reader.GetValue(7), CultureInfo.InvariantCulture) != 0));
             }
         }
 

@@ -311,7 +311,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         var columns = new Dictionary<TableName, List<ColumnSchema>>();
         var order = new List<TableName>();
         await using (var command = connection.CreateCommand($"""
-            SELECT n.nspname, c.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+            SELECT n.nspname, c.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> ''
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -330,7 +330,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
                     order.Add(table);
                 }
 
-                list.Add(new ColumnSchema(reader.GetString(2), reader.GetInt16(3), reader.GetString(4), reader.GetBoolean(5), reader.IsDBNull(6) ? null : reader.GetString(6), false));
+                list.Add(new ColumnSchema(reader.GetString(2), reader.GetInt16(3), reader.GetString(4), reader.GetBoolean(5), reader.IsDBNull(6) ? null : reader.GetString(6), false, reader.GetBoolean(7)));
             }
         }
 

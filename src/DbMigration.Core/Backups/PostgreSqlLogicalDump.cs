@@ -64,7 +64,7 @@ internal static class PostgreSqlLogicalDump
                         THEN ' COLLATE ' || (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = t.typcollation) ELSE '' END ||
                    COALESCE(' DEFAULT ' || t.typdefault, '') || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END ||
                    COALESCE((SELECT string_agg(' CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid), '' ORDER BY c.conname)
-                             FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'), '')
+                             FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c' AND c.convalidated), '')
             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
             WHERE t.typtype = 'd' AND {UserSchemas} AND {NotFromExtension("t.oid")} ORDER BY t.oid
             """, cancellationToken).ConfigureAwait(false))
@@ -164,6 +164,17 @@ internal static class PostgreSqlLogicalDump
             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE k.contype IN ('p', 'u', 'x', 'c', 'f') AND c.relkind = 'r' AND {UserSchemas} AND NOT k.coninhcount > 0
             ORDER BY k.contype = 'f', k.oid
+            """, cancellationToken).ConfigureAwait(false))
+        {
+            script.Statement(statement);
+        }
+
+        // A domain check added NOT VALID may fail rows already stored: CREATE DOMAIN cannot say NOT VALID, and the
+        // check, which COPY would apply, comes after the rows.
+        foreach (var statement in await Strings(npgsql, transaction, $"""
+            SELECT format('ALTER DOMAIN %I.%I ADD CONSTRAINT %I ', n.nspname, t.typname, c.conname) || pg_get_constraintdef(c.oid)
+            FROM pg_constraint c JOIN pg_type t ON t.oid = c.contypid JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE c.contype = 'c' AND NOT c.convalidated AND {UserSchemas} AND {NotFromExtension("t.oid")} ORDER BY c.oid
             """, cancellationToken).ConfigureAwait(false))
         {
             script.Statement(statement);

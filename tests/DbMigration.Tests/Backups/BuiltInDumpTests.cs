@@ -356,6 +356,33 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
     }
 
     [Fact]
+    public async Task Checks_added_NOT_VALID_to_domains_and_tables_come_back_not_valid_over_rows_that_break_them()
+    {
+        // CREATE DOMAIN … CHECK (…) NOT VALID is a syntax error, so such a backup failed every restore.
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            "CREATE DOMAIN small AS integer CONSTRAINT positive CHECK (VALUE > 0)",
+            "CREATE TABLE item (id integer PRIMARY KEY, n small, note text)",
+            "INSERT INTO item VALUES (1, 5000, 'a long note')",
+            "ALTER DOMAIN small ADD CONSTRAINT under_1000 CHECK (VALUE < 1000) NOT VALID",
+            "ALTER TABLE item ADD CONSTRAINT short_note CHECK (length(note) < 5) NOT VALID");
+        const string checks = "SELECT string_agg(conname || ' ' || convalidated::text, ', ' ORDER BY conname) FROM pg_constraint WHERE contype = 'c' AND connamespace = 'public'::regnamespace";
+        var before = (string?)await ScalarAsync(target, checks);
+        Assert.Equal("positive true, short_note false, under_1000 false", before);
+
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
+        await ExecuteAsync(target, "DROP TABLE item", "DROP DOMAIN small");
+        var restore = new RecordingHost();
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(before, (string?)await ScalarAsync(target, checks));
+        Assert.Equal(5000L, Long(await ScalarAsync(target, "SELECT n FROM item WHERE id = 1")));
+        // Still enforced on new values.
+        await Assert.ThrowsAnyAsync<Exception>(() => ExecuteAsync(target, "INSERT INTO item VALUES (2, 2000, 'b')"));
+    }
+
+    [Fact]
     public async Task Large_objects_are_refused_by_count_rather_than_left_out()
     {
         // The built-in dump copied the oid column but not the objects: verified, then restored without their bytes.

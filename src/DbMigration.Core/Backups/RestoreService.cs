@@ -345,6 +345,13 @@ public sealed class RestoreService
             await EnsureNoServerRunAsync(provider, target, connection, cancellationToken).ConfigureAwait(false);
         }
 
+        // Known from the catalog now, rather than from the swap after the whole load.
+        if (await provider.RestoreBlockerAsync(connection, cancellationToken).ConfigureAwait(false) is { } blocker)
+        {
+            throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied, $"Cannot restore onto {target}: {blocker}. Nothing was changed.")
+            { Target = target.ToString() };
+        }
+
         // Two seconds in all for closed sessions to go: a SQLite probe itself waits. -Force ends them anyway.
         IReadOnlyList<SessionInfo> sessions;
         try

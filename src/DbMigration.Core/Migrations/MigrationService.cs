@@ -342,6 +342,11 @@ public sealed class MigrationService
         if (!request.Force)
         {
             var checks = await new PreflightService().RunAsync(new PreflightRequest(target, request.SkipBackup ? null : request.BackupPath, request.ConnectTimeout), progress, cancellationToken).ConfigureAwait(false);
+            foreach (var warning in checks.Where(c => c.Status == PreflightStatus.Warning))
+            {
+                progress.Warning($"Pre-flight {warning.Code} {warning.Name}: {warning.Message}");
+            }
+
             var failed = checks.Where(c => c.Status == PreflightStatus.Failed).ToList();
             if (failed.Count > 0)
             {

@@ -99,8 +99,12 @@ public sealed class PreflightService
                 checks.Add(await RunCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", where, provider, target, async () =>
                 {
                     await provider.ProbeSchemaPrivilegesAsync(connection, cancellationToken).ConfigureAwait(false);
-                    return new PreflightCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", PreflightStatus.Passed,
-                        "May create and alter tables (tried in a transaction that was rolled back).", where);
+                    const string mayAlter = "May create and alter tables (tried in a transaction that was rolled back)";
+                    // The rollback after a failed migration is a restore: better known now than when it is needed.
+                    return await provider.RestoreBlockerAsync(connection, cancellationToken).ConfigureAwait(false) is { } blocker
+                        ? new PreflightCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", PreflightStatus.Warning, $"{mayAlter}, but {blocker}.", where,
+                            new Dictionary<string, object?> { ["RestoreBlocked"] = true })
+                        : new PreflightCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", PreflightStatus.Passed, mayAlter + ".", where);
                 }, cancellationToken).ConfigureAwait(false));
 
                 Report("Size and row counts");

@@ -103,6 +103,13 @@ public interface IDatabaseProvider
     Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Why a restore onto this database as the connecting user would be refused by the server (it loads into a new
+    /// database and swaps it in), read from the catalog without changing anything; null when it would not, or when
+    /// the engine cannot tell beforehand.
+    /// </summary>
+    Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Bounds how long each statement of the session waits for a table or row lock another session holds, so a
     /// migration stuck behind a long transaction fails instead of queueing every later query on the table behind it.
     /// <see cref="TimeSpan.Zero"/> leaves the server's own limit. SQLite has nothing to set: a waiting writer holds

@@ -470,6 +470,32 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
     }
 
     [Fact]
+    public async Task A_role_that_may_create_databases_but_does_not_own_the_target_is_refused_before_the_load()
+    {
+        // The swap renames the target away, which only its owner may: the restore failed there, after the whole load,
+        // with a bare "must be owner of database".
+        var app = "dbm_notowner_" + Guid.NewGuid().ToString("N")[..8];
+        var target = await server.CreateDatabaseAsync();
+        Run(server.Admin, $"CREATE ROLE {app} LOGIN CREATEDB PASSWORD 'app-pw'");
+        Run(target, $"GRANT CREATE ON SCHEMA public TO {app}");
+        var asApp = target.WithCredential(app, "app-pw");
+        Run(asApp, "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2)");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = asApp, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        Run(asApp, "DELETE FROM orders");
+        var restore = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Folder), CancellationToken.None));
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (restore.ErrorId, restore.Kind));
+        Assert.Contains($"does not own database '{target.Database}'", restore.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was changed", restore.Message, StringComparison.Ordinal);
+        Assert.Equal("0", One(asApp, "SELECT COUNT(*) FROM orders"));
+        // No new database was left behind either.
+        var stem = target.Database!;
+        Assert.Equal("0", One(server.Admin, $"SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'dbm\\_restore\\_%' AND position('{stem[..Math.Min(40, stem.Length)]}' in datname) > 0"));
+    }
+
+    [Fact]
     public async Task A_restore_by_a_superuser_keeps_the_owners_grants_and_database_owner_the_application_needs()
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];

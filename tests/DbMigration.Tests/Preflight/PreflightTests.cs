@@ -297,6 +297,33 @@ public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposabl
         Assert.Equal(PreflightStatus.Failed, privileges.Status);
         Assert.Contains("permission denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task A_role_that_could_migrate_but_not_restore_gets_a_warning_naming_what_it_lacks()
+    {
+        // The rollback after a failed migration is a restore into a new database renamed into place: without
+        // CREATEDB and ownership of the database the server refuses it, which is better known before migrating.
+        var target = await server.CreateDatabaseAsync();
+        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        await server.ExecuteAsync(target, $"CREATE ROLE {user} LOGIN PASSWORD 'app-pass'; GRANT CREATE ON SCHEMA public TO {user}; GRANT CONNECT ON DATABASE \"{target.Database}\" TO {user};");
+        var app = target.WithCredential(user, "app-pass");
+
+        var neither = PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges);
+        Assert.Equal(PreflightStatus.Warning, neither.Status);
+        Assert.Contains("May create and alter tables", neither.Message, StringComparison.Ordinal);
+        Assert.Contains($"ALTER ROLE {user} CREATEDB", neither.Message, StringComparison.Ordinal);
+        Assert.Contains($"does not own database '{target.Database}'", neither.Message, StringComparison.Ordinal);
+        Assert.Equal(true, neither.Details["RestoreBlocked"]);
+
+        await server.ExecuteAsync(target, $"ALTER ROLE {user} CREATEDB");
+        var notOwner = PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges);
+        Assert.Equal(PreflightStatus.Warning, notOwner.Status);
+        Assert.DoesNotContain("CREATEDB", notOwner.Message, StringComparison.Ordinal);
+
+        await server.ExecuteAsync(target, $"ALTER DATABASE \"{target.Database}\" OWNER TO {user}");
+        Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges).Status);
+        Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.SchemaPrivileges).Status);
+    }
 }
 
 [Collection(MariaDbCollection.Name)]

@@ -467,6 +467,12 @@ internal sealed class MySqlProvider : IDatabaseProvider
 
     public IReadOnlyList<ProviderFinding> InspectBeforeConnect(DatabaseTarget target) => [];
 
+    /// <summary>
+    /// Not read beforehand: rights to create the restore's new database may come from a role or a wildcard grant,
+    /// which the catalog does not resolve for the session. The restore names a refusal when it meets one.
+    /// </summary>
+    public Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
     public async Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         // MySQL DDL commits implicitly, so the probe is created and dropped rather than rolled back.

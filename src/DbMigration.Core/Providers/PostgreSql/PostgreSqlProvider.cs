@@ -590,6 +590,35 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
     }
 
+    /// <summary>A restore creates a new database (CREATEDB) and renames it over this one, which only its owner may.</summary>
+    public async Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand("""
+            SELECT r.rolname, r.rolsuper OR r.rolcreatedb, r.rolsuper OR pg_has_role(r.oid, d.datdba, 'USAGE'), current_database(), quote_ident(r.rolname)
+            FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var (role, createDb, owns, database, quotedRole) = (reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetString(3), reader.GetString(4));
+        var missing = new List<string>();
+        if (!createDb)
+        {
+            missing.Add($"may not create databases (ALTER ROLE {quotedRole} CREATEDB grants it)");
+        }
+
+        if (!owns)
+        {
+            missing.Add($"does not own database '{database}', and only its owner may rename it");
+        }
+
+        return missing.Count == 0 ? null
+            : $"role '{role}' {string.Join(" and ", missing)}: Restore-MigrationBackup, the rollback from a PreMigration backup included, loads into a new database and renames it into place, so it cannot restore here as this role";
+    }
+
     public async Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var connection = (NpgsqlConnection)await OpenConnectionAsync(target, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);

@@ -400,6 +400,9 @@ internal sealed class SqliteProvider : IDatabaseProvider
         }
     }
 
+    /// <summary>A restore writes a new file beside the database, which the privilege probe's write already needs.</summary>
+    public Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
     public Task<IDatabaseLock> AcquireLockAsync(DatabaseTarget target, string name, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var path = RequireFile(target);

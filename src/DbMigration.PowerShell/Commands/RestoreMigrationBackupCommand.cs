@@ -146,9 +146,11 @@ public sealed class RestoreMigrationBackupCommand : DatabaseCmdlet
 
     private BackupInfo ChooseBackup(ICmdletHost host, Targets.DatabaseTarget target)
     {
+        // The manifest on disk, not the piped copy: `$b = Backup-Database …; $b | Test-DatabaseBackup` records a
+        // verdict that the object held in $b predates.
         if (InputObject is not null)
         {
-            return InputObject;
+            return Directory.Exists(InputObject.Path) ? BackupManifest.Read(InputObject.Path) : InputObject;
         }
 
         if (BackupPath is not null)

@@ -570,6 +570,24 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backup_piped_from_before_its_verification_restores_as_verified()
+    {
+        // $b = Backup-Database …; $b | Test-DatabaseBackup; Restore-MigrationBackup -InputObject $b: the object in $b
+        // still says NotVerified, while its manifest records the verdict.
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        Assert.Equal(VerificationStatus.NotVerified, backup.Verification.Status);
+        new TestDatabaseBackupCommand { InputObject = backup }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Migrate(target);
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+        var result = Assert.Single(host.ObjectsOf<RestoreResult>());
+        Assert.False(result.Reverified);
+        Assert.Equal(0, Count(target, "SELECT COUNT(*) FROM events WHERE note = 'migrated'"));
+    }
+
+    [Fact]
     public async Task WhatIf_restores_nothing()
     {
         var target = await EventsAsync(100);

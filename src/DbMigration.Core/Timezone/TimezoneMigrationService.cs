@@ -143,6 +143,13 @@ public sealed partial class TimezoneMigrationService
                 { Target = target.ToString() };
             }
 
+            if (outcome.Current is { } refused && CheckConflict(ex) is { } check)
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{refused.Table}: a CHECK constraint refuses the converted values of {string.Join(", ", refused.Columns.Select(c => c.Column))} ({check.Message}). A run writes UTC: text as 2024-03-10T07:30:00Z, or 2024-03-10 07:30:00+00:00 with -OutputFormat Native, and typed columns as UTC instants. Change the constraint so it holds for those, or leave the column out with -ExcludeColumn.", check)
+                { Target = target.ToString() };
+            }
+
             throw;
         }
 
@@ -224,6 +231,20 @@ public sealed partial class TimezoneMigrationService
         for (; error is not null; error = error.InnerException)
         {
             if (error is DbException { SqlState: "23505" } or DbException { ErrorCode: 1062, SqlState: "23000" } or Microsoft.Data.Sqlite.SqliteException { SqliteExtendedErrorCode: 2067 })
+            {
+                return (DbException)error;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A CHECK constraint's refusal: PostgreSQL 23514, MariaDB 4025 and MySQL 3819, SQLITE_CONSTRAINT_CHECK.</summary>
+    private static DbException? CheckConflict(Exception? error)
+    {
+        for (; error is not null; error = error.InnerException)
+        {
+            if (error is DbException { SqlState: "23514" } or DbException { ErrorCode: 4025 or 3819 } or Microsoft.Data.Sqlite.SqliteException { SqliteExtendedErrorCode: 275 })
             {
                 return (DbException)error;
             }

@@ -210,6 +210,21 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
     /// A table keyed by several columns is refused with the -ExcludeColumn that leaves it out, and that works: the
     /// column was refused while discovery described it, before the exclusions applied, so it could not be left out.
     /// </summary>
+    /// <summary>A CHECK that UTC values break (<paramref name="check"/> holds for 15:00 local, not for 19:00 UTC) is named, and nothing changes.</summary>
+    protected async Task AssertACheckRefusingTheConvertedValuesIsNamedAsync(string check)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"""
+            CREATE TABLE shifts (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL, CONSTRAINT at_shape CHECK ({check}));
+            INSERT INTO shifts VALUES (1, '2024-07-01 15:00:00');
+            """);
+        var refused = Assert.Throws<DbMigrationException>(() => Run(target));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, refused.ErrorId);
+        Assert.Contains("shifts: a CHECK constraint refuses the converted values of at", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("-ExcludeColumn", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("2024-07-01 15:00:00", Convert.ToString(Query(target, $"SELECT {AsText("at")} FROM shifts").Single()[0], CultureInfo.InvariantCulture)?.Replace('T', ' ')[..19]);
+    }
+
     protected async Task AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync()
     {
         var target = await Engine.CreateDatabaseAsync();
@@ -1206,6 +1221,9 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
 
 public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new SqliteEngine(), null)
 {
+    [Fact]
+    public Task A_CHECK_on_the_text_shape_that_UTC_values_break_is_named_and_nothing_changes() => AssertACheckRefusingTheConvertedValuesIsNamedAsync("at LIKE '____-__-__ __:__:__'");
+
     protected override string AsText(string column) => $"CAST({column} AS TEXT)";
 
     protected override string? NativeType => null;
@@ -1697,6 +1715,9 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     public Task A_table_keyed_by_several_columns_is_refused_and_can_be_left_out_with_ExcludeColumn() => AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync();
 
     [Fact]
+    public Task A_CHECK_that_UTC_values_break_is_named_and_nothing_changes() => AssertACheckRefusingTheConvertedValuesIsNamedAsync("at::text NOT LIKE '%+%'");
+
+    [Fact]
     public Task A_generated_timestamp_column_is_left_to_the_engine_and_refused_by_name() => AssertGeneratedColumnsAreLeftToTheEngineAsync("""
         CREATE TABLE slots (id INTEGER PRIMARY KEY, at timestamp NOT NULL, minute int NOT NULL, made timestamp GENERATED ALWAYS AS (make_timestamp(2024, 7, 1, 12, minute, 0)) STORED);
         INSERT INTO slots (id, at, minute) VALUES (1, '2024-07-01 12:00:00', 5);
@@ -1931,6 +1952,9 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
     [Fact]
     public Task A_table_keyed_by_several_columns_is_refused_and_can_be_left_out_with_ExcludeColumn() => AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync();
+
+    [Fact]
+    public Task A_CHECK_that_UTC_values_break_is_named_and_nothing_changes() => AssertACheckRefusingTheConvertedValuesIsNamedAsync("HOUR(at) < 18");
 
     [Fact]
     public Task A_generated_DATETIME_column_is_recomputed_by_the_server_and_refused_by_name() => AssertGeneratedColumnsAreLeftToTheEngineAsync("""

@@ -223,7 +223,16 @@ public sealed class BackupService
         }
     }
 
-    private static Exception Translate(Exception ex, BackupRequest request, IDatabaseProvider provider) => ex switch
+    private static Exception Translate(Exception ex, BackupRequest request, IDatabaseProvider provider) => TranslateFailure(ex, request, provider) switch
+    {
+        // An application role often may not read every table: say what a backup needs rather than which query failed.
+        DbMigrationException { ErrorId: ErrorIds.QueryStatementFailed, Kind: ErrorKind.PermissionDenied } denied => new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.PermissionDenied,
+            $"A backup reads everything in {request.Source}, and the connecting user may not: {denied.Message}. Back up as the database's owner or a user who may read all of it. Nothing was added to the catalog.", denied)
+        { Target = request.Source.ToString(), Sql = denied.Sql, SqlState = denied.SqlState, ServerErrorNumber = denied.ServerErrorNumber },
+        var other => other,
+    };
+
+    private static Exception TranslateFailure(Exception ex, BackupRequest request, IDatabaseProvider provider) => ex switch
     {
         DbMigrationException known => known,
         OperationCanceledException => ex,

@@ -470,6 +470,23 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
     }
 
     [Fact]
+    public async Task A_role_that_may_not_read_every_table_gets_a_backup_error_saying_what_a_backup_needs()
+    {
+        var app = "dbm_partial_" + Guid.NewGuid().ToString("N")[..8];
+        var target = await server.CreateDatabaseAsync();
+        Run(server.Admin, $"CREATE ROLE {app} LOGIN PASSWORD 'app-pw'; ALTER DATABASE \"{target.Database}\" OWNER TO {app}");
+        Run(target, "CREATE TABLE payroll (id int PRIMARY KEY); INSERT INTO payroll VALUES (1)");
+        var asApp = target.WithCredential(app, "app-pw");
+        Run(asApp, "CREATE TABLE orders (id int PRIMARY KEY)");
+
+        var error = Assert.Throws<DbMigrationException>(() => new BackupDatabaseCommand { Database = asApp, Path = Repository }.Invoke(new RecordingHost(Folder), CancellationToken.None));
+        Assert.Equal((ErrorIds.BackupFailed, ErrorKind.PermissionDenied), (error.ErrorId, error.Kind));
+        Assert.Contains("payroll", error.Message, StringComparison.Ordinal);
+        Assert.Contains("A backup reads everything", error.Message, StringComparison.Ordinal);
+        Assert.Empty(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
     public async Task A_role_that_may_create_databases_but_does_not_own_the_target_is_refused_before_the_load()
     {
         // The swap renames the target away, which only its owner may: the restore failed there, after the whole load,

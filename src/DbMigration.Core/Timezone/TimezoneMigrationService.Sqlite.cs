@@ -108,6 +108,7 @@ public sealed partial class TimezoneMigrationService
 
         var tallies = plan.Columns.Select(_ => new TimestampTally()).ToList();
         var unchanged = false;
+        long version = 0;
         var foreignKeys = await connection.ScalarAsync<long>("PRAGMA foreign_keys", cancellationToken).ConfigureAwait(false);
         var threads = await connection.ScalarAsync<long>("PRAGMA threads", cancellationToken).ConfigureAwait(false);
         var walMode = string.Equals(await connection.ScalarAsync<string>("PRAGMA journal_mode", cancellationToken).ConfigureAwait(false), "wal", StringComparison.OrdinalIgnoreCase);
@@ -170,6 +171,7 @@ public sealed partial class TimezoneMigrationService
                     await sequence.AddParameter("@record", recordTable).AddParameter("@table", name).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                version = await connection.ScalarAsync<long>("PRAGMA data_version", cancellationToken, transaction).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -183,7 +185,29 @@ public sealed partial class TimezoneMigrationService
             context.Outcome.Columns.Add(Result(plan.Columns[i], tallies[i], context.Converter, SqliteUpdate));
         }
 
-        await ValidateSqliteAsync(context, plan, record, tallies, unchanged, cancellationToken).ConfigureAwait(false);
+        if (unchanged)
+        {
+            await ValidateSqliteAsync(context, plan, record, tallies, unchanged, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // Writers that queued behind the rebuild wait for the validation too, so its counts are of the converted
+        // table alone: the write lock is taken again at once, and data_version (which changes only for other
+        // connections' commits) tells whether one got in between.
+        await connection.ExecuteAsync("BEGIN IMMEDIATE", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (await connection.ScalarAsync<long>("PRAGMA data_version", cancellationToken).ConfigureAwait(false) != version)
+            {
+                context.Progress.Warning($"{plan.Table}: another connection wrote to the database in the moment between the conversion's commit and its validation; a row or NULL count that differs below may be that write.");
+            }
+
+            await ValidateSqliteAsync(context, plan, record, tallies, unchanged, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await connection.ExecuteAsync("ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     private static async Task ValidateSqliteAsync(ConvertContext context, TablePlan plan, string record, List<TimestampTally> tallies, bool unchanged, CancellationToken cancellationToken)
@@ -191,6 +215,7 @@ public sealed partial class TimezoneMigrationService
         // What the converter saw of the original rows, against what the new table holds. With an integer key the
         // counting scan runs as two halves on their own connections while this one compares a random sample.
         var before = new TableCounts(tallies[0].Rows, tallies.Select(t => t.Rows - t.Nulls).ToArray(), tallies.Select(t => t.Marked).ToArray());
+        context.Progress?.Report(new ProgressUpdate(7, "Invoke-TimezoneMigration", $"{plan.Table}: validating {before.Rows:N0} rows", 100));
         var middle = await MiddleKeyAsync(context, plan, cancellationToken).ConfigureAwait(false);
         var counting = middle is null
             ? Task.FromResult(await CountAsync(context, plan, cancellationToken).ConfigureAwait(false))

@@ -1419,6 +1419,58 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         Assert.Equal(300_000L, Query(target, "SELECT COUNT(*) FROM big").Single()[0]);
     }
 
+    [Theory]
+    [InlineData("delete")]
+    [InlineData("wal")]
+    public async Task Writers_wait_for_the_validation_so_its_counts_are_of_the_converted_table_alone(string journalMode)
+    {
+        // An application's write that got in between the commit and the counts read as rows the conversion lost or
+        // added: the write lock is held again from the commit until the validation is done.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"PRAGMA journal_mode = {journalMode}; CREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT NOT NULL); INSERT INTO visits VALUES (1, '2024-07-01 12:00:00'), (2, '2024-07-02 12:00:00');");
+        string? attempt = null;
+        var progress = new OnStatus("validating", () =>
+        {
+            using var app = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False;Default Timeout=1");
+            app.Open();
+            using var write = app.CreateCommand();
+            write.CommandText = "INSERT INTO visits VALUES (3, '2024-07-03 12:00:00')";
+            try
+            {
+                write.ExecuteNonQuery();
+                attempt = "written";
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException ex) when (ex.SqliteErrorCode == 5)
+            {
+                attempt = "busy";
+            }
+        });
+        using var reports = new TempDirectory();
+        var result = await new TimezoneMigrationService().RunAsync(new TimezoneMigrationRequest
+        {
+            Target = target, SourceTimeZone = "America/New_York", SkipBackup = true, ReportPath = reports.Path,
+        }, progress, CancellationToken.None);
+
+        Assert.Equal("busy", attempt);
+        Assert.True(result.Validation!.Passed, string.Join("; ", result.Validation.Checks));
+        Query(target, "INSERT INTO visits VALUES (3, '2024-07-03 12:00:00')");
+    }
+
+    /// <summary>Runs an action once, at the first progress report whose status contains <paramref name="status"/>.</summary>
+    private sealed class OnStatus(string status, Action action) : IProgress<DbMigration.Operations.OperationUpdate>
+    {
+        private bool _done;
+
+        public void Report(DbMigration.Operations.OperationUpdate value)
+        {
+            if (!_done && value is DbMigration.Operations.ProgressUpdate update && update.Status.Contains(status, StringComparison.Ordinal))
+            {
+                _done = true;
+                action();
+            }
+        }
+    }
+
     /// <summary>Runs an action once, at the first progress report inside the conversion.</summary>
     private sealed class WhileConverting(Action action) : IProgress<DbMigration.Operations.OperationUpdate>
     {

@@ -54,6 +54,16 @@ public abstract class BuiltInDumpTests(IEngineUnderTest engine) : IDisposable
 
     protected static long Long(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
 
+    /// <summary>A built-in backup of <paramref name="target"/>, then <paramref name="drop"/>, then a restore of it that reports no error.</summary>
+    protected async Task BackUpDropAndRestoreAsync(DatabaseTarget target, params string[] drop)
+    {
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
+        await ExecuteAsync(target, drop);
+        var restore = new RecordingHost();
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+    }
+
     private async Task<DatabaseTarget> SeededAsync()
     {
         var target = await engine.CreateDatabaseAsync();
@@ -280,11 +290,7 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         Assert.Contains("index column ix_account_lower_email.1 statistics 300", before, StringComparison.Ordinal);
         Assert.Contains("view default account_emails.2 'unknown@example.com'::text", before, StringComparison.Ordinal);
 
-        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
-        await ExecuteAsync(target, "DROP VIEW rich_accounts, account_emails", "DROP TABLE account, ledger, audit");
-        var restore = new RecordingHost();
-        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
-        Assert.Empty(restore.Errors);
+        await BackUpDropAndRestoreAsync(target, "DROP VIEW rich_accounts, account_emails", "DROP TABLE account, ledger, audit");
         Assert.Equal(before, (string?)await ScalarAsync(target, TableSettings));
         // The view's check option is enforced again.
         await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => ExecuteAsync(target, "INSERT INTO rich_accounts (id, email) VALUES (2, 'b@example.com')"));
@@ -345,11 +351,7 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         var before = (string?)await ScalarAsync(target, states);
         Assert.Equal("table item false false\ntable secret true true\ntrigger touch_always A\ntrigger touch_off D\ntrigger touch_replica R", before);
 
-        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
-        await ExecuteAsync(target, "DROP TABLE secret, item");
-        var restore = new RecordingHost();
-        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
-        Assert.Empty(restore.Errors);
+        await BackUpDropAndRestoreAsync(target, "DROP TABLE secret, item");
         Assert.Equal(before, (string?)await ScalarAsync(target, states));
         await ExecuteAsync(target, "UPDATE item SET id = 1");
         Assert.Equal(0L, Long(await ScalarAsync(target, "SELECT touched FROM item")));
@@ -370,12 +372,8 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         var before = (string?)await ScalarAsync(target, checks);
         Assert.Equal("positive true, short_note false, under_1000 false", before);
 
-        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn }, null, CancellationToken.None);
-        Assert.Equal(VerificationStatus.Passed, (await new BackupVerifier().VerifyAsync(backup, null, target, null, CancellationToken.None)).Status);
-        await ExecuteAsync(target, "DROP TABLE item", "DROP DOMAIN small");
-        var restore = new RecordingHost();
-        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
-        Assert.Empty(restore.Errors);
+        // The restore of a backup not yet verified verifies it in full first.
+        await BackUpDropAndRestoreAsync(target, "DROP TABLE item", "DROP DOMAIN small");
         Assert.Equal(before, (string?)await ScalarAsync(target, checks));
         Assert.Equal(5000L, Long(await ScalarAsync(target, "SELECT n FROM item WHERE id = 1")));
         // Still enforced on new values.

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using DbMigration.Errors;
+using DbMigration.IO;
 using DbMigration.Operations;
 using DbMigration.Providers;
 using DbMigration.Targets;
@@ -104,10 +105,49 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
 
         File.Delete(path + "-wal");
         File.Delete(path + "-shm");
+        // The verification's read-only connections leave an empty -wal and an -shm beside the copy, which would stay
+        // behind under the copy's name.
+        foreach (var suffix in new[] { "-wal", "-shm" })
+        {
+            var sibling = restored.FilePath + suffix;
+            if (File.Exists(sibling) && (suffix == "-shm" || new FileInfo(sibling).Length == 0))
+            {
+                File.Delete(sibling);
+            }
+        }
+
+        await KeepAccessAsync(path, restored.FilePath!, progress, cancellationToken).ConfigureAwait(false);
 
         // rename(2) replaces the file atomically: readers see the old database or the new one, never a mix.
         File.Move(restored.FilePath!, path, overwrite: true);
         SecureFiles.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>
+    /// Gives the restored copy the database file's permissions, and, when running as root on Linux, its owner: the
+    /// copy was written owner-only, and an application running as another user must go on reading and writing it.
+    /// </summary>
+    private static async Task KeepAccessAsync(string original, string copy, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        File.SetUnixFileMode(copy, File.GetUnixFileMode(original));
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            return;
+        }
+
+        try
+        {
+            await ExternalTool.RunAsync("chown", ["--reference=" + original, copy], new Dictionary<string, string?>(), null, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DbMigrationException or System.ComponentModel.Win32Exception)
+        {
+            progress.Warning($"The restored '{original}' keeps its permissions but could not be given its owner and group back ({ex.Message}); it belongs to root now. Run: chown <owner>:<group> '{original}'.");
+        }
     }
 
     /// <summary>A plain SQL script that recreates the database (schema, then rows, then indexes, triggers, views).</summary>

@@ -570,6 +570,45 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_restored_WAL_database_keeps_its_permissions_and_owner_and_leaves_no_files_of_the_copy_behind()
+    {
+        // The copy was written owner-only and renamed into place, so an application running as another user lost
+        // access; the verification's read-only connections left the copy's -wal and -shm beside it.
+        var target = await EventsAsync(100);
+        var path = target.FilePath!;
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            using var wal = connection.CreateCommand();
+            wal.CommandText = "PRAGMA journal_mode = WAL";
+            Assert.Equal("wal", wal.ExecuteScalar());
+        }
+
+        const UnixFileMode shared = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead;
+        File.SetUnixFileMode(path, shared);
+        var backup = Backup(target);
+        Migrate(target);
+        // As root (CI), the file belongs to another user, as an application's database does.
+        var privileged = Environment.IsPrivilegedProcess;
+        if (privileged)
+        {
+            await ProcessRunner.RunCheckedAsync("chown", ["65534:65534", path], TimeSpan.FromSeconds(10));
+        }
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Equal(0, Count(target, "SELECT COUNT(*) FROM events WHERE note = 'migrated'"));
+        Assert.Equal(shared, File.GetUnixFileMode(path));
+        if (privileged)
+        {
+            Assert.Equal("65534:65534", (await ProcessRunner.RunCheckedAsync("stat", ["-c", "%u:%g", path], TimeSpan.FromSeconds(10))).StandardOutput.Trim());
+        }
+
+        Assert.Empty(Directory.EnumerateFiles(Path.GetDirectoryName(path)!, "*dbm-restore*"));
+    }
+
+    [Fact]
     public async Task A_backup_piped_from_before_its_verification_restores_as_verified()
     {
         // $b = Backup-Database …; $b | Test-DatabaseBackup; Restore-MigrationBackup -InputObject $b: the object in $b

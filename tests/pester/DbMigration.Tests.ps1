@@ -434,8 +434,8 @@ Describe 'Timezone migration on SQLite' {
         ($again.Columns | Where-Object Column -EQ 'created_at').AlreadyUtc | Should -Be 1000
     }
 
-    It 'Undo-TimezoneMigration gives back the exact originals' {
-        $undo = Undo-TimezoneMigration $tzDb -Id $run.RunId -Confirm:$false
+    It 'Undo-TimezoneMigration gives back the exact originals, taking the run from the pipeline' {
+        $undo = $run | Undo-TimezoneMigration $tzDb -Confirm:$false
         $undo | Should -BeOfType ([DbMigration.Timezone.TimezoneUndoResult])
         $undo.ValuesRestored | Should -BeGreaterThan 0
         & $readAll | Should -Be $original
@@ -449,7 +449,7 @@ Describe 'Timezone migration on SQLite' {
         Remove-TimezoneMigrationRecord $tzDb -Id $kept.RunId -WhatIf
         @(Invoke-DatabaseQuery $tzDb $recordSql).Count | Should -Be 1
 
-        $removal = Remove-TimezoneMigrationRecord $tzDb -Id $kept.RunId -Confirm:$false
+        $removal = $kept | Remove-TimezoneMigrationRecord $tzDb -Confirm:$false
         $removal | Should -BeOfType ([DbMigration.Timezone.TimezoneRecordRemoval])
         $removal.BackupId | Should -Be $kept.BackupId
         @($removal.TablesDropped).Count | Should -Be 1

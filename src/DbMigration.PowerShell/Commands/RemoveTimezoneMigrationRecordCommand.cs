@@ -11,7 +11,9 @@ namespace DbMigration.PowerShell.Commands;
 [OutputType(typeof(TimezoneRecordRemoval))]
 public sealed class RemoveTimezoneMigrationRecordCommand : DatabaseCmdlet
 {
-    [Parameter(Mandatory = true, Position = 1, HelpMessage = "The run id from Invoke-TimezoneMigration (RunId) or its report.")]
+    // `$run | Undo-TimezoneMigration ./events.db`: a run's result binds its RunId.
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true, HelpMessage = "The run id from Invoke-TimezoneMigration (RunId) or its report.")]
+    [Alias("RunId")]
     [ValidateNotNullOrEmpty]
     public string Id { get; set; } = string.Empty;
 

@@ -137,7 +137,12 @@ public sealed partial class CmdletContractTests
         foreach (var type in CmdletTypes())
         {
             var entry = HelpEntry(help, type);
-            entry.Element(Command + "syntax")?.Remove();
+            if (entry.Element(Command + "syntax") is { } old)
+            {
+                // With the line break and indent before it, so rewriting is idempotent.
+                (old.PreviousNode as XText)?.Remove();
+                old.Remove();
+            }
             var description = entry.Element(Maml + "description")!;
             var indent = ((description.PreviousNode as XText)?.Value ?? "\n    ").TrimStart('\r', '\n');
             description.AddAfterSelf(new XText("\n" + indent), Indented(Syntax(type), indent));

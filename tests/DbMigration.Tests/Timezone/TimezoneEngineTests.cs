@@ -1390,7 +1390,8 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         }
 
         Task? writer = null;
-        var progress = new WhileConverting(() => writer = Task.Run(() =>
+        // At the first progress report inside the conversion.
+        var progress = new OnFirst(u => u is { Activity: "Invoke-TimezoneMigration", PercentComplete: > 0 and < 100 }, () => writer = Task.Run(() =>
         {
             using var app = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False");
             app.Open();
@@ -1429,7 +1430,7 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         var target = await Engine.CreateDatabaseAsync();
         Query(target, $"PRAGMA journal_mode = {journalMode}; CREATE TABLE visits (id INTEGER PRIMARY KEY, at TEXT NOT NULL); INSERT INTO visits VALUES (1, '2024-07-01 12:00:00'), (2, '2024-07-02 12:00:00');");
         string? attempt = null;
-        var progress = new OnStatus("validating", () =>
+        var progress = new OnFirst(u => u.Status.Contains("validating", StringComparison.Ordinal), () =>
         {
             using var app = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={target.FilePath};Pooling=False;Default Timeout=1");
             app.Open();
@@ -1456,14 +1457,14 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         Query(target, "INSERT INTO visits VALUES (3, '2024-07-03 12:00:00')");
     }
 
-    /// <summary>Runs an action once, at the first progress report whose status contains <paramref name="status"/>.</summary>
-    private sealed class OnStatus(string status, Action action) : IProgress<DbMigration.Operations.OperationUpdate>
+    /// <summary>Runs an action once, at the first progress report that <paramref name="when"/> picks.</summary>
+    private sealed class OnFirst(Func<DbMigration.Operations.ProgressUpdate, bool> when, Action action) : IProgress<DbMigration.Operations.OperationUpdate>
     {
         private bool _done;
 
         public void Report(DbMigration.Operations.OperationUpdate value)
         {
-            if (!_done && value is DbMigration.Operations.ProgressUpdate update && update.Status.Contains(status, StringComparison.Ordinal))
+            if (!_done && value is DbMigration.Operations.ProgressUpdate update && when(update))
             {
                 _done = true;
                 action();
@@ -1471,20 +1472,6 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
         }
     }
 
-    /// <summary>Runs an action once, at the first progress report inside the conversion.</summary>
-    private sealed class WhileConverting(Action action) : IProgress<DbMigration.Operations.OperationUpdate>
-    {
-        private bool _done;
-
-        public void Report(DbMigration.Operations.OperationUpdate value)
-        {
-            if (!_done && value is DbMigration.Operations.ProgressUpdate { Activity: "Invoke-TimezoneMigration", PercentComplete: > 0 and < 100 })
-            {
-                _done = true;
-                action();
-            }
-        }
-    }
 
     [Fact]
     public async Task A_DATE_column_of_days_is_left_alone_and_named_while_one_holding_date_times_converts()

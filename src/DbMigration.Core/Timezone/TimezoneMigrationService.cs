@@ -46,8 +46,10 @@ public sealed partial class TimezoneMigrationService
         var converter = new TimezoneConverter(zone, request.Ambiguous, request.Nonexistent);
         var provider = DatabaseProviders.For(request.Target);
         await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
-        await RefuseUnalterableAsync(provider, connection, request.Target, plans, cancellationToken).ConfigureAwait(false);
+        var refused = new List<Refusal>();
+        var plans = Plan(provider, await DiscoverAsync(provider, connection, request, refused, progress, cancellationToken).ConfigureAwait(false));
+        await RefuseUnalterableAsync(provider, connection, plans, refused, cancellationToken).ConfigureAwait(false);
+        ThrowIfRefused(refused, request.Target);
         var issues = new List<TimestampIssue>();
         var results = await AnalyzePlansAsync(provider, connection, request, converter, plans, issues, progress, cancellationToken).ConfigureAwait(false);
         return new TimezoneMigrationResult
@@ -76,8 +78,10 @@ public sealed partial class TimezoneMigrationService
         await using var connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await provider.LimitLockWaitAsync(connection, request.StatementLockTimeout, cancellationToken).ConfigureAwait(false);
         await using var runLock = await LockAsync(provider, connection, target, cancellationToken).ConfigureAwait(false);
-        var plans = Plan(provider, await DiscoverAsync(provider, connection, request, progress, cancellationToken).ConfigureAwait(false));
-        await RefuseUnalterableAsync(provider, connection, target, plans, cancellationToken).ConfigureAwait(false);
+        var refusals = new List<Refusal>();
+        var plans = Plan(provider, await DiscoverAsync(provider, connection, request, refusals, progress, cancellationToken).ConfigureAwait(false));
+        await RefuseUnalterableAsync(provider, connection, plans, refusals, cancellationToken).ConfigureAwait(false);
+        ThrowIfRefused(refusals, target);
 
         // A policy that refuses is checked before anything changes.
         var issues = new List<TimestampIssue>();
@@ -357,8 +361,42 @@ public sealed partial class TimezoneMigrationService
     internal const string UpdateCase = "update-case";
     internal const string Rewrite = "rewrite";
 
-    /// <summary>Refuses, before anything is recorded, a PostgreSQL column whose type cannot change under what reads it.</summary>
-    private static async Task RefuseUnalterableAsync(IDatabaseProvider provider, DbConnection connection, DatabaseTarget target, List<TablePlan> plans, CancellationToken cancellationToken)
+    /// <summary>A column (or a table's columns) a run cannot convert, and the -ExcludeColumn names that leave it out.</summary>
+    private sealed record Refusal(IReadOnlyList<string> Exclude, DbMigrationException Error);
+
+    private static Refusal RefusalOf(TablePlan plan, DbMigrationException error) =>
+        new(plan.Columns.Select(c => $"{plan.Table.Name}.{c.Column}").ToList(), error);
+
+    /// <summary>
+    /// Every refusal in one error, before anything is recorded: a sysadmin leaves them all out in one go instead of
+    /// meeting them one run at a time. One refusal keeps its own error; several share the id when they agree.
+    /// </summary>
+    private static void ThrowIfRefused(List<Refusal> refused, DatabaseTarget target)
+    {
+        if (refused.Count == 0)
+        {
+            return;
+        }
+
+        if (refused.Count == 1)
+        {
+            var only = refused[0].Error;
+            throw new DbMigrationException(only.ErrorId, only.Kind, only.Message) { Target = target.ToString() };
+        }
+
+        var ids = refused.Select(r => r.Error.ErrorId).Distinct(StringComparer.Ordinal).ToList();
+        var kinds = refused.Select(r => r.Error.Kind).Distinct().ToList();
+        var items = refused.Select(r => "- " + r.Error.Message.Replace(NothingChanged + " ", string.Empty, StringComparison.Ordinal).Replace(" " + NothingChanged, string.Empty, StringComparison.Ordinal));
+        var exclude = refused.SelectMany(r => r.Exclude).Distinct(StringComparer.OrdinalIgnoreCase);
+        throw new DbMigrationException(ids.Count == 1 ? ids[0] : ErrorIds.TimezoneColumnNotConvertible, kinds.Count == 1 ? kinds[0] : ErrorKind.InvalidOperation,
+            $"{refused.Count} of the columns found cannot be converted. {NothingChanged}{Environment.NewLine}{string.Join(Environment.NewLine, items)}{Environment.NewLine}To leave them all out: -ExcludeColumn {string.Join(", ", exclude)}")
+        { Target = target.ToString() };
+    }
+
+    private const string NothingChanged = "Nothing was changed.";
+
+    /// <summary>Finds, before anything is recorded, tables whose columns a run cannot convert where they are.</summary>
+    private static async Task RefuseUnalterableAsync(IDatabaseProvider provider, DbConnection connection, List<TablePlan> plans, List<Refusal> refused, CancellationToken cancellationToken)
     {
         // A SQLite table without a one-column key is tracked by rowid, which a WITHOUT ROWID table does not have.
         foreach (var plan in plans.Where(p => p.Method == SqliteUpdate && p.Key == "rowid"))
@@ -366,9 +404,8 @@ public sealed partial class TimezoneMigrationService
             await using var command = connection.CreateCommand("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = @t").AddParameter("@t", plan.Table.Name);
             if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string create && create.Contains("WITHOUT ROWID", StringComparison.OrdinalIgnoreCase))
             {
-                throw new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,
-                    $"{plan.Table} is a WITHOUT ROWID table with a primary key of several columns: a run records, checks and undoes rows by one key (a rowid, or a one-column primary key). Nothing was changed. Leave its columns out with {string.Join(", ", plan.Columns.Select(c => $"-ExcludeColumn {plan.Table.Name}.{c.Column}"))}, or convert them by hand.")
-                { Target = target.ToString() };
+                refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,
+                    $"{plan.Table} is a WITHOUT ROWID table with a primary key of several columns: a run records, checks and undoes rows by one key (a rowid, or a one-column primary key). Nothing was changed. Leave its columns out with {string.Join(", ", plan.Columns.Select(c => $"-ExcludeColumn {plan.Table.Name}.{c.Column}"))}, or convert them by hand.")));
             }
         }
 
@@ -388,9 +425,8 @@ public sealed partial class TimezoneMigrationService
 
             if (triggers.Count > 0)
             {
-                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                    $"{plan.Table} has UPDATE trigger{(triggers.Count == 1 ? string.Empty : "s")} {string.Join(", ", triggers)}, which would fire for every converted row (stamping times or writing audit rows), and MySQL cannot switch triggers off for one session. Nothing was changed. Keep their text (SHOW CREATE TRIGGER), drop them for the conversion and create them again afterwards, or leave the table out with -ExcludeColumn.")
-                { Target = target.ToString() };
+                refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{plan.Table} has UPDATE trigger{(triggers.Count == 1 ? string.Empty : "s")} {string.Join(", ", triggers)}, which would fire for every converted row (stamping times or writing audit rows), and MySQL cannot switch triggers off for one session. Nothing was changed. Keep their text (SHOW CREATE TRIGGER), drop them for the conversion and create them again afterwards, or leave the table out with -ExcludeColumn.")));
             }
         }
 
@@ -400,9 +436,8 @@ public sealed partial class TimezoneMigrationService
             var blockers = await PostgresBlockersAsync(connection, provider.QuoteTable(plan.Table), columns, cancellationToken).ConfigureAwait(false);
             if (blockers.Count > 0)
             {
-                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                    $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz: {string.Join("; ", blockers)}. PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")
-                { Target = target.ToString() };
+                refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz: {string.Join("; ", blockers)}. PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")));
             }
         }
     }
@@ -794,7 +829,7 @@ public sealed partial class TimezoneMigrationService
 
     // ---- discovery ----
 
-    private static async Task<IReadOnlyList<TimestampColumn>> DiscoverAsync(IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<TimestampColumn>> DiscoverAsync(IDatabaseProvider provider, DbConnection connection, TimezoneMigrationRequest request, List<Refusal> refused, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var engine = provider.Engine;
         var allTables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -817,6 +852,18 @@ public sealed partial class TimezoneMigrationService
         }
 
         var chosen = new List<TimestampColumn>();
+        void Choose(TableSchema table, ColumnSchema column, string reason)
+        {
+            try
+            {
+                chosen.Add(Describe(engine, table, column, reason));
+            }
+            catch (DbMigrationException ex)
+            {
+                refused.Add(new Refusal([$"{table.Name.Name}.{column.Name}"], ex));
+            }
+        }
+
         if (request.Columns.Count > 0)
         {
             foreach (var qualified in request.Columns)
@@ -843,7 +890,7 @@ public sealed partial class TimezoneMigrationService
                         $"{table.Name}.{column.Name} cannot be converted: it is {column.DataType}, {why}.") { Target = request.Target.ToString() };
                 }
 
-                chosen.Add(Describe(engine, table, column, "named by -Column"));
+                Choose(table, column, "named by -Column");
             }
         }
         else
@@ -877,7 +924,7 @@ public sealed partial class TimezoneMigrationService
                         var (sampled, _, withTime) = await SampleAsync(provider, connection, table.Name, column.Name, cancellationToken).ConfigureAwait(false);
                         if (withTime > 0 && withTime >= sampled * 0.8)
                         {
-                            chosen.Add(Describe(engine, table, column, $"declared type {column.DataType}, and {withTime} of {sampled} sampled values have a time of day"));
+                            Choose(table, column, $"declared type {column.DataType}, and {withTime} of {sampled} sampled values have a time of day");
                         }
                         else if (sampled > 0)
                         {
@@ -886,7 +933,7 @@ public sealed partial class TimezoneMigrationService
                     }
                     else if (IsTypedTimestamp(engine, column.DataType))
                     {
-                        chosen.Add(Describe(engine, table, column, $"declared type {column.DataType}"));
+                        Choose(table, column, $"declared type {column.DataType}");
                     }
                     else if (IsInstantType(engine, column.DataType))
                     {
@@ -897,7 +944,7 @@ public sealed partial class TimezoneMigrationService
                         var (sampled, dates, _) = await SampleAsync(provider, connection, table.Name, column.Name, cancellationToken).ConfigureAwait(false);
                         if (dates > 0 && dates >= sampled * 0.8)
                         {
-                            chosen.Add(Describe(engine, table, column, $"text column: {dates} of {sampled} sampled values are date-times"));
+                            Choose(table, column, $"text column: {dates} of {sampled} sampled values are date-times");
                         }
                         else if (dates > 0)
                         {

@@ -248,6 +248,43 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, $"SELECT {AsText("at")} FROM readings").Single()[0], CultureInfo.InvariantCulture)?.Replace('T', ' ')[..19]);
     }
 
+    protected async Task AssertEveryRefusedColumnIsNamedInOneErrorAsync()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"""
+            CREATE TABLE readings (device VARCHAR(20) NOT NULL, seq INTEGER NOT NULL, at {NativeType} NOT NULL, PRIMARY KEY (device, seq));
+            CREATE TABLE slots (at {NativeType} NOT NULL PRIMARY KEY, label VARCHAR(20));
+            CREATE TABLE audit (at {NativeType}, logged {NativeType});
+            CREATE TABLE visits (id INTEGER PRIMARY KEY, at {NativeType} NOT NULL);
+            INSERT INTO readings VALUES ('a', 1, '2024-07-01 12:00:00');
+            INSERT INTO slots VALUES ('2024-07-01 12:00:00', 'x');
+            INSERT INTO audit VALUES ('2024-07-01 12:00:00', '2024-07-01 12:00:00');
+            INSERT INTO visits VALUES (1, '2024-07-01 12:00:00');
+            """);
+
+        // One error names all four columns (three tables, two reasons), so one -ExcludeColumn list settles them.
+        var refused = Assert.Throws<DbMigrationException>(() => Run(target));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, refused.ErrorId);
+        Assert.StartsWith("4 of the columns found cannot be converted. Nothing was changed.", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("slots.at is the table's primary key", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("readings has no single-column primary key", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("audit has no single-column primary key", refused.Message, StringComparison.Ordinal);
+        var exclude = refused.Message.Split(Environment.NewLine)[^1];
+        Assert.StartsWith("To leave them all out: -ExcludeColumn ", exclude, StringComparison.Ordinal);
+        var names = exclude["To leave them all out: -ExcludeColumn ".Length..].Split(", ");
+        Assert.Equal(["audit.at", "audit.logged", "readings.at", "slots.at"], names.Order(StringComparer.Ordinal));
+        Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, $"SELECT {AsText("at")} FROM visits").Single()[0], CultureInfo.InvariantCulture)?.Replace('T', ' ')[..19]);
+
+        // -WhatIf names them the same way, and the list as given lets the run through.
+        var whatIf = new RecordingHost(ReportFolder) { WhatIf = true };
+        var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(whatIf, CancellationToken.None));
+        Assert.Equal(refused.Message, error.Message);
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, ExcludeColumn = names }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        Assert.Equal(["visits.at"], Assert.Single(host.ObjectsOf<TimezoneMigrationResult>()).Columns.Select(c => $"{c.Table.Split('.')[^1]}.{c.Column}"));
+    }
+
     private string Fingerprint(DatabaseTarget target, string table) =>
         string.Join("|", Query(target, $"SELECT id, {AsText("at")} FROM {table} ORDER BY id").Select(r => string.Join(",", r.Values)));
 
@@ -1293,6 +1330,27 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
     }
 
     [Fact]
+    public async Task A_WITHOUT_ROWID_table_and_a_timestamp_key_are_named_in_one_error()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE slots (at TEXT PRIMARY KEY, label TEXT);
+            INSERT INTO slots VALUES ('2024-07-01 12:00:00', 'x');
+            CREATE TABLE readings (device TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (device, at)) WITHOUT ROWID;
+            INSERT INTO readings VALUES ('a', '2024-03-10 01:30:00');
+            """);
+
+        // One refusal comes from discovery, the other from the check of each table's rebuild: both are in one error.
+        var refused = Assert.Throws<DbMigrationException>(() => Run(target));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, refused.ErrorId);
+        Assert.StartsWith("2 of the columns found cannot be converted. Nothing was changed.", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("- slots.at is the table's primary key", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("- readings is a WITHOUT ROWID table", refused.Message, StringComparison.Ordinal);
+        Assert.EndsWith("To leave them all out: -ExcludeColumn slots.at, readings.at", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, "SELECT at FROM slots").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task A_WITHOUT_ROWID_table_keyed_by_several_columns_is_refused_before_anything_changes()
     {
         var target = await Engine.CreateDatabaseAsync();
@@ -1754,6 +1812,9 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     public Task A_table_keyed_by_several_columns_is_refused_and_can_be_left_out_with_ExcludeColumn() => AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync();
 
     [Fact]
+    public Task Every_column_a_run_cannot_convert_is_named_in_one_error_with_one_ExcludeColumn_list() => AssertEveryRefusedColumnIsNamedInOneErrorAsync();
+
+    [Fact]
     public Task A_CHECK_that_UTC_values_break_is_named_and_nothing_changes() => AssertACheckRefusingTheConvertedValuesIsNamedAsync("at::text NOT LIKE '%+%'");
 
     [Fact]
@@ -1991,6 +2052,9 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
     [Fact]
     public Task A_table_keyed_by_several_columns_is_refused_and_can_be_left_out_with_ExcludeColumn() => AssertACompositeKeyTableIsRefusedAndCanBeLeftOutAsync();
+
+    [Fact]
+    public Task Every_column_a_run_cannot_convert_is_named_in_one_error_with_one_ExcludeColumn_list() => AssertEveryRefusedColumnIsNamedInOneErrorAsync();
 
     [Fact]
     public Task A_CHECK_that_UTC_values_break_is_named_and_nothing_changes() => AssertACheckRefusingTheConvertedValuesIsNamedAsync("HOUR(at) < 18");

@@ -52,7 +52,8 @@ try {
     Write-Log "Verification: $($verification.Status) - $($verification.Message)"
     if ($verification.Status -ne 'Passed') { throw "Backup $($backup.Id) failed verification." }
 
-    $retentionArgs = @{ Path = $Path; KeepDaily = $KeepDaily; KeepWeekly = $KeepWeekly; KeepMonthly = $KeepMonthly; Confirm = $false }
+    # Only the scheduled backups: PreMigration and Manual ones are kept for a rollback until pruned on purpose.
+    $retentionArgs = @{ Path = $Path; Category = 'Daily', 'Weekly', 'Monthly'; KeepDaily = $KeepDaily; KeepWeekly = $KeepWeekly; KeepMonthly = $KeepMonthly; Confirm = $false }
     if ($SecondaryPath) { $retentionArgs.SecondaryPath = $SecondaryPath }
     $removed = @(Invoke-BackupRetention @retentionArgs)
     Write-Log "Retention removed $($removed.Count) backup(s): $($removed.BackupId -join ', ')"

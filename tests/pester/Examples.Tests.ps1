@@ -54,6 +54,17 @@ Describe 'examples/nightly-backup.ps1' {
         Get-Content $log.FullName -Raw | Should -Match 'Nightly backup succeeded'
     }
 
+    It 'prunes only the scheduled backups, keeping a PreMigration backup older than all of them' {
+        $repo = Join-Path $work 'nightly-scoped'
+        $before = Backup-Database -Database $db -Path $repo -Category PreMigration
+        foreach ($night in 1..4) {
+            Invoke-Example 'nightly-backup' @('-Database', $db, '-Path', $repo, '-KeepDaily', '0', '-KeepWeekly', '0', '-KeepMonthly', '0') | Should -Be 0
+        }
+        $left = @(Get-DatabaseBackup -Path $repo)
+        @($left | Where-Object Category -EQ 'Daily').Count | Should -Be 3 -Because 'the default -KeepLast 3 applies to the Daily backups'
+        ($left | Where-Object Category -EQ 'PreMigration').Id | Should -Be $before.Id
+    }
+
     It 'exits 1 and logs the error id when the database is missing, leaving no backup' {
         $repo = Join-Path $work 'nightly-missing'
         Invoke-Example 'nightly-backup' @('-Database', (Join-Path $work 'gone.db'), '-Path', $repo) | Should -Be 1

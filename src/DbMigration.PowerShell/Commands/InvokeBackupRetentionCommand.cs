@@ -24,6 +24,10 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
     [ValidateNotNullOrEmpty]
     public string? Database { get; set; }
 
+    [Parameter(HelpMessage = "Only apply the policy to backups of these categories (say Daily, Weekly, Monthly); backups of the others are left alone and not counted.")]
+    [ValidateNotNullOrEmpty]
+    public BackupCategory[]? Category { get; set; }
+
     [Parameter(HelpMessage = "Always keep this many newest backups (default 3).")]
     [ValidateRange(0, 10000)]
     public int KeepLast { get; set; } = 3;
@@ -55,6 +59,12 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
             copies.EnsureExists();
             var primaryIds = backups.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
             backups.AddRange(copies.List(name, host.WriteError).Where(b => !primaryIds.Contains(b.Id)));
+        }
+
+        if (Category is { Length: > 0 })
+        {
+            // A nightly run scoped to its own categories keeps the PreMigration and Manual backups kept for a rollback.
+            backups.RemoveAll(b => !Category.Contains(b.Category));
         }
 
         var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));

@@ -838,6 +838,39 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task Retention_scoped_by_Category_leaves_the_other_categories_alone_and_uncounted()
+    {
+        var target = await EventsAsync(10);
+        var preMigration = Backup(target, c => c.Category = BackupCategory.PreMigration);
+        var manual = Backup(target, c => c.Category = BackupCategory.Manual);
+        var nightly = new List<BackupInfo>();
+        for (var i = 0; i < 3; i++)
+        {
+            nightly.Add(Backup(target, c => c.Category = BackupCategory.Daily));
+        }
+
+        // The PreMigration and Manual backups are the oldest: without -Category, keeping the newest one removes them.
+        var ages = new[] { 5, 4, 3, 2, 1 };
+        var all = new[] { preMigration, manual }.Concat(nightly).ToList();
+        for (var i = 0; i < all.Count; i++)
+        {
+            BackupManifest.Write(all[i].Path, BackupManifest.Read(all[i].Path) with { CreatedUtc = DateTimeOffset.UtcNow.AddDays(-ages[i]) });
+        }
+
+        var unscoped = new RecordingHost(_dir.Path) { WhatIf = true };
+        new InvokeBackupRetentionCommand { Path = Repository, KeepLast = 1, KeepDaily = 0, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(unscoped, CancellationToken.None);
+        Assert.Contains(preMigration.Id, unscoped.ObjectsOf<RetentionDecision>().Select(d => d.BackupId));
+
+        var host = new RecordingHost(_dir.Path);
+        new InvokeBackupRetentionCommand { Path = Repository, Category = [BackupCategory.Daily, BackupCategory.Weekly], KeepLast = 1, KeepDaily = 0, KeepWeekly = 0, KeepMonthly = 0 }.Invoke(host, CancellationToken.None);
+        var decisions = host.ObjectsOf<RetentionDecision>().ToList();
+        Assert.Equal([nightly[0].Id, nightly[1].Id], decisions.Select(d => d.BackupId).Order());
+        Assert.All(decisions, d => Assert.Equal(BackupCategory.Daily, d.Category));
+        Assert.All(decisions, d => Assert.True(d.Removed));
+        Assert.Equal(new[] { preMigration.Id, manual.Id, nightly[2].Id }.Order(), new BackupRepository(Repository).List().Select(b => b.Id).Order());
+    }
+
+    [Fact]
     public async Task Same_named_databases_from_two_places_share_a_repository_without_the_rollback_or_retention_mixing_them()
     {
         // Production and staging are both "app"; the newest "app" backup in the repository is staging's.

@@ -1,8 +1,23 @@
 using System.Globalization;
+using DbMigration.Errors;
 
 namespace DbMigration.Backups;
 
 public sealed record RetentionPolicy(int KeepLast, int KeepDaily, int KeepWeekly, int KeepMonthly);
+
+/// <summary>
+/// What Invoke-BackupRetention applies the policy to: a repository (and its secondary), optionally one database's
+/// backups (by name) and only some categories.
+/// </summary>
+public sealed record RetentionRequest(string Path, RetentionPolicy Policy)
+{
+    public string? SecondaryPath { get; init; }
+
+    public string? Database { get; init; }
+
+    /// <summary>Empty: every category.</summary>
+    public IReadOnlyList<BackupCategory> Categories { get; init; } = [];
+}
 
 /// <summary>
 /// Grandfather-father-son retention over backup time: keep the newest <c>KeepLast</c>, the newest backup of each of
@@ -12,7 +27,36 @@ public sealed record RetentionPolicy(int KeepLast, int KeepDaily, int KeepWeekly
 /// </summary>
 public sealed class RetentionService
 {
-    /// <summary>Decides what to remove; nothing is touched.</summary>
+    /// <summary>
+    /// Reads the repositories and decides what to remove; nothing is touched. A backup whose manifest cannot be read
+    /// goes to <paramref name="onUnreadable"/> and is left alone.
+    /// </summary>
+    public IReadOnlyList<(BackupInfo Backup, string Reason)> Plan(RetentionRequest request, Action<DbMigrationException>? onUnreadable = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var repository = new BackupRepository(request.Path);
+        repository.EnsureExists();
+        var backups = repository.List(request.Database, onUnreadable).ToList();
+        if (request.SecondaryPath is not null)
+        {
+            // A mistyped secondary is an error before anything is removed; copies whose primary an earlier run
+            // removed (without -SecondaryPath) are under the policy too.
+            var copies = new BackupRepository(request.SecondaryPath);
+            copies.EnsureExists();
+            var primaryIds = backups.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+            backups.AddRange(copies.List(request.Database, onUnreadable).Where(b => !primaryIds.Contains(b.Id)));
+        }
+
+        // Scoped to the scheduled categories, a nightly run keeps the PreMigration and Manual backups kept for a rollback.
+        if (request.Categories.Count > 0)
+        {
+            backups.RemoveAll(b => !request.Categories.Contains(b.Category));
+        }
+
+        return Plan(backups, request.Policy);
+    }
+
+    /// <summary>Decides what to remove from a list of backups; nothing is touched.</summary>
     public IReadOnlyList<(BackupInfo Backup, string Reason)> Plan(IReadOnlyList<BackupInfo> backups, RetentionPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(backups);

@@ -46,28 +46,14 @@ public sealed class InvokeBackupRetentionCommand : DbMigrationCmdlet
 
     internal override Task ExecuteAsync(ICmdletHost host, CancellationToken cancellationToken)
     {
-        var repository = new BackupRepository(host.ResolvePath(Path));
-        repository.EnsureExists();
         var secondary = SecondaryPath is null ? null : host.ResolvePath(SecondaryPath);
-        var name = Database is null ? null : DatabaseTarget.Parse(Database).Name;
-        var backups = repository.List(name, host.WriteError).ToList();
-        if (secondary is not null)
+        var request = new RetentionRequest(host.ResolvePath(Path), new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly))
         {
-            // A mistyped secondary is an error before anything is removed; copies whose primary an earlier run
-            // removed (without -SecondaryPath) are under the policy too.
-            var copies = new BackupRepository(secondary);
-            copies.EnsureExists();
-            var primaryIds = backups.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
-            backups.AddRange(copies.List(name, host.WriteError).Where(b => !primaryIds.Contains(b.Id)));
-        }
-
-        if (Category is { Length: > 0 })
-        {
-            // A nightly run scoped to its own categories keeps the PreMigration and Manual backups kept for a rollback.
-            backups.RemoveAll(b => !Category.Contains(b.Category));
-        }
-
-        var plan = new RetentionService().Plan(backups, new RetentionPolicy(KeepLast, KeepDaily, KeepWeekly, KeepMonthly));
+            SecondaryPath = secondary,
+            Database = Database is null ? null : DatabaseTarget.Parse(Database).Name,
+            Categories = Category ?? [],
+        };
+        var plan = new RetentionService().Plan(request, host.WriteError);
         var copiesKept = new List<string>();
         foreach (var (backup, reason) in plan)
         {

@@ -412,7 +412,7 @@ public sealed partial class TimezoneMigrationService
     {
         var table = undo.Table(column.Table);
         await using var command = undo.Connection.CreateCommand(
-            $"SELECT COUNT(*) FROM {Rollback} r JOIN {table} t ON {RollbackJoin(undo.Provider, $"t.{undo.Key(column)}", column.IntegerKey, "r")} " +
+            $"SELECT COUNT(*) FROM {Rollback} r JOIN {table} t ON {RollbackJoin(undo.Provider, undo.Key(column, "t"), column.IntegerKey, "r")} " +
             $"WHERE r.run_id = @run AND r.table_name = @table AND r.column_name = @column AND r.converted IS NOT NULL AND t.{undo.Quote(column.Column)} <> r.converted AND t.{undo.Quote(column.Column)} <> r.original", transaction, 0);
         command.AddParameter("@run", undo.RunId).AddParameter("@table", column.Table).AddParameter("@column", column.Column);
         return System.Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);

@@ -109,7 +109,7 @@ public sealed partial class TimezoneMigrationService
             await EnsureTablesAsync(provider, connection, cancellationToken, setup).ConfigureAwait(false);
             var runColumns = plans.SelectMany((plan, index) => plan.Columns.Select((c, slot) => new RunColumn(
                 c.Table.ToString(), c.Column, plan.Key, c.Typed, plan.Method, plan.IntegerKey,
-                plan.Method == SqliteUpdate ? SqliteRollbackTable(runId, index) : null, slot))).ToList();
+                plan.Method == SqliteUpdate ? SqliteRollbackTable(runId, index) : null, slot, plan.KeyColumns))).ToList();
             await RecordRunAsync(provider, connection, runId, request, zone, backupId, runColumns, cancellationToken, setup).ConfigureAwait(false);
             await setup.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -443,12 +443,24 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>The columns of one table converted the same way, in one pass.</summary>
-    private sealed record TablePlan(TableName Table, string Key, bool IntegerKey, IReadOnlyList<TimestampColumn> Columns, string Method);
+    private sealed record TablePlan(TableName Table, string Key, bool IntegerKey, IReadOnlyList<TimestampColumn> Columns, string Method, string[]? KeyColumns = null);
 
     private static List<TablePlan> Plan(IDatabaseProvider provider, IReadOnlyList<TimestampColumn> columns) =>
         columns.GroupBy(c => (c.Table, c.Key, c.IntegerKey, Method: MethodFor(provider.Engine, c)))
-            .Select(g => new TablePlan(g.Key.Table, g.Key.Key, g.Key.IntegerKey, g.ToList(), g.Key.Method))
+            .Select(g => new TablePlan(g.Key.Table, g.Key.Key, g.Key.IntegerKey, g.ToList(), g.Key.Method, g.First().KeyColumns))
             .ToList();
+
+    /// <summary>
+    /// How SQL names a row: rowid, the key column, or (PostgreSQL, a key of several columns) the row constructor's
+    /// text, such as (eu-1,42), which the rollback and edge records store and undo joins on.
+    /// </summary>
+    private static string KeyExpression(IDatabaseProvider provider, string key, string[]? keyColumns, string? alias = null)
+    {
+        var prefix = alias is null ? string.Empty : alias + ".";
+        return keyColumns is { Length: > 1 }
+            ? $"ROW({string.Join(", ", keyColumns.Select(k => prefix + provider.QuoteIdentifier(k)))})::text"
+            : key == "rowid" ? prefix + "rowid" : prefix + provider.QuoteIdentifier(key);
+    }
 
     private static string MethodFor(DatabaseEngine engine, TimestampColumn column) => engine switch
     {
@@ -473,7 +485,7 @@ public sealed partial class TimezoneMigrationService
 
         public string Table(TablePlan plan) => Provider.QuoteTable(plan.Table);
 
-        public string Key(TablePlan plan) => plan.Key == "rowid" ? "rowid" : Provider.QuoteIdentifier(plan.Key);
+        public string Key(TablePlan plan) => KeyExpression(Provider, plan.Key, plan.KeyColumns);
     }
 
     /// <summary>Results and validation checks gathered table by table.</summary>
@@ -1197,8 +1209,24 @@ public sealed partial class TimezoneMigrationService
             return new TimestampColumn(table.Name, column.Name, column.DataType, typed, "rowid", true, reason, column.DefaultExpression, column.IsNullable, LeadsAnIndex(table, column.Name));
         }
 
+        // PostgreSQL converts a timestamp column in one ALTER, which names rows only in its records: a key of several
+        // columns serves as its row constructor's text. Batched conversions page by the key, so they need one column.
+        if (table.PrimaryKey.Count > 1 && engine == DatabaseEngine.PostgreSql && typed)
+        {
+            if (table.PrimaryKey.Contains(column.Name, StringComparer.Ordinal))
+            {
+                throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                    $"{table.Name}.{column.Name} is part of the table's primary key ({string.Join(", ", table.PrimaryKey)}): a run records, checks and undoes rows by their key, and converting this column would change the keys. Nothing was changed. Leave it out with -ExcludeColumn {table.Name.Name}.{column.Name}, or convert it by hand.");
+            }
+
+            return new TimestampColumn(table.Name, column.Name, column.DataType, typed, $"({string.Join(", ", table.PrimaryKey)})", false, reason, column.DefaultExpression, column.IsNullable, LeadsAnIndex(table, column.Name), [.. table.PrimaryKey]);
+        }
+
+        var why = table.PrimaryKey.Count > 1
+            ? $"its primary key has several columns ({string.Join(", ", table.PrimaryKey)}), and {(engine == DatabaseEngine.PostgreSql ? "a text column is" : "MariaDB and MySQL columns are")} converted in batches that page through the table by one key (PostgreSQL timestamp columns of such tables are converted)"
+            : $"{table.Name} has no primary key, and a run records, checks and undoes every changed row by one key";
         throw new DbMigrationException(ErrorIds.TimezoneNoPrimaryKey, ErrorKind.InvalidOperation,
-            $"{table.Name}.{column.Name} cannot be converted: {table.Name} has no single-column primary key, and a run records, checks and undoes every changed row by one key. Nothing was changed. Leave it out with -ExcludeColumn {table.Name.Name}.{column.Name} (or name the other tables with -Table), or convert it by hand.");
+            $"{table.Name}.{column.Name} cannot be converted: {why}. Nothing was changed. Leave it out with -ExcludeColumn {table.Name.Name}.{column.Name} (or name the other tables with -Table), or convert it by hand.");
     }
 
     private static bool IsTypedTimestamp(DatabaseEngine engine, string type)
@@ -1252,7 +1280,7 @@ public sealed partial class TimezoneMigrationService
     // ---- run record and report ----
 
     /// <summary>What undo needs to know about a converted column.</summary>
-    private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method, bool IntegerKey = true, string? RollbackTable = null, int Slot = 0);
+    private sealed record RunColumn(string Table, string Column, string Key, bool Typed, string Method, bool IntegerKey = true, string? RollbackTable = null, int Slot = 0, string[]? KeyColumns = null);
 
     /// <summary>The run record's JSON (reflection defaults: names as declared, enums as numbers), generated at compile time.</summary>
     [JsonSerializable(typeof(List<RunColumn>))]
@@ -1344,6 +1372,16 @@ public sealed partial class TimezoneMigrationService
             writer.WriteBoolean(nameof(RunColumn.IntegerKey), column.IntegerKey);
             writer.WriteString(nameof(RunColumn.RollbackTable), column.RollbackTable);
             writer.WriteNumber(nameof(RunColumn.Slot), column.Slot);
+            if (column.KeyColumns is { } keyColumns)
+            {
+                writer.WriteStartArray(nameof(RunColumn.KeyColumns));
+                foreach (var name in keyColumns)
+                {
+                    writer.WriteStringValue(name);
+                }
+
+                writer.WriteEndArray();
+            }
             writer.WriteEndObject();
         }
 
@@ -1617,7 +1655,7 @@ public sealed partial class TimezoneMigrationService
                 : Provider.QuoteTable(new TableName(table[..dot], table[(dot + 1)..]));
         }
 
-        public string Key(RunColumn column) => column.Key == "rowid" ? "rowid" : Provider.QuoteIdentifier(column.Key);
+        public string Key(RunColumn column, string? alias = null) => KeyExpression(Provider, column.Key, column.KeyColumns, alias);
     }
 
     /// <summary>Joins a table to its rollback rows on the key, cast on the rollback side so the table's key index is used.</summary>
@@ -1642,8 +1680,8 @@ public sealed partial class TimezoneMigrationService
             : string.Empty;
         var sql = provider.Engine switch
         {
-            DatabaseEngine.PostgreSql => $"UPDATE {table} SET {columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")} FROM {Rollback} dbm_r WHERE {string.Format(CultureInfo.InvariantCulture, filter, $"{table}.{columnName}")} AND {RollbackJoin(provider, $"{table}.{undo.Key(column)}", column.IntegerKey, "dbm_r")}",
-            DatabaseEngine.MySql => $"UPDATE {table} dbm_t JOIN {Rollback} dbm_r ON {string.Format(CultureInfo.InvariantCulture, filter, $"dbm_t.{columnName}")} AND {RollbackJoin(provider, $"dbm_t.{undo.Key(column)}", column.IntegerKey, "dbm_r")} SET dbm_t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")}{keep}",
+            DatabaseEngine.PostgreSql => $"UPDATE {table} SET {columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")} FROM {Rollback} dbm_r WHERE {string.Format(CultureInfo.InvariantCulture, filter, $"{table}.{columnName}")} AND {RollbackJoin(provider, undo.Key(column, table), column.IntegerKey, "dbm_r")}",
+            DatabaseEngine.MySql => $"UPDATE {table} dbm_t JOIN {Rollback} dbm_r ON {string.Format(CultureInfo.InvariantCulture, filter, $"dbm_t.{columnName}")} AND {RollbackJoin(provider, undo.Key(column, "dbm_t"), column.IntegerKey, "dbm_r")} SET dbm_t.{columnName} = {string.Format(CultureInfo.InvariantCulture, assign, "dbm_r.original")}{keep}",
             _ => throw new InvalidOperationException("SQLite runs keep their originals in their own rollback table."),
         };
         var triggers = provider.Engine == DatabaseEngine.PostgreSql ? await PostgresUpdateTriggersAsync(undo.Connection, table, transaction, cancellationToken).ConfigureAwait(false) : [];

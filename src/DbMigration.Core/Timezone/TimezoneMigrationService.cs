@@ -971,7 +971,7 @@ public sealed partial class TimezoneMigrationService
 
         if (engine == DatabaseEngine.MySql && chosen.Any(c => c.Typed) && tables.Count > 0)
         {
-            var converted = await ConvertedTypedColumnsAsync(allTables, connection, cancellationToken).ConfigureAwait(false);
+            var converted = await ConvertedTypedColumnsAsync(allTables, connection, cancellationToken, unfinishedByProgress: true).ConfigureAwait(false);
             foreach (var column in chosen.Where(c => c.Typed && converted.ContainsKey(c.Name)).ToList())
             {
                 progress.Warning($"{column.Name} was converted by run {converted[column.Name]} and a DATETIME cannot show that it is UTC now; skipped. Undo that run first to convert it again.");
@@ -1163,8 +1163,13 @@ public sealed partial class TimezoneMigrationService
         return parents;
     }
 
-    /// <summary>Typed columns converted by runs that were not undone (so a second run leaves them alone).</summary>
-    internal static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IReadOnlyList<TableSchema> tables, DbConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Typed columns converted by runs that were not undone (so a second run leaves them alone). With
+    /// <paramref name="unfinishedByProgress"/> (MariaDB, whose batches commit with their progress), a run that failed,
+    /// was stopped or killed counts only for tables where a batch committed: a table it never reached, or whose first
+    /// batch rolled back, holds no converted value.
+    /// </summary>
+    internal static async Task<Dictionary<string, string>> ConvertedTypedColumnsAsync(IReadOnlyList<TableSchema> tables, DbConnection connection, CancellationToken cancellationToken, bool unfinishedByProgress = false)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         if (!tables.Any(t => t.Name.Name == Runs))
@@ -1172,13 +1177,40 @@ public sealed partial class TimezoneMigrationService
             return result;
         }
 
-        await using var command = connection.CreateCommand($"SELECT run_id, columns_json FROM {Runs} WHERE status <> 'undone'");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        unfinishedByProgress &= tables.Any(t => t.Name.Name == Progress);
+        var unfinished = new List<(string RunId, List<RunColumn> Columns)>();
+        await using (var command = connection.CreateCommand($"SELECT run_id, columns_json, status FROM {Runs} WHERE status <> 'undone'"))
         {
-            foreach (var column in JsonSerializer.Deserialize(reader.GetString(1), RunJson.Default.ListRunColumn)!.Where(c => c.Typed))
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                result[$"{column.Table}.{column.Column}"] = reader.GetString(0);
+                var columns = JsonSerializer.Deserialize(reader.GetString(1), RunJson.Default.ListRunColumn)!.Where(c => c.Typed).ToList();
+                if (unfinishedByProgress && reader.GetString(2) is "running" or Stopped or Failed)
+                {
+                    unfinished.Add((reader.GetString(0), columns));
+                    continue;
+                }
+
+                foreach (var column in columns)
+                {
+                    result[$"{column.Table}.{column.Column}"] = reader.GetString(0);
+                }
+            }
+        }
+
+        foreach (var (runId, columns) in unfinished)
+        {
+            var touched = new HashSet<string>(StringComparer.Ordinal);
+            await using var command = connection.CreateCommand($"SELECT DISTINCT table_name FROM {Progress} WHERE run_id = @run AND converted_to IS NOT NULL").AddParameter("@run", runId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                touched.Add(reader.GetString(0));
+            }
+
+            foreach (var column in columns.Where(c => touched.Contains(c.Table)))
+            {
+                result[$"{column.Table}.{column.Column}"] = runId;
             }
         }
 

@@ -2164,6 +2164,35 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
     }
 
     [Fact]
+    public async Task After_a_failed_run_only_the_tables_it_committed_batches_to_are_skipped()
+    {
+        // Local 15:00 becomes 19:00 UTC, which the CHECK refuses: batches of 100 commit one by one, and the batch with
+        // ids 101-150 fails (in one lane or two) after the first has committed.
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, $"""
+            CREATE TABLE a_shifts (id INTEGER PRIMARY KEY, at DATETIME(6) NOT NULL, CONSTRAINT early CHECK (HOUR(at) < 18));
+            INSERT INTO a_shifts VALUES {string.Join(", ", Enumerable.Range(1, 300).Select(i => $"({i}, '2024-07-01 {(i is > 100 and <= 150 ? 15 : 8):00}:00:00')"))};
+            CREATE TABLE b_visits (id INTEGER PRIMARY KEY, at DATETIME(6) NOT NULL);
+            INSERT INTO b_visits VALUES (1, '2024-07-01 12:00:00');
+            """);
+        var failed = await Assert.ThrowsAsync<DbMigrationException>(() => new TimezoneMigrationService().RunAsync(
+            new TimezoneMigrationRequest { Target = target, SourceTimeZone = "America/New_York", Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackup = true, ReportPath = ReportFolder, BatchSize = 100, CommitInterval = TimeSpan.Zero },
+            null, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, failed.ErrorId);
+        var runId = (string)Assert.Single(Query(target, "SELECT run_id FROM dbmigration_tz_runs WHERE status = 'failed'"))[0]!;
+        Assert.InRange(Convert.ToInt64(Query(target, "SELECT COUNT(*) FROM a_shifts WHERE HOUR(at) = 12").Single()[0], CultureInfo.InvariantCulture), 100L, 250L);
+        Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, "SELECT CAST(CAST(at AS DATETIME) AS CHAR) FROM b_visits").Single()[0], CultureInfo.InvariantCulture));
+
+        // Again: a_shifts holds converted rows, so it waits for the undo the warning names; b_visits was never reached.
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None);
+        Assert.Contains(host.Warnings, w => w.Contains($"a_shifts.at was converted by run {runId}", StringComparison.Ordinal));
+        Assert.DoesNotContain(host.Warnings, w => w.Contains("b_visits.at was converted", StringComparison.Ordinal));
+        Assert.Equal(["b_visits.at"], Assert.Single(host.ObjectsOf<TimezoneMigrationResult>()).Columns.Select(c => $"{c.Table.Split('.')[^1]}.{c.Column}"));
+        Assert.Equal("2024-07-01 16:00:00", Convert.ToString(Query(target, "SELECT CAST(CAST(at AS DATETIME) AS CHAR) FROM b_visits").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task A_unique_index_hit_while_converting_in_place_is_named_and_undo_restores_the_rows()
     {
         // Hourly readings, unique per sensor: shifting 01:00 by four hours lands on 05:00 before that row moved.

@@ -418,6 +418,20 @@ Describe 'Timezone migration on SQLite' {
         & $readAll | Should -Be $original
     }
 
+    It 'names every column it cannot convert in one error, whose -ExcludeColumn list lets -WhatIf through' {
+        $blocked = Join-Path $work 'timezone-blocked.db'
+        Copy-Item $db $blocked
+        Invoke-DatabaseQuery $blocked "CREATE TABLE slots (at TEXT PRIMARY KEY); INSERT INTO slots VALUES ('2024-07-01 12:00:00'); CREATE TABLE readings (device TEXT, at TEXT, PRIMARY KEY (device, at)) WITHOUT ROWID; INSERT INTO readings VALUES ('a', '2024-07-01 12:00:00')" -Confirm:$false | Out-Null
+        $err = { Invoke-TimezoneMigration $blocked -SourceTimeZone 'America/New_York' -SkipBackup -ReportPath $reports -WhatIf } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'DbMigration.Timezone.ColumnNotConvertible,*'
+        $lines = $err.Exception.Message -split "`r?`n"
+        $lines[0] | Should -BeLike '2 of the columns found cannot be converted.*'
+        $lines[-1] | Should -Be 'To leave them all out: -ExcludeColumn slots.at, readings.at'
+        $exclude = $lines[-1].Substring('To leave them all out: -ExcludeColumn '.Length) -split ', '
+        $analysis = Invoke-TimezoneMigration $blocked -SourceTimeZone 'America/New_York' -SkipBackup -ReportPath $reports -ExcludeColumn $exclude -WhatIf
+        $analysis.Columns.Column | Should -Contain 'created_at'
+    }
+
     It 'converts to UTC with a PreMigration backup, validates, and a second run converts nothing' {
         $backups = Join-Path $work 'tz-backups'
         $script:run = Invoke-TimezoneMigration $tzDb -SourceTimeZone 'America/New_York' -Ambiguous Earlier -Nonexistent ShiftForward -BackupPath $backups -ReportPath $reports -Confirm:$false

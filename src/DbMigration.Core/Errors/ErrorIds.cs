@@ -74,6 +74,7 @@ public static class ErrorIds
     public const string TimezoneInsufficientSpace = "DbMigration.Timezone.InsufficientSpace";
     public const string TimezoneColumnNotConvertible = "DbMigration.Timezone.ColumnNotConvertible";
     public const string TimezoneReportPathNotWritable = "DbMigration.Timezone.ReportPathNotWritable";
+    public const string TimezonePermissionDenied = "DbMigration.Timezone.PermissionDenied";
 
     public const string EngineNotSupported = "DbMigration.Engine.NotSupported";
     public const string OperationCancelled = "DbMigration.Operation.Cancelled";

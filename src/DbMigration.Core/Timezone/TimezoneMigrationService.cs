@@ -440,6 +440,57 @@ public sealed partial class TimezoneMigrationService
                     $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz: {string.Join("; ", blockers)}. PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")));
             }
         }
+
+        await RefuseWithoutRightsAsync(provider, connection, plans, refused, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tables the connecting role may not convert, found before the backup and before any table changes: otherwise
+    /// an application role (rows, not tables) fails on the first table it may not alter, after converting the others.
+    /// </summary>
+    private static async Task RefuseWithoutRightsAsync(IDatabaseProvider provider, DbConnection connection, List<TablePlan> plans, List<Refusal> refused, CancellationToken cancellationToken)
+    {
+        foreach (var plan in plans)
+        {
+            var table = provider.QuoteTable(plan.Table);
+            var columns = string.Join(", ", plan.Columns.Select(c => c.Column));
+            if (provider.Engine == DatabaseEngine.PostgreSql)
+            {
+                // Changing a column's type is for the table's owner (or a member of the owning role, or a superuser).
+                await using var command = connection.CreateCommand("SELECT pg_has_role(c.relowner, 'USAGE'), has_table_privilege(c.oid, 'UPDATE'), pg_get_userbyid(c.relowner), current_user::text FROM pg_class c WHERE c.oid = @t::regclass").AddParameter("@t", table);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    continue;
+                }
+
+                var (owner, user) = (reader.GetString(2), reader.GetString(3));
+                if (plan.Method == AlterCase && !reader.GetBoolean(0))
+                {
+                    refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
+                        $"{plan.Table} ({columns}) becomes timestamptz by ALTER TABLE, which only its owner {owner} (a member of that role, or a superuser) may run, and {user} is none of those. {NothingChanged} Run as {owner}, or leave the column out with -ExcludeColumn.")));
+                }
+                else if (plan.Method != AlterCase && !reader.GetBoolean(1))
+                {
+                    refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
+                        $"{plan.Table} ({columns}) is converted by UPDATE, which {user} may not run on it. {NothingChanged} Grant UPDATE or run as its owner {owner}, or leave the column out with -ExcludeColumn.")));
+                }
+            }
+            else if (provider.Engine == DatabaseEngine.MySql)
+            {
+                // MySQL resolves grants through roles and wildcards: an UPDATE that matches no row asks the server itself.
+                var assignments = string.Join(", ", plan.Columns.Select(c => $"{provider.QuoteIdentifier(c.Column)} = {provider.QuoteIdentifier(c.Column)}"));
+                try
+                {
+                    await connection.ExecuteAsync($"UPDATE {table} SET {assignments} WHERE FALSE", cancellationToken).ConfigureAwait(false);
+                }
+                catch (DbException ex) when (ex.ErrorCode is 1142 or 1143)
+                {
+                    refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
+                        $"{plan.Table} ({columns}) is converted by UPDATE, which the connecting user may not run on it ({ex.Message}). {NothingChanged} Grant UPDATE on it, or leave the column out with -ExcludeColumn.", ex)));
+                }
+            }
+        }
     }
 
     /// <summary>The columns of one table converted the same way, in one pass.</summary>

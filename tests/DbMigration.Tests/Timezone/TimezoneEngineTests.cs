@@ -1850,6 +1850,50 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public async Task An_application_role_that_may_not_alter_or_update_a_table_is_refused_before_the_backup()
+    {
+        // Tables owned by postgres; the application role may change rows of two of them and only read the third.
+        var target = await Engine.CreateDatabaseAsync();
+        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        Query(target, $"""
+            CREATE TABLE visits (id int PRIMARY KEY, at timestamp NOT NULL);
+            CREATE TABLE notes (id int PRIMARY KEY, seen text);
+            CREATE TABLE archive (id int PRIMARY KEY, seen text);
+            INSERT INTO visits VALUES (1, '2024-07-01 12:00:00');
+            INSERT INTO notes VALUES (1, '2024-07-01 12:00:00');
+            INSERT INTO archive VALUES (1, '2024-07-01 12:00:00');
+            CREATE ROLE {user} LOGIN PASSWORD 'app-pass';
+            GRANT CONNECT ON DATABASE "{target.Database}" TO {user};
+            GRANT CREATE ON SCHEMA public TO {user};
+            GRANT SELECT, INSERT, UPDATE, DELETE ON visits, notes TO {user};
+            GRANT SELECT ON archive TO {user};
+            """);
+        var app = target.WithCredential(user, "app-pass");
+        string Rows() => string.Join("|", Query(target, "SELECT v.at::text, n.seen, a.seen FROM visits v, notes n, archive a").Single().Values);
+        var before = Rows();
+        var backups = Path.Combine(ReportFolder, "backups");
+
+        var host = new RecordingHost(ReportFolder);
+        var refused = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand { Database = app, SourceTimeZone = "America/New_York", BackupPath = backups, ReportPath = ReportFolder }.Invoke(host, CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezonePermissionDenied, refused.ErrorId);
+        Assert.Equal(ErrorKind.PermissionDenied, refused.Kind);
+        Assert.Contains($"public.visits (at) becomes timestamptz by ALTER TABLE, which only its owner postgres", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"public.archive (seen) is converted by UPDATE, which {user} may not run on it", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("notes", refused.Message, StringComparison.Ordinal);
+        Assert.EndsWith("-ExcludeColumn archive.seen, visits.at", refused.Message, StringComparison.Ordinal);
+
+        // Nothing changed, no backup was taken, no run was recorded.
+        Assert.Equal(before, Rows());
+        Assert.False(Directory.Exists(backups));
+        Assert.Empty(Query(target, "SELECT 1 FROM pg_class WHERE relname = 'dbmigration_tz_runs'"));
+
+        // Left out, the table the role may update converts.
+        var partial = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand { Database = app, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, ExcludeColumn = ["archive.seen", "visits.at"] }.Invoke(partial, CancellationToken.None);
+        Assert.Equal("2024-07-01T16:00:00Z", Convert.ToString(Query(target, "SELECT seen FROM notes").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task A_timestamp_that_is_part_of_a_key_of_several_columns_is_refused_by_name()
     {
         var target = await Engine.CreateDatabaseAsync();
@@ -2161,6 +2205,38 @@ public sealed class MariaDbTimezoneEngineTests(MariaDbServer server) : TimezoneE
 
         new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
         Assert.Equal(["2024-07-01 12:00:00", "2024-01-15 08:00:00"], Query(target, "SELECT CAST(at AS CHAR) FROM visit ORDER BY id").Select(r => (string)r[0]!));
+    }
+
+    [Fact]
+    public async Task A_user_that_may_not_update_a_table_is_refused_before_anything_changes()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        Query(target, """
+            CREATE TABLE visits (id INTEGER PRIMARY KEY, at DATETIME(6) NOT NULL);
+            CREATE TABLE archive (id INTEGER PRIMARY KEY, at DATETIME(6) NOT NULL, seen VARCHAR(40));
+            INSERT INTO visits VALUES (1, '2024-07-01 12:00:00');
+            INSERT INTO archive VALUES (1, '2024-07-01 12:00:00', '2024-07-01 12:00:00');
+            """);
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'app-pass'; GRANT SELECT, INSERT, DELETE, CREATE ON `{target.Database}`.* TO '{user}'@'%'; GRANT UPDATE ON `{target.Database}`.`visits` TO '{user}'@'%';");
+        var app = target.WithCredential(user, "app-pass");
+        string Rows() => string.Join("|", Query(target, "SELECT CAST(v.at AS CHAR), CAST(a.at AS CHAR), a.seen FROM visits v, archive a").Single().Values);
+        var before = Rows();
+
+        var refused = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand { Database = app, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezonePermissionDenied, refused.ErrorId);
+        Assert.Contains("archive (at) is converted by UPDATE, which the connecting user may not run on it", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("archive (seen) is converted by UPDATE", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("visits", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, Rows());
+        Assert.Empty(Query(target, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'dbmigration_tz_runs'"));
+
+        // With UPDATE granted, the same user's -WhatIf goes through to the analysis of all three columns.
+        await server.RunSqlAsync($"GRANT UPDATE ON `{target.Database}`.`archive` TO '{user}'@'%';");
+        var analysis = new RecordingHost(ReportFolder) { WhatIf = true };
+        new InvokeTimezoneMigrationCommand { Database = app, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder }.Invoke(analysis, CancellationToken.None);
+        Assert.Equal(["archive.at", "archive.seen", "visits.at"], Assert.Single(analysis.ObjectsOf<TimezoneMigrationResult>()).Columns.Select(c => $"{c.Table.Split('.')[^1]}.{c.Column}").Order(StringComparer.Ordinal));
+        Assert.Equal(before, Rows());
     }
 
     [Fact]

@@ -450,6 +450,30 @@ public sealed partial class TimezoneMigrationService
     /// </summary>
     private static async Task RefuseWithoutRightsAsync(IDatabaseProvider provider, DbConnection connection, List<TablePlan> plans, List<Refusal> refused, CancellationToken cancellationToken)
     {
+        if (provider.Engine == DatabaseEngine.PostgreSql && plans.Count > 0)
+        {
+            // The run records belong to the role that ran first; another role's run writes to them too.
+            var missing = new List<string>();
+            string? recordsOwner = null;
+            foreach (var records in new[] { Runs, Rollback })
+            {
+                await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", records);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
+                {
+                    recordsOwner = reader.GetString(0);
+                    missing.Add(records);
+                }
+            }
+
+            if (missing.Count > 0)
+            {
+                var user = await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false);
+                throw new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
+                    $"The timezone run records ({string.Join(", ", missing)}) were created by {recordsOwner} in an earlier run, and {user} may not write to them. {NothingChanged} As {recordsOwner}: GRANT SELECT, INSERT, UPDATE, DELETE ON {string.Join(", ", missing)} TO {user}; or run as {recordsOwner}.");
+            }
+        }
+
         foreach (var plan in plans)
         {
             var table = provider.QuoteTable(plan.Table);
@@ -1395,7 +1419,11 @@ public sealed partial class TimezoneMigrationService
                 original {EngineSql.LongText(engine)} NOT NULL,
                 converted {EngineSql.LongText(engine)} NULL)
             """, cancellationToken, transaction).ConfigureAwait(false);
-        await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken, transaction).ConfigureAwait(false);
+        // PostgreSQL wants the table's owner even for an index that exists: another role's later run only looks.
+        if (engine != DatabaseEngine.PostgreSql || !await connection.ScalarAsync<bool>($"SELECT to_regclass('ix_{Rollback}') IS NOT NULL", cancellationToken, transaction).ConfigureAwait(false))
+        {
+            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken, transaction).ConfigureAwait(false);
+        }
 
         // How far MySQL's batched DATETIME conversions (and their undo) got in each key window (lane_after < key), so
         // a killed run or undo is undone exactly. The other engines convert typed columns in one transaction.

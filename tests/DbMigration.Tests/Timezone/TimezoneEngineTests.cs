@@ -1894,6 +1894,42 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public async Task A_second_role_writes_to_the_run_records_the_first_created_once_granted()
+    {
+        // The DBA converted one table; the owner of another converts its own later, as another role.
+        var target = await Engine.CreateDatabaseAsync();
+        var user = "owner_" + Guid.NewGuid().ToString("N")[..8];
+        Query(target, $"""
+            CREATE TABLE a (id int PRIMARY KEY, at timestamp NOT NULL);
+            CREATE TABLE b (id int PRIMARY KEY, at timestamp NOT NULL);
+            INSERT INTO a VALUES (1, '2024-07-01 12:00:00');
+            INSERT INTO b VALUES (1, '2024-07-01 12:00:00');
+            CREATE ROLE {user} LOGIN PASSWORD 'owner-pass';
+            GRANT CONNECT ON DATABASE "{target.Database}" TO {user};
+            GRANT CREATE ON SCHEMA public TO {user};
+            ALTER TABLE b OWNER TO {user};
+            """);
+        new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, Table = ["a"] }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None);
+        var owner = target.WithCredential(user, "owner-pass");
+        InvokeTimezoneMigrationCommand OwnersRun() => new() { Database = owner, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, Table = ["b"] };
+
+        var refused = Assert.Throws<DbMigrationException>(() => OwnersRun().Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezonePermissionDenied, refused.ErrorId);
+        Assert.Contains($"were created by postgres in an earlier run, and {user} may not write to them", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"GRANT SELECT, INSERT, UPDATE, DELETE ON dbmigration_tz_runs, dbmigration_tz_rollback TO {user}", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, "SELECT data_type FROM information_schema.columns WHERE table_name = 'b' AND column_name = 'at'").Single()[0], CultureInfo.InvariantCulture));
+
+        // Granted as the message says, the owner's run goes through (the existing index is left alone) and undoes.
+        Query(target, $"GRANT SELECT, INSERT, UPDATE, DELETE ON dbmigration_tz_runs, dbmigration_tz_rollback TO {user}");
+        var host = new RecordingHost(ReportFolder);
+        OwnersRun().Invoke(host, CancellationToken.None);
+        var run = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.Equal("timestamp with time zone", Convert.ToString(Query(target, "SELECT data_type FROM information_schema.columns WHERE table_name = 'b' AND column_name = 'at'").Single()[0], CultureInfo.InvariantCulture));
+        new UndoTimezoneMigrationCommand { Database = owner, Id = run.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal("2024-07-01 12:00:00", Convert.ToString(Query(target, "SELECT at::text FROM b").Single()[0], CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task A_timestamp_that_is_part_of_a_key_of_several_columns_is_refused_by_name()
     {
         var target = await Engine.CreateDatabaseAsync();

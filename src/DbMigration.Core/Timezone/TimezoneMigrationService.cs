@@ -450,71 +450,95 @@ public sealed partial class TimezoneMigrationService
     /// </summary>
     private static async Task RefuseWithoutRightsAsync(IDatabaseProvider provider, DbConnection connection, List<TablePlan> plans, List<Refusal> refused, CancellationToken cancellationToken)
     {
-        if (provider.Engine == DatabaseEngine.PostgreSql && plans.Count > 0)
+        if (plans.Count > 0 && await RecordsProblemAsync(provider, connection, cancellationToken).ConfigureAwait(false) is { } records)
         {
-            // The run records belong to the role that ran first; another role's run writes to them too.
-            var missing = new List<string>();
-            string? recordsOwner = null;
-            foreach (var records in new[] { Runs, Rollback })
-            {
-                await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", records);
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
-                {
-                    recordsOwner = reader.GetString(0);
-                    missing.Add(records);
-                }
-            }
-
-            if (missing.Count > 0)
-            {
-                var user = await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false);
-                throw new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
-                    $"The timezone run records ({string.Join(", ", missing)}) were created by {recordsOwner} in an earlier run, and {user} may not write to them. {NothingChanged} As {recordsOwner}: GRANT SELECT, INSERT, UPDATE, DELETE ON {string.Join(", ", missing)} TO {user}; or run as {recordsOwner}.");
-            }
+            throw new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied, $"{records.Problem}. {NothingChanged} {records.Remedy}.");
         }
 
         foreach (var plan in plans)
         {
-            var table = provider.QuoteTable(plan.Table);
-            var columns = string.Join(", ", plan.Columns.Select(c => c.Column));
-            if (provider.Engine == DatabaseEngine.PostgreSql)
+            if (await RightsProblemAsync(provider, connection, plan.Table.ToString(), provider.QuoteTable(plan.Table), plan.Method, plan.Columns.Select(c => c.Column).ToList(), undo: false, cancellationToken).ConfigureAwait(false) is { } problem)
             {
-                // Changing a column's type is for the table's owner (or a member of the owning role, or a superuser).
-                await using var command = connection.CreateCommand("SELECT pg_has_role(c.relowner, 'USAGE'), has_table_privilege(c.oid, 'UPDATE'), pg_get_userbyid(c.relowner), current_user::text FROM pg_class c WHERE c.oid = @t::regclass").AddParameter("@t", table);
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    continue;
-                }
-
-                var (owner, user) = (reader.GetString(2), reader.GetString(3));
-                if (plan.Method == AlterCase && !reader.GetBoolean(0))
-                {
-                    refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
-                        $"{plan.Table} ({columns}) becomes timestamptz by ALTER TABLE, which only its owner {owner} (a member of that role, or a superuser) may run, and {user} is none of those. {NothingChanged} Run as {owner}, or leave the column out with -ExcludeColumn.")));
-                }
-                else if (plan.Method != AlterCase && !reader.GetBoolean(1))
-                {
-                    refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
-                        $"{plan.Table} ({columns}) is converted by UPDATE, which {user} may not run on it. {NothingChanged} Grant UPDATE or run as its owner {owner}, or leave the column out with -ExcludeColumn.")));
-                }
-            }
-            else if (provider.Engine == DatabaseEngine.MySql)
-            {
-                // MySQL resolves grants through roles and wildcards: an UPDATE that matches no row asks the server itself.
-                var assignments = string.Join(", ", plan.Columns.Select(c => $"{provider.QuoteIdentifier(c.Column)} = {provider.QuoteIdentifier(c.Column)}"));
-                try
-                {
-                    await connection.ExecuteAsync($"UPDATE {table} SET {assignments} WHERE FALSE", cancellationToken).ConfigureAwait(false);
-                }
-                catch (DbException ex) when (ex.ErrorCode is 1142 or 1143)
-                {
-                    refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
-                        $"{plan.Table} ({columns}) is converted by UPDATE, which the connecting user may not run on it ({ex.Message}). {NothingChanged} Grant UPDATE on it, or leave the column out with -ExcludeColumn.", ex)));
-                }
+                refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
+                    $"{problem.Problem}. {NothingChanged} {problem.Remedy}, or leave the column out with -ExcludeColumn.")));
             }
         }
+    }
+
+    /// <summary>What the connecting role lacks to change a table as a run (or its undo) does, and who or what can fix it.</summary>
+    private sealed record RightsProblem(string Problem, string Remedy);
+
+    /// <remarks>PostgreSQL: a typed column's ALTER is for the table's owner (a member of the owning role, or a superuser), text needs UPDATE.</remarks>
+    private static async Task<RightsProblem?> RightsProblemAsync(IDatabaseProvider provider, DbConnection connection, string display, string table, string method, IReadOnlyList<string> columns, bool undo, CancellationToken cancellationToken)
+    {
+        var named = $"{display} ({string.Join(", ", columns)})";
+        if (provider.Engine == DatabaseEngine.PostgreSql)
+        {
+            await using var command = connection.CreateCommand("SELECT pg_has_role(c.relowner, 'USAGE'), has_table_privilege(c.oid, 'UPDATE'), pg_get_userbyid(c.relowner), current_user::text FROM pg_class c WHERE c.oid = @t::regclass").AddParameter("@t", table);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            var (owner, user) = (reader.GetString(2), reader.GetString(3));
+            if (method == AlterCase && !reader.GetBoolean(0))
+            {
+                return new RightsProblem($"{named} {(undo ? "goes back to timestamp" : "becomes timestamptz")} by ALTER TABLE, which only its owner {owner} (a member of that role, or a superuser) may run, and {user} is none of those", $"Run as {owner}");
+            }
+
+            return method != AlterCase && !reader.GetBoolean(1)
+                ? new RightsProblem($"{named} is {(undo ? "put back" : "converted")} by UPDATE, which {user} may not run on it", $"Grant UPDATE or run as its owner {owner}")
+                : null;
+        }
+
+        if (provider.Engine != DatabaseEngine.MySql)
+        {
+            return null;
+        }
+
+        // MySQL resolves grants through roles and wildcards: an UPDATE that matches no row asks the server itself.
+        var assignments = string.Join(", ", columns.Select(c => $"{provider.QuoteIdentifier(c)} = {provider.QuoteIdentifier(c)}"));
+        try
+        {
+            await connection.ExecuteAsync($"UPDATE {table} SET {assignments} WHERE FALSE", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (DbException ex) when (ex.ErrorCode is 1142 or 1143)
+        {
+            return new RightsProblem($"{named} is {(undo ? "put back" : "converted")} by UPDATE, which the connecting user may not run on it ({ex.Message})", "Grant UPDATE on it");
+        }
+    }
+
+    /// <summary>PostgreSQL: the run records belong to the role that ran first; another role's run or undo writes to them too.</summary>
+    private static async Task<RightsProblem?> RecordsProblemAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken)
+    {
+        if (provider.Engine != DatabaseEngine.PostgreSql)
+        {
+            return null;
+        }
+
+        var missing = new List<string>();
+        string? owner = null;
+        foreach (var records in new[] { Runs, Rollback })
+        {
+            await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", records);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
+            {
+                owner = reader.GetString(0);
+                missing.Add(records);
+            }
+        }
+
+        if (missing.Count == 0)
+        {
+            return null;
+        }
+
+        var user = await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false);
+        return new RightsProblem($"The timezone run records ({string.Join(", ", missing)}) were created by {owner} in an earlier run, and {user} may not write to them",
+            $"As {owner}: GRANT SELECT, INSERT, UPDATE, DELETE ON {string.Join(", ", missing)} TO {user}; or run as {owner}");
     }
 
     /// <summary>The columns of one table converted the same way, in one pass.</summary>
@@ -1639,6 +1663,28 @@ public sealed partial class TimezoneMigrationService
         }
 
         var undo = new UndoContext(provider, connection, runId, new TimezoneConverter(zone, options.Ambiguous, options.Nonexistent), options.OutputFormat, progress);
+        // Undo goes table by table, so a table the role may not change would stop it half-way: all are checked first.
+        var problems = new List<string>();
+        if (await RecordsProblemAsync(provider, connection, cancellationToken).ConfigureAwait(false) is { } records)
+        {
+            problems.Add($"{records.Problem} ({records.Remedy})");
+        }
+
+        foreach (var group in columns.GroupBy(c => (c.Table, c.Method)).Where(g => g.Key.Method != SqliteUpdate))
+        {
+            if (await RightsProblemAsync(provider, connection, group.Key.Table, undo.Table(group.Key.Table), group.Key.Method, group.Select(c => c.Column).ToList(), undo: true, cancellationToken).ConfigureAwait(false) is { } problem)
+            {
+                problems.Add($"{problem.Problem} ({problem.Remedy})");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new DbMigrationException(ErrorIds.TimezonePermissionDenied, ErrorKind.PermissionDenied,
+                $"Run {runId} cannot be undone as the connecting role: {string.Join("; ", problems)}. Nothing was undone.")
+            { Target = target.ToString() };
+        }
+
         long restored = 0;
         var done = new List<string>();
         foreach (var group in columns.GroupBy(c => (c.Table, c.Method, c.RollbackTable)).Reverse())

@@ -1930,6 +1930,36 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
+    public async Task An_undo_the_role_could_not_finish_is_refused_before_any_table_goes_back()
+    {
+        // The owner converted both tables; the application role may update rows of one and read the other.
+        var target = await Engine.CreateDatabaseAsync();
+        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        Query(target, $"""
+            CREATE TABLE a_notes (id int PRIMARY KEY, seen text);
+            CREATE TABLE b_visits (id int PRIMARY KEY, at timestamp NOT NULL);
+            INSERT INTO a_notes VALUES (1, '2024-07-01 12:00:00');
+            INSERT INTO b_visits VALUES (1, '2024-07-01 12:00:00');
+            CREATE ROLE {user} LOGIN PASSWORD 'app-pass';
+            GRANT CONNECT ON DATABASE "{target.Database}" TO {user};
+            """);
+        var run = Run(target);
+        Query(target, $"GRANT SELECT, INSERT, UPDATE, DELETE ON a_notes, b_visits, dbmigration_tz_runs, dbmigration_tz_rollback TO {user}");
+        string Rows() => string.Join("|", Query(target, "SELECT n.seen, v.at::text FROM a_notes n, b_visits v").Single().Values);
+        var converted = Rows();
+
+        var refused = Assert.Throws<DbMigrationException>(() => new UndoTimezoneMigrationCommand { Database = target.WithCredential(user, "app-pass"), Id = run.RunId }.Invoke(new RecordingHost(), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezonePermissionDenied, refused.ErrorId);
+        Assert.Contains("public.b_visits (at) goes back to timestamp by ALTER TABLE, which only its owner postgres", refused.Message, StringComparison.Ordinal);
+        Assert.EndsWith("Nothing was undone.", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(converted, Rows());
+
+        // The owner's undo is whole.
+        new UndoTimezoneMigrationCommand { Database = target, Id = run.RunId }.Invoke(new RecordingHost(), CancellationToken.None);
+        Assert.Equal("2024-07-01 12:00:00|2024-07-01 12:00:00", Rows());
+    }
+
+    [Fact]
     public async Task A_timestamp_that_is_part_of_a_key_of_several_columns_is_refused_by_name()
     {
         var target = await Engine.CreateDatabaseAsync();

@@ -1585,6 +1585,14 @@ public sealed class SqliteTimezoneEngineTests() : TimezoneEngineTests(new Sqlite
 [Collection(PostgresCollection.Name)]
 public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : TimezoneEngineTests(server, server.Password)
 {
+    /// <summary>A login role that may connect to the test database and nothing more; its name and its target.</summary>
+    private (string User, DatabaseTarget Target) NewRole(DatabaseTarget target)
+    {
+        var user = "role_" + Guid.NewGuid().ToString("N")[..8];
+        Query(target, $"CREATE ROLE {user} LOGIN PASSWORD 'role-pass'; GRANT CONNECT ON DATABASE \"{target.Database}\" TO {user}");
+        return (user, target.WithCredential(user, "role-pass"));
+    }
+
     [Fact]
     public Task A_run_gives_up_waiting_for_a_lock_after_the_statement_lock_timeout() => AssertARunGivesUpWaitingForALockAsync("SELECT COUNT(*) FROM visits");
 
@@ -1854,7 +1862,7 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     {
         // Tables owned by postgres; the application role may change rows of two of them and only read the third.
         var target = await Engine.CreateDatabaseAsync();
-        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        var (user, app) = NewRole(target);
         Query(target, $"""
             CREATE TABLE visits (id int PRIMARY KEY, at timestamp NOT NULL);
             CREATE TABLE notes (id int PRIMARY KEY, seen text);
@@ -1862,13 +1870,10 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
             INSERT INTO visits VALUES (1, '2024-07-01 12:00:00');
             INSERT INTO notes VALUES (1, '2024-07-01 12:00:00');
             INSERT INTO archive VALUES (1, '2024-07-01 12:00:00');
-            CREATE ROLE {user} LOGIN PASSWORD 'app-pass';
-            GRANT CONNECT ON DATABASE "{target.Database}" TO {user};
             GRANT CREATE ON SCHEMA public TO {user};
             GRANT SELECT, INSERT, UPDATE, DELETE ON visits, notes TO {user};
             GRANT SELECT ON archive TO {user};
             """);
-        var app = target.WithCredential(user, "app-pass");
         string Rows() => string.Join("|", Query(target, "SELECT v.at::text, n.seen, a.seen FROM visits v, notes n, archive a").Single().Values);
         var before = Rows();
         var backups = Path.Combine(ReportFolder, "backups");
@@ -1898,19 +1903,16 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     {
         // The DBA converted one table; the owner of another converts its own later, as another role.
         var target = await Engine.CreateDatabaseAsync();
-        var user = "owner_" + Guid.NewGuid().ToString("N")[..8];
+        var (user, owner) = NewRole(target);
         Query(target, $"""
             CREATE TABLE a (id int PRIMARY KEY, at timestamp NOT NULL);
             CREATE TABLE b (id int PRIMARY KEY, at timestamp NOT NULL);
             INSERT INTO a VALUES (1, '2024-07-01 12:00:00');
             INSERT INTO b VALUES (1, '2024-07-01 12:00:00');
-            CREATE ROLE {user} LOGIN PASSWORD 'owner-pass';
-            GRANT CONNECT ON DATABASE "{target.Database}" TO {user};
             GRANT CREATE ON SCHEMA public TO {user};
             ALTER TABLE b OWNER TO {user};
             """);
         new InvokeTimezoneMigrationCommand { Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, Table = ["a"] }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None);
-        var owner = target.WithCredential(user, "owner-pass");
         InvokeTimezoneMigrationCommand OwnersRun() => new() { Database = owner, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder, Table = ["b"] };
 
         var refused = Assert.Throws<DbMigrationException>(() => OwnersRun().Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
@@ -1934,21 +1936,19 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     {
         // The owner converted both tables; the application role may update rows of one and read the other.
         var target = await Engine.CreateDatabaseAsync();
-        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        var (user, app) = NewRole(target);
         Query(target, $"""
             CREATE TABLE a_notes (id int PRIMARY KEY, seen text);
             CREATE TABLE b_visits (id int PRIMARY KEY, at timestamp NOT NULL);
             INSERT INTO a_notes VALUES (1, '2024-07-01 12:00:00');
             INSERT INTO b_visits VALUES (1, '2024-07-01 12:00:00');
-            CREATE ROLE {user} LOGIN PASSWORD 'app-pass';
-            GRANT CONNECT ON DATABASE "{target.Database}" TO {user};
             """);
         var run = Run(target);
         Query(target, $"GRANT SELECT, INSERT, UPDATE, DELETE ON a_notes, b_visits, dbmigration_tz_runs, dbmigration_tz_rollback TO {user}");
         string Rows() => string.Join("|", Query(target, "SELECT n.seen, v.at::text FROM a_notes n, b_visits v").Single().Values);
         var converted = Rows();
 
-        var refused = Assert.Throws<DbMigrationException>(() => new UndoTimezoneMigrationCommand { Database = target.WithCredential(user, "app-pass"), Id = run.RunId }.Invoke(new RecordingHost(), CancellationToken.None));
+        var refused = Assert.Throws<DbMigrationException>(() => new UndoTimezoneMigrationCommand { Database = app, Id = run.RunId }.Invoke(new RecordingHost(), CancellationToken.None));
         Assert.Equal(ErrorIds.TimezonePermissionDenied, refused.ErrorId);
         Assert.Contains("public.b_visits (at) goes back to timestamp by ALTER TABLE, which only its owner postgres", refused.Message, StringComparison.Ordinal);
         Assert.EndsWith("Nothing was undone.", refused.Message, StringComparison.Ordinal);

@@ -229,8 +229,17 @@ public sealed class BackupService
         DbMigrationException { ErrorId: ErrorIds.QueryStatementFailed, Kind: ErrorKind.PermissionDenied } denied => new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.PermissionDenied,
             $"A backup reads everything in {request.Source}, and the connecting user may not: {denied.Message}. Back up as the database's owner or a user who may read all of it. Nothing was added to the catalog.", denied)
         { Target = request.Source.ToString(), Sql = denied.Sql, SqlState = denied.SqlState, ServerErrorNumber = denied.ServerErrorNumber },
+        // The same refusal reported by mariadb-dump or pg_dump.
+        DbMigrationException { ErrorId: ErrorIds.BackupToolFailed } tool when DeniedByServer(tool.Message) => new DbMigrationException(ErrorIds.BackupFailed, ErrorKind.PermissionDenied,
+            $"A backup reads everything in {request.Source}, and the connecting user may not: {tool.Message}. Back up as the database's owner or a user who may read all of it. Nothing was added to the catalog.", tool)
+        { Target = request.Source.ToString() },
         var other => other,
     };
+
+    /// <summary>A dump tool's report of the server refusing a read: MySQL 1142/1143 (command or column denied), 1044, PostgreSQL's permission denied.</summary>
+    private static bool DeniedByServer(string message) =>
+        message.Contains(" command denied to user ", StringComparison.Ordinal) || message.Contains("Access denied for user ", StringComparison.Ordinal) ||
+        message.Contains("permission denied for ", StringComparison.Ordinal);
 
     private static Exception TranslateFailure(Exception ex, BackupRequest request, IDatabaseProvider provider) => ex switch
     {

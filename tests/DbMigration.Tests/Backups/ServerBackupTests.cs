@@ -664,6 +664,25 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
     }
 
     [Fact]
+    public async Task A_user_that_may_not_read_every_object_gets_a_backup_error_saying_what_a_backup_needs_from_either_dump()
+    {
+        // SELECT alone: mariadb-dump is refused SHOW VIEW on the view, the built-in dump the same.
+        var target = await server.CreateDatabaseAsync();
+        var user = "dbm_sel_" + Guid.NewGuid().ToString("N")[..8];
+        Query(target, "CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders VALUES (1); CREATE VIEW recent AS SELECT id FROM orders");
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'sel-pass'; GRANT SELECT ON `{target.Database}`.* TO '{user}'@'%';");
+        foreach (var method in new[] { BackupDumpMethod.EngineTool, BackupDumpMethod.BuiltIn })
+        {
+            var error = Assert.Throws<DbMigrationException>(() => new BackupDatabaseCommand { Database = target.WithCredential(user, "sel-pass"), Path = Repository, DumpMethod = method }.Invoke(new RecordingHost(Folder), CancellationToken.None));
+            Assert.Equal((ErrorIds.BackupFailed, ErrorKind.PermissionDenied), (error.ErrorId, error.Kind));
+            Assert.Contains("A backup reads everything", error.Message, StringComparison.Ordinal);
+            Assert.Contains("SHOW VIEW command denied", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
     public async Task The_dump_and_load_tools_reach_the_server_the_way_the_target_says_through_its_socket_or_over_TLS()
     {
         var seeded = await SeededAsync();

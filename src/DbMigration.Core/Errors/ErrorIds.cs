@@ -58,6 +58,7 @@ public static class ErrorIds
     public const string MigrationStaleLock = "DbMigration.Migration.StaleLock";
     public const string MigrationLockHeld = "DbMigration.Migration.LockHeld";
     public const string MigrationFolderNotWritable = "DbMigration.Migration.FolderNotWritable";
+    public const string MigrationJournalNotWritable = "DbMigration.Migration.JournalNotWritable";
 
     public const string TimezoneUnknownZone = "DbMigration.Timezone.UnknownZone";
     public const string TimezoneColumnNotFound = "DbMigration.Timezone.ColumnNotFound";

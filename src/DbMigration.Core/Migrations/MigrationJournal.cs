@@ -125,6 +125,39 @@ internal sealed class MigrationJournal(IDatabaseProvider provider)
         }
     }
 
+    /// <summary>
+    /// PostgreSQL: the journal belongs to the role that migrated first, and another role that may not write to it
+    /// would fail at its first journal write. Null when the connecting role may write to every journal table.
+    /// </summary>
+    public async Task<string?> WriteProblemAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        if (Engine != DatabaseEngine.PostgreSql)
+        {
+            return null;
+        }
+
+        var missing = new List<string>();
+        string? owner = null;
+        foreach (var table in new[] { History, Events, Snapshots, Lock })
+        {
+            await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", table);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
+            {
+                owner = reader.GetString(0);
+                missing.Add(table);
+            }
+        }
+
+        if (missing.Count == 0)
+        {
+            return null;
+        }
+
+        var user = await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false);
+        return $"The migration journal ({string.Join(", ", missing)}) was created by {owner}, who migrated this database first, and {user} may not write to it. Nothing was migrated. As {owner}: GRANT SELECT, INSERT, UPDATE, DELETE ON {string.Join(", ", missing)} TO {user}; or migrate as {owner}.";
+    }
+
     public async Task<IReadOnlyList<JournalEntry>> ReadAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var entries = new List<JournalEntry>();

@@ -54,6 +54,11 @@ internal sealed class MigrationLock : IAsyncDisposable
             }
 
             await journal.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (await journal.WriteProblemAsync(connection, cancellationToken).ConfigureAwait(false) is { } problem)
+            {
+                throw new DbMigrationException(ErrorIds.MigrationJournalNotWritable, ErrorKind.PermissionDenied, problem) { Target = target.ToString() };
+            }
+
             var stale = await ReadRowAsync(connection, cancellationToken).ConfigureAwait(false);
             if (stale is not null)
             {

@@ -203,9 +203,13 @@ public sealed class MigrationService
         await using var connection = await provider.OpenConnectionAsync(request.Target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var capabilities = provider.GetCapabilities(await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false));
         var journal = new MigrationJournal(provider);
-        var entries = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false)
-            ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false)
-            : [];
+        var exists = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (exists && await journal.WriteProblemAsync(connection, cancellationToken).ConfigureAwait(false) is { } problem)
+        {
+            throw new DbMigrationException(ErrorIds.MigrationJournalNotWritable, ErrorKind.PermissionDenied, problem) { Target = request.Target.ToString() };
+        }
+
+        var entries = exists ? await journal.ReadAsync(connection, cancellationToken).ConfigureAwait(false) : [];
         if (holdsLock)
         {
             return BuildPlan(request, provider.Engine, capabilities.TransactionalDdl, scripts, entries);

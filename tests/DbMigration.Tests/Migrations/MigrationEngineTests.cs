@@ -864,6 +864,32 @@ public sealed class PostgreSqlMigrationEngineTests(PostgresServer server) : Migr
         });
 
     [Fact]
+    public async Task A_second_role_is_told_the_GRANT_that_lets_it_write_the_journal_another_role_created()
+    {
+        // The DBA applied V1 as postgres; the deploy role, which owns the database, applies V2 later.
+        var target = await Engine.CreateDatabaseAsync();
+        var role = "deploy_" + Guid.NewGuid().ToString("N")[..8];
+        await server.ExecuteAsync(server.Admin, $"CREATE ROLE {role} LOGIN PASSWORD 'deploy-pass'; ALTER DATABASE \"{target.Database}\" OWNER TO {role}");
+        await server.ExecuteAsync(target, $"GRANT ALL ON SCHEMA public TO {role}");
+        Migrate(target, Folder(Standard[0]));
+        await server.ExecuteAsync(target, $"GRANT ALL ON parent TO {role}");
+        var deploy = target.WithCredential(role, "deploy-pass");
+        var folder = Folder(Standard[0], Standard[1]);
+
+        var refused = Assert.Throws<DbMigrationException>(() => Migrate(deploy, folder));
+        Assert.Equal((ErrorIds.MigrationJournalNotWritable, ErrorKind.PermissionDenied), (refused.ErrorId, refused.Kind));
+        Assert.Contains($"was created by postgres, who migrated this database first, and {role} may not write to it", refused.Message, StringComparison.Ordinal);
+        var grant = $"GRANT SELECT, INSERT, UPDATE, DELETE ON dbmigration_history, dbmigration_history_events, dbmigration_schema_snapshot, dbmigration_lock TO {role}";
+        Assert.Contains(grant, refused.Message, StringComparison.Ordinal);
+        Assert.False(TableExists(target, "child"));
+
+        // The GRANT as given is all it takes.
+        await server.ExecuteAsync(target, grant);
+        Assert.Equal(["2"], Migrate(deploy, folder).Select(r => r.Version));
+        Assert.True(TableExists(target, "child"));
+    }
+
+    [Fact]
     public async Task A_pg_dump_data_block_is_refused_by_its_line_before_anything_runs()
     {
         // pg_dump writes rows as COPY … FROM stdin followed by the rows themselves: psql's syntax, not SQL. Sent to

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using DbMigration.Providers;
+using DbMigration.Providers.PostgreSql;
 using DbMigration.Targets;
 
 namespace DbMigration.Migrations;
@@ -136,26 +137,9 @@ internal sealed class MigrationJournal(IDatabaseProvider provider)
             return null;
         }
 
-        var missing = new List<string>();
-        string? owner = null;
-        foreach (var table in new[] { History, Events, Snapshots, Lock })
-        {
-            await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", table);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
-            {
-                owner = reader.GetString(0);
-                missing.Add(table);
-            }
-        }
-
-        if (missing.Count == 0)
-        {
-            return null;
-        }
-
-        var user = await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false);
-        return $"The migration journal ({string.Join(", ", missing)}) was created by {owner}, who migrated this database first, and {user} may not write to it. Nothing was migrated. As {owner}: GRANT SELECT, INSERT, UPDATE, DELETE ON {string.Join(", ", missing)} TO {user}; or migrate as {owner}.";
+        return await UnwritableTables.FindAsync(connection, [History, Events, Snapshots, Lock], cancellationToken).ConfigureAwait(false) is { } unwritable
+            ? $"The migration journal ({string.Join(", ", unwritable.Tables)}) was created by {unwritable.Owner}, who migrated this database first, and {unwritable.User} may not write to it. Nothing was migrated. As {unwritable.Owner}: {unwritable.Grant}; or migrate as {unwritable.Owner}."
+            : null;
     }
 
     public async Task<IReadOnlyList<JournalEntry>> ReadAsync(DbConnection connection, CancellationToken cancellationToken)

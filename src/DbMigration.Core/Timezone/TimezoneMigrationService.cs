@@ -8,6 +8,7 @@ using DbMigration.Errors;
 using DbMigration.Migrations;
 using DbMigration.Operations;
 using DbMigration.Providers;
+using DbMigration.Providers.PostgreSql;
 using DbMigration.Targets;
 using NodaTime;
 
@@ -518,27 +519,10 @@ public sealed partial class TimezoneMigrationService
             return null;
         }
 
-        var missing = new List<string>();
-        string? owner = null;
-        foreach (var records in new[] { Runs, Rollback })
-        {
-            await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", records);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
-            {
-                owner = reader.GetString(0);
-                missing.Add(records);
-            }
-        }
-
-        if (missing.Count == 0)
-        {
-            return null;
-        }
-
-        var user = await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false);
-        return new RightsProblem($"The timezone run records ({string.Join(", ", missing)}) were created by {owner} in an earlier run, and {user} may not write to them",
-            $"As {owner}: GRANT SELECT, INSERT, UPDATE, DELETE ON {string.Join(", ", missing)} TO {user}; or run as {owner}");
+        return await UnwritableTables.FindAsync(connection, [Runs, Rollback], cancellationToken).ConfigureAwait(false) is { } unwritable
+            ? new RightsProblem($"The timezone run records ({string.Join(", ", unwritable.Tables)}) were created by {unwritable.Owner} in an earlier run, and {unwritable.User} may not write to them",
+                $"As {unwritable.Owner}: {unwritable.Grant}; or run as {unwritable.Owner}")
+            : null;
     }
 
     /// <summary>The columns of one table converted the same way, in one pass.</summary>

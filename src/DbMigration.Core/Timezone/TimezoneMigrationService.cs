@@ -498,11 +498,12 @@ public sealed partial class TimezoneMigrationService
             return null;
         }
 
-        // MySQL resolves grants through roles and wildcards: an UPDATE that matches no row asks the server itself.
+        // MySQL resolves grants through roles and wildcards, so the server itself is asked: EXPLAIN checks an UPDATE's
+        // privileges without running it (nothing written or logged, as -WhatIf wants).
         var assignments = string.Join(", ", columns.Select(c => $"{provider.QuoteIdentifier(c)} = {provider.QuoteIdentifier(c)}"));
         try
         {
-            await connection.ExecuteAsync($"UPDATE {table} SET {assignments} WHERE FALSE", cancellationToken).ConfigureAwait(false);
+            await connection.ExecuteAsync($"EXPLAIN UPDATE {table} SET {assignments} WHERE FALSE", cancellationToken).ConfigureAwait(false);
             return null;
         }
         catch (DbException ex) when (ex.ErrorCode is 1142 or 1143)

@@ -204,7 +204,8 @@ public sealed class MigrationService
         var capabilities = provider.GetCapabilities(await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false));
         var journal = new MigrationJournal(provider);
         var exists = await journal.ExistsAsync(connection, cancellationToken).ConfigureAwait(false);
-        if (exists && await journal.WriteProblemAsync(connection, cancellationToken).ConfigureAwait(false) is { } problem)
+        // Under the lock, MigrationLock has checked already.
+        if (exists && !holdsLock && await journal.WriteProblemAsync(connection, cancellationToken).ConfigureAwait(false) is { } problem)
         {
             throw new DbMigrationException(ErrorIds.MigrationJournalNotWritable, ErrorKind.PermissionDenied, problem) { Target = request.Target.ToString() };
         }

@@ -15,18 +15,23 @@ internal sealed record UnwritableTables(string Owner, string User, IReadOnlyList
     public static async Task<UnwritableTables?> FindAsync(DbConnection connection, IEnumerable<string> tables, CancellationToken cancellationToken)
     {
         var missing = new List<string>();
-        string? owner = null;
-        foreach (var table in tables)
+        string? owner = null, user = null;
+        await using (var command = connection.CreateCommand("""
+            SELECT t.name, pg_get_userbyid(c.relowner), current_user::text
+            FROM unnest(@tables) WITH ORDINALITY AS t(name, n) JOIN pg_class c ON c.oid = to_regclass(t.name)
+            WHERE NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))
+            ORDER BY t.n
+            """).AddParameter("@tables", tables.ToArray()))
         {
-            await using var command = connection.CreateCommand("SELECT pg_get_userbyid(c.relowner), has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE') FROM pg_class c WHERE c.oid = to_regclass(@t)").AddParameter("@t", table);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.GetBoolean(1))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                owner = reader.GetString(0);
-                missing.Add(table);
+                missing.Add(reader.GetString(0));
+                owner = reader.GetString(1);
+                user = reader.GetString(2);
             }
         }
 
-        return owner is null ? null : new UnwritableTables(owner, await connection.ScalarAsync<string>("SELECT current_user::text", cancellationToken).ConfigureAwait(false) ?? "?", missing);
+        return owner is null || user is null ? null : new UnwritableTables(owner, user, missing);
     }
 }

@@ -24,7 +24,9 @@ param(
     [string] $LogPath,
     [int] $KeepDaily = 7,
     [int] $KeepWeekly = 4,
-    [int] $KeepMonthly = 12
+    [int] $KeepMonthly = 12,
+    # Seconds to wait for the server, or for a SQLite file's writer to finish a write, before giving up.
+    [ValidateRange(1, 600)] [int] $ConnectTimeout = 120
 )
 
 $ErrorActionPreference = 'Stop'
@@ -41,7 +43,7 @@ function Write-Log([string] $Message) {
 try {
     Import-Module (Join-Path $PSScriptRoot '..' 'DbMigration.psd1') -Force
     Write-Log "Backing up $Database to $Path"
-    $backupArgs = @{ Database = $Database; Path = $Path; Category = 'Daily'; Compress = $Compress }
+    $backupArgs = @{ Database = $Database; Path = $Path; Category = 'Daily'; Compress = $Compress; ConnectTimeout = $ConnectTimeout }
     if ($SecondaryPath) { $backupArgs.SecondaryPath = $SecondaryPath }
     $backup = Backup-Database @backupArgs
     Write-Log "Backup $($backup.Id): $($backup.Tables.Count) table(s), $($backup.TotalSize) bytes"

@@ -21,8 +21,10 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     public async Task<SnapshotResult> SnapshotAsync(DatabaseTarget source, string rawPath, string? sqlDumpPath, bool hashInParallel, BackupDumpMethod dumpMethod, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         string version;
-        await using (var connection = (SqliteConnection)await provider.OpenConnectionAsync(source, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+        var wait = source.ConnectTimeoutOr(DefaultLockWait);
+        try
         {
+            await using var connection = (SqliteConnection)await provider.OpenConnectionAsync(source, wait, cancellationToken).ConfigureAwait(false);
             version = (await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false)).VersionText;
             progress.Verbose($"Copying {source} with the SQLite online backup API.");
             await using var destination = OpenFile(rawPath, SqliteOpenMode.ReadWriteCreate);
@@ -31,7 +33,16 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             // The copy is a new file in the backup's partial folder, discarded if anything fails: it needs no
             // journal, and one fsync at the end (below, while the hashing runs) instead of SQLite's own.
             await destination.ExecuteAsync("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;", cancellationToken).ConfigureAwait(false);
+
+            // The backup step waits for a writer through SQLite's own busy handler, not the driver's retries.
+            await connection.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)wait.TotalMilliseconds}"), cancellationToken).ConfigureAwait(false);
             connection.BackupDatabase(destination);
+        }
+        catch (Exception ex) when (IsLocked(ex))
+        {
+            throw new DbMigrationException(ErrorIds.BackupSourceBusy, ErrorKind.ResourceBusy,
+                string.Create(CultureInfo.InvariantCulture, $"'{source}' stayed locked by another connection's write for {wait.TotalSeconds:0.#} s, so no backup was taken and nothing was written. Run it again when that write has finished, or wait longer with -ConnectTimeout (up to 600 s)."), ex)
+            { Target = source.ToString() };
         }
 
         SecureFiles.RestrictFile(rawPath);
@@ -47,6 +58,16 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         var hashing = DedicatedThread.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
         return new SnapshotResult(version, hashing, Format, "database.sqlite");
     }
+
+    /// <summary>How long a backup waits for another connection's write when the caller set no -ConnectTimeout.</summary>
+    private static readonly TimeSpan DefaultLockWait = TimeSpan.FromSeconds(30);
+
+    private static bool IsLocked(Exception error) => error switch
+    {
+        DbMigrationException { Kind: ErrorKind.ResourceBusy, InnerException: SqliteException inner } => IsLocked(inner),
+        SqliteException sqlite => sqlite.SqliteErrorCode is 5 or 6, // SQLITE_BUSY, SQLITE_LOCKED
+        _ => false,
+    };
 
     private static SqliteConnection OpenFile(string path, SqliteOpenMode mode) =>
         new(new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ConnectionString);

@@ -35,6 +35,7 @@ public static class ErrorIds
     public const string BackupDestinationNotWritable = "DbMigration.Backup.DestinationNotWritable";
     public const string BackupDiskFull = "DbMigration.Backup.DiskFull";
     public const string BackupFailed = "DbMigration.Backup.Failed";
+    public const string BackupSourceBusy = "DbMigration.Backup.SourceBusy";
     public const string BackupToolFailed = "DbMigration.Backup.ToolFailed";
     public const string BackupVerificationFailed = "DbMigration.Backup.VerificationFailed";
     public const string RestoreEngineMismatch = "DbMigration.Restore.EngineMismatch";

@@ -106,6 +106,22 @@ public sealed partial class DatabaseTarget
     internal string? RawConnectionString { get; }
 
     /// <summary>
+    /// How long every connection to this target waits to open (and, for SQLite, for another connection's write
+    /// lock), as the caller's <c>-ConnectTimeout</c> asked; null leaves each operation its own default.
+    /// </summary>
+    public TimeSpan? ConnectTimeout { get; private init; }
+
+    /// <summary>The same target, whose connections wait at most <paramref name="timeout"/>.</summary>
+    public DatabaseTarget WithConnectTimeout(TimeSpan timeout)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero);
+        return new(Engine, FilePath, Host, Port, Database, UserName, _password, Options, RawConnectionString, IsMariaDbHint) { ConnectTimeout = timeout };
+    }
+
+    /// <summary>The wait the caller asked for, else <paramref name="fallback"/>.</summary>
+    internal TimeSpan ConnectTimeoutOr(TimeSpan fallback) => ConnectTimeout ?? fallback;
+
+    /// <summary>
     /// The password to connect with: the one given, else the variable named by the <c>passwordEnv</c> option,
     /// else <c>DBMIGRATION_PASSWORD</c>, else the engine's own variable (<c>PGPASSWORD</c>, <c>MYSQL_PWD</c>).
     /// </summary>
@@ -254,6 +270,7 @@ public sealed partial class DatabaseTarget
         if (Engine == DatabaseEngine.Unknown && RawConnectionString is not null)
         {
             var parsed = FromConnectionString(engine, RawConnectionString);
+            parsed = ConnectTimeout is { } timeout ? parsed.WithConnectTimeout(timeout) : parsed;
             return _password is null ? parsed : parsed.WithCredential(parsed.UserName, _password);
         }
 
@@ -267,17 +284,17 @@ public sealed partial class DatabaseTarget
     /// <summary>Applies a credential (user name and password); a null user keeps the current one.</summary>
     public DatabaseTarget WithCredential(string? userName, string? password) =>
         new(Engine, FilePath, Host, Port, Database, string.IsNullOrEmpty(userName) ? UserName : userName,
-            password, Options, RawConnectionString, IsMariaDbHint);
+            password, Options, RawConnectionString, IsMariaDbHint) { ConnectTimeout = ConnectTimeout };
 
     /// <summary>The same server with another database (scratch databases for restores and tests).</summary>
     public DatabaseTarget WithDatabase(string database)
     {
         if (Engine == DatabaseEngine.Sqlite)
         {
-            return new DatabaseTarget(Engine, database, null, null, null, null, null, Options, null, false);
+            return new DatabaseTarget(Engine, database, null, null, null, null, null, Options, null, false) { ConnectTimeout = ConnectTimeout };
         }
 
-        return new(Engine, FilePath, Host, Port, database, UserName, _password, Options, RawConnectionString is null ? null : ReplaceDatabase(RawConnectionString, database), IsMariaDbHint);
+        return new(Engine, FilePath, Host, Port, database, UserName, _password, Options, RawConnectionString is null ? null : ReplaceDatabase(RawConnectionString, database), IsMariaDbHint) { ConnectTimeout = ConnectTimeout };
     }
 
     /// <summary>
@@ -293,7 +310,7 @@ public sealed partial class DatabaseTarget
         }
 
         var full = resolve(FilePath);
-        return new DatabaseTarget(Engine, full, null, null, null, null, null, Options, RawConnectionString is null ? null : ReplaceDataSource(RawConnectionString, full), false);
+        return new DatabaseTarget(Engine, full, null, null, null, null, null, Options, RawConnectionString is null ? null : ReplaceDataSource(RawConnectionString, full), false) { ConnectTimeout = ConnectTimeout };
     }
 
     /// <summary>The target without any secret: safe for logs, errors, reports and manifests.</summary>

@@ -21,8 +21,8 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
     [Credential]
     public PSCredential? Credential { get; set; }
 
-    /// <summary>Seconds to wait for a connection.</summary>
-    [Parameter(HelpMessage = "Seconds to wait for a connection (1-600).")]
+    /// <summary>Seconds every connection waits to open; for SQLite, also how long to wait for another connection's write lock.</summary>
+    [Parameter(HelpMessage = "Seconds to wait for a connection, and for SQLite for another connection's write lock (1-600).")]
     [ValidateRange(1, 600)]
     public int ConnectTimeout { get; set; } = 15;
 
@@ -68,6 +68,7 @@ public abstract class DatabaseCmdlet : DbMigrationCmdlet
             target = target.WithCredential(credential.UserName, credential.Password);
         }
 
-        return target.ResolveFilePath(host.ResolvePath);
+        // Every connection the call opens waits as asked, scratch and restore databases included.
+        return target.ResolveFilePath(host.ResolvePath).WithConnectTimeout(TimeSpan.FromSeconds(ConnectTimeout));
     }
 }

@@ -330,6 +330,67 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(Repository, "events")), "nothing, not even an empty folder, is left of a failed first backup");
     }
 
+    /// <summary>
+    /// A nightly backup while another connection holds a write lock: it waits as long as -ConnectTimeout says (it
+    /// used to wait a fixed 30 s), then fails with an id a scheduled task can retry on, and leaves nothing behind.
+    /// </summary>
+    [Fact]
+    public async Task A_backup_blocked_by_a_long_write_fails_after_the_ConnectTimeout_with_its_own_id_and_leaves_nothing()
+    {
+        var target = await EventsAsync(100);
+        using (var writer = new SqliteConnection($"Data Source={target.FilePath};Pooling=False"))
+        {
+            writer.Open();
+            using var exclusive = writer.CreateCommand();
+            exclusive.CommandText = "BEGIN EXCLUSIVE; DELETE FROM events WHERE id = 1;";
+            exclusive.ExecuteNonQuery();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new BackupDatabaseCommand { Database = target, Path = Repository, ConnectTimeout = 1 }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None));
+
+            clock.Stop();
+            Assert.Equal(ErrorIds.BackupSourceBusy, ex.ErrorId);
+            Assert.Equal(ErrorKind.ResourceBusy, ex.Kind);
+            Assert.Contains("for 1 s", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("-ConnectTimeout", ex.Message, StringComparison.Ordinal);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"gave up after {clock.Elapsed.TotalSeconds:0.0} s with -ConnectTimeout 1");
+            Assert.Empty(new BackupRepository(Repository).List());
+            Assert.False(Directory.Exists(Path.Combine(Repository, "events")), "nothing, not even an empty folder, is left");
+        }
+
+        // The write rolled back when its connection closed; the next night's run takes the backup.
+        var backup = Backup(target, c => c.ConnectTimeout = 1);
+        Assert.Equal(100, backup.Tables.Single(t => t.Table == "events").Rows);
+    }
+
+    [Fact]
+    public async Task A_backup_waits_for_a_write_that_ends_within_the_ConnectTimeout_and_copies_what_it_committed()
+    {
+        var target = await EventsAsync(100);
+        var writer = new SqliteConnection($"Data Source={target.FilePath};Pooling=False");
+        writer.Open();
+        using (var exclusive = writer.CreateCommand())
+        {
+            exclusive.CommandText = "BEGIN EXCLUSIVE; DELETE FROM events WHERE id <= 10;";
+            exclusive.ExecuteNonQuery();
+        }
+
+        var commit = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1.5));
+            using var end = writer.CreateCommand();
+            end.CommandText = "COMMIT";
+            end.ExecuteNonQuery();
+            writer.Dispose();
+        });
+
+        var backup = Backup(target, c => c.ConnectTimeout = 60);
+        await commit;
+        Assert.Equal(90, backup.Tables.Single(t => t.Table == "events").Rows);
+        Assert.Equal(VerificationStatus.Passed, Verify(backup).Status);
+    }
+
     [Fact]
     public void A_missing_source_is_reported_and_leaves_no_backup()
     {

@@ -68,6 +68,7 @@ internal sealed class MySqlProvider : IDatabaseProvider
 
     internal static string BuildConnectionString(DatabaseTarget target, TimeSpan connectTimeout)
     {
+        connectTimeout = target.ConnectTimeoutOr(connectTimeout);
         var builder = target.RawConnectionString is null ? new MySqlConnectionStringBuilder() : new MySqlConnectionStringBuilder(target.RawConnectionString);
         if (target.RawConnectionString is null)
         {

@@ -53,6 +53,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     internal static string BuildConnectionString(DatabaseTarget target, TimeSpan connectTimeout)
     {
+        connectTimeout = target.ConnectTimeoutOr(connectTimeout);
         var builder = target.RawConnectionString is null ? new NpgsqlConnectionStringBuilder() : new NpgsqlConnectionStringBuilder(target.RawConnectionString);
         if (target.RawConnectionString is null)
         {
@@ -103,6 +104,7 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     public async Task<DbConnection> OpenConnectionAsync(DatabaseTarget target, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
+        connectTimeout = target.ConnectTimeoutOr(connectTimeout);
         var connectionString = BuildConnectionString(target, connectTimeout);
         var connection = new NpgsqlConnection(connectionString);
         try

@@ -51,6 +51,7 @@ internal sealed class SqliteProvider : IDatabaseProvider
 
     public async Task<DbConnection> OpenConnectionAsync(DatabaseTarget target, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
+        connectTimeout = target.ConnectTimeoutOr(connectTimeout);
         var path = RequireFile(target);
         var builder = target.RawConnectionString is null
             ? new SqliteConnectionStringBuilder()

@@ -301,7 +301,7 @@ public sealed partial class TimezoneMigrationService
         try
         {
             await context.Connection.ExecuteAsync($"DROP TEMPORARY TABLE IF EXISTS {MySqlPageTable}", cancellationToken).ConfigureAwait(false);
-            await context.Connection.ExecuteAsync($"CREATE TEMPORARY TABLE {MySqlPageTable} (k {keyType} NOT NULL PRIMARY KEY, kt VARCHAR(128) NOT NULL{values})", cancellationToken).ConfigureAwait(false);
+            await context.Connection.ExecuteAsync($"CREATE TEMPORARY TABLE {MySqlPageTable} (k {keyType} NOT NULL PRIMARY KEY, kt {KeyText(DatabaseEngine.MySql)} NOT NULL{values})", cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (DbException ex) when (ex.ErrorCode is 1044 or 1142 or 1227)

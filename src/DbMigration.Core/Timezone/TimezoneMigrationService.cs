@@ -1403,6 +1403,12 @@ public sealed partial class TimezoneMigrationService
     [JsonSerializable(typeof(RunOptions))]
     private sealed partial class RunJson : JsonSerializerContext;
 
+    /// <summary>
+    /// A row's key as text: as long as any key the engine allows (a MariaDB primary key holds at most 3,072 bytes,
+    /// so as many characters), since session tokens and URLs make keys far longer than a name.
+    /// </summary>
+    internal static string KeyText(DatabaseEngine engine) => engine == DatabaseEngine.MySql ? "VARCHAR(3072)" : "TEXT";
+
     private static async Task EnsureTablesAsync(IDatabaseProvider provider, DbConnection connection, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
         var engine = provider.Engine;
@@ -1424,14 +1430,16 @@ public sealed partial class TimezoneMigrationService
                 run_id VARCHAR(64) NOT NULL,
                 table_name VARCHAR(128) NOT NULL,
                 column_name VARCHAR(128) NOT NULL,
-                row_key VARCHAR(128) NOT NULL,
+                row_key {KeyText(engine)} NOT NULL,
                 original {EngineSql.LongText(engine)} NOT NULL,
                 converted {EngineSql.LongText(engine)} NULL)
             """, cancellationToken, transaction).ConfigureAwait(false);
         // PostgreSQL wants the table's owner even for an index that exists: another role's later run only looks.
         if (engine != DatabaseEngine.PostgreSql || !await connection.ScalarAsync<bool>($"SELECT to_regclass('ix_{Rollback}') IS NOT NULL", cancellationToken, transaction).ConfigureAwait(false))
         {
-            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, row_key)", cancellationToken, transaction).ConfigureAwait(false);
+            // InnoDB indexes at most 3,072 bytes: a prefix of the key finds the row as well.
+            var rowKey = engine == DatabaseEngine.MySql ? "row_key(128)" : "row_key";
+            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ix_{Rollback} ON {Rollback} (run_id, table_name, column_name, {rowKey})", cancellationToken, transaction).ConfigureAwait(false);
         }
 
         // How far MySQL's batched DATETIME conversions (and their undo) got in each key window (lane_after < key), so
@@ -1446,9 +1454,9 @@ public sealed partial class TimezoneMigrationService
                 run_id VARCHAR(64) NOT NULL,
                 table_name VARCHAR(128) NOT NULL,
                 lane INTEGER NOT NULL,
-                lane_after VARCHAR(128) NULL,
-                converted_to VARCHAR(128) NULL,
-                undone_to VARCHAR(128) NULL,
+                lane_after {KeyText(engine)} NULL,
+                converted_to {KeyText(engine)} NULL,
+                undone_to {KeyText(engine)} NULL,
                 PRIMARY KEY (run_id, table_name, lane))
             """, cancellationToken, transaction).ConfigureAwait(false);
     }

@@ -285,6 +285,51 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Equal(["visits.at"], Assert.Single(host.ObjectsOf<TimezoneMigrationResult>()).Columns.Select(c => $"{c.Table.Split('.')[^1]}.{c.Column}"));
     }
 
+    /// <summary>
+    /// Rows keyed by long strings (session tokens, URLs): the rollback record keeps each changed row's key as text,
+    /// and a key longer than the 128 characters it held failed the whole run with a bare "value too long".
+    /// </summary>
+    [Fact]
+    public async Task Rows_keyed_by_strings_longer_than_128_characters_convert_and_undo_exactly()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var native = NativeType is null ? string.Empty : $", logged_at {NativeType} NULL";
+        Query(target, $"CREATE TABLE sessions (token VARCHAR(400) NOT NULL PRIMARY KEY, issued_at VARCHAR(40) NULL{native})");
+        var values = new[] { "2024-07-01 12:00:00", "2024-03-10 02:30:00", "2024-11-03 01:30:00", "2024-01-15 08:30:00" };
+        for (var i = 0; i < values.Length; i++)
+        {
+            var token = new string((char)('a' + i), 200) + new string('0', i) + new string('z', 150);
+            Query(target, $"INSERT INTO sessions VALUES ('{token}', '{values[i]}'{(NativeType is null ? string.Empty : $", '{values[i]}'")})");
+        }
+
+        var columns = NativeType is null ? "issued_at" : $"issued_at, {AsText("logged_at")}";
+        string Rows() => string.Join("|", Query(target, $"SELECT length(token), token, {columns} FROM sessions ORDER BY token").Select(r => string.Join(",", r.Values)));
+        var before = Rows();
+        Assert.Contains("353,", before, StringComparison.Ordinal);
+
+        var host = new RecordingHost(_dir.Path);
+        new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", Table = ["sessions"],
+            Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward, SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(host, CancellationToken.None);
+
+        Assert.Empty(host.Errors);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.True(result.Validation!.Passed, string.Join("\n", result.Validation.Checks));
+        var issued = Assert.Single(result.Columns, c => c.Column == "issued_at");
+        Assert.Equal(4, issued.Converted);
+        Assert.Equal(1, issued.Nonexistent);
+        Assert.Equal(1, issued.Ambiguous);
+        Assert.Equal("2024-03-10T07:30:00Z", Query(target, "SELECT issued_at FROM sessions WHERE token LIKE 'b%'").Single()[0]);
+        Assert.NotEqual(before, Rows());
+
+        var undo = new RecordingHost();
+        new UndoTimezoneMigrationCommand { Database = target, Id = result.RunId }.Invoke(undo, CancellationToken.None);
+        Assert.Empty(undo.Errors);
+        Assert.Equal(before, Rows());
+    }
+
     private string Fingerprint(DatabaseTarget target, string table) =>
         string.Join("|", Query(target, $"SELECT id, {AsText("at")} FROM {table} ORDER BY id").Select(r => string.Join(",", r.Values)));
 

@@ -95,7 +95,7 @@ static async Task<long> ConvertTimezoneAsync(string target, string zone, int bat
         Nonexistent = DbMigration.Timezone.NonexistentTimePolicy.ShiftForward,
         SkipBackup = true,
         ReportPath = Path.Combine(Path.GetTempPath(), "dbm-bench-tz-reports"),
-    }, null, CancellationToken.None);
+    }, Trace(), CancellationToken.None);
     if (result.Validation?.Passed != true)
     {
         throw new InvalidOperationException("validation failed: " + string.Join("; ", result.Validation?.Checks ?? []));
@@ -275,4 +275,21 @@ static async Task<long> LoadAsync(string connectionString, string table, string 
     }
 
     return await loader.LoadAsync(file);
+}
+
+// BENCH_TRACE=1: every message and progress step on stderr with the time since start, to see where a run's time goes.
+static IProgress<DbMigration.Operations.OperationUpdate>? Trace()
+{
+    if (Environment.GetEnvironmentVariable("BENCH_TRACE") != "1")
+    {
+        return null;
+    }
+
+    var clock = Stopwatch.StartNew();
+    return new SyncProgress(update => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds,8:0.000} {update}")));
+}
+
+sealed class SyncProgress(Action<DbMigration.Operations.OperationUpdate> report) : IProgress<DbMigration.Operations.OperationUpdate>
+{
+    public void Report(DbMigration.Operations.OperationUpdate value) => report(value);
 }

@@ -32,7 +32,7 @@ internal static class BackupManifestReader
     private static BackupInfo ReadInfo(ref Utf8JsonReader reader)
     {
         Expect(ref reader, JsonTokenType.StartObject, "the manifest");
-        string? id = null, database = null, serverVersion = null, source = null, toolVersion = null, format = null, compressionMethod = null, secondaryPath = null;
+        string? id = null, database = null, serverVersion = null, source = null, toolVersion = null, format = null, compressionMethod = null, secondaryPath = null, sourceFileMode = null;
         DatabaseEngine? engine = null;
         DateTimeOffset? created = null;
         BackupCategory? category = null;
@@ -65,6 +65,7 @@ internal static class BackupManifestReader
                 case "durationMs": durationMs = Number(ref reader, name); break;
                 case "verification": verification = ReadVerification(ref reader); break;
                 case "secondaryPath": secondaryPath = NullableString(ref reader, name); break;
+                case "sourceFileMode": sourceFileMode = NullableString(ref reader, name); break;
                 default: reader.Skip(); break;
             }
         }
@@ -89,6 +90,7 @@ internal static class BackupManifestReader
             DurationMs = Required(durationMs, "durationMs"),
             Verification = verification,
             SecondaryPath = secondaryPath,
+            SourceFileMode = sourceFileMode,
         };
     }
 

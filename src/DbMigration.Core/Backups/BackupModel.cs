@@ -143,6 +143,12 @@ public sealed record BackupInfo
 
     public BackupVerificationState Verification { get; init; } = new(VerificationStatus.NotVerified, null, null);
 
+    /// <summary>
+    /// SQLite on Unix: the database file's permission bits when it was backed up, in octal (0640); a restore onto a
+    /// file that is gone gives them back. Null for server engines, on Windows and in older backups.
+    /// </summary>
+    public string? SourceFileMode { get; init; }
+
     /// <summary>The folder holding this backup (not stored in backup.json; filled in when read).</summary>
     [JsonIgnore]
     public string Path { get; init; } = string.Empty;

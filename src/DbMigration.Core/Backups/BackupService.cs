@@ -149,6 +149,7 @@ public sealed class BackupService
                 Encryption = encryption,
                 DurationMs = stopwatch.ElapsedMilliseconds,
                 SecondaryPath = request.SecondaryPath is null ? null : new BackupRepository(request.SecondaryPath).BackupFolder(database, id),
+                SourceFileMode = snapshot.SourceFileMode,
             };
             BackupManifest.Write(partial, info);
             log.Write($"Completed in {stopwatch.ElapsedMilliseconds} ms.");

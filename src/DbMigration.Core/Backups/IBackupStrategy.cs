@@ -9,7 +9,8 @@ namespace DbMigration.Backups;
 /// </summary>
 /// <param name="Format">How the primary copy was taken, recorded in backup.json (for example "sqlite-backup-api").</param>
 /// <param name="PrimaryFileName">The primary copy's file name before compression and encryption suffixes.</param>
-internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<TableSnapshot>> Tables, string Format, string PrimaryFileName);
+/// <param name="SourceFileMode">SQLite on Unix: the database file's permission bits, kept in the manifest.</param>
+internal sealed record SnapshotResult(string ServerVersion, Task<IReadOnlyList<TableSnapshot>> Tables, string Format, string PrimaryFileName, string? SourceFileMode = null);
 
 /// <summary>
 /// A backup restored into a new database, and the backed-up database's own settings (PostgreSQL: ALTER DATABASE … SET,
@@ -59,6 +60,7 @@ internal interface IBackupStrategy
     /// <summary>
     /// Puts <paramref name="restored"/> in place of <paramref name="target"/> with its database settings. Until the
     /// final step the original is untouched. A setting that cannot be applied (a role it names is gone) is a warning.
+    /// A SQLite file that no longer exists gets the permissions recorded in <paramref name="backup"/>.
     /// </summary>
-    Task SwapAsync(DatabaseTarget target, RestoredDatabase restored, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+    Task SwapAsync(DatabaseTarget target, RestoredDatabase restored, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
 }

@@ -392,10 +392,10 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
     }
 
-    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
-        var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backupId);
+        var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backup.Id);
         await CreateIfMissingAsync(target, restored, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);

@@ -361,10 +361,10 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         await connection.ExecuteAsync($"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(scratch.Database!)} WITH (FORCE)", cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
-        var old = ShortName("dbm_old", target.Database!, backupId);
+        var old = ShortName("dbm_old", target.Database!, backup.Id);
         await using var connection = await OpenMaintenanceAsync(target, cancellationToken).ConfigureAwait(false);
         bool exists;
         await using (var count = connection.CreateCommand("SELECT COUNT(*) FROM pg_database WHERE datname = @database").AddParameter("@database", target.Database!))

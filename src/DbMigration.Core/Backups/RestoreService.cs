@@ -191,7 +191,7 @@ public sealed class RestoreService
             }
 
             provider.ReleasePooledConnections(restored);
-            await strategy.SwapAsync(target, copy, backup.Id, progress, cancellationToken).ConfigureAwait(false);
+            await strategy.SwapAsync(target, copy, backup, progress, cancellationToken).ConfigureAwait(false);
             swapped = true;
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Done", 100, Completed: true));
             return new RestoreResult

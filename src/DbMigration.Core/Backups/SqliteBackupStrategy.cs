@@ -56,7 +56,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         // Hash the copy (it is the snapshot) on a thread of its own while the caller writes or checksums it. The
         // caller syncs the file when it becomes the primary copy as it is; otherwise it is a temp file.
         var hashing = DedicatedThread.Run(() => SqliteContentHasher.Hash(rawPath, hashInParallel, cancellationToken), cancellationToken);
-        return new SnapshotResult(version, hashing, Format, "database.sqlite");
+        return new SnapshotResult(version, hashing, Format, "database.sqlite", ModeOf(source.FilePath!));
     }
 
     /// <summary>How long a backup waits for another connection's write when the caller set no -ConnectTimeout.</summary>
@@ -99,13 +99,14 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         return Task.CompletedTask;
     }
 
-    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, string backupId, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
         var path = target.FilePath!;
         if (!File.Exists(path))
         {
-            // Nothing to replace (the file was lost): the restored copy takes its place.
+            // Nothing to replace (the file was lost): the restored copy takes its place, with the access it had.
+            await GiveLostFileAccessAsync(path, restored.FilePath!, backup, progress, cancellationToken).ConfigureAwait(false);
             File.Move(restored.FilePath!, path, overwrite: false);
             SecureFiles.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             return;
@@ -142,6 +143,82 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         // rename(2) replaces the file atomically: readers see the old database or the new one, never a mix.
         File.Move(restored.FilePath!, path, overwrite: true);
         SecureFiles.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>The file's permission bits in octal (0640); null on Windows or when they cannot be read.</summary>
+    internal static string? ModeOf(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        try
+        {
+            return Convert.ToString((int)File.GetUnixFileMode(path), 8).PadLeft(4, '0');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A restore onto a file that is gone: the copy was written owner-only, so an application running as another
+    /// user could not open its own database. It gets the permissions recorded at backup time (SQLite's own default
+    /// for a new file, 0644, for backups that do not record them) and, when running as root on Linux, the owner and
+    /// group of its folder, which the application must own or share to create its journal there. A warning says
+    /// what was chosen.
+    /// </summary>
+    private static async Task GiveLostFileAccessAsync(string path, string copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var mode = default(UnixFileMode);
+        var recorded = backup.SourceFileMode is { } text && TryParseMode(text, out mode);
+        mode = recorded ? mode : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        File.SetUnixFileMode(copy, mode);
+        var modeText = Convert.ToString((int)mode, 8).PadLeft(4, '0');
+        var how = recorded ? $"mode {modeText}, as when backup {backup.Id} was taken" : $"mode {modeText} (backup {backup.Id} does not record the file's mode)";
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            progress.Warning($"'{path}' did not exist; the restored file has {how}, and belongs to the user running the restore.");
+            return;
+        }
+
+        try
+        {
+            await ExternalTool.RunAsync("chown", ["--reference=" + folder, copy], new Dictionary<string, string?>(), null, null, cancellationToken).ConfigureAwait(false);
+            progress.Warning($"'{path}' did not exist; the restored file has {how}, and the owner and group of '{folder}'. If the application runs as another user, give it the file: chown <owner>:<group> '{path}'.");
+        }
+        catch (Exception ex) when (ex is DbMigrationException or System.ComponentModel.Win32Exception)
+        {
+            progress.Warning($"'{path}' did not exist; the restored file has {how}, but could not be given the owner of '{folder}' ({ex.Message}); it belongs to root. Run: chown <owner>:<group> '{path}'.");
+        }
+    }
+
+    private static bool TryParseMode(string text, out UnixFileMode mode)
+    {
+        mode = 0;
+        try
+        {
+            var bits = Convert.ToInt32(text, 8);
+            if (bits is < 0 or > 0xFFF)
+            {
+                return false;
+            }
+
+            mode = (UnixFileMode)bits;
+            return true;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

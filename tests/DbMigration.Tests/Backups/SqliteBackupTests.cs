@@ -706,10 +706,22 @@ public sealed class SqliteBackupTests : IDisposable
     }
 
     [Fact]
-    public async Task A_lost_database_file_is_restored_from_its_backup()
+    public async Task A_lost_database_file_is_restored_from_its_backup_with_the_access_it_had()
     {
-        var target = await EventsAsync(100);
+        // The application's folder and file belong to its user (as root in CI), and the file is group-writable.
+        var folder = Directory.CreateDirectory(_dir.File("app")).FullName;
+        var target = await EventsAsync(100, Path.Combine("app", "events.db"));
+        const UnixFileMode shared = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+        File.SetUnixFileMode(target.FilePath!, shared);
+        var privileged = Environment.IsPrivilegedProcess;
+        if (privileged)
+        {
+            await ProcessRunner.RunCheckedAsync("chown", ["-R", "65534:65534", folder], TimeSpan.FromSeconds(10));
+        }
+
         var backup = Backup(target);
+        Assert.Equal("0660", backup.SourceFileMode);
+        Assert.Equal("0660", BackupManifest.Read(backup.Path).SourceFileMode);
         File.Delete(target.FilePath!);
 
         var host = new RecordingHost(_dir.Path);
@@ -719,8 +731,37 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Null(result.SafetyBackupId);
         Assert.Contains(host.Warnings, w => w.Contains("does not exist", StringComparison.Ordinal));
         Assert.Equal(100, Count(target));
+        // It was written owner-only (0600) and, as root, root's: the application could not open its own database.
+        Assert.Equal(shared, File.GetUnixFileMode(target.FilePath!));
+        var access = Assert.Single(host.Warnings, w => w.Contains("did not exist; the restored file has mode 0660", StringComparison.Ordinal));
+        if (privileged)
+        {
+            Assert.Equal("65534:65534", (await ProcessRunner.RunCheckedAsync("stat", ["-c", "%u:%g", target.FilePath!], TimeSpan.FromSeconds(10))).StandardOutput.Trim());
+            Assert.Contains("the owner and group of", access, StringComparison.Ordinal);
+        }
+
         Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*", SearchOption.AllDirectories));
         Assert.Single(new BackupRepository(Repository).List());
+    }
+
+    [Fact]
+    public async Task A_lost_database_file_restored_from_a_backup_that_does_not_record_its_mode_gets_SQLites_default()
+    {
+        var target = await EventsAsync(100);
+        var backup = Backup(target);
+        // As a backup written before the mode was recorded reads.
+        var manifest = Path.Combine(backup.Path, "backup.json");
+        File.WriteAllText(manifest, System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(manifest), @",\s*""sourceFileMode"":\s*""[0-7]+""", string.Empty));
+        var old = BackupManifest.Read(backup.Path);
+        Assert.Null(old.SourceFileMode);
+        File.Delete(target.FilePath!);
+
+        var host = new RecordingHost(_dir.Path);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = old }.Invoke(host, CancellationToken.None);
+
+        Assert.Equal(100, Count(target));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(target.FilePath!));
+        Assert.Contains(host.Warnings, w => w.Contains("mode 0644 (backup", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -170,9 +170,10 @@ public sealed class BackupVerifier
                 {
                     await strategy.DropAsync(scratch, CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (DbMigrationException)
+                catch (DbMigrationException ex)
                 {
-                    // A scratch database left behind is reported by name in the next pre-flight; never fail the verdict on it.
+                    // Never fail the verdict on it; the next pre-flight names it too.
+                    progress.Warning($"The scratch copy {scratch} could not be removed ({ex.Message}); drop it by hand.");
                 }
             }
 

@@ -242,7 +242,9 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
 
     public async Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {
-        await using var connection = await provider.OpenConnectionAsync(scratch.WithDatabase("mysql"), ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        // information_schema, which every user may open: a user granted only its own and the scratch databases may
+        // not open mysql, and the copy stayed behind.
+        await using var connection = await provider.OpenConnectionAsync(scratch.WithDatabase("information_schema"), ConnectTimeout, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync($"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(scratch.Database!)}", cancellationToken).ConfigureAwait(false);
     }
 

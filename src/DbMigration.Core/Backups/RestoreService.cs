@@ -219,8 +219,9 @@ public sealed class RestoreService
                 {
                     await strategy.DropAsync(restored, CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (DbMigrationException)
+                catch (DbMigrationException ex)
                 {
+                    progress.Warning($"The restored copy {restored} could not be removed ({ex.Message}); drop it by hand. The target was left as it was.");
                 }
             }
 

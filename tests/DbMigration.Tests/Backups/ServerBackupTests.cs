@@ -985,6 +985,39 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
     }
 
+    /// <summary>
+    /// A user granted what the restore's error asks for (its own database, and `dbm\_%`.* for the scratch copies)
+    /// but not the rest of the server: the scratch copy was dropped over a connection to the `mysql` database, which
+    /// such a user may not open, so every verification and every failed restore left a dbm_restore_… database behind.
+    /// </summary>
+    [Fact]
+    public async Task A_user_granted_the_scratch_databases_only_leaves_none_behind_after_a_verification_or_a_failed_restore()
+    {
+        var target = await SeededAsync();
+        var user = "dbm_scratch_" + Guid.NewGuid().ToString("N")[..8];
+        // No EVENT, SHOW VIEW or LOCK TABLES on its database: its own safety backup fails after the copy is loaded.
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'; GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `{target.Database}`.* TO '{user}'@'%'; GRANT ALL PRIVILEGES ON `dbm\\_%`.* TO '{user}'@'%';");
+        var asApp = target.WithCredential(user, "pw");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        var scratch = PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
+        long Left(string name) => System.Convert.ToInt64(Query(target, $"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'").Single()[0], System.Globalization.CultureInfo.InvariantCulture);
+
+        var verify = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup, Server = asApp }.Invoke(verify, CancellationToken.None);
+        Assert.Empty(verify.Errors);
+        Assert.Equal(VerificationStatus.Passed, Assert.Single(verify.ObjectsOf<BackupVerification>()).Status);
+        // Its name ends in a hash of a random id; the stem is this test's own database.
+        var stem = PostgreSqlBackupStrategy.ShortName("dbm_verify", target.Database!, backup.Id)[..^8];
+        Assert.DoesNotContain(Query(target, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").Select(r => (string)r[0]!), n => n.StartsWith(stem, StringComparison.Ordinal));
+
+        var forced = new RecordingHost(Folder);
+        var failed = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, ForceMode = true }.Invoke(forced, CancellationToken.None));
+        Assert.Equal(ErrorKind.PermissionDenied, failed.Kind);
+        Assert.Equal(0, Left(scratch));
+    }
+
     [Fact]
     public async Task Without_the_LOCK_TABLES_privilege_a_backup_says_its_snapshots_may_differ_and_still_verifies()
     {

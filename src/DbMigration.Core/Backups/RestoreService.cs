@@ -359,8 +359,14 @@ public sealed class RestoreService
         {
             sessions = await OtherSessions.ListSettledAsync(provider, target, connection, force ? TimeSpan.Zero : TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
         }
-        catch (DbMigrationException ex) when (force && ex.Kind == ErrorKind.PermissionDenied)
+        catch (DbMigrationException ex) when (ex.Kind == ErrorKind.PermissionDenied)
         {
+            if (!force)
+            {
+                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied, $"{ex.Message} Nothing was changed.", ex)
+                { Target = target.ToString(), ServerErrorNumber = ex.ServerErrorNumber };
+            }
+
             progress.Warning($"-Force: restoring without knowing who else is connected to {target}: {ex.Message}");
             return true;
         }

@@ -972,7 +972,7 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         string Rows() => string.Join("|", Query(target, "SELECT id, note FROM child ORDER BY id").Select(r => string.Join(",", r.Values)));
         var before = Rows();
         var blind = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Folder), CancellationToken.None));
-        Assert.Equal(ErrorKind.PermissionDenied, blind.Kind);
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (blind.ErrorId, blind.Kind));
         Assert.Contains("PROCESS", blind.Message, StringComparison.Ordinal);
         var forced = new RecordingHost(Folder);
         var create = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(forced, CancellationToken.None));

@@ -33,8 +33,7 @@ public sealed partial class TimezoneMigrationService
         catch (DbException ex) when (ex.SqlState == "42P17" && indexes.Count > 0)
         {
             // "functions in index expression must be marked IMMUTABLE": say which index, and what to do.
-            throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                $"{table} ({string.Join(", ", columns)}): index {string.Join(", ", indexes)} computes an expression or tests a condition over the column that is not immutable for timestamptz (its result would depend on the session's time zone), so PostgreSQL cannot rebuild it. Nothing was changed. Drop the index, convert, and create it again over an expression such as (column AT TIME ZONE 'UTC'), or with a condition against a timestamptz constant.", ex)
+            throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation, IndexNotImmutableMessage(table, columns, indexes), ex)
             { Sql = alter };
         }
         catch (DbException ex) when (ex.SqlState == "0A000")
@@ -93,7 +92,46 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>Expression and partial indexes on the table that read one of the columns.</summary>
-    private static async Task<List<string>> ExpressionIndexesAsync(DbConnection connection, DbTransaction transaction, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
+    private static string IndexNotImmutableMessage(string table, IReadOnlyList<string> columns, IReadOnlyList<string> indexes) =>
+        $"{table} ({string.Join(", ", columns)}): index {string.Join(", ", indexes)} computes an expression or tests a condition over the column that is not immutable for timestamptz (its result would depend on the session's time zone), so PostgreSQL cannot rebuild it. Nothing was changed. Drop the index, convert, and create it again over an expression such as (column AT TIME ZONE 'UTC'), or with a condition against a timestamptz constant.";
+
+    /// <summary>
+    /// The expression and partial indexes over the columns that PostgreSQL could not rebuild once they are
+    /// timestamptz, found before anything changes: the type is changed on an empty temporary copy of the table and
+    /// its indexes, in a transaction that is rolled back. Empty when there are none, or when the probe cannot run
+    /// (no right to create temporary tables); the conversion then says so itself.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> IndexesNotImmutableAsync(IDatabaseProvider provider, DbConnection connection, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
+    {
+        var indexes = await ExpressionIndexesAsync(connection, null, table, columns, cancellationToken).ConfigureAwait(false);
+        if (indexes.Count == 0)
+        {
+            return indexes;
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.ExecuteAsync($"CREATE TEMP TABLE dbmigration_tz_probe (LIKE {table} INCLUDING INDEXES) ON COMMIT DROP", cancellationToken, transaction).ConfigureAwait(false);
+            var alters = columns.Select(c => $"ALTER COLUMN {provider.QuoteIdentifier(c)} TYPE timestamptz USING {provider.QuoteIdentifier(c)} AT TIME ZONE 'UTC'");
+            await connection.ExecuteAsync($"ALTER TABLE pg_temp.dbmigration_tz_probe {string.Join(", ", alters)}", cancellationToken, transaction).ConfigureAwait(false);
+            return [];
+        }
+        catch (DbException ex) when (ex.SqlState == "42P17")
+        {
+            return indexes;
+        }
+        catch (DbException)
+        {
+            return [];
+        }
+        finally
+        {
+            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<List<string>> ExpressionIndexesAsync(DbConnection connection, DbTransaction? transaction, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
     {
         var names = new List<string>();
         await using var command = connection.CreateCommand("""

@@ -440,6 +440,10 @@ public sealed partial class TimezoneMigrationService
                 refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
                     $"{plan.Table} ({string.Join(", ", columns)}) cannot become timestamptz: {string.Join("; ", blockers)}. PostgreSQL cannot change a column's type under those, and DbMigration only recreates plain views. Nothing was changed. Drop them and create them again after the run, or leave the column out with -ExcludeColumn.")));
             }
+            else if (await IndexesNotImmutableAsync(provider, connection, provider.QuoteTable(plan.Table), columns, cancellationToken).ConfigureAwait(false) is { Count: > 0 } indexes)
+            {
+                refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation, IndexNotImmutableMessage(provider.QuoteTable(plan.Table), columns, indexes))));
+            }
         }
 
         await RefuseWithoutRightsAsync(provider, connection, plans, refused, cancellationToken).ConfigureAwait(false);

@@ -1856,6 +1856,16 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
             Assert.Equal("2024-07-01 12:00:00", Query(target, $"SELECT at::text FROM {table}").Single()[0]);
             Assert.Equal("timestamp without time zone", Convert.ToString(Query(target, $"SELECT data_type FROM information_schema.columns WHERE table_name = '{table}' AND column_name = 'at'").Single()[0], CultureInfo.InvariantCulture));
         }
+
+        // All found before the run records anything (an index used to be found by the ALTER itself, after the
+        // backup), so -WhatIf names them too.
+        Assert.Empty(Query(target, "SELECT 1 FROM pg_class WHERE relname = 'dbmigration_tz_runs'"));
+        var preview = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", Table = ["x", "p"], SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(new RecordingHost(ReportFolder) { WhatIf = true }, CancellationToken.None));
+        Assert.Contains("index ix_x_day", preview.Message, StringComparison.Ordinal);
+        Assert.Contains("index ix_p_recent", preview.Message, StringComparison.Ordinal);
     }
 
     [Fact]

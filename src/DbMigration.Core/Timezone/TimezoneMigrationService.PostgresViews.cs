@@ -40,7 +40,7 @@ public sealed partial class TimezoneMigrationService
         {
             // "cannot alter type of a column used by …": something else reads the column (a SQL-standard function body).
             throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-                $"{table} ({string.Join(", ", columns)}): PostgreSQL refused to change the column's type: {ex.Message}. Nothing was changed. Drop what reads the column, convert, and create it again.", ex)
+                $"{table} ({string.Join(", ", columns)}): PostgreSQL refused to change the column's type: {(ex as Npgsql.PostgresException)?.MessageText ?? ex.Message}. Nothing was changed. Drop what reads the column, convert, and create it again.", ex)
             { Sql = alter };
         }
 
@@ -65,8 +65,8 @@ public sealed partial class TimezoneMigrationService
             .Where(v => v.Kind != 'v')
             .Select(v => (v.Kind == 'm' ? $"materialized view {v.Name}" : $"a rule on {v.Name}") + (columns.Count == 1 ? " reads it" : " reads them"))
             .ToList();
-        // Generated columns computed from the columns, and functions or procedures whose SQL-standard body (BEGIN
-        // ATOMIC) reads them.
+        // Generated columns computed from the columns, functions or procedures whose SQL-standard body (BEGIN
+        // ATOMIC) reads them, row security policies that read them, and triggers that name them (UPDATE OF, WHEN).
         await using var command = connection.CreateCommand("""
             SELECT DISTINCT 'generated column ' || g.attname || ' is computed from ' || a.attname
             FROM pg_attrdef ad
@@ -80,6 +80,18 @@ public sealed partial class TimezoneMigrationService
             JOIN pg_proc p ON p.oid = d.objid
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
             WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = @table::regclass AND a.attname = ANY(@columns)
+            UNION
+            SELECT 'policy ' || pol.polname || ' reads ' || a.attname
+            FROM pg_depend d
+            JOIN pg_policy pol ON pol.oid = d.objid
+            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            WHERE d.classid = 'pg_policy'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = @table::regclass AND a.attname = ANY(@columns)
+            UNION
+            SELECT 'trigger ' || t.tgname || ' names ' || a.attname || ' (in UPDATE OF or its WHEN condition)'
+            FROM pg_depend d
+            JOIN pg_trigger t ON t.oid = d.objid
+            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            WHERE d.classid = 'pg_trigger'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = @table::regclass AND a.attname = ANY(@columns)
             ORDER BY 1
             """).AddParameter("@table", table).AddParameter("@columns", columns.ToArray());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -91,7 +103,6 @@ public sealed partial class TimezoneMigrationService
         return blockers;
     }
 
-    /// <summary>Expression and partial indexes on the table that read one of the columns.</summary>
     private static string IndexNotImmutableMessage(string table, IReadOnlyList<string> columns, IReadOnlyList<string> indexes) =>
         $"{table} ({string.Join(", ", columns)}): index {string.Join(", ", indexes)} computes an expression or tests a condition over the column that is not immutable for timestamptz (its result would depend on the session's time zone), so PostgreSQL cannot rebuild it. Nothing was changed. Drop the index, convert, and create it again over an expression such as (column AT TIME ZONE 'UTC'), or with a condition against a timestamptz constant.";
 
@@ -131,6 +142,7 @@ public sealed partial class TimezoneMigrationService
         }
     }
 
+    /// <summary>Expression and partial indexes on the table that read one of the columns.</summary>
     private static async Task<List<string>> ExpressionIndexesAsync(DbConnection connection, DbTransaction? transaction, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
     {
         var names = new List<string>();

@@ -1821,7 +1821,7 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
     }
 
     [Fact]
-    public async Task Materialized_views_generated_columns_expression_or_partial_indexes_and_BEGIN_ATOMIC_functions_on_the_column_are_refused_with_nothing_changed()
+    public async Task Materialized_views_generated_columns_indexes_policies_triggers_and_BEGIN_ATOMIC_functions_on_the_column_are_refused_with_nothing_changed()
     {
         var target = await Engine.CreateDatabaseAsync();
         Query(target, """
@@ -1837,12 +1837,21 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
             CREATE TABLE s (id INTEGER PRIMARY KEY, at timestamp NOT NULL, later timestamp GENERATED ALWAYS AS (at + interval '1 hour') STORED);
             INSERT INTO m VALUES (1, '2024-07-01 12:00:00'); INSERT INTO g (id, at) VALUES (1, '2024-07-01 12:00:00'); INSERT INTO x VALUES (1, '2024-07-01 12:00:00'); INSERT INTO p VALUES (1, '2024-07-01 12:00:00'); INSERT INTO f VALUES (1, '2024-07-01 12:00:00');
             INSERT INTO s (id, at) VALUES (1, '2024-07-01 12:00:00');
+            CREATE TABLE r (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
+            CREATE POLICY r_recent ON r USING (at > '2020-01-01');
+            CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+            CREATE TABLE w (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
+            CREATE TRIGGER w_when AFTER UPDATE ON w FOR EACH ROW WHEN (OLD.at IS DISTINCT FROM NEW.at) EXECUTE FUNCTION touch();
+            CREATE TABLE u (id INTEGER PRIMARY KEY, at timestamp NOT NULL);
+            CREATE TRIGGER u_of BEFORE UPDATE OF at ON u FOR EACH ROW EXECUTE FUNCTION touch();
+            INSERT INTO r VALUES (1, '2024-07-01 12:00:00'); INSERT INTO w VALUES (1, '2024-07-01 12:00:00'); INSERT INTO u VALUES (1, '2024-07-01 12:00:00');
             """);
         foreach (var (table, names, notNamed) in new[]
         {
             ("m", "materialized view m_daily reads it", "none"), ("g", "generated column day is computed from at", "none"), ("x", "index ix_x_day", "none"),
             ("p", "index ix_p_recent", "none"), ("f", "function last_f()'s BEGIN ATOMIC body reads at", "none"),
             ("s", "generated column later is computed from at.", "computed from later"),
+            ("r", "policy r_recent reads at", "none"), ("w", "trigger w_when names at", "none"), ("u", "trigger u_of names at", "none"),
         })
         {
             var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
@@ -1862,8 +1871,10 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
         Assert.Empty(Query(target, "SELECT 1 FROM pg_class WHERE relname = 'dbmigration_tz_runs'"));
         var preview = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
         {
-            Database = target, SourceTimeZone = "America/New_York", Table = ["x", "p"], SkipBackupMode = true, ReportPath = ReportFolder,
+            Database = target, SourceTimeZone = "America/New_York", Table = ["x", "p", "r", "w"], SkipBackupMode = true, ReportPath = ReportFolder,
         }.Invoke(new RecordingHost(ReportFolder) { WhatIf = true }, CancellationToken.None));
+        Assert.Contains("policy r_recent", preview.Message, StringComparison.Ordinal);
+        Assert.Contains("trigger w_when", preview.Message, StringComparison.Ordinal);
         Assert.Contains("index ix_x_day", preview.Message, StringComparison.Ordinal);
         Assert.Contains("index ix_p_recent", preview.Message, StringComparison.Ordinal);
     }

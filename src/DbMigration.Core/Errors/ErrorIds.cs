@@ -23,6 +23,7 @@ public static class ErrorIds
     public const string QueryEmpty = "DbMigration.Query.Empty";
     public const string QueryClientSyntax = "DbMigration.Query.ClientSyntax";
     public const string QueryNotTransactional = "DbMigration.Query.NotTransactional";
+    public const string QueryValueNotReadable = "DbMigration.Query.ValueNotReadable";
 
     public const string LockTimeout = "DbMigration.Lock.Timeout";
     public const string LockFailed = "DbMigration.Lock.Failed";

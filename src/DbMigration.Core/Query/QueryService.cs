@@ -150,8 +150,7 @@ public sealed class QueryService
                         var values = new object?[reader.FieldCount];
                         for (var i = 0; i < values.Length; i++)
                         {
-                            var value = reader.GetValue(i);
-                            values[i] = value is DBNull ? null : value;
+                            values[i] = ReadValue(reader, i, request, statement);
                         }
 
                         yield return new QueryRow(statement.Index, columns, ordinals, values);
@@ -244,6 +243,35 @@ public sealed class QueryService
         }
 
         return trimmed.Length > 0 && trimmed.All(c => char.IsLetterOrDigit(c) || c == '_') ? "@" + trimmed : string.Empty;
+    }
+
+    /// <summary>
+    /// A value as the driver gives it; a PostgreSQL numeric beyond decimal's range as a BigInteger when it is whole.
+    /// One .NET cannot hold at all (a numeric NaN, or huge with a fraction) is a clear error, not an unexpected one.
+    /// </summary>
+    private static object? ReadValue(DbDataReader reader, int ordinal, QueryRequest request, SqlStatement statement)
+    {
+        try
+        {
+            var value = reader.GetValue(ordinal);
+            return value is DBNull ? null : value;
+        }
+        catch (Exception ex) when (ex is InvalidCastException or OverflowException)
+        {
+            try
+            {
+                return reader.GetFieldValue<System.Numerics.BigInteger>(ordinal);
+            }
+            catch (Exception inner) when (inner is InvalidCastException or OverflowException or NotSupportedException)
+            {
+                // Not a whole number either: reported below with the first error.
+            }
+
+            var name = reader.GetName(ordinal);
+            throw new DbMigrationException(ErrorIds.QueryValueNotReadable, ErrorKind.InvalidData,
+                $"Statement {statement.Index} returned a value in column '{name}' ({reader.GetDataTypeName(ordinal)}) that .NET cannot hold: {ex.Message} Select it as text instead, e.g. {name}::text on PostgreSQL or CAST({name} AS CHAR) on MariaDB.", ex)
+            { Target = request.Target.ToString(), Sql = statement.Text };
+        }
     }
 
     private static (IReadOnlyList<string> Columns, IReadOnlyDictionary<string, int> Ordinals) ColumnNames(DbDataReader reader)

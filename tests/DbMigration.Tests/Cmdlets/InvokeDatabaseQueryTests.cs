@@ -392,6 +392,27 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         Assert.Empty(host.Errors);
         Assert.Equal(2L, Assert.Single(host.ObjectsOf<QueryRow>())["n"]);
     }
+
+    /// <summary>
+    /// Values the driver could not hand over failed the whole query with "DbMigration did not expect this error":
+    /// an array holding a NULL, and a numeric beyond decimal's range.
+    /// </summary>
+    [Fact]
+    public async Task Arrays_with_NULLs_and_numerics_beyond_decimal_are_returned_and_the_unreadable_are_named()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var row = Assert.Single(Run(target, "SELECT '{1,NULL,3}'::int[] AS sparse, '{4,5}'::int[] AS dense, 1e40::numeric AS huge, 123.45::numeric AS small").ObjectsOf<QueryRow>());
+        Assert.Equal(new int?[] { 1, null, 3 }, row["sparse"]);
+        Assert.Equal(new[] { 4, 5 }, row["dense"]);
+        Assert.Equal(System.Numerics.BigInteger.Pow(10, 40), row["huge"]);
+        Assert.Equal(123.45m, row["small"]);
+
+        var error = Assert.Throws<DbMigrationException>(() => Run(target, "SELECT 1 AS id, 'NaN'::numeric AS ratio"));
+        Assert.Equal((ErrorIds.QueryValueNotReadable, ErrorKind.InvalidData), (error.ErrorId, error.Kind));
+        Assert.Contains("'ratio' (numeric)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ratio::text", error.Message, StringComparison.Ordinal);
+        Assert.Equal("NaN", Assert.Single(Run(target, "SELECT 'NaN'::numeric::text AS ratio").ObjectsOf<QueryRow>())["ratio"]);
+    }
 }
 
 [Collection(MariaDbCollection.Name)]

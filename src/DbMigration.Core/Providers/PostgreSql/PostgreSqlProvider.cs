@@ -99,6 +99,8 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
 
         builder.Timeout = Math.Clamp((int)Math.Ceiling(connectTimeout.TotalSeconds), 1, 1024);
+        // An array holding a NULL ({1,NULL}) is read as int?[] rather than failing to read at all; one without stays int[].
+        builder.ArrayNullabilityMode = ArrayNullabilityMode.PerInstance;
         return builder.ConnectionString;
     }
 

@@ -72,6 +72,30 @@ Describe 'examples/nightly-backup.ps1' {
         @(Get-DatabaseBackup -Path $repo).Count | Should -Be 0
     }
 
+    It 'exits 1 with DbMigration.Backup.SourceBusy when a writer holds the SQLite file past -ConnectTimeout, leaving no backup' {
+        $repo = Join-Path $work 'nightly-busy'
+        $busy = Join-Path $work 'busy.db'
+        Copy-Item $db $busy
+        & sqlite3 $busy 'PRAGMA journal_mode = DELETE;' | Out-Null
+        # Another program's long write: sqlite3 holds an exclusive lock for 15 s.
+        $hold = Join-Path $work 'hold-lock.sh'
+        Set-Content $hold "(echo 'BEGIN EXCLUSIVE; DELETE FROM events WHERE id = 1;'; sleep 15) | sqlite3 '$busy'"
+        $holder = Start-Process bash -ArgumentList $hold -PassThru
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(10)
+            while (-not (Test-Path "$busy-journal") -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+            Test-Path "$busy-journal" | Should -BeTrue -Because 'the writer holds its transaction open'
+            $started = [DateTime]::UtcNow
+            Invoke-Example 'nightly-backup' @('-Database', $busy, '-Path', $repo, '-ConnectTimeout', '1') | Should -Be 1
+            ([DateTime]::UtcNow - $started).TotalSeconds | Should -BeLessThan 14 -Because 'it gave up after -ConnectTimeout, not when the writer let go'
+            Get-Content (Get-ChildItem (Join-Path $repo 'logs') -Filter 'nightly-*.log').FullName -Raw | Should -Match 'FAILED: DbMigration\.Backup\.SourceBusy'
+            @(Get-DatabaseBackup -Path $repo).Count | Should -Be 0
+        }
+        finally {
+            $holder.WaitForExit(20000) | Out-Null
+        }
+    }
+
     It 'backs up a PostgreSQL database with the password from DBMIGRATION_PASSWORD' -Skip:(-not $env:DBMIGRATION_TEST_POSTGRES) {
         $database = New-ServerDatabase $env:DBMIGRATION_TEST_POSTGRES 'dbm_nightly_'
         try {

@@ -935,6 +935,7 @@ public sealed partial class TimezoneMigrationService
         var allTables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
         var tables = allTables.Where(t => !MigrationJournal.IsJournalTable(t.Name.Name)).ToList();
         var parents = engine == DatabaseEngine.PostgreSql ? await ParentTablesAsync(connection, cancellationToken).ConfigureAwait(false) : [];
+        var localDomains = engine == DatabaseEngine.PostgreSql && request.Columns.Count == 0 ? await LocalTimeDomainsAsync(connection, cancellationToken).ConfigureAwait(false) : [];
         TableSchema FindTable(string name)
         {
             var table = tables.FirstOrDefault(t => string.Equals(t.Name.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(t.Name.ToString(), name, StringComparison.OrdinalIgnoreCase))
@@ -1052,6 +1053,11 @@ public sealed partial class TimezoneMigrationService
                             // skipped without a word.
                             progress.Warning($"{table.Name}.{column.Name} is not converted: {dates} of {sampled} sampled values are date-times, and a text column is picked at 80%. Name it with -Column to convert its date-times; values that are not date-times are kept and reported.");
                         }
+                    }
+                    else if (engine == DatabaseEngine.PostgreSql && HoldsLocalTimes(column.DataType, localDomains))
+                    {
+                        // Said, not skipped silently: these hold the same local times, in a shape a run does not rewrite.
+                        progress.Warning($"{table.Name}.{column.Name} is not converted: it is {column.DataType}, which holds local times in a form a run does not rewrite (an array, a range or a domain of timestamp without time zone). Its values stay local; convert it by hand, e.g. with ALTER … TYPE … USING and AT TIME ZONE '{request.SourceTimeZone}'.");
                     }
                 }
             }
@@ -1233,6 +1239,37 @@ public sealed partial class TimezoneMigrationService
     }
 
     /// <summary>PostgreSQL partitions and inheritance children, by name, with their parent: a statement on the parent reaches their rows.</summary>
+    /// <summary>PostgreSQL domains over timestamp without time zone (or an array or range of it), as format_type names them.</summary>
+    private static async Task<HashSet<string>> LocalTimeDomainsAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        await using var command = connection.CreateCommand("""
+            SELECT format_type(t.oid, NULL)
+            FROM pg_type t
+            JOIN pg_type b ON b.oid = t.typbasetype
+            WHERE t.typtype = 'd' AND (b.oid = 'timestamp'::regtype OR b.typelem = 'timestamp'::regtype OR b.oid = 'tsrange'::regtype)
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
+
+    /// <summary>A PostgreSQL column type that holds local times but is no single timestamp: an array, a range, a domain.</summary>
+    private static bool HoldsLocalTimes(string type, HashSet<string> localDomains)
+    {
+        var t = type.ToLowerInvariant();
+        var element = t.EndsWith("[]", StringComparison.Ordinal) ? t[..t.IndexOf('[', StringComparison.Ordinal)] : t;
+        return element.StartsWith("timestamp without time zone", StringComparison.Ordinal)
+            || element.StartsWith("timestamp(", StringComparison.Ordinal) && !element.Contains("with time zone", StringComparison.Ordinal)
+            || element is "tsrange" or "tsmultirange"
+            || localDomains.Contains(element)
+            || localDomains.Contains(type);
+    }
+
     private static async Task<Dictionary<string, string>> ParentTablesAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         var parents = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -1354,7 +1391,8 @@ public sealed partial class TimezoneMigrationService
         var t = type.ToLowerInvariant();
         return engine switch
         {
-            DatabaseEngine.PostgreSql => t.StartsWith("timestamp without time zone", StringComparison.Ordinal) || t.StartsWith("timestamp(", StringComparison.Ordinal) && !t.Contains("with time zone", StringComparison.Ordinal),
+            // Not an array of them (timestamp[]): a run converts single values.
+            DatabaseEngine.PostgreSql => !t.EndsWith(']') && (t.StartsWith("timestamp without time zone", StringComparison.Ordinal) || t.StartsWith("timestamp(", StringComparison.Ordinal) && !t.Contains("with time zone", StringComparison.Ordinal)),
             DatabaseEngine.MySql => t.StartsWith("datetime", StringComparison.Ordinal),
             _ => t.Contains("date", StringComparison.Ordinal) || t.Contains("time", StringComparison.Ordinal),
         };
@@ -1384,6 +1422,11 @@ public sealed partial class TimezoneMigrationService
             return null;
         }
 
+        if (engine == DatabaseEngine.PostgreSql && HoldsLocalTimes(type, []))
+        {
+            return "an array or a range of local times, which a run does not rewrite: convert it by hand with ALTER … TYPE … USING";
+        }
+
         return IsInstantType(engine, type)
             ? engine == DatabaseEngine.PostgreSql
                 ? "which stores UTC instants already: there is nothing to convert"
@@ -1394,6 +1437,11 @@ public sealed partial class TimezoneMigrationService
     private static bool IsText(DatabaseEngine engine, string type)
     {
         var t = type.ToLowerInvariant();
+        if (engine == DatabaseEngine.PostgreSql && t.EndsWith(']'))
+        {
+            return false; // text[]: an array, not a value
+        }
+
         return t.Length == 0 && engine == DatabaseEngine.Sqlite || t.Contains("char", StringComparison.Ordinal) || t.Contains("text", StringComparison.Ordinal) || t.Contains("clob", StringComparison.Ordinal);
     }
 

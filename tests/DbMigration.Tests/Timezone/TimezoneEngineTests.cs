@@ -1643,6 +1643,49 @@ public sealed class PostgreSqlTimezoneEngineTests(PostgresServer server) : Timez
 
     protected override string AsText(string column) => $"{column}::text";
 
+    /// <summary>
+    /// An array of timestamps was taken for a timestamp column and failed the run with a bare "malformed array
+    /// literal"; a domain or range of them was skipped without a word, its local times left behind.
+    /// </summary>
+    [Fact]
+    public async Task Arrays_ranges_and_domains_of_local_times_are_left_alone_and_named_and_the_plain_column_converts()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, """
+            CREATE DOMAIN local_ts AS timestamp CHECK (VALUE > '2000-01-01');
+            CREATE TABLE shifts (id int PRIMARY KEY, starts timestamp[], labels text[], d local_ts, r tsrange, t timestamp(0));
+            INSERT INTO shifts VALUES (1, ARRAY['2024-07-01 12:00'::timestamp, '2024-03-10 02:30'], '{"2024-07-01 12:00:00",b}', '2024-07-01 12:00', '[2024-07-01 12:00, 2024-07-01 13:00)', '2024-07-01 12:00:00');
+            """);
+        string Untouched() => string.Join("|", Query(target, "SELECT starts::text, labels::text, d::text, r::text FROM shifts").Single().Values);
+        var before = Untouched();
+
+        var host = new RecordingHost(ReportFolder);
+        new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", SkipBackupMode = true, ReportPath = ReportFolder,
+            Ambiguous = AmbiguousTimePolicy.Earlier, Nonexistent = NonexistentTimePolicy.ShiftForward,
+        }.Invoke(host, CancellationToken.None);
+
+        Assert.Empty(host.Errors);
+        var result = Assert.Single(host.ObjectsOf<TimezoneMigrationResult>());
+        Assert.Equal("t", Assert.Single(result.Columns).Column);
+        Assert.True(result.Validation!.Passed, string.Join("; ", result.Validation.Checks));
+        Assert.Equal("2024-07-01 16:00:00+00", Query(target, "SET TIME ZONE 'UTC'; SELECT t::text FROM shifts").Single()[0]);
+        Assert.Equal(before, Untouched());
+        foreach (var (column, type) in new[] { ("starts", "timestamp without time zone[]"), ("d", "local_ts"), ("r", "tsrange") })
+        {
+            Assert.Contains(host.Warnings, w => w.StartsWith($"public.shifts.{column} is not converted: it is {type},", StringComparison.Ordinal));
+        }
+
+        Assert.DoesNotContain(host.Warnings, w => w.Contains("labels", StringComparison.Ordinal));
+        var named = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+        {
+            Database = target, SourceTimeZone = "America/New_York", Column = ["shifts.starts"], SkipBackupMode = true, ReportPath = ReportFolder,
+        }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+        Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, named.ErrorId);
+        Assert.Contains("an array or a range of local times", named.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Update_triggers_do_not_fire_for_the_conversion_or_its_undo_and_stay_as_they_were()
     {

@@ -99,10 +99,11 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         await connection.ExecuteAsync("START TRANSACTION WITH CONSISTENT SNAPSHOT", cancellationToken, transaction).ConfigureAwait(false);
         progress.Verbose($"Running {dumpTool} --single-transaction.");
         // Without LOCK TABLES around each table's rows: a table whose default draws on a sequence cannot load under
-        // them ("was not locked with LOCK TABLES"), and InnoDB gains nothing from them.
+        // them ("was not locked with LOCK TABLES"), and InnoDB gains nothing from them. The client's own packet
+        // limit (16 MiB by default) would lose the connection on a larger row; the server's still applies.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var dump = ExternalTool.RunAsync(dumpTool,
-            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--skip-add-locks", "--default-character-set=utf8mb4", "--no-tablespaces", .. extraArguments, "--result-file=" + rawPath, source.Database!],
+            [.. ConnectionArguments(dumpTool, source), "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--max-allowed-packet=1G", "--skip-add-locks", "--default-character-set=utf8mb4", "--no-tablespaces", .. extraArguments, "--result-file=" + rawPath, source.Database!],
             Environment(source), null, null, stop.Token).StopOnFailure(stop);
         try
         {
@@ -194,8 +195,10 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         var client = format == MySqlLogicalDump.Format ? null : ExternalTool.Find("mariadb", "mysql") ?? throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.NotInstalled,
             "The mariadb (or mysql) client was not found on PATH; it is needed to load a mariadb-dump backup. Install mariadb-client.");
         // Not from the target: a restore's sessions check, running meanwhile, would count that connection.
+        long packetLimit;
         await using (var connection = await provider.OpenConnectionAsync(like.WithDatabase("information_schema"), ConnectTimeout, cancellationToken).ConfigureAwait(false))
         {
+            packetLimit = await connection.ScalarAsync<long>("SELECT @@max_allowed_packet", cancellationToken).ConfigureAwait(false);
             try
             {
                 await connection.ExecuteAsync($"CREATE DATABASE {provider.QuoteIdentifier(name)} CHARACTER SET utf8mb4", cancellationToken).ConfigureAwait(false);
@@ -221,7 +224,18 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             }
 
             progress.Verbose($"Loading the dump into {name} with {client}.");
-            await ExternalTool.RunAsync(client, [.. ConnectionArguments(client, scratch), "--default-character-set=utf8mb4", "--binary-mode", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await ExternalTool.RunAsync(client, [.. ConnectionArguments(client, scratch), "--default-character-set=utf8mb4", "--binary-mode", "--max-allowed-packet=1G", name], Environment(scratch), rawPath, null, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DbMigrationException ex) when (ex.Message.Contains("Server has gone away", StringComparison.Ordinal) || ex.Message.Contains("max_allowed_packet", StringComparison.Ordinal))
+            {
+                // The server drops the connection on a statement larger than max_allowed_packet: a large row.
+                throw new DbMigrationException(ex.ErrorId, ex.Kind, string.Create(CultureInfo.InvariantCulture,
+                    $"{ex.Message}{System.Environment.NewLine}A statement in the dump (a large row) may be larger than the server's max_allowed_packet of {packetLimit / 1048576.0:0.#} MiB: raise it for the restore (SET GLOBAL max_allowed_packet, as a user with SUPER, or in the server's configuration) and run it again."), ex)
+                { Target = ex.Target };
+            }
+
             return Restored(scratch, rawPath, like);
         }
         catch

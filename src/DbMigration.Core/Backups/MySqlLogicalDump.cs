@@ -180,12 +180,24 @@ internal static class MySqlLogicalDump
     {
         var total = Math.Max(1, new FileInfo(path).Length);
         long done = 0;
+        // The server drops the connection on a statement larger than this; one row of a large BLOB, written in hex,
+        // can be. Said plainly instead of as a lost connection.
+        var packetLimit = await connection.ScalarAsync<long>("SELECT @@max_allowed_packet", cancellationToken).ConfigureAwait(false);
         using var script = new DumpScriptReader(path);
         string? sql;
+        var index = 0;
         while ((sql = script.NextStatement(out _)) is not null)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            index++;
             done += sql.Length;
+            if (sql.Length > packetLimit / 4 && Encoding.UTF8.GetByteCount(sql) is var bytes && bytes > packetLimit)
+            {
+                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.InvalidOperation,
+                    string.Create(CultureInfo.InvariantCulture, $"Statement {index} of the built-in dump is {bytes / 1048576.0:0.#} MiB (a large row, its binary values written in hex), more than the server's max_allowed_packet of {packetLimit / 1048576.0:0.#} MiB, so the server would drop the connection. Raise it for the restore (SET GLOBAL max_allowed_packet = {NextPowerOfTwo(bytes + 1024)}, as a user with SUPER, or in the server's configuration) and run it again. Nothing was changed."))
+                { Sql = sql[..Math.Min(sql.Length, 200)] + " …" };
+            }
+
             if (sql.Length > 4096)
             {
                 progress?.Report(new ProgressUpdate(5, "Built-in restore", "Loading rows", Math.Min(99, 100.0 * done / total)));
@@ -206,6 +218,8 @@ internal static class MySqlLogicalDump
             }
         }
     }
+
+    private static long NextPowerOfTwo(long value) => Math.Min(1L << 30, (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)value));
 
     private static void AppendLiteral(StringBuilder sql, MySqlDataReader reader, int ordinal, char kind)
     {

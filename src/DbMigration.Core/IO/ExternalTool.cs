@@ -138,7 +138,7 @@ internal static class ExternalTool
     private sealed class ToolRun : IDisposable
     {
         private readonly string _tool;
-        private readonly StringBuilder _stderr = new();
+        private readonly ToolErrorText _stderr = new();
         private readonly CancellationTokenRegistration _kill;
 
         public ToolRun(string tool, IEnumerable<string> arguments, IDictionary<string, string?> environment, bool redirectOutput, bool redirectInput, CancellationToken cancellationToken)
@@ -168,7 +168,7 @@ internal static class ExternalTool
                 {
                     lock (_stderr)
                     {
-                        _stderr.AppendLine(e.Data);
+                        _stderr.Add(e.Data);
                     }
                 }
             };
@@ -188,7 +188,7 @@ internal static class ExternalTool
             string text;
             lock (_stderr)
             {
-                text = _stderr.ToString().Trim();
+                text = _stderr.ToString();
             }
 
             throw new DbMigrationException(ErrorIds.BackupToolFailed, ErrorKind.InvalidOperation,
@@ -222,5 +222,46 @@ internal static class ExternalTool
     private sealed class Restore : IDisposable
     {
         public void Dispose() => Hidden.Value = false;
+    }
+}
+
+/// <summary>
+/// What a failed tool said, kept to a readable size: a client echoes the statement it failed on, and one row of a dump
+/// can be many megabytes, which would otherwise fill the error, the log and memory. The first and last lines are
+/// kept (the cause is usually in one of them), each cut at a length a person reads.
+/// </summary>
+internal sealed class ToolErrorText
+{
+    private const int LinesKept = 20;
+    private const int LineLength = 1_000;
+    private readonly List<string> _first = [];
+    private readonly Queue<string> _last = new();
+    private int _left;
+
+    public void Add(string line)
+    {
+        if (line.Length > LineLength)
+        {
+            line = string.Concat(line.AsSpan(0, LineLength), $"… ({line.Length - LineLength:N0} more characters)");
+        }
+
+        if (_first.Count < LinesKept)
+        {
+            _first.Add(line);
+            return;
+        }
+
+        _last.Enqueue(line);
+        if (_last.Count > LinesKept)
+        {
+            _last.Dequeue();
+            _left++;
+        }
+    }
+
+    public override string ToString()
+    {
+        var lines = _left == 0 ? _first.Concat(_last) : _first.Append($"… ({_left:N0} more lines)").Concat(_last);
+        return string.Join(Environment.NewLine, lines).Trim();
     }
 }

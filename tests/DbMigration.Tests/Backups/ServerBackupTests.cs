@@ -986,6 +986,55 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
     }
 
     /// <summary>
+    /// mariadb-dump's own packet limit is 24 MiB unless told otherwise: a database with a 30 MiB BLOB, which the
+    /// server (allowing 64 MiB) stores and serves, could not be backed up ("Lost connection to server during query").
+    /// </summary>
+    [Fact]
+    public async Task A_row_larger_than_the_dump_clients_default_packet_backs_up_verifies_and_restores()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Query(target, "CREATE TABLE files (id INT PRIMARY KEY, data LONGBLOB NOT NULL); INSERT INTO files VALUES (1, REPEAT('x', 30 * 1024 * 1024)), (2, 'small')");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool, VerifyMode = true }.Invoke(host, CancellationToken.None);
+
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+        Query(target, "DELETE FROM files WHERE id = 1");
+        var restore = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(30L * 1024 * 1024, System.Convert.ToInt64(Query(target, "SELECT LENGTH(data) FROM files WHERE id = 1").Single()[0], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// Both dumps write binary values in hex, so one row with a BLOB over half the server's max_allowed_packet becomes
+    /// a statement the server refuses by dropping the connection: the verification said only that the connection
+    /// was lost (and, through the mariadb client, held the whole statement). It now names the limit and the setting.
+    /// </summary>
+    [Theory]
+    [InlineData(BackupDumpMethod.BuiltIn)]
+    [InlineData(BackupDumpMethod.EngineTool)]
+    public async Task A_row_too_large_for_max_allowed_packet_in_the_dump_is_named_with_the_setting_to_raise(BackupDumpMethod method)
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        // 33 MiB of bytes is 66 MiB of hex; the test server allows 64 MiB.
+        Query(target, "CREATE TABLE files (id INT PRIMARY KEY, data LONGBLOB NOT NULL); INSERT INTO files VALUES (1, REPEAT('x', 33 * 1024 * 1024)), (2, 'small')");
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = method }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+
+        var verify = new RecordingHost();
+        new TestDatabaseBackupCommand { InputObject = backup }.Invoke(verify, CancellationToken.None);
+        var verdict = Assert.Single(verify.ObjectsOf<BackupVerification>());
+        Assert.Equal(VerificationStatus.Failed, verdict.Status);
+        Assert.Contains("the server's max_allowed_packet of 64 MiB", verdict.Message, StringComparison.Ordinal);
+        Assert.Contains("SET GLOBAL max_allowed_packet", verdict.Message, StringComparison.Ordinal);
+        // mariadb echoes the 66 MiB statement it failed on; the error keeps a readable part of it.
+        Assert.True(verdict.Message.Length < 60_000, $"the message is {verdict.Message.Length:N0} characters");
+    }
+
+    /// <summary>
     /// A user granted what the restore's error asks for (its own database, and `dbm\_%`.* for the scratch copies)
     /// but not the rest of the server: the scratch copy was dropped over a connection to the `mysql` database, which
     /// such a user may not open, so every verification and every failed restore left a dbm_restore_… database behind.

@@ -120,8 +120,39 @@ public sealed partial class MigrationScript
 
         var version = MigrationVersion.Parse(match.Groups["version"].Value.Replace('_', '.'));
         var description = match.Groups["description"].Value.Replace('_', ' ');
-        var text = Normalize(File.ReadAllText(path));
+        var text = Normalize(ReadText(path));
         return Parse(version, description, path, text);
+    }
+
+    private static readonly System.Text.Encoding StrictUtf8 = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// The file as UTF-8 (or UTF-16/32 by its byte order mark). Bytes that are not UTF-8 are refused: decoded
+    /// leniently, a file saved in a legacy code page (Windows-1252 é) wrote U+FFFD into the database in silence.
+    /// </summary>
+    private static string ReadText(string path)
+    {
+        using var reader = new StreamReader(path, StrictUtf8, detectEncodingFromByteOrderMarks: true);
+        try
+        {
+            return reader.ReadToEnd();
+        }
+        catch (System.Text.DecoderFallbackException ex)
+        {
+            var bytes = File.ReadAllBytes(path);
+            var at = FirstInvalidUtf8(bytes);
+            var where = at < 0 ? string.Empty : $" at line {1 + bytes.AsSpan(0, at).Count((byte)'\n')} (byte 0x{bytes[at]:X2})";
+            throw new DbMigrationException(ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData,
+                $"{System.IO.Path.GetFileName(path)} is not UTF-8{where}: it was probably saved in a legacy code page such as Windows-1252. Save it as UTF-8 and run again; read as it is, its text would reach the database changed.", ex)
+            { Target = path };
+        }
+    }
+
+    private static int FirstInvalidUtf8(byte[] bytes)
+    {
+        var offset = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        var status = System.Text.Unicode.Utf8.ToUtf16(bytes.AsSpan(offset), new char[bytes.Length], out var read, out _, replaceInvalidSequences: false);
+        return status == System.Buffers.OperationStatus.InvalidData ? offset + read : -1;
     }
 
     internal static MigrationScript Parse(MigrationVersion version, string description, string path, string text)

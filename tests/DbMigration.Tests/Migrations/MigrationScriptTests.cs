@@ -61,6 +61,25 @@ public sealed class MigrationScriptTests : IDisposable
         Assert.NotEqual(unix.Checksum, edited.Checksum);
     }
 
+    /// <summary>
+    /// A file saved in Windows-1252 ('café' as the single byte E9) was read leniently and its é reached the database
+    /// as U+FFFD, silently. UTF-16 with a byte order mark (Notepad's "Unicode") reads as what it says.
+    /// </summary>
+    [Fact]
+    public void A_file_that_is_not_UTF8_is_refused_with_its_line_and_UTF16_with_a_bom_reads_as_written()
+    {
+        var legacy = _dir.File("V1__notes.sql");
+        File.WriteAllBytes(legacy, [.. "CREATE TABLE notes (id INT, body TEXT);\nINSERT INTO notes VALUES (1, 'caf"u8, 0xE9, .. "');\n"u8]);
+        var error = Assert.Throws<DbMigrationException>(() => MigrationScript.Load(legacy));
+        Assert.Equal((ErrorIds.MigrationInvalidFile, ErrorKind.InvalidData), (error.ErrorId, error.Kind));
+        Assert.Contains("V1__notes.sql is not UTF-8 at line 2 (byte 0xE9)", error.Message, StringComparison.Ordinal);
+
+        var unicode = _dir.File("V2__notes.sql");
+        File.WriteAllText(unicode, "INSERT INTO notes VALUES (2, 'café');\n", System.Text.Encoding.Unicode);
+        Assert.Contains("'café'", MigrationScript.Load(unicode).Up, StringComparison.Ordinal);
+        Assert.Equal(MigrationScript.Load(Write("V3__notes.sql", "INSERT INTO notes VALUES (2, 'café');\n")).Checksum, MigrationScript.Load(unicode).Checksum);
+    }
+
     [Fact]
     public void No_migration_file_is_skipped_silently()
     {

@@ -66,7 +66,8 @@ public sealed partial class TimezoneMigrationService
             .Select(v => (v.Kind == 'm' ? $"materialized view {v.Name}" : $"a rule on {v.Name}") + (columns.Count == 1 ? " reads it" : " reads them"))
             .ToList();
         // Generated columns computed from the columns, functions or procedures whose SQL-standard body (BEGIN
-        // ATOMIC) reads them, row security policies that read them, and triggers that name them (UPDATE OF, WHEN).
+        // ATOMIC) reads them, row security policies that read them, triggers that name them (UPDATE OF, WHEN), and
+        // foreign keys on either side: the values would no longer match the other side's until both changed.
         await using var command = connection.CreateCommand("""
             SELECT DISTINCT 'generated column ' || g.attname || ' is computed from ' || a.attname
             FROM pg_attrdef ad
@@ -92,6 +93,16 @@ public sealed partial class TimezoneMigrationService
             JOIN pg_trigger t ON t.oid = d.objid
             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
             WHERE d.classid = 'pg_trigger'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = @table::regclass AND a.attname = ANY(@columns)
+            UNION
+            SELECT 'foreign key ' || con.conname || ' of ' || con.conrelid::regclass::text || ' references ' || a.attname
+            FROM pg_constraint con
+            JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = ANY(con.confkey)
+            WHERE con.contype = 'f' AND con.confrelid = @table::regclass AND a.attname = ANY(@columns)
+            UNION
+            SELECT 'foreign key ' || con.conname || ' makes ' || a.attname || ' reference ' || con.confrelid::regclass::text
+            FROM pg_constraint con
+            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY(con.conkey)
+            WHERE con.contype = 'f' AND con.conrelid = @table::regclass AND a.attname = ANY(@columns)
             ORDER BY 1
             """).AddParameter("@table", table).AddParameter("@columns", columns.ToArray());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

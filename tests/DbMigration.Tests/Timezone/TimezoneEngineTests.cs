@@ -286,6 +286,36 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
     }
 
     /// <summary>
+    /// Converting one side of a foreign key leaves values that no longer match the other side's: PostgreSQL's ALTER
+    /// failed with a bare foreign key violation after the backup, MariaDB's would fail part-way through its
+    /// batches, and SQLite (converting with foreign key checks off) broke the reference in silence.
+    /// </summary>
+    [Fact]
+    public async Task A_column_on_either_side_of_a_foreign_key_is_refused_before_anything_changes()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        var type = NativeType ?? "TEXT";
+        Query(target, $"CREATE TABLE rooms (id INTEGER PRIMARY KEY, opened {type} NOT NULL UNIQUE, note VARCHAR(10))");
+        Query(target, $"CREATE TABLE visits (id INTEGER PRIMARY KEY, room_opened {type} NULL, FOREIGN KEY (room_opened) REFERENCES rooms (opened))");
+        Query(target, "INSERT INTO rooms VALUES (1, '2024-07-01 12:00:00', 'a')");
+        Query(target, "INSERT INTO visits VALUES (1, '2024-07-01 12:00:00')");
+        string Values() => string.Join("|", Query(target, $"SELECT {AsText("opened")} FROM rooms").Concat(Query(target, $"SELECT {AsText("room_opened")} FROM visits")).Select(r => r[0]));
+        var before = Values();
+
+        foreach (var table in new[] { "rooms", "visits" })
+        {
+            var error = Assert.Throws<DbMigrationException>(() => new InvokeTimezoneMigrationCommand
+            {
+                Database = target, SourceTimeZone = "America/New_York", Table = [table], SkipBackupMode = true, ReportPath = ReportFolder,
+            }.Invoke(new RecordingHost(ReportFolder), CancellationToken.None));
+            Assert.Equal(ErrorIds.TimezoneColumnNotConvertible, error.ErrorId);
+            Assert.Contains("foreign key", error.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was changed", error.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Values());
+        }
+    }
+
+    /// <summary>
     /// Rows keyed by long strings (session tokens, URLs): the rollback record keeps each changed row's key as text,
     /// and a key longer than the 128 characters it held failed the whole run with a bare "value too long".
     /// </summary>

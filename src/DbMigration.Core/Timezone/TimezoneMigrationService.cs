@@ -414,26 +414,7 @@ public sealed partial class TimezoneMigrationService
         // matching the other side's in silence, and the application's next write to those rows would fail.
         foreach (var plan in plans.Where(p => p.Method == SqliteUpdate))
         {
-            var keys = new List<string>();
-            var names = string.Join(", ", plan.Columns.Select((_, i) => $"@c{i}"));
-            await using (var command = connection.CreateCommand($"SELECT m.name, f.\"from\", f.\"table\", coalesce(f.\"to\", '(its primary key)') FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND (m.name = @t AND f.\"from\" IN ({names}) OR f.\"table\" = @t AND f.\"to\" IN ({names})) ORDER BY 1, 2").AddParameter("@t", plan.Table.Name))
-            {
-                for (var i = 0; i < plan.Columns.Count; i++)
-                {
-                    command.AddParameter($"@c{i}", plan.Columns[i].Column);
-                }
-
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    keys.Add($"a foreign key ({reader.GetString(0)}.{reader.GetString(1)} references {reader.GetString(2)}.{reader.GetString(3)})");
-                }
-            }
-
-            if (keys.Count > 0)
-            {
-                refused.Add(RefusalOf(plan, ForeignKeyRefusal(plan, keys)));
-            }
+            await RefuseForeignKeysAsync(provider.Engine, connection, plan, refused, cancellationToken).ConfigureAwait(false);
         }
 
         // MySQL cannot switch triggers off: its UPDATE triggers would fire for every converted row, and one that sets
@@ -458,26 +439,7 @@ public sealed partial class TimezoneMigrationService
 
             // A foreign key on either side: each converted value would stop matching the other side's (a batch that
             // already committed could not be followed by the rest).
-            var keys = new List<string>();
-            var names = string.Join(", ", plan.Columns.Select((_, i) => $"@c{i}"));
-            await using (var command = connection.CreateCommand($"SELECT CONSTRAINT_NAME, TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL AND (TABLE_NAME = @t AND COLUMN_NAME IN ({names}) OR REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = @t AND REFERENCED_COLUMN_NAME IN ({names})) ORDER BY 1, 2, 3").AddParameter("@t", plan.Table.Name))
-            {
-                for (var i = 0; i < plan.Columns.Count; i++)
-                {
-                    command.AddParameter($"@c{i}", plan.Columns[i].Column);
-                }
-
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    keys.Add($"foreign key {reader.GetString(0)} ({reader.GetString(1)}.{reader.GetString(2)} references {reader.GetString(3)}.{reader.GetString(4)})");
-                }
-            }
-
-            if (keys.Count > 0)
-            {
-                refused.Add(RefusalOf(plan, ForeignKeyRefusal(plan, keys)));
-            }
+            await RefuseForeignKeysAsync(provider.Engine, connection, plan, refused, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var plan in plans.Where(p => p.Method == AlterCase))
@@ -498,9 +460,39 @@ public sealed partial class TimezoneMigrationService
         await RefuseWithoutRightsAsync(provider, connection, plans, refused, cancellationToken).ConfigureAwait(false);
     }
 
-    private static DbMigrationException ForeignKeyRefusal(TablePlan plan, List<string> keys) =>
-        new(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
-            $"{plan.Table} ({string.Join(", ", plan.Columns.Select(c => c.Column))}) is in {string.Join("; ", keys)}: converted values would no longer match the other side's. Nothing was changed. Drop the foreign key, convert both columns, and add it again, or leave the column out with -ExcludeColumn.");
+    /// <summary>
+    /// SQLite and MariaDB: refuses the plan when a converted column is on either side of a foreign key (PostgreSQL's
+    /// are among <see cref="PostgresBlockersAsync"/>). Each row: the constraint's name (SQLite's have none), the
+    /// referencing table and column, the referenced table and column.
+    /// </summary>
+    private static async Task RefuseForeignKeysAsync(DatabaseEngine engine, DbConnection connection, TablePlan plan, List<Refusal> refused, CancellationToken cancellationToken)
+    {
+        var names = string.Join(", ", plan.Columns.Select((_, i) => $"@c{i}"));
+        var sql = engine == DatabaseEngine.Sqlite
+            ? $"SELECT '', m.name, f.\"from\", f.\"table\", coalesce(f.\"to\", '(its primary key)') FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND (m.name = @t AND f.\"from\" IN ({names}) OR f.\"table\" = @t AND f.\"to\" IN ({names})) ORDER BY 2, 3"
+            : $"SELECT CONSTRAINT_NAME, TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL AND (TABLE_NAME = @t AND COLUMN_NAME IN ({names}) OR REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = @t AND REFERENCED_COLUMN_NAME IN ({names})) ORDER BY 1, 2, 3";
+        var keys = new List<string>();
+        await using (var command = connection.CreateCommand(sql).AddParameter("@t", plan.Table.Name))
+        {
+            for (var i = 0; i < plan.Columns.Count; i++)
+            {
+                command.AddParameter($"@c{i}", plan.Columns[i].Column);
+            }
+
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var name = reader.GetString(0);
+                keys.Add($"{(name.Length == 0 ? "a foreign key" : "foreign key " + name)} ({reader.GetString(1)}.{reader.GetString(2)} references {reader.GetString(3)}.{reader.GetString(4)})");
+            }
+        }
+
+        if (keys.Count > 0)
+        {
+            refused.Add(RefusalOf(plan, new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidOperation,
+                $"{plan.Table} ({string.Join(", ", plan.Columns.Select(c => c.Column))}) is in {string.Join("; ", keys)}: converted values would no longer match the other side's. Nothing was changed. Drop the foreign key, convert both columns, and add it again, or leave the column out with -ExcludeColumn.")));
+        }
+    }
 
     /// <summary>
     /// Tables the connecting role may not convert, found before the backup and before any table changes: otherwise

@@ -190,14 +190,22 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             return;
         }
 
+        progress.Warning(await OwnLikeAsync(folder, copy, cancellationToken).ConfigureAwait(false) is { } why
+            ? $"'{path}' did not exist; the restored file has {how}, but could not be given the owner of '{folder}' ({why}); it belongs to root. Run: chown <owner>:<group> '{path}'."
+            : $"'{path}' did not exist; the restored file has {how}, and the owner and group of '{folder}'. If the application runs as another user, give it the file: chown <owner>:<group> '{path}'.");
+    }
+
+    /// <summary>Gives <paramref name="copy"/> the owner and group of <paramref name="reference"/>; null, or why it could not.</summary>
+    private static async Task<string?> OwnLikeAsync(string reference, string copy, CancellationToken cancellationToken)
+    {
         try
         {
-            await ExternalTool.RunAsync("chown", ["--reference=" + folder, copy], new Dictionary<string, string?>(), null, null, cancellationToken).ConfigureAwait(false);
-            progress.Warning($"'{path}' did not exist; the restored file has {how}, and the owner and group of '{folder}'. If the application runs as another user, give it the file: chown <owner>:<group> '{path}'.");
+            await ExternalTool.RunAsync("chown", ["--reference=" + reference, copy], new Dictionary<string, string?>(), null, null, cancellationToken).ConfigureAwait(false);
+            return null;
         }
         catch (Exception ex) when (ex is DbMigrationException or System.ComponentModel.Win32Exception)
         {
-            progress.Warning($"'{path}' did not exist; the restored file has {how}, but could not be given the owner of '{folder}' ({ex.Message}); it belongs to root. Run: chown <owner>:<group> '{path}'.");
+            return ex.Message;
         }
     }
 
@@ -238,13 +246,9 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
             return;
         }
 
-        try
+        if (await OwnLikeAsync(original, copy, cancellationToken).ConfigureAwait(false) is { } why)
         {
-            await ExternalTool.RunAsync("chown", ["--reference=" + original, copy], new Dictionary<string, string?>(), null, null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is DbMigrationException or System.ComponentModel.Win32Exception)
-        {
-            progress.Warning($"The restored '{original}' keeps its permissions but could not be given its owner and group back ({ex.Message}); it belongs to root now. Run: chown <owner>:<group> '{original}'.");
+            progress.Warning($"The restored '{original}' keeps its permissions but could not be given its owner and group back ({why}); it belongs to root now. Run: chown <owner>:<group> '{original}'.");
         }
     }
 

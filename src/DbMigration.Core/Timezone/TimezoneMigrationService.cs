@@ -1311,8 +1311,7 @@ public sealed partial class TimezoneMigrationService
         return element.StartsWith("timestamp without time zone", StringComparison.Ordinal)
             || element.StartsWith("timestamp(", StringComparison.Ordinal) && !element.Contains("with time zone", StringComparison.Ordinal)
             || element is "tsrange" or "tsmultirange"
-            || localDomains.Contains(element)
-            || localDomains.Contains(type);
+            || localDomains.Contains(element);
     }
 
     private static async Task<Dictionary<string, string>> ParentTablesAsync(DbConnection connection, CancellationToken cancellationToken)

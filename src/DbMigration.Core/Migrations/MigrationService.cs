@@ -563,6 +563,15 @@ public sealed class MigrationService
             : statement is not null && AlreadyExists(translated, message)
                 ? $" If the database was built before DbMigration managed it, record the migrations it already reflects with Set-MigrationBaseline (for example -Version {step.Version}) instead of running them; Test-MigrationDrift then shows what differs."
                 : string.Empty;
+        if (!step.Transactional && partial && !unchanged)
+        {
+            // The journal now blocks every run until this is settled: say both ways out, not only that it is broken.
+            hint += (entry.BackupId is null
+                    ? " Finish the step by hand, or undo what it committed,"
+                    : $" Either put the database back as it was before the run (its journal included) with Restore-MigrationBackup -Database '{target}' -Id {entry.BackupId}, or finish the step by hand, or undo what it committed,")
+                + $" and record which with Repair-MigrationHistory -Database '{target}' -Version {step.Version} -Resolve Applied (or RolledBack).";
+        }
+
         try
         {
             if (!step.Transactional)
@@ -589,8 +598,8 @@ public sealed class MigrationService
         return new DbMigrationException(
             !step.Transactional && partial ? ErrorIds.MigrationPartiallyApplied : ErrorIds.MigrationFailed,
             translated?.Kind ?? ErrorKind.InvalidOperation,
-            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message}{(hint.Length > 0 && !message.TrimEnd().EndsWith('.') ? "." : string.Empty)}{hint}" +
-            (entry.BackupId is null ? string.Empty : $" The pre-run backup is {entry.BackupId}."), error)
+            $"V{step.Version} {step.Description} failed {(statement is null ? "while being recorded in the journal" : $"at statement {statement.Index} (line {statement.Line})")} and {outcome}: {message.TrimEnd()}{(!message.TrimEnd().EndsWith('.') ? "." : string.Empty)}{hint}" +
+            (entry.BackupId is null || hint.Contains(entry.BackupId, StringComparison.Ordinal) ? string.Empty : $" The pre-run backup is {entry.BackupId}."), error)
         {
             Target = target.ToString(),
             Sql = statement?.Text,

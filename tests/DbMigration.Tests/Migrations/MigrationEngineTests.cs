@@ -12,7 +12,7 @@ namespace DbMigration.Tests.Migrations;
 /// <summary>The migration engine on every engine, through the cmdlets, against real databases.</summary>
 public abstract class MigrationEngineTests(IEngineUnderTest engine, string? password) : IDisposable
 {
-    private readonly TempDirectory _dir = new();
+    private protected readonly TempDirectory _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
@@ -113,7 +113,7 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         ? $"SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = '{column}'"
         : $"SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = '{column}'";
 
-    private static List<MigrationInfo> Status(DatabaseTarget target, string folder)
+    private protected static List<MigrationInfo> Status(DatabaseTarget target, string folder)
     {
         var host = new RecordingHost();
         new GetMigrationStatusCommand { Database = target, Path = folder }.Invoke(host, CancellationToken.None);
@@ -1074,5 +1074,32 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
     {
         Assert.Equal(ErrorIds.MigrationPartiallyApplied, error.ErrorId);
         Assert.Contains("PARTIALLY APPLIED", error.Message, StringComparison.Ordinal);
+        // The server's words end as a sentence, and the way out follows: the journal blocks every run until then.
+        Assert.Contains("doesn't exist.", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"Repair-MigrationHistory -Database '{target}' -Version 2 -Resolve Applied (or RolledBack).", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_partly_applied_step_names_the_restore_that_puts_the_database_back_as_before_the_run()
+    {
+        var target = await Engine.CreateDatabaseAsync();
+        Migrate(target, Folder(Standard[0]));
+        var folder = Folder(Standard[0], ("V2__half.sql", "ALTER TABLE parent ADD COLUMN note VARCHAR(100);\nINSERT INTO no_such_table VALUES (1);\n"));
+        var backups = _dir.File("partial-backups");
+
+        var failed = Assert.Throws<DbMigrationException>(() => Migrate(target, folder, c => { c.SkipBackupMode = false; c.BackupPath = backups; }));
+        Assert.Equal(ErrorIds.MigrationPartiallyApplied, failed.ErrorId);
+        Assert.Equal(3, Convert.ToInt32(Query(target, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'parent'").Single()[0], CultureInfo.InvariantCulture));
+        var backupId = Assert.Single(new BackupRepository(backups).List()).Id;
+        var restore = $"Restore-MigrationBackup -Database '{target}' -Id {backupId}";
+        Assert.Contains(restore, failed.Message, StringComparison.Ordinal);
+        Assert.Equal(1, CountOf(failed.Message, backupId));
+
+        // Done as the message says, the column is gone and the journal is as before the run: V2 is pending again.
+        new RestoreMigrationBackupCommand { Database = target, Id = backupId, Path = backups, ForceMode = true, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);
+        Assert.Equal(2, Convert.ToInt32(Query(target, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'parent'").Single()[0], CultureInfo.InvariantCulture));
+        Assert.Equal(MigrationState.Pending, Status(target, folder).Single(s => s.Version == "2").State);
+    }
+
+    private static int CountOf(string text, string part) => (text.Length - text.Replace(part, string.Empty, StringComparison.Ordinal).Length) / part.Length;
 }

@@ -233,7 +233,7 @@ public sealed class MigrationService
         {
             throw new DbMigrationException(ErrorIds.MigrationJournalBlocked, ErrorKind.InvalidOperation,
                 "The journal must be repaired before migrating: " + string.Join("; ", blocking.Select(b => b.State == MigrationState.Failed
-                    ? $"V{b.Version} failed ({b.Error}); fix it, then Repair-MigrationHistory -Database '{request.Target}' -Version {b.Version} -Resolve RolledBack (or Applied), or restore backup {b.BackupId ?? "(none)"}"
+                    ? $"V{b.Version} failed ({b.Error}); fix it, then Repair-MigrationHistory -Database '{request.Target}' -Version {b.Version} -Resolve RolledBack (or Applied){(b.BackupId is null ? string.Empty : $", or put the database back as it was before that run with Restore-MigrationBackup -Database '{request.Target}' -Id {b.BackupId}")}"
                     : $"V{b.Version} changed since it was applied; if that is intended, Repair-MigrationHistory -Database '{request.Target}' -Path '{request.Path}' -Version {b.Version} -AcceptChecksum")) + ".")
             { Target = request.Target.ToString() };
         }

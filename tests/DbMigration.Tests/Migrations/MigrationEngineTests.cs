@@ -321,6 +321,9 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
         var blocked = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
         Assert.Equal(ErrorIds.MigrationJournalBlocked, blocked.ErrorId);
         Assert.Contains($"Repair-MigrationHistory -Database '{target}' -Version 2 -Resolve RolledBack", blocked.Message, StringComparison.Ordinal);
+        // No backup was taken, so none is offered ("or restore backup (none)" before).
+        Assert.DoesNotContain("Restore-MigrationBackup", blocked.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(none)", blocked.Message, StringComparison.Ordinal);
 
         File.WriteAllText(Path.Combine(folder, "V2__broken.sql"), "CREATE TABLE child2 (id INTEGER PRIMARY KEY);\n");
         new RepairMigrationHistoryCommand { Database = target, Version = "2", Resolve = MigrationResolution.RolledBack, Note = "fixed the typo" }.Invoke(new RecordingHost(), CancellationToken.None);
@@ -1094,6 +1097,9 @@ public sealed class MariaDbMigrationEngineTests(MariaDbServer server) : Migratio
         var restore = $"Restore-MigrationBackup -Database '{target}' -Id {backupId}";
         Assert.Contains(restore, failed.Message, StringComparison.Ordinal);
         Assert.Equal(1, CountOf(failed.Message, backupId));
+        var blocked = Assert.Throws<DbMigrationException>(() => Migrate(target, folder));
+        Assert.Equal(ErrorIds.MigrationJournalBlocked, blocked.ErrorId);
+        Assert.Contains(restore, blocked.Message, StringComparison.Ordinal);
 
         // Done as the message says, the column is gone and the journal is as before the run: V2 is pending again.
         new RestoreMigrationBackupCommand { Database = target, Id = backupId, Path = backups, ForceMode = true, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(_dir.Path), CancellationToken.None);

@@ -41,6 +41,12 @@ public interface IDatabaseProvider
     /// </summary>
     void SendAsWritten(DbCommand command);
 
+    /// <summary>
+    /// How to read a result column whose values the driver's own conversion would refuse or change; null to take the
+    /// driver's value. Asked once per column of a result, and the reader is called for non-NULL values only.
+    /// </summary>
+    Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal);
+
     Task<ServerInfo> GetServerInfoAsync(DbConnection connection, CancellationToken cancellationToken);
 
     /// <summary>

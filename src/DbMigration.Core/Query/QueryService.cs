@@ -145,12 +145,13 @@ public sealed class QueryService
                     }
 
                     var (columns, ordinals) = ColumnNames(reader);
+                    var columnReaders = Enumerable.Range(0, reader.FieldCount).Select(i => provider.ColumnReader(reader, i)).ToArray();
                     while (await Run(() => reader.ReadAsync(timeout.Token), provider, request, statement, statements.Count, timeout.Token, cancellationToken).ConfigureAwait(false))
                     {
                         var values = new object?[reader.FieldCount];
                         for (var i = 0; i < values.Length; i++)
                         {
-                            values[i] = ReadValue(reader, i, request, statement);
+                            values[i] = ReadValue(reader, i, columnReaders[i], request, statement);
                         }
 
                         yield return new QueryRow(statement.Index, columns, ordinals, values);
@@ -249,10 +250,15 @@ public sealed class QueryService
     /// A value as the driver gives it; a PostgreSQL numeric beyond decimal's range as a BigInteger when it is whole.
     /// One .NET cannot hold at all (a numeric NaN, or huge with a fraction) is a clear error, not an unexpected one.
     /// </summary>
-    private static object? ReadValue(DbDataReader reader, int ordinal, QueryRequest request, SqlStatement statement)
+    private static object? ReadValue(DbDataReader reader, int ordinal, Func<DbDataReader, int, object>? columnReader, QueryRequest request, SqlStatement statement)
     {
         try
         {
+            if (columnReader is not null)
+            {
+                return reader.IsDBNull(ordinal) ? null : columnReader(reader, ordinal);
+            }
+
             var value = reader.GetValue(ordinal);
             return value is DBNull ? null : value;
         }

@@ -413,6 +413,29 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         Assert.Contains("ratio::text", error.Message, StringComparison.Ordinal);
         Assert.Equal("NaN", Assert.Single(Run(target, "SELECT 'NaN'::numeric::text AS ratio").ObjectsOf<QueryRow>())["ratio"]);
     }
+
+    /// <summary>
+    /// An interval of months or years (what age() returns) failed the whole query, as TimeSpan has no months, and
+    /// one of negative months was silently read without them ('-1 year -00:00:01' as one second back). Both come
+    /// back as a NodaTime Period, field by field; an interval of days and time stays a TimeSpan.
+    /// </summary>
+    [Fact]
+    public async Task Intervals_of_months_and_years_are_returned_exactly_as_periods()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var row = Assert.Single(Run(target, """
+            SELECT age(TIMESTAMP '2024-03-15 10:30:00', TIMESTAMP '2021-01-10 08:00:00') AS tenure,
+                   INTERVAL '1 mon -2 days 03:04:05.678901' AS mixed, INTERVAL '-1 year -2 months -00:00:01' AS negative,
+                   INTERVAL '2 days 01:00:00' AS plain, INTERVAL '-3 days -00:00:00.5' AS back, NULL::interval AS none
+            """).ObjectsOf<QueryRow>());
+        Assert.Equal(new NodaTime.PeriodBuilder { Years = 3, Months = 2, Days = 5, Hours = 2, Minutes = 30 }.Build(), row["tenure"]);
+        Assert.Equal(new NodaTime.PeriodBuilder { Months = 1, Days = -2, Hours = 3, Minutes = 4, Seconds = 5, Ticks = 6_789_010 }.Build(), row["mixed"]);
+        Assert.Equal(new NodaTime.PeriodBuilder { Years = -1, Months = -2, Seconds = -1 }.Build(), row["negative"]);
+        Assert.Equal("P3Y2M5DT2H30M", row["tenure"]!.ToString());
+        Assert.Equal(new TimeSpan(2, 1, 0, 0), row["plain"]);
+        Assert.Equal(-(TimeSpan.FromDays(3) + TimeSpan.FromMilliseconds(500)), row["back"]);
+        Assert.Null(row["none"]);
+    }
 }
 
 [Collection(MariaDbCollection.Name)]

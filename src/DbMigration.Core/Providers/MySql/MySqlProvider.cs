@@ -186,6 +186,8 @@ internal sealed class MySqlProvider : IDatabaseProvider
     }
 
     // The client kills the running statement itself when a command's token fires.
+    public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) => null;
+
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
     public async Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken)

@@ -234,6 +234,34 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
     }
 
     // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
+    public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) =>
+        reader is NpgsqlDataReader npgsql && npgsql.GetPostgresType(ordinal).Name == "interval" ? ReadInterval : null;
+
+    /// <summary>
+    /// An interval as TimeSpan when it has no months, else field by field as a NodaTime Period: a month is 28 to 31
+    /// days. Npgsql's own TimeSpan refuses positive months and silently drops negative ones ('-1 year' read as zero).
+    /// </summary>
+    private static object ReadInterval(DbDataReader reader, int ordinal)
+    {
+        var interval = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval>(ordinal);
+        var microseconds = interval.Time;
+        if (interval.Months == 0)
+        {
+            return new TimeSpan(interval.Days * TimeSpan.TicksPerDay + microseconds * 10);
+        }
+
+        return new NodaTime.PeriodBuilder
+        {
+            Years = interval.Months / 12,
+            Months = interval.Months % 12,
+            Days = interval.Days,
+            Hours = microseconds / 3_600_000_000,
+            Minutes = microseconds / 60_000_000 % 60,
+            Seconds = microseconds / 1_000_000 % 60,
+            Ticks = microseconds % 1_000_000 * 10,
+        }.Build();
+    }
+
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
     /// <summary>

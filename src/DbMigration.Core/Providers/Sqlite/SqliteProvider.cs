@@ -174,6 +174,8 @@ internal sealed class SqliteProvider : IDatabaseProvider
         public async ValueTask DisposeAsync() => await connection.ExecuteAsync("PRAGMA foreign_keys = ON", CancellationToken.None).ConfigureAwait(false);
     }
 
+    public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) => null;
+
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken)
     {
         var sqlite = (SqliteConnection)connection;

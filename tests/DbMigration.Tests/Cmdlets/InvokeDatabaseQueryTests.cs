@@ -435,6 +435,15 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         Assert.Equal(new TimeSpan(2, 1, 0, 0), row["plain"]);
         Assert.Equal(-(TimeSpan.FromDays(3) + TimeSpan.FromMilliseconds(500)), row["back"]);
         Assert.Null(row["none"]);
+
+        // In arrays too, of any shape, NULLs kept: '-1 year' came back as 00:00:00 there.
+        var arrays = Assert.Single(Run(target, "SELECT '{-1 year,2 days,NULL}'::interval[] AS flat, '{{1 mon,1 day},{-1 day,00:00:01}}'::interval[] AS square").ObjectsOf<QueryRow>());
+        Assert.Equal(new object?[] { NodaTime.Period.FromYears(-1), TimeSpan.FromDays(2), null }, arrays["flat"]);
+        var square = Assert.IsType<object[,]>(arrays["square"]);
+        Assert.Equal(NodaTime.Period.FromMonths(1), square[0, 0]);
+        Assert.Equal(TimeSpan.FromDays(1), square[0, 1]);
+        Assert.Equal(TimeSpan.FromDays(-1), square[1, 0]);
+        Assert.Equal(TimeSpan.FromSeconds(1), square[1, 1]);
     }
 }
 

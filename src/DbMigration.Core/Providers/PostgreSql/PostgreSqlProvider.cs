@@ -235,15 +235,59 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
 
     // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
     public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) =>
-        reader is NpgsqlDataReader npgsql && npgsql.GetPostgresType(ordinal).Name == "interval" ? ReadInterval : null;
+        reader is NpgsqlDataReader npgsql && npgsql.GetPostgresType(ordinal) is var type
+            && (type.Name == "interval" || type is Npgsql.PostgresTypes.PostgresArrayType { Element.Name: "interval" })
+            ? ReadIntervals
+            : null;
 
     /// <summary>
-    /// An interval as TimeSpan when it has no months, else field by field as a NodaTime Period: a month is 28 to 31
-    /// days. Npgsql's own TimeSpan refuses positive months and silently drops negative ones ('-1 year' read as zero).
+    /// Intervals (alone or in an array of any shape) as TimeSpan when they have no months, else field by field as a
+    /// NodaTime Period: a month is 28 to 31 days. Npgsql's own TimeSpan refuses positive months and silently drops
+    /// negative ones ('-1 year' read as zero).
     /// </summary>
-    private static object ReadInterval(DbDataReader reader, int ordinal)
+    private static object ReadIntervals(DbDataReader reader, int ordinal)
     {
-        var interval = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval>(ordinal);
+        if (((NpgsqlDataReader)reader).GetPostgresType(ordinal) is not Npgsql.PostgresTypes.PostgresArrayType)
+        {
+            return FromInterval(reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval>(ordinal));
+        }
+
+        // The reader must be asked for an array of the value's own rank, which each value carries for itself.
+        Array array;
+        try
+        {
+            array = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval?[]>(ordinal);
+        }
+        catch (InvalidCastException)
+        {
+            try
+            {
+                array = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval?[,]>(ordinal);
+            }
+            catch (InvalidCastException)
+            {
+                array = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval?[,,]>(ordinal);
+            }
+        }
+
+        var lengths = Enumerable.Range(0, array.Rank).Select(array.GetLength).ToArray();
+        var converted = Array.CreateInstance(typeof(object), lengths);
+        var index = new int[array.Rank];
+        foreach (var element in array)
+        {
+            converted.SetValue(element is NpgsqlTypes.NpgsqlInterval value ? FromInterval(value) : null, index);
+            // The next index in row-major order, the order in which a multi-dimensional array enumerates.
+            for (var d = array.Rank - 1; d >= 0 && ++index[d] == lengths[d] && d > 0; d--)
+            {
+                index[d] = 0;
+            }
+        }
+
+        return converted;
+    }
+
+    private static object FromInterval(NpgsqlTypes.NpgsqlInterval interval)
+    {
         var microseconds = interval.Time;
         if (interval.Months == 0)
         {

@@ -403,7 +403,7 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         var target = await server.CreateDatabaseAsync();
         var row = Assert.Single(Run(target, "SELECT '{1,NULL,3}'::int[] AS sparse, '{4,5}'::int[] AS dense, 1e40::numeric AS huge, 123.45::numeric AS small").ObjectsOf<QueryRow>());
         Assert.Equal(new int?[] { 1, null, 3 }, row["sparse"]);
-        Assert.Equal(new[] { 4, 5 }, row["dense"]);
+        Assert.Equal(new int?[] { 4, 5 }, row["dense"]);
         Assert.Equal(System.Numerics.BigInteger.Pow(10, 40), row["huge"]);
         Assert.Equal(123.45m, row["small"]);
 
@@ -444,6 +444,32 @@ public sealed class PostgreSqlInvokeDatabaseQueryTests(PostgresServer server) : 
         Assert.Equal(TimeSpan.FromDays(1), square[0, 1]);
         Assert.Equal(TimeSpan.FromDays(-1), square[1, 0]);
         Assert.Equal(TimeSpan.FromSeconds(1), square[1, 1]);
+    }
+
+    /// <summary>
+    /// ±infinity in a timestamp or date came back as DateTime.MaxValue or MinValue: 'infinity' showed as the last
+    /// moment of 9999, and '-infinity' as 0001-01-01, the same as a real value of that day. They come back as the
+    /// words PostgreSQL uses; finite values are as before.
+    /// </summary>
+    [Fact]
+    public async Task Infinite_timestamps_and_dates_are_returned_as_infinity_not_as_a_date()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var row = Assert.Single(Run(target, """
+            SELECT 'infinity'::timestamp AS open_end, '-infinity'::timestamptz AS since_ever, '-infinity'::date AS first_day,
+                   '0001-01-01 00:00:00'::timestamp AS real_first, '2024-07-01 12:00:00+00'::timestamptz AS instant, '2024-07-01'::date AS day,
+                   ARRAY['2024-07-01 12:00:00'::timestamp, NULL, 'infinity'] AS moments, ARRAY[['2024-07-01 12:00:00+00'::timestamptz]] AS nested
+            """).ObjectsOf<QueryRow>());
+        Assert.Equal("infinity", row["open_end"]);
+        Assert.Equal("-infinity", row["since_ever"]);
+        Assert.Equal("-infinity", row["first_day"]);
+        Assert.Equal(new DateTime(1, 1, 1, 0, 0, 0, DateTimeKind.Unspecified), row["real_first"]);
+        var instant = Assert.IsType<DateTime>(row["instant"]);
+        Assert.Equal((new DateTime(2024, 7, 1, 12, 0, 0), DateTimeKind.Utc), (instant, instant.Kind));
+        Assert.Equal(new DateOnly(2024, 7, 1), row["day"]);
+        // Arrays of timestamps failed the whole query ("Reading as 'System.Object' is not supported").
+        Assert.Equal(new object?[] { new DateTime(2024, 7, 1, 12, 0, 0), null, "infinity" }, row["moments"]);
+        Assert.Equal(new DateTime(2024, 7, 1, 12, 0, 0, DateTimeKind.Utc), Assert.IsType<object[,]>(row["nested"])[0, 0]);
     }
 }
 

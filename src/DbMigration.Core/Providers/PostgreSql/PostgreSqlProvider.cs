@@ -99,8 +99,9 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         }
 
         builder.Timeout = Math.Clamp((int)Math.Ceiling(connectTimeout.TotalSeconds), 1, 1024);
-        // An array holding a NULL ({1,NULL}) is read as int?[] rather than failing to read at all; one without stays int[].
-        builder.ArrayNullabilityMode = ArrayNullabilityMode.PerInstance;
+        // An array holding a NULL ({1,NULL}) is read as int?[] rather than failing to read at all, and so is every
+        // array of the column, alike. (PerInstance, int[] unless a NULL is in it, cannot read timestamp[] at all.)
+        builder.ArrayNullabilityMode = ArrayNullabilityMode.Always;
         return builder.ConnectionString;
     }
 
@@ -233,79 +234,10 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
         return null;
     }
 
-    // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
     public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) =>
-        reader is NpgsqlDataReader npgsql && npgsql.GetPostgresType(ordinal) is var type
-            && (type.Name == "interval" || type is Npgsql.PostgresTypes.PostgresArrayType { Element.Name: "interval" })
-            ? ReadIntervals
-            : null;
+        reader is NpgsqlDataReader npgsql ? PostgresValueReaders.For(npgsql, ordinal) : null;
 
-    /// <summary>
-    /// Intervals (alone or in an array of any shape) as TimeSpan when they have no months, else field by field as a
-    /// NodaTime Period: a month is 28 to 31 days. Npgsql's own TimeSpan refuses positive months and silently drops
-    /// negative ones ('-1 year' read as zero).
-    /// </summary>
-    private static object ReadIntervals(DbDataReader reader, int ordinal)
-    {
-        if (((NpgsqlDataReader)reader).GetPostgresType(ordinal) is not Npgsql.PostgresTypes.PostgresArrayType)
-        {
-            return FromInterval(reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval>(ordinal));
-        }
-
-        // The reader must be asked for an array of the value's own rank, which each value carries for itself.
-        Array array;
-        try
-        {
-            array = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval?[]>(ordinal);
-        }
-        catch (InvalidCastException)
-        {
-            try
-            {
-                array = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval?[,]>(ordinal);
-            }
-            catch (InvalidCastException)
-            {
-                array = reader.GetFieldValue<NpgsqlTypes.NpgsqlInterval?[,,]>(ordinal);
-            }
-        }
-
-        var lengths = Enumerable.Range(0, array.Rank).Select(array.GetLength).ToArray();
-        var converted = Array.CreateInstance(typeof(object), lengths);
-        var index = new int[array.Rank];
-        foreach (var element in array)
-        {
-            converted.SetValue(element is NpgsqlTypes.NpgsqlInterval value ? FromInterval(value) : null, index);
-            // The next index in row-major order, the order in which a multi-dimensional array enumerates.
-            for (var d = array.Rank - 1; d >= 0 && ++index[d] == lengths[d] && d > 0; d--)
-            {
-                index[d] = 0;
-            }
-        }
-
-        return converted;
-    }
-
-    private static object FromInterval(NpgsqlTypes.NpgsqlInterval interval)
-    {
-        var microseconds = interval.Time;
-        if (interval.Months == 0)
-        {
-            return new TimeSpan(interval.Days * TimeSpan.TicksPerDay + microseconds * 10);
-        }
-
-        return new NodaTime.PeriodBuilder
-        {
-            Years = interval.Months / 12,
-            Months = interval.Months % 12,
-            Days = interval.Days,
-            Hours = microseconds / 3_600_000_000,
-            Minutes = microseconds / 60_000_000 % 60,
-            Seconds = microseconds / 1_000_000 % 60,
-            Ticks = microseconds % 1_000_000 * 10,
-        }.Build();
-    }
-
+    // Npgsql sends a protocol cancel request when a command's token fires; nothing extra to do.
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
     /// <summary>

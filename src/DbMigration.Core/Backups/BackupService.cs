@@ -39,6 +39,32 @@ public sealed class BackupService
     public static string ToolVersion { get; } =
         typeof(BackupService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
+    /// <summary>
+    /// The second copy is there for when the first location is lost: one inside the other (or the same folder, by
+    /// another spelling or a link) would go with it, and would nest one repository's folders in the other's catalog.
+    /// </summary>
+    private static void RefuseOverlap(string primary, string secondary)
+    {
+        static string Real(string path)
+        {
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+            return Directory.Exists(full) && new DirectoryInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } target
+                ? Path.TrimEndingDirectorySeparator(target.FullName)
+                : full;
+        }
+
+        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        var (a, b) = (Real(primary), Real(secondary));
+        bool Inside(string inner, string outer) => inner.StartsWith(outer + Path.DirectorySeparatorChar, comparison);
+        var relation = string.Equals(a, b, comparison) ? "is the same folder as" : Inside(b, a) ? "is inside" : Inside(a, b) ? "contains" : null;
+        if (relation is not null)
+        {
+            throw new DbMigrationException(ErrorIds.BackupSecondaryNotIndependent, ErrorKind.InvalidArgument,
+                $"-SecondaryPath '{secondary}' {relation} -Path '{primary}': the second copy must be in a location of its own (another disk or share), so that losing one does not lose both. Nothing was backed up.")
+            { Target = secondary };
+        }
+    }
+
     public async Task<BackupInfo> CreateAsync(BackupRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -52,6 +78,11 @@ public sealed class BackupService
         BackupRepository.RemoveStalePartials(repository.DatabaseFolder(database), TimeSpan.FromHours(12));
         // A secondary that cannot be written is bad input, refused before the primary is taken.
         var secondaryRepository = request.SecondaryPath is null ? null : new BackupRepository(request.SecondaryPath);
+        if (secondaryRepository is not null)
+        {
+            RefuseOverlap(repository.Root, secondaryRepository.Root);
+        }
+
         secondaryRepository?.EnsureWritable(database);
         var partial = repository.BeginPartial(database, id);
         // -Verbose tells the same story as backup.log.

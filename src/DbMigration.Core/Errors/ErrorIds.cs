@@ -37,6 +37,7 @@ public static class ErrorIds
     public const string BackupDiskFull = "DbMigration.Backup.DiskFull";
     public const string BackupFailed = "DbMigration.Backup.Failed";
     public const string BackupSourceBusy = "DbMigration.Backup.SourceBusy";
+    public const string BackupSecondaryNotIndependent = "DbMigration.Backup.SecondaryNotIndependent";
     public const string BackupToolFailed = "DbMigration.Backup.ToolFailed";
     public const string BackupVerificationFailed = "DbMigration.Backup.VerificationFailed";
     public const string RestoreEngineMismatch = "DbMigration.Restore.EngineMismatch";

@@ -463,6 +463,46 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(readOnly));
     }
 
+    /// <summary>
+    /// A secondary that is the primary's own folder (by another spelling, or through a link), or inside it, or around
+    /// it, would be lost with it: the same folder failed only after the primary was published, and one inside was
+    /// accepted and nested a second repository in the first's catalog. Refused before anything is written.
+    /// </summary>
+    [Fact]
+    public async Task A_secondary_that_is_or_holds_or_sits_in_the_primary_is_refused_before_anything_is_written()
+    {
+        var target = await EventsAsync(10);
+        var link = _dir.File("link-to-repository");
+        Directory.CreateDirectory(Repository);
+        Directory.CreateSymbolicLink(link, Repository);
+        var cases = new (string Secondary, string Relation)[]
+        {
+            (Repository, "is the same folder as"),
+            (Repository + "/./", "is the same folder as"),
+            (link, "is the same folder as"),
+            (Path.Combine(Repository, "events"), "is inside"),
+            (Path.Combine(Repository, "offsite"), "is inside"),
+            (_dir.Path, "contains"),
+        };
+        var entries = Directory.EnumerateFileSystemEntries(_dir.Path).Order(StringComparer.Ordinal).ToList();
+        foreach (var (secondary, relation) in cases)
+        {
+            var host = new RecordingHost(_dir.Path);
+            var ex = Assert.Throws<DbMigrationException>(() =>
+                new BackupDatabaseCommand { Database = target, Path = Repository, SecondaryPath = secondary }.Invoke(host, CancellationToken.None));
+            Assert.Equal((ErrorIds.BackupSecondaryNotIndependent, ErrorKind.InvalidArgument), (ex.ErrorId, ex.Kind));
+            Assert.Contains($"' {relation} -Path '{Repository}'", ex.Message, StringComparison.Ordinal);
+            Assert.Empty(host.ObjectsOf<BackupInfo>());
+        }
+
+        Assert.Empty(new BackupRepository(Repository).List());
+        Assert.Equal(entries, Directory.EnumerateFileSystemEntries(_dir.Path).Order(StringComparer.Ordinal));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Repository));
+
+        // A sibling folder is a location of its own.
+        Assert.NotNull(Backup(target, c => c.SecondaryPath = _dir.File("offsite")).SecondaryPath);
+    }
+
     /// <summary>The secondary turns read-only while the backup runs (a mount remounted, say): the copy fails after publishing.</summary>
     [Fact]
     public async Task A_secondary_copy_that_fails_after_the_primary_is_published_says_the_backup_is_there()

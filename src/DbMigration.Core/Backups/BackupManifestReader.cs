@@ -33,6 +33,7 @@ internal static class BackupManifestReader
     {
         Expect(ref reader, JsonTokenType.StartObject, "the manifest");
         string? id = null, database = null, serverVersion = null, source = null, toolVersion = null, format = null, compressionMethod = null, secondaryPath = null, sourceFileMode = null;
+        var contentHashVersion = 1;
         DatabaseEngine? engine = null;
         DateTimeOffset? created = null;
         BackupCategory? category = null;
@@ -66,6 +67,7 @@ internal static class BackupManifestReader
                 case "verification": verification = ReadVerification(ref reader); break;
                 case "secondaryPath": secondaryPath = NullableString(ref reader, name); break;
                 case "sourceFileMode": sourceFileMode = NullableString(ref reader, name); break;
+                case "contentHashVersion": contentHashVersion = (int)Number(ref reader, name); break;
                 default: reader.Skip(); break;
             }
         }
@@ -91,6 +93,7 @@ internal static class BackupManifestReader
             Verification = verification,
             SecondaryPath = secondaryPath,
             SourceFileMode = sourceFileMode,
+            ContentHashVersion = contentHashVersion,
         };
     }
 

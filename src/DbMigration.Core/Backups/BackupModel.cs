@@ -149,6 +149,12 @@ public sealed record BackupInfo
     /// </summary>
     public string? SourceFileMode { get; init; }
 
+    /// <summary>
+    /// How the tables' content hashes were computed: 1 in backups written before MariaDB FLOAT columns were hashed
+    /// exactly (as their DOUBLE widening, not their six-digit text), 2 since. Verification hashes the same way.
+    /// </summary>
+    public int ContentHashVersion { get; init; } = 1;
+
     /// <summary>The folder holding this backup (not stored in backup.json; filled in when read).</summary>
     [JsonIgnore]
     public string Path { get; init; } = string.Empty;

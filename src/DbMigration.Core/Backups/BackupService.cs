@@ -181,6 +181,7 @@ public sealed class BackupService
                 DurationMs = stopwatch.ElapsedMilliseconds,
                 SecondaryPath = request.SecondaryPath is null ? null : new BackupRepository(request.SecondaryPath).BackupFolder(database, id),
                 SourceFileMode = snapshot.SourceFileMode,
+                ContentHashVersion = ContentHasher.CurrentVersion,
             };
             BackupManifest.Write(partial, info);
             log.Write($"Completed in {stopwatch.ElapsedMilliseconds} ms.");

@@ -83,9 +83,9 @@ public sealed class BackupVerifier
     /// connections: both only read, and together they are most of a verification's time.
     /// </summary>
     internal static async Task<(IntegrityReport Integrity, IReadOnlyList<TableSnapshot> Tables)> CheckRestoredCopyAsync(
-        IDatabaseProvider provider, IBackupStrategy strategy, DatabaseTarget copy, CancellationToken cancellationToken)
+        IDatabaseProvider provider, IBackupStrategy strategy, DatabaseTarget copy, int hashVersion, CancellationToken cancellationToken)
     {
-        var hashing = Task.Run(() => strategy.HashTablesAsync(copy, cancellationToken), cancellationToken);
+        var hashing = Task.Run(() => strategy.HashTablesAsync(copy, hashVersion, cancellationToken), cancellationToken);
         IntegrityReport integrity;
         try
         {
@@ -154,7 +154,7 @@ public sealed class BackupVerifier
             checks.Add(new BackupCheck("Restore", true, $"Restored into scratch {scratch}."));
 
             progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Integrity and content", 70));
-            var (integrity, restored) = await CheckRestoredCopyAsync(provider, strategy, scratch, cancellationToken).ConfigureAwait(false);
+            var (integrity, restored) = await CheckRestoredCopyAsync(provider, strategy, scratch, backup.ContentHashVersion, cancellationToken).ConfigureAwait(false);
             checks.Add(new BackupCheck("Integrity", integrity.Outcome != IntegrityOutcome.Failed, $"{integrity.Method}: {integrity.Message}"));
             checks.AddRange(CompareTables(backup.Tables, restored));
 

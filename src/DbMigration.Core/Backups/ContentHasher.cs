@@ -21,14 +21,17 @@ namespace DbMigration.Backups;
 /// </remarks>
 internal static partial class ContentHasher
 {
-    /// <summary>Opens the database and hashes every table (restored copies of server engines).</summary>
-    public static async Task<IReadOnlyList<TableSnapshot>> HashDatabaseAsync(IDatabaseProvider provider, Targets.DatabaseTarget database, CancellationToken cancellationToken)
+    /// <summary>The version new backups record (<see cref="BackupInfo.ContentHashVersion"/>).</summary>
+    public const int CurrentVersion = 2;
+
+    /// <summary>Opens the database and hashes every table (restored copies of server engines), as <paramref name="version"/> did.</summary>
+    public static async Task<IReadOnlyList<TableSnapshot>> HashDatabaseAsync(IDatabaseProvider provider, Targets.DatabaseTarget database, int version, CancellationToken cancellationToken)
     {
         await using var connection = await provider.OpenConnectionAsync(database, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        return await SnapshotAsync(provider, connection, null, cancellationToken).ConfigureAwait(false);
+        return await SnapshotAsync(provider, connection, null, cancellationToken, version).ConfigureAwait(false);
     }
 
-    public static async Task<IReadOnlyList<TableSnapshot>> SnapshotAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<TableSnapshot>> SnapshotAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken, int version = CurrentVersion)
     {
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
         var result = new List<TableSnapshot>(tables.Count);
@@ -37,7 +40,7 @@ internal static partial class ContentHasher
             var order = table.PrimaryKey.Count > 0
                 ? string.Join(", ", table.PrimaryKey.Select(provider.QuoteIdentifier))
                 : string.Join(", ", Enumerable.Range(1, table.Columns.Count).Select(i => i.ToString(CultureInfo.InvariantCulture)));
-            var columns = string.Join(", ", table.Columns.Select(c => Projection(provider, c)));
+            var columns = string.Join(", ", table.Columns.Select(c => Projection(provider, c, version)));
             var sql = $"SELECT {columns} FROM {provider.QuoteTable(table.Name)} ORDER BY {order}";
 
             // Reading and hashing block for the whole table: a thread of its own keeps the pool free.
@@ -62,9 +65,15 @@ internal static partial class ContentHasher
     /// numeric NaN and values beyond System.Decimal, intervals with months, arrays and ranges either cannot be read
     /// as a .NET scalar or would hash as their type name. A numeric's text is exactly its decimal's.
     /// </summary>
-    private static string Projection(IDatabaseProvider provider, ColumnSchema column)
+    private static string Projection(IDatabaseProvider provider, ColumnSchema column, int version)
     {
         var name = provider.QuoteIdentifier(column.Name);
+        if (provider.Engine == Targets.DatabaseEngine.MySql)
+        {
+            // A FLOAT's text has six significant digits (23.456789 reads 23.4568): from version 2, its exact value.
+            return version >= 2 && IsMySqlFloat(column.DataType) ? $"CAST({name} AS DOUBLE)" : name;
+        }
+
         if (provider.Engine != Targets.DatabaseEngine.PostgreSql)
         {
             return name;
@@ -74,6 +83,10 @@ internal static partial class ContentHasher
         var type = TypeModifier().Replace(column.DataType, string.Empty);
         return PostgreSqlNativeTypes.Contains(type, StringComparer.Ordinal) ? name : name + "::text";
     }
+
+    /// <summary>A MariaDB column type that is FLOAT (float, float(7,4), float unsigned), as information_schema spells it.</summary>
+    internal static bool IsMySqlFloat(string columnType) =>
+        columnType.Equals("float", StringComparison.OrdinalIgnoreCase) || columnType.StartsWith("float(", StringComparison.OrdinalIgnoreCase) || columnType.StartsWith("float ", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The canonical text of one value, type tag included; null for NULL. The definition of the hash.</summary>
     internal static string? Canonical(object? value) => value switch

@@ -55,7 +55,7 @@ internal interface IBackupStrategy
     Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken);
 
     /// <summary>Row counts and content hashes of a restored copy, computed exactly as at backup time.</summary>
-    Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken);
+    Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, int hashVersion, CancellationToken cancellationToken);
 
     /// <summary>
     /// Puts <paramref name="restored"/> in place of <paramref name="target"/> with its database settings. Until the

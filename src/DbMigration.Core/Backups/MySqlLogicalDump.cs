@@ -74,7 +74,12 @@ internal static class MySqlLogicalDump
             var names = string.Join(", ", list.Select(c => provider.QuoteIdentifier(c.Name)));
             var insert = $"INSERT INTO {provider.QuoteIdentifier(table)} ({names}) VALUES ";
             var kinds = list.Select(c => BinaryTypes.Contains(c.Type) ? 'b' : NumericTypes.Contains(c.Type) ? 'n' : 's').ToArray();
-            await using var command = connection.CreateCommand($"SELECT {names} FROM {provider.QuoteIdentifier(table)}", transaction, timeoutSeconds: 0);
+            // A FLOAT's own text has six significant digits (23.456789 is written 23.4568, and restores as another
+            // float): its DOUBLE widening is exact, and reads back into the column as the same float.
+            var values = string.Join(", ", list.Select(c => c.Type.Equals("float", StringComparison.OrdinalIgnoreCase)
+                ? $"CAST({provider.QuoteIdentifier(c.Name)} AS DOUBLE)"
+                : provider.QuoteIdentifier(c.Name)));
+            await using var command = connection.CreateCommand($"SELECT {values} FROM {provider.QuoteIdentifier(table)}", transaction, timeoutSeconds: 0);
             await using var reader = (MySqlDataReader)await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             line.Clear();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

@@ -352,8 +352,8 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         }
     }
 
-    public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
-        ContentHasher.HashDatabaseAsync(provider, database, cancellationToken);
+    public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, int hashVersion, CancellationToken cancellationToken) =>
+        ContentHasher.HashDatabaseAsync(provider, database, hashVersion, cancellationToken);
 
     public async Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {

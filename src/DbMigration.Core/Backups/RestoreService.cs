@@ -140,7 +140,7 @@ public sealed class RestoreService
             else
             {
                 progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Verifying the restored copy", 60));
-                var (integrity, hashed) = await BackupVerifier.CheckRestoredCopyAsync(provider, strategy, restored, cancellationToken).ConfigureAwait(false);
+                var (integrity, hashed) = await BackupVerifier.CheckRestoredCopyAsync(provider, strategy, restored, backup.ContentHashVersion, cancellationToken).ConfigureAwait(false);
                 tables = hashed;
                 if (integrity.Outcome == IntegrityOutcome.Failed)
                 {

@@ -86,7 +86,7 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         return RestoredDatabase.WithoutSettings(DatabaseTarget.FromFile(path));
     }
 
-    public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, int hashVersion, CancellationToken cancellationToken) =>
         DedicatedThread.Run(() => SqliteContentHasher.Hash(database.FilePath!, parallel: true, cancellationToken), cancellationToken);
 
     public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)

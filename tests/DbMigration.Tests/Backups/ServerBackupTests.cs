@@ -707,6 +707,45 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         }
     }
 
+    /// <summary>
+    /// mariadb-dump writes a FLOAT as six significant digits of text: 23.456789 came back as 23.4568 and 1234567 as
+    /// 1234570, and the verification, which hashed that same text, passed. FLOATs are now hashed exactly, the default
+    /// dump is the built-in one where there are FLOAT columns (it writes them exactly), and a mariadb-dump backup,
+    /// asked for by name, fails verification instead of passing.
+    /// </summary>
+    [Fact]
+    public async Task FLOAT_values_restore_exactly_and_a_dump_that_rounds_them_fails_verification()
+    {
+        var target = await server.CreateDatabaseAsync();
+        Query(target, """
+            CREATE TABLE readings (id INT PRIMARY KEY, celsius FLOAT, scaled FLOAT(7,4), tally FLOAT UNSIGNED);
+            INSERT INTO readings VALUES (1, 23.456789, 1.2345, 1234567), (2, 1.17549435e-38, -999.9999, 16777216), (3, NULL, NULL, NULL);
+            """);
+        string Exact() => string.Join("|", Query(target, "SELECT id, CAST(celsius AS DOUBLE), CAST(scaled AS DOUBLE), CAST(tally AS DOUBLE) FROM readings ORDER BY id").Select(r => string.Join(",", r.Values)));
+        var before = Exact();
+        Assert.Contains("23.456789016723633", before, StringComparison.Ordinal);
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal((MySqlLogicalDump.Format, VerificationStatus.Passed, ContentHasher.CurrentVersion), (backup.Format, backup.Verification.Status, backup.ContentHashVersion));
+        Assert.Contains(host.Verbose, m => m.Contains("FLOAT columns, which mariadb-dump writes with six significant digits", StringComparison.Ordinal));
+        Assert.Equal(ContentHasher.CurrentVersion, new BackupRepository(Repository).Get(backup.Id).ContentHashVersion);
+
+        Query(target, "UPDATE readings SET celsius = 0, scaled = 0, tally = 0");
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(new RecordingHost(Folder), CancellationToken.None);
+        Assert.Equal(before, Exact());
+
+        var tool = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.EngineTool, VerifyMode = true }.Invoke(tool, CancellationToken.None);
+        var rounded = Assert.Single(tool.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Failed, new BackupRepository(Repository).Get(rounded.Id).Verification.Status);
+        var failed = Assert.Single(tool.Errors);
+        Assert.Equal(ErrorIds.BackupVerificationFailed, failed.ErrorId);
+        Assert.Contains("readings: expected 3 row(s)", failed.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_tools_get_the_targets_socket_and_TLS_settings_in_their_own_dialect()
     {

@@ -70,8 +70,12 @@ internal static partial class ContentHasher
         var name = provider.QuoteIdentifier(column.Name);
         if (provider.Engine == Targets.DatabaseEngine.MySql)
         {
-            // A FLOAT's text has six significant digits (23.456789 reads 23.4568): from version 2, its exact value.
-            return version >= 2 && IsMySqlFloat(column.DataType) ? $"CAST({name} AS DOUBLE)" : name;
+            // From version 2: a FLOAT's text has six significant digits (23.456789 reads 23.4568), so its exact
+            // value; a TINYINT(1) reads as a boolean (2 as true, like 1), so its number.
+            return version < 2 ? name
+                : IsMySqlFloat(column.DataType) ? $"CAST({name} AS DOUBLE)"
+                : column.DataType.StartsWith("tinyint(1)", StringComparison.OrdinalIgnoreCase) ? $"({name} + 0)"
+                : name;
         }
 
         if (provider.Engine != Targets.DatabaseEngine.PostgreSql)

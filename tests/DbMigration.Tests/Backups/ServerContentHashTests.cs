@@ -22,6 +22,9 @@ public abstract class ServerContentHashTests(IEngineUnderTest engine)
     /// <summary>The rows as version 1 of the definition read them (before MariaDB FLOAT columns were read exactly).</summary>
     protected virtual string ReferenceQueryVersion1 => ReferenceQuery;
 
+    /// <summary>A change version 1 of the definition could not see and version 2 does; null where there is none.</summary>
+    protected virtual string? ChangeOnlyVersion2Sees => null;
+
     /// <summary>Changes one element inside a composite value (an array, a JSON document) of <c>t</c>.</summary>
     protected abstract string ChangeInsideAValue { get; }
 
@@ -75,6 +78,18 @@ public abstract class ServerContentHashTests(IEngineUnderTest engine)
         // Backups written before version 2 still verify: their hashes are computed as they were.
         var first = Assert.Single(await ContentHasher.HashDatabaseAsync(provider, target, 1, CancellationToken.None));
         Assert.Equal((await ReferenceAsync(ReferenceQueryVersion1)).Hash, first.ContentHash);
+
+        if (ChangeOnlyVersion2Sees is { } subtle)
+        {
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = subtle;
+                await command.ExecuteNonQueryAsync();
+            }
+
+            Assert.Equal(first.ContentHash, Assert.Single(await ContentHasher.HashDatabaseAsync(provider, target, 1, CancellationToken.None)).ContentHash);
+            Assert.NotEqual(table.ContentHash, Assert.Single(await ContentHasher.HashDatabaseAsync(provider, target, 2, CancellationToken.None)).ContentHash);
+        }
 
         await using (var command = connection.CreateCommand())
         {
@@ -152,15 +167,19 @@ public sealed class MariaDbContentHashTests(MariaDbServer server) : ServerConten
             (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
             (3, 127, 0, 32767, 8388607, 9223372036854775807, 0, 12.30, 0, -0, 1e308, FALSE, '1000-01-01 00:00:00', '1000-01-01',
              '00:00:00', 2155, '', '', '', '', 'a', 'null', b'0', '1000-01-01 00:00:00'),
-            (4, 0, 1, 0, 0, 0, 1, 0, 1, 3.4e38, -1e-300, TRUE, '9999-12-31 23:59:59.999999', '9999-12-31', '838:59:59.999999', 2024,
+            (4, 0, 1, 0, 0, 0, 1, 0, 1, 3.4e38, -1e-300, 2, '9999-12-31 23:59:59.999999', '9999-12-31', '838:59:59.999999', 2024,
              REPEAT(x'ab', 70000), x'ffffffffffffffffffffffffffffffff', REPEAT('ü', 40000), REPEAT('x', 20), 'b', '[]', b'11111111', NULL);
         """;
 
-    // A FLOAT reads as six significant digits of text; from version 2 it is hashed as its exact DOUBLE widening.
+    // A FLOAT reads as six significant digits of text, a TINYINT(1) as a boolean: from version 2 they are hashed as
+    // the exact DOUBLE widening and as the number.
     protected override string ReferenceQuery =>
-        "SELECT id, ti, tu, s, m, b, bu, n, big, CAST(r AS DOUBLE), d, bo, dt, dd, tm, y, bl, vb, tx, vc, e, j, bi, zd FROM t ORDER BY id";
+        "SELECT id, ti, tu, s, m, b, bu, n, big, CAST(r AS DOUBLE), d, bo + 0, dt, dd, tm, y, bl, vb, tx, vc, e, j, bi, zd FROM t ORDER BY id";
 
     protected override string ReferenceQueryVersion1 => "SELECT * FROM t ORDER BY id";
+
+    // 1.5 and the float nearest 1.5000001 both read "1.5"; a TINYINT(1) of 2 and one of 1 both read true.
+    protected override string? ChangeOnlyVersion2Sees => "UPDATE t SET r = 1.5000001 WHERE id = 1; UPDATE t SET bo = 1 WHERE id = 4";
 
     protected override string ChangeInsideAValue => "UPDATE t SET j = '{\"k\": [1, 3]}' WHERE id = 1";
 }

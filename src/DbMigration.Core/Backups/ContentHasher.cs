@@ -31,8 +31,29 @@ internal static partial class ContentHasher
         return await SnapshotAsync(provider, connection, null, cancellationToken, version).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// PostgreSQL settings under which a value's text is the same whatever the database or role sets: ISO dates (not
+    /// DateStyle 'SQL, DMY'), intervals in PostgreSQL's style, and floats to their last digit (not extra_float_digits
+    /// = 0). They are the defaults, so hashes taken under the defaults are unchanged.
+    /// </summary>
+    internal static string PostgresExactText(bool local)
+    {
+        // One statement: a command holds one (the connections send commands as written).
+        var scope = local ? "true" : "false";
+        return $"SELECT set_config('datestyle', 'ISO, MDY', {scope}), set_config('intervalstyle', 'postgres', {scope}), set_config('extra_float_digits', '3', {scope})";
+    }
+
     public static async Task<IReadOnlyList<TableSnapshot>> SnapshotAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken, int version = CurrentVersion)
     {
+        if (provider.Engine == Targets.DatabaseEngine.PostgreSql)
+        {
+            // Values of types without a binary reading here (arrays, ranges, intervals) are hashed as their text.
+            await using var settings = connection.CreateCommand();
+            settings.Transaction = transaction;
+            settings.CommandText = PostgresExactText(local: transaction is not null);
+            await settings.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var tables = await provider.GetTablesAsync(connection, cancellationToken).ConfigureAwait(false);
         var result = new List<TableSnapshot>(tables.Count);
         foreach (var table in tables)

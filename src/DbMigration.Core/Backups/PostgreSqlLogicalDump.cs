@@ -31,6 +31,9 @@ internal static class PostgreSqlLogicalDump
 
         // Every name the catalog functions print is then schema-qualified.
         await Execute(npgsql, transaction, "SET LOCAL search_path = pg_catalog", cancellationToken).ConfigureAwait(false);
+        // COPY writes values as the session shows them: a database set to DateStyle 'SQL, DMY' gave 31/12/2024 (which
+        // a restore in another order misreads or refuses), and extra_float_digits = 0 rounded floats.
+        await Execute(npgsql, transaction, ContentHasher.PostgresExactText(local: true), cancellationToken).ConfigureAwait(false);
         await RefuseUnsupportedAsync(npgsql, transaction, cancellationToken).ConfigureAwait(false);
 
         using var script = new DumpScriptWriter(path, "-- DbMigration built-in PostgreSQL dump. Restore with Restore-MigrationBackup, or run it with psql -f into an empty database.");

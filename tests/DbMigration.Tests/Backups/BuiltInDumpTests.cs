@@ -380,6 +380,48 @@ public sealed class PostgreSqlBuiltInDumpTests(PostgresServer server) : BuiltInD
         await Assert.ThrowsAnyAsync<Exception>(() => ExecuteAsync(target, "INSERT INTO item VALUES (2, 2000, 'b')"));
     }
 
+    /// <summary>
+    /// COPY wrote values as the database's settings show them: with DateStyle 'SQL, DMY' a date went out as
+    /// 31/12/2024, which the restore refused (and 01/02/2024 a restore reading month first would take as January),
+    /// and extra_float_digits = 0 rounded 0.30000000000000004 to 0.3. Every backup of such a database failed its
+    /// verification. The dump now writes ISO dates and floats to their last digit whatever the database says.
+    /// </summary>
+    [Fact]
+    public async Task A_database_set_to_show_dates_day_first_and_short_floats_is_dumped_exactly()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target,
+            $"ALTER DATABASE \"{target.Database}\" SET datestyle = 'SQL, DMY'",
+            $"ALTER DATABASE \"{target.Database}\" SET extra_float_digits = 0",
+            $"ALTER DATABASE \"{target.Database}\" SET intervalstyle = 'sql_standard'");
+        // Sessions opened from now on take the settings.
+        DbMigration.Providers.DatabaseProviders.For(target).ReleasePooledConnections(target);
+        await ExecuteAsync(target,
+            "CREATE TABLE m (id int PRIMARY KEY, d date, t timestamp, f float8, r real, i interval, ds date[], fs float8[])",
+            "INSERT INTO m VALUES (1, '2024-02-01', '2024-02-01 13:14:15.123456', 0.1::float8 + 0.2::float8, 1.5000001, '1 year 2 mons -3 days 04:05:06', '{2024-02-01,2024-12-31}', '{0.30000000000000004}'), (2, '2024-12-31', '2024-12-31 23:59:59', 1e-320, 3.4e38, '-00:00:01', NULL, NULL)");
+        // Each value's binary form, which no setting changes.
+        const string Exact = """
+            SELECT string_agg(concat_ws(',', id, encode(date_send(d), 'hex'), encode(timestamp_send(t), 'hex'), encode(float8send(f), 'hex'),
+                encode(float4send(r), 'hex'), encode(interval_send(i), 'hex'), encode(array_send(ds), 'hex'), encode(array_send(fs), 'hex')), '|' ORDER BY id) FROM m
+            """;
+        var before = await ScalarAsync(target, Exact);
+        Assert.Equal("31/12/2024", await ScalarAsync(target, "SELECT d::text FROM m WHERE id = 2"));
+        Assert.Equal("0.3", await ScalarAsync(target, "SELECT f::text FROM m WHERE id = 1"));
+
+        var host = new RecordingHost();
+        new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        Assert.Empty(host.Errors);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+        await ExecuteAsync(target, "UPDATE m SET d = NULL, f = NULL");
+        var restore = new RecordingHost();
+        new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(restore, CancellationToken.None);
+        Assert.Empty(restore.Errors);
+        Assert.Equal(before, await ScalarAsync(target, Exact));
+        Assert.Equal("SQL, DMY", await ScalarAsync(target, "SHOW datestyle"));
+    }
+
     [Fact]
     public async Task Large_objects_are_refused_by_count_rather_than_left_out()
     {

@@ -32,7 +32,47 @@ internal static class MySqlLogicalDump
         "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double",
     };
 
-    public static async Task WriteAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction transaction, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    /// <summary>The sql_mode flags that change how SHOW CREATE prints (or how a CHAR reads), and the combinations that set them.</summary>
+    private static readonly HashSet<string> PrintingModes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "ANSI_QUOTES", "ANSI", "DB2", "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL", "MYSQL323", "MYSQL40",
+        "NO_FIELD_OPTIONS", "NO_KEY_OPTIONS", "NO_TABLE_OPTIONS", "PAD_CHAR_TO_FULL_LENGTH",
+    };
+
+    /// <summary>
+    /// Runs <paramref name="action"/> with the session's sql_mode stripped of <see cref="PrintingModes"/>, as
+    /// mariadb-dump clears its own, and puts the session's mode back after. Under a server's ANSI_QUOTES, SHOW CREATE
+    /// printed "items" for `items`, which the dump's load session read as a string, and a view's database
+    /// qualifier was not recognised to be taken off.
+    /// </summary>
+    private static async Task<T> WithPlainSqlModeAsync<T>(DbConnection connection, DbTransaction? transaction, Func<Task<T>> action, CancellationToken cancellationToken)
+    {
+        var mode = Convert.ToString((await Rows(connection, transaction, "SELECT @@SESSION.sql_mode", cancellationToken).ConfigureAwait(false)).Single()[0], CultureInfo.InvariantCulture) ?? string.Empty;
+        var plain = string.Join(",", mode.Split(',', StringSplitOptions.RemoveEmptyEntries).Where(m => !PrintingModes.Contains(m)));
+        if (plain.Length == mode.Length)
+        {
+            return await action().ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(plain)}", cancellationToken, transaction).ConfigureAwait(false);
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        finally
+        {
+            await connection.ExecuteAsync($"SET SESSION sql_mode = {Quote(mode)}", CancellationToken.None, transaction).ConfigureAwait(false);
+        }
+    }
+
+    public static Task WriteAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction transaction, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken) =>
+        WithPlainSqlModeAsync(connection, transaction, async () =>
+        {
+            await WriteCoreAsync(provider, connection, transaction, path, progress, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    private static async Task WriteCoreAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction transaction, string path, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         await RefuseUnsupportedAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         using var script = new DumpScriptWriter(path, "-- DbMigration built-in MariaDB dump. Restore with Restore-MigrationBackup, or: mariadb --default-character-set=utf8mb4 --binary-mode <empty database> < this file.");
@@ -302,7 +342,10 @@ internal static class MySqlLogicalDump
     }
 
     /// <summary>Views (each after the views it uses), then routines, then triggers: the order they can be created in.</summary>
-    internal static async Task<List<SchemaObject>> ReadObjectsAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
+    internal static Task<List<SchemaObject>> ReadObjectsAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken) =>
+        WithPlainSqlModeAsync(connection, transaction, () => ReadObjectsCoreAsync(provider, connection, transaction, cancellationToken), cancellationToken);
+
+    private static async Task<List<SchemaObject>> ReadObjectsCoreAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken)
     {
         var objects = new List<SchemaObject>();
         var definitions = new Dictionary<string, string>(StringComparer.Ordinal);

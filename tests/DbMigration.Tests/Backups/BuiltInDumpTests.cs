@@ -652,6 +652,44 @@ public sealed class MariaDbBuiltInDumpTests(MariaDbServer server) : BuiltInDumpT
 
     protected override (string Sql, string Named) Unsupported => ("CREATE SEQUENCE ticket_no", "sequence ticket_no");
 
+    /// <summary>
+    /// A server whose sql_mode has ANSI_QUOTES (sql_mode = ANSI, as some applications ask for) prints "item" for
+    /// `item` in SHOW CREATE: the built-in dump wrote that, and its load session, which sets its own sql_mode, read
+    /// it as a string, so every built-in backup failed verification. The dump reads definitions under a plain mode.
+    /// </summary>
+    [Fact]
+    public async Task A_server_set_to_ANSI_quotes_is_dumped_with_definitions_every_session_reads()
+    {
+        var target = await server.CreateDatabaseAsync();
+        await ExecuteAsync(target, "CREATE TABLE item (id INT PRIMARY KEY, label CHAR(8), qty INT DEFAULT 1)", "INSERT INTO item VALUES (1, 'ab', 2), (2, NULL, 3)",
+            $"CREATE VIEW big AS SELECT id, qty FROM `{target.Database}`.item WHERE qty > 2");
+        var mode = Convert.ToString(await ScalarAsync(target, "SELECT @@GLOBAL.sql_mode"), CultureInfo.InvariantCulture)!;
+        try
+        {
+            await server.RunSqlAsync($"SET GLOBAL sql_mode = '{mode},ANSI_QUOTES,PAD_CHAR_TO_FULL_LENGTH'");
+            DbMigration.Providers.DatabaseProviders.For(target).ReleasePooledConnections(target);
+            Assert.Equal(1L, Long(await ScalarAsync(target, "SELECT @@SESSION.sql_mode LIKE '%ANSI_QUOTES%'")));
+
+            var host = new RecordingHost();
+            new BackupDatabaseCommand { Database = target, Path = Repository, DumpMethod = BackupDumpMethod.BuiltIn, VerifyMode = true }.Invoke(host, CancellationToken.None);
+            Assert.Empty(host.Errors);
+            var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+            Assert.Equal(VerificationStatus.Passed, backup.Verification.Status);
+
+            await ExecuteAsync(target, "DROP VIEW big", "DELETE FROM item");
+            var restore = new RecordingHost();
+            new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(restore, CancellationToken.None);
+            Assert.Empty(restore.Errors);
+            Assert.Equal("2:3", await ScalarAsync(target, "SELECT GROUP_CONCAT(CONCAT(id, ':', qty)) FROM big"));
+            Assert.Equal("ab", await ScalarAsync(target, "SELECT TRIM(label) FROM item WHERE id = 1"));
+        }
+        finally
+        {
+            await server.RunSqlAsync($"SET GLOBAL sql_mode = '{mode}'");
+            DbMigration.Providers.DatabaseProviders.For(target).ReleasePooledConnections(target);
+        }
+    }
+
     [Fact]
     public async Task A_system_versioned_table_is_refused_rather_than_dumped_without_its_history()
     {

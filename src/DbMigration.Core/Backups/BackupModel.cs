@@ -152,7 +152,8 @@ public sealed record BackupInfo
     /// <summary>
     /// How the tables' content hashes were computed: 1 in backups written before MariaDB FLOAT columns were hashed
     /// exactly (as their DOUBLE widening, not their six-digit text) and TINYINT(1) columns as numbers (not as
-    /// booleans, where 2 read as 1 did), 2 since. Verification hashes the same way.
+    /// booleans, where 2 read as 1 did), and PostgreSQL timestamptz values inside arrays and ranges in UTC (not in
+    /// the session's zone, which a role may set), 2 since. Verification hashes the same way.
     /// </summary>
     public int ContentHashVersion { get; init; } = 1;
 

@@ -36,11 +36,13 @@ internal static partial class ContentHasher
     /// DateStyle 'SQL, DMY'), intervals in PostgreSQL's style, and floats to their last digit (not extra_float_digits
     /// = 0). They are the defaults, so hashes taken under the defaults are unchanged.
     /// </summary>
-    internal static string PostgresExactText(bool local)
+    /// <param name="utc">Also show timestamptz values in UTC (content hash version 2; version 1 took the session's zone).</param>
+    internal static string PostgresExactText(bool local, bool utc = false)
     {
         // One statement: a command holds one (the connections send commands as written).
         var scope = local ? "true" : "false";
-        return $"SELECT set_config('datestyle', 'ISO, MDY', {scope}), set_config('intervalstyle', 'postgres', {scope}), set_config('extra_float_digits', '3', {scope})";
+        return $"SELECT set_config('datestyle', 'ISO, MDY', {scope}), set_config('intervalstyle', 'postgres', {scope}), set_config('extra_float_digits', '3', {scope})"
+            + (utc ? $", set_config('timezone', 'UTC', {scope})" : string.Empty);
     }
 
     public static async Task<IReadOnlyList<TableSnapshot>> SnapshotAsync(IDatabaseProvider provider, DbConnection connection, DbTransaction? transaction, CancellationToken cancellationToken, int version = CurrentVersion)
@@ -50,7 +52,9 @@ internal static partial class ContentHasher
             // Values of types without a binary reading here (arrays, ranges, intervals) are hashed as their text.
             await using var settings = connection.CreateCommand();
             settings.Transaction = transaction;
-            settings.CommandText = PostgresExactText(local: transaction is not null);
+            // A timestamptz inside an array or range reads in the session's zone, which the role or server sets: a
+            // verification run by another role read another text.
+            settings.CommandText = PostgresExactText(local: transaction is not null, utc: version >= 2);
             await settings.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 

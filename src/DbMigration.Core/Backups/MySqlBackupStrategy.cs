@@ -165,7 +165,8 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
             await holder.ExecuteAsync("LOCK TABLES " + string.Join(", ", names.Select(n => provider.QuoteTable(n) + " WRITE")), cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (MySqlException ex) when (ex.Number is LockWaitTimeout or AccessDenied or TableAccessDenied)
+        // A replica set read_only refuses write locks to users without READ_ONLY ADMIN (ReadOnlyServer).
+        catch (MySqlException ex) when (ex.Number is LockWaitTimeout or AccessDenied or TableAccessDenied or ReadOnlyServer)
         {
             progress.Warning($"The tables could not be held still while the snapshots start ({ex.Message}). The row counts and content hashes are read in a snapshot started a moment apart from mariadb-dump's: rows changed in that moment fail verification, safely.");
             return false;
@@ -175,6 +176,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     private const int AccessDenied = 1044;
     private const int TableAccessDenied = 1142;
     private const int LockWaitTimeout = 1205;
+    private const int ReadOnlyServer = 1290;
 
     /// <summary>True once mariadb-dump waits on the held tables: its first read, which comes after it took its snapshot.</summary>
     private static async Task<bool> AwaitDumpSnapshotAsync(DbConnection holder, Task dump, CancellationToken cancellationToken)
@@ -217,6 +219,13 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
                 // ER_DBACCESS_DENIED_ERROR: an application user often holds rights on its own database only.
                 throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied,
                     $"A restore, and the one that verifies a backup, loads into a new database ({name}) first, and user '{like.UserName ?? "(the connecting user)"}' may not create it: {ex.Message}. Grant it CREATE and DROP on *.* (or on `dbm\\_%`.*, the names these databases get), or, for Test-DatabaseBackup, name a server connection whose user may with -Server. Nothing was changed.", ex)
+                { Target = like.ToString(), ServerErrorNumber = ex.Number };
+            }
+            catch (MySqlException ex) when (ex.Number == ReadOnlyServer)
+            {
+                // ER_OPTION_PREVENTS_STATEMENT: a replica set read_only, the usual place to take backups from.
+                throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied,
+                    $"A restore, and the one that verifies a backup, loads into a new database ({name}) first, and the server accepts no writes from user '{like.UserName ?? "(the connecting user)"}': {ex.Message}. For Test-DatabaseBackup, name a writable server with -Server (the primary, or a scratch server); a restore goes to the primary. Nothing was changed.", ex)
                 { Target = like.ToString(), ServerErrorNumber = ex.Number };
             }
         }

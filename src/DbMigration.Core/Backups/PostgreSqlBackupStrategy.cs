@@ -121,6 +121,13 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
                         $"A restore, and the one that verifies a backup, loads into a new database beside '{like.Database}' first, and role '{like.UserName ?? "(the connecting role)"}' may not create databases on {like.WithDatabase("postgres")}: {ex.MessageText}. Grant it CREATEDB (ALTER ROLE … CREATEDB), or, for Test-DatabaseBackup, name a server connection whose role may with -Server. Nothing was changed.", ex)
                     { Target = like.ToString(), SqlState = ex.SqlState };
                 }
+                catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.ReadOnlySqlTransaction)
+                {
+                    // A hot standby, the usual place to take backups from without loading the primary.
+                    throw new DbMigrationException(ErrorIds.RestoreFailed, ErrorKind.PermissionDenied,
+                        $"A restore, and the one that verifies a backup, loads into a new database beside '{like.Database}' first, and {like.WithDatabase("postgres")} accepts no writes (a standby in recovery, or default_transaction_read_only): {ex.MessageText}. For Test-DatabaseBackup, name a writable server with -Server (the primary, or a scratch server); a restore goes to the primary. Nothing was changed.", ex)
+                    { Target = like.ToString(), SqlState = ex.SqlState };
+                }
             }
         }
         catch when (prepared is not null)

@@ -486,6 +486,36 @@ public sealed class PostgreSqlBackupTests(PostgresServer server) : ServerBackupT
         Assert.Empty(new BackupRepository(Repository).List());
     }
 
+    /// <summary>
+    /// A backup taken from a server that accepts no writes (a hot standby; here a role whose transactions are read-only)
+    /// is fine, but its verification creates a scratch database there. That failed the whole Backup-Database -Verify
+    /// with a bare "cannot execute CREATE DATABASE in a read-only transaction", and no BackupInfo, though the backup
+    /// was in the catalog. It now comes out with a non-terminating error saying to verify on a writable server, which
+    /// then passes.
+    /// </summary>
+    [Fact]
+    public async Task A_backup_from_a_read_only_server_is_kept_and_its_verification_points_to_a_writable_one()
+    {
+        var reader = "dbm_standby_" + Guid.NewGuid().ToString("N")[..8];
+        var target = await SeededAsync();
+        Run(server.Admin, $"CREATE ROLE {reader} LOGIN SUPERUSER PASSWORD 'ro-pw'; ALTER ROLE {reader} SET default_transaction_read_only = on");
+        var readOnly = target.WithCredential(reader, "ro-pw");
+
+        var host = new RecordingHost(Folder);
+        new BackupDatabaseCommand { Database = readOnly, Path = Repository, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        var error = Assert.Single(host.Errors);
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (error.ErrorId, error.Kind));
+        Assert.Contains("could not be verified", error.Message, StringComparison.Ordinal);
+        Assert.Contains("accepts no writes", error.Message, StringComparison.Ordinal);
+        Assert.Contains("-Server", error.Message, StringComparison.Ordinal);
+        Assert.Equal(VerificationStatus.NotVerified, backup.Verification.Status);
+
+        var verify = new RecordingHost(Folder);
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(verify, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, Assert.Single(verify.ObjectsOf<BackupVerification>()).Status);
+    }
+
     [Fact]
     public async Task A_role_that_may_create_databases_but_does_not_own_the_target_is_refused_before_the_load()
     {
@@ -705,6 +735,43 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
             new RestoreMigrationBackupCommand { Database = target, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(restore, CancellationToken.None);
             Assert.True(Assert.Single(restore.ObjectsOf<RestoreResult>()).RowCountsMatch);
         }
+    }
+
+    /// <summary>
+    /// A replica set read_only refused the backup itself: the write lock that holds the tables still while the two
+    /// snapshots start is refused there (error 1290), as is the scratch database a verification creates. The backup
+    /// now goes ahead without the hold, with the warning given when the lock is not allowed, and the verification
+    /// comes out as a non-terminating error saying to verify on a writable server, which then passes.
+    /// </summary>
+    [Fact]
+    public async Task A_backup_from_a_read_only_replica_is_kept_and_its_verification_points_to_a_writable_server()
+    {
+        var target = await SeededAsync();
+        var user = "dbm_replica_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pw'; GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT, CREATE, DROP, INSERT, ALTER, INDEX ON *.* TO '{user}'@'%';");
+        var readOnly = target.WithCredential(user, "ro-pw");
+        var host = new RecordingHost(Folder);
+        try
+        {
+            await server.RunSqlAsync("SET GLOBAL read_only = ON;");
+            new BackupDatabaseCommand { Database = readOnly, Path = Repository, VerifyMode = true }.Invoke(host, CancellationToken.None);
+        }
+        finally
+        {
+            await server.RunSqlAsync("SET GLOBAL read_only = OFF;");
+        }
+
+        var backup = Assert.Single(host.ObjectsOf<BackupInfo>());
+        Assert.Contains(host.Warnings, w => w.Contains("could not be held still", StringComparison.Ordinal) && w.Contains("read-only", StringComparison.Ordinal));
+        var error = Assert.Single(host.Errors);
+        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (error.ErrorId, error.Kind));
+        Assert.Contains("could not be verified", error.Message, StringComparison.Ordinal);
+        Assert.Contains("accepts no writes", error.Message, StringComparison.Ordinal);
+        Assert.Equal(VerificationStatus.NotVerified, backup.Verification.Status);
+
+        var verify = new RecordingHost(Folder);
+        new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(verify, CancellationToken.None);
+        Assert.Equal(VerificationStatus.Passed, Assert.Single(verify.ObjectsOf<BackupVerification>()).Status);
     }
 
     /// <summary>

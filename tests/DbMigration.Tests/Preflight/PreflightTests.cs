@@ -263,6 +263,23 @@ public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposabl
         Assert.Equal(0L, Assert.Single(host.ObjectsOf<DbMigration.Query.QueryRow>())["n"]);
     }
 
+    /// <summary>
+    /// On a server that accepts no writes (a hot standby; here a role whose transactions are read-only) amcheck cannot
+    /// be created even by a superuser: the check said to ask one, where it must be created on the primary.
+    /// </summary>
+    [Fact]
+    public async Task On_a_read_only_server_the_integrity_check_says_to_enable_amcheck_on_the_primary()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var reader = "dbm_ro_" + Guid.NewGuid().ToString("N")[..8];
+        await server.ExecuteAsync(target, $"CREATE ROLE {reader} LOGIN SUPERUSER PASSWORD 'ro-pw'; ALTER ROLE {reader} SET default_transaction_read_only = on");
+
+        var integrity = PreflightRun.Checks(target.WithCredential(reader, "ro-pw")).Get(PreflightCodes.Integrity);
+        Assert.Equal(PreflightStatus.Skipped, integrity.Status);
+        Assert.Contains("accepts no writes", integrity.Message, StringComparison.Ordinal);
+        Assert.Contains("on the primary", integrity.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Sessions_are_named_and_an_open_transaction_fails_the_check()
     {

@@ -465,6 +465,12 @@ internal sealed class PostgreSqlProvider : IDatabaseProvider
                 {
                     await connection.ExecuteAsync("CREATE EXTENSION amcheck", cancellationToken, transaction).ConfigureAwait(false);
                 }
+                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
+                {
+                    // A hot standby: even a superuser cannot create it here, and one created on the primary replicates.
+                    return new IntegrityReport(IntegrityOutcome.NotAvailable, method,
+                        $"amcheck is not enabled, and this server accepts no writes ({ex.MessageText}); run CREATE EXTENSION amcheck on the primary, and it reaches this server by replication.", []);
+                }
                 catch (PostgresException ex)
                 {
                     return new IntegrityReport(IntegrityOutcome.NotAvailable, method,

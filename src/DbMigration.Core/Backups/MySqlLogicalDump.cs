@@ -116,7 +116,7 @@ internal static class MySqlLogicalDump
             var kinds = list.Select(c => BinaryTypes.Contains(c.Type) ? 'b' : NumericTypes.Contains(c.Type) ? 'n' : 's').ToArray();
             // A FLOAT's own text has six significant digits (23.456789 is written 23.4568, and restores as another
             // float): its DOUBLE widening is exact, and reads back into the column as the same float.
-            var values = string.Join(", ", list.Select(c => c.Type.Equals("float", StringComparison.OrdinalIgnoreCase)
+            var values = string.Join(", ", list.Select(c => ContentHasher.IsMySqlFloat(c.Type)
                 ? $"CAST({provider.QuoteIdentifier(c.Name)} AS DOUBLE)"
                 : provider.QuoteIdentifier(c.Name)));
             await using var command = connection.CreateCommand($"SELECT {values} FROM {provider.QuoteIdentifier(table)}", transaction, timeoutSeconds: 0);

@@ -14,7 +14,13 @@ public abstract class MigrationEngineTests(IEngineUnderTest engine, string? pass
 {
     private protected readonly TempDirectory _dir = new();
 
-    public void Dispose() => _dir.Dispose();
+    // A SQLite engine is built per test with its own temp folder (a slow-statement test leaves 2 GB in it); the
+    // server engines are shared collection fixtures that xUnit disposes.
+    public void Dispose()
+    {
+        _dir.Dispose();
+        (Engine as SqliteEngine)?.Dispose();
+    }
 
     protected IEngineUnderTest Engine { get; } = engine;
 

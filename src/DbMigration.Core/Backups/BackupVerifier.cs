@@ -111,8 +111,7 @@ public sealed class BackupVerifier
         const string mismatch = "Checksums do not match: the backup's files are damaged or were changed since it was taken.";
         var provider = DatabaseProviders.For(backup.Engine);
         var strategy = provider.BackupStrategy;
-        var work = Path.Combine(Path.GetTempPath(), "dbm-verify-" + Guid.NewGuid().ToString("N"));
-        SecureFiles.CreateDirectory(work);
+        using var work = TempWorkFolder.Create("dbm-verify-");
         DatabaseTarget? scratch = null;
         try
         {
@@ -122,11 +121,11 @@ public sealed class BackupVerifier
             {
                 key = Key(backup, passphrase);
                 progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Decrypting and decompressing", 20));
-                raw = await ExtractPrimaryAsync(backup, key, work, cancellationToken).ConfigureAwait(false);
+                raw = await ExtractPrimaryAsync(backup, key, work.Path, cancellationToken).ConfigureAwait(false);
 
                 progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Restoring into a scratch database", 40));
                 var like = backup.Engine == DatabaseEngine.Sqlite
-                    ? DatabaseTarget.FromFile(Path.Combine(work, "scratch.db"))
+                    ? DatabaseTarget.FromFile(Path.Combine(work.Path, "scratch.db"))
                     : scratchServer ?? DatabaseTarget.Parse(backup.Source);
                 scratch = (await strategy.RestoreToNewAsync(raw, backup.Format, like, ScratchName(backup), null, progress, cancellationToken).ConfigureAwait(false)).Target;
             }
@@ -177,7 +176,7 @@ public sealed class BackupVerifier
                 }
             }
 
-            BackupService.TryDelete(work);
+            work.Dispose();
         }
     }
 

@@ -261,12 +261,11 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
             return;
         }
 
-        var lists = Path.Combine(Path.GetTempPath(), "dbm-toc-" + Guid.NewGuid().ToString("N"));
-        SecureFiles.CreateDirectory(lists);
+        using var lists = TempWorkFolder.Create("dbm-toc-");
         try
         {
-            var rows = Path.Combine(lists, "rows.list");
-            var rest = Path.Combine(lists, "rest.list");
+            var rows = Path.Combine(lists.Path, "rows.list");
+            var rest = Path.Combine(lists.Path, "rest.list");
             await File.WriteAllLinesAsync(rows, toc.Select(l => IsTableData(l) ? l : ";" + l), cancellationToken).ConfigureAwait(false);
             await File.WriteAllLinesAsync(rest, toc.Select(l => IsTableData(l) ? ";" + l : l), cancellationToken).ConfigureAwait(false);
 
@@ -297,7 +296,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         }
         finally
         {
-            BackupService.TryDelete(lists);
+            lists.Dispose();
         }
     }
 

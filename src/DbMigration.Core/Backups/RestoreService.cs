@@ -68,13 +68,16 @@ public sealed class RestoreService
         await using var runLocks = provider.Engine == DatabaseEngine.Sqlite
             ? await HoldSqliteRunLocksAsync(provider, target, cancellationToken).ConfigureAwait(false)
             : new RunLocks();
+        if (runLocks.HeldAll)
+        {
+            RemoveAbandonedSqliteCopies(target.FilePath!, progress);
+        }
 
         progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", $"Checking {backup.Id}", 5));
         var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
 
         // The verified copy is the one swapped in: restore once into a new database or file, verify it there.
-        var work = Path.Combine(Path.GetTempPath(), "dbm-restore-" + Guid.NewGuid().ToString("N"));
-        SecureFiles.CreateDirectory(work);
+        using var work = TempWorkFolder.Create("dbm-restore-");
 
         // The sessions check and the checksums run beside the restore into a new database, which touches neither the
         // target nor its sessions. A failed check stops that restore at once, and is the error reported. Both start on
@@ -104,11 +107,11 @@ public sealed class RestoreService
         {
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Restoring into a new database", 20));
             var name = target.Engine == DatabaseEngine.Sqlite
-                ? "." + Path.GetFileName(target.FilePath) + ".dbm-restore-" + backup.Id
+                ? SqliteCopyPrefix(target.FilePath!) + backup.Id + "-" + Guid.NewGuid().ToString("N")[..8]
                 : PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
             try
             {
-                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work, abandon.Token).ConfigureAwait(false);
+                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work.Path, abandon.Token).ConfigureAwait(false);
                 copy = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, rowsLoaded, progress, abandon.Token).ConfigureAwait(false);
                 restored = copy.Target;
             }
@@ -120,7 +123,7 @@ public sealed class RestoreService
             }
 
             await Task.WhenAll(checksums, sessions).ConfigureAwait(false);
-            BackupService.TryDelete(work);
+            work.Dispose();
             var exists = await sessions.ConfigureAwait(false);
             if (!exists)
             {
@@ -225,7 +228,7 @@ public sealed class RestoreService
                 }
             }
 
-            BackupService.TryDelete(work);
+            work.Dispose();
         }
     }
 
@@ -260,6 +263,30 @@ public sealed class RestoreService
         { Target = target.ToString() };
     }
 
+    /// <summary>The start of the name of a SQLite restore's copy beside the database: hidden, named for the file.</summary>
+    private static string SqliteCopyPrefix(string path) => "." + Path.GetFileName(path) + ".dbm-restore-";
+
+    /// <summary>
+    /// A restore killed before its swap leaves its restored copy beside the database, as large as the database. With
+    /// every run lock held no other restore is writing one, so any there now is abandoned.
+    /// </summary>
+    private static void RemoveAbandonedSqliteCopies(string path, IProgress<OperationUpdate>? progress)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        foreach (var copy in Directory.EnumerateFiles(directory, SqliteCopyPrefix(path) + "*").ToList())
+        {
+            try
+            {
+                File.Delete(copy);
+                progress.Verbose($"Removed {copy}, left by a restore that was stopped before it finished.");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                progress.Warning($"{copy}, left by a restore that was stopped before it finished, could not be removed ({ex.Message}); delete it by hand.");
+            }
+        }
+    }
+
     /// <summary>Takes SQLite's migration and timezone lock files for the whole restore, or refuses when a run holds one.</summary>
     private static async Task<RunLocks> HoldSqliteRunLocksAsync(IDatabaseProvider provider, DatabaseTarget target, CancellationToken cancellationToken)
     {
@@ -283,6 +310,7 @@ public sealed class RestoreService
                 }
             }
 
+            held.HeldAll = true;
             return held;
         }
         catch
@@ -312,6 +340,9 @@ public sealed class RestoreService
     private sealed class RunLocks : IAsyncDisposable
     {
         private readonly List<IDatabaseLock> _locks = [];
+
+        /// <summary>Every run lock is held: no other restore, migration or timezone run is working on the target.</summary>
+        public bool HeldAll { get; set; }
 
         public void Add(IDatabaseLock taken) => _locks.Add(taken);
 

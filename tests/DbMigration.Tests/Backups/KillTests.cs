@@ -69,7 +69,11 @@ public sealed class SqliteKillTests : IDisposable
         }
 
         var changed = Fingerprint(database);
-        await using (var host = TestHostProcess.Start(null, "restore", database, backup.Path))
+        // The restores' temp folder is the test's own, to see what the killed one leaves there.
+        var temp = _dir.File("tmp");
+        Directory.CreateDirectory(temp);
+        var environment = new Dictionary<string, string> { ["TMPDIR"] = temp };
+        await using (var host = TestHostProcess.StartWith(environment, "restore", database, backup.Path))
         {
             Assert.Equal("STARTED", await host.NextLineAsync(TimeSpan.FromSeconds(60)));
             var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -86,5 +90,31 @@ public sealed class SqliteKillTests : IDisposable
         var after = Fingerprint(database);
         Assert.True(after == changed || after == backedUp, $"the database is neither the original ({changed}) nor the backup ({backedUp}): {after}");
         Assert.Equal(changed, after);
+
+        // The killed run left its copies behind: the extracted backup in the temp folder, the restored copy beside
+        // the database. Running the same emergency rollback again must work, and clear both away.
+        Assert.NotEmpty(Directory.EnumerateDirectories(temp, "dbm-restore-*"));
+        Assert.NotEmpty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*"));
+        await using (var again = TestHostProcess.StartWith(environment, "restore", database, backup.Path))
+        {
+            Assert.Equal("STARTED", await again.NextLineAsync(TimeSpan.FromSeconds(60)));
+            string? done;
+            try
+            {
+                done = await again.NextLineAsync(TimeSpan.FromSeconds(120));
+            }
+            catch (InvalidOperationException)
+            {
+                await again.WaitForExitAsync(TimeSpan.FromSeconds(30));
+                done = null;
+            }
+
+            Assert.True(done == "DONE", "the second restore failed: " + again.Errors);
+        }
+
+        Assert.Equal(backedUp, Fingerprint(database));
+        // (The .NET runtime keeps its diagnostic pipes there too.)
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp, "dbm-*"));
+        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*"));
     }
 }

@@ -62,6 +62,12 @@ internal sealed class TestHostProcess : IAsyncDisposable
             environment[DatabaseTarget.PasswordEnvironmentVariable] = password;
         }
 
+        return StartWith(environment, arguments);
+    }
+
+    /// <summary>Starts the test host with extra environment variables (a TMPDIR of the test's own, say).</summary>
+    public static TestHostProcess StartWith(Dictionary<string, string> environment, params string[] arguments)
+    {
         var info = ProcessRunner.StartInfo("dotnet", [Repo.TestHostDll, .. arguments], environment: environment);
         return new TestHostProcess(Process.Start(info) ?? throw new InvalidOperationException("Could not start the test host."));
     }

@@ -133,7 +133,7 @@ Describe 'Invoke-DatabaseQuery on SQLite' {
 Describe 'Test-MigrationPreflight on SQLite' {
     It 'emits one PreflightCheck per check, all passing on a healthy database' {
         $checks = Test-MigrationPreflight -Database $db -BackupPath (Join-Path $work 'backups')
-        $checks | Should -HaveCount 7
+        $checks | Should -HaveCount 8
         $checks | ForEach-Object { $_ | Should -BeOfType ([DbMigration.Preflight.PreflightCheck]) }
         $checks.Status | Should -Not -Contain 'Failed'
     }
@@ -145,7 +145,7 @@ Describe 'Test-MigrationPreflight on SQLite' {
 
     It 'takes files from Get-ChildItem on the pipeline' {
         $checks = Get-ChildItem $work -Filter 'events.db' | Test-MigrationPreflight
-        $checks | Should -HaveCount 7
+        $checks | Should -HaveCount 8
         ($checks | Where-Object Code -EQ 'PF001').Message | Should -Match 'SQLite'
     }
 

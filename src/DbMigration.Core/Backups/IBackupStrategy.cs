@@ -63,4 +63,10 @@ internal interface IBackupStrategy
     /// A SQLite file that no longer exists gets the permissions recorded in <paramref name="backup"/>.
     /// </summary>
     Task SwapAsync(DatabaseTarget target, RestoredDatabase restored, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Copies of <paramref name="target"/> that restores or verifications stopped before they cleaned up left behind,
+    /// looked up through <paramref name="connection"/> (a connection to the target).
+    /// </summary>
+    Task<IReadOnlyList<LeftoverCopy>> FindLeftoverCopiesAsync(DatabaseTarget target, System.Data.Common.DbConnection connection, CancellationToken cancellationToken);
 }

@@ -426,10 +426,32 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
         }
     }
 
+    public async Task<IReadOnlyList<LeftoverCopy>> FindLeftoverCopiesAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        // The schemata, tables and threads this user may see: its own copies and sessions at least.
+        var copies = new List<LeftoverCopy>();
+        await using var command = connection.CreateCommand("""
+            SELECT s.schema_name,
+                   (SELECT CAST(SUM(t.data_length + t.index_length) AS SIGNED) FROM information_schema.tables t WHERE t.table_schema = s.schema_name),
+                   EXISTS (SELECT 1 FROM information_schema.processlist p WHERE p.db = s.schema_name AND p.id <> CONNECTION_ID())
+            FROM information_schema.schemata s WHERE s.schema_name LIKE 'dbm%' ORDER BY s.schema_name
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (LeftoverCopies.KindOf(reader.GetString(0), target.Database!) is { } kind)
+            {
+                copies.Add(new LeftoverCopy(reader.GetString(0), kind, reader.IsDBNull(1) ? null : Convert.ToInt64(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(2), System.Globalization.CultureInfo.InvariantCulture) != 0));
+            }
+        }
+
+        return copies;
+    }
+
     public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
-        var old = PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backup.Id);
+        var old = PostgreSqlBackupStrategy.ShortName(LeftoverCopies.ReplacedPrefix, target.Database!, backup.Id);
         await CreateIfMissingAsync(target, restored, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);

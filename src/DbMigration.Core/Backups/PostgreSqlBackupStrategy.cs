@@ -367,10 +367,32 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
         await connection.ExecuteAsync($"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(scratch.Database!)} WITH (FORCE)", cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<IReadOnlyList<LeftoverCopy>> FindLeftoverCopiesAsync(DatabaseTarget target, DbConnection connection, CancellationToken cancellationToken)
+    {
+        // The size only where this user may connect to the copy, as pg_database_size requires.
+        var copies = new List<LeftoverCopy>();
+        await using var command = connection.CreateCommand("""
+            SELECT d.datname,
+                   CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END,
+                   EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid AND a.pid <> pg_backend_pid())
+            FROM pg_database d WHERE d.datname LIKE 'dbm%' ORDER BY d.datname
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (LeftoverCopies.KindOf(reader.GetString(0), target.Database!) is { } kind)
+            {
+                copies.Add(new LeftoverCopy(reader.GetString(0), kind, reader.IsDBNull(1) ? null : reader.GetInt64(1), reader.GetBoolean(2)));
+            }
+        }
+
+        return copies;
+    }
+
     public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
-        var old = ShortName("dbm_old", target.Database!, backup.Id);
+        var old = ShortName(LeftoverCopies.ReplacedPrefix, target.Database!, backup.Id);
         await using var connection = await OpenMaintenanceAsync(target, cancellationToken).ConfigureAwait(false);
         bool exists;
         await using (var count = connection.CreateCommand("SELECT COUNT(*) FROM pg_database WHERE datname = @database").AddParameter("@database", target.Database!))

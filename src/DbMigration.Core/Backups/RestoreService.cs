@@ -107,8 +107,8 @@ public sealed class RestoreService
         {
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Restoring into a new database", 20));
             var name = target.Engine == DatabaseEngine.Sqlite
-                ? SqliteCopyPrefix(target.FilePath!) + backup.Id + "-" + Guid.NewGuid().ToString("N")[..8]
-                : PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id);
+                ? SqliteBackupStrategy.CopyPrefix(target.FilePath!) + backup.Id + "-" + Guid.NewGuid().ToString("N")[..8]
+                : PostgreSqlBackupStrategy.ShortName(LeftoverCopies.RestorePrefix, target.Database!, backup.Id);
             try
             {
                 var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work.Path, abandon.Token).ConfigureAwait(false);
@@ -263,9 +263,6 @@ public sealed class RestoreService
         { Target = target.ToString() };
     }
 
-    /// <summary>The start of the name of a SQLite restore's copy beside the database: hidden, named for the file.</summary>
-    private static string SqliteCopyPrefix(string path) => "." + Path.GetFileName(path) + ".dbm-restore-";
-
     /// <summary>
     /// A restore killed before its swap leaves its restored copy beside the database, as large as the database. With
     /// every run lock held no other restore is writing one, so any there now is abandoned.
@@ -273,7 +270,7 @@ public sealed class RestoreService
     private static void RemoveAbandonedSqliteCopies(string path, IProgress<OperationUpdate>? progress)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        foreach (var copy in Directory.EnumerateFiles(directory, SqliteCopyPrefix(path) + "*").ToList())
+        foreach (var copy in Directory.EnumerateFiles(directory, SqliteBackupStrategy.CopyPrefix(path) + "*").ToList())
         {
             try
             {

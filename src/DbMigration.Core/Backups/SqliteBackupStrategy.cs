@@ -89,6 +89,29 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     public Task<IReadOnlyList<TableSnapshot>> HashTablesAsync(DatabaseTarget database, int hashVersion, CancellationToken cancellationToken) =>
         DedicatedThread.Run(() => SqliteContentHasher.Hash(database.FilePath!, parallel: true, cancellationToken), cancellationToken);
 
+    /// <summary>The start of the name of a restore's copy beside the database: hidden, named for the file.</summary>
+    internal static string CopyPrefix(string path) => "." + Path.GetFileName(path) + ".dbm-restore-";
+
+    public Task<IReadOnlyList<LeftoverCopy>> FindLeftoverCopiesAsync(DatabaseTarget target, System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
+    {
+        // A copy's journal or WAL counts with it. Whether a restore is writing one now, a file cannot tell.
+        if (target.FilePath is null or ":memory:")
+        {
+            return Task.FromResult<IReadOnlyList<LeftoverCopy>>([]);
+        }
+
+        var path = Path.GetFullPath(target.FilePath!);
+        var files = Directory.EnumerateFiles(Path.GetDirectoryName(path)!, CopyPrefix(path) + "*").Select(f => new FileInfo(f)).ToList();
+        IReadOnlyList<LeftoverCopy> copies = files
+            .GroupBy(f => Sidecars.Aggregate(f.FullName, (name, suffix) => name.EndsWith(suffix, StringComparison.Ordinal) ? name[..^suffix.Length] : name), StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new LeftoverCopy(g.Key, LeftoverCopyKind.Restore, g.Sum(f => f.Length), InUse: false))
+            .ToList();
+        return Task.FromResult(copies);
+    }
+
+    private static readonly string[] Sidecars = ["-journal", "-wal", "-shm"];
+
     public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {
         foreach (var suffix in new[] { string.Empty, "-wal", "-shm", "-journal" })

@@ -20,6 +20,7 @@ public static class PreflightCodes
     public const string DatabaseSize = "PF005";
     public const string BackupLocation = "PF006";
     public const string DiskSpace = "PF007";
+    public const string LeftoverCopies = "PF008";
 }
 
 /// <summary>One pre-flight check's outcome.</summary>

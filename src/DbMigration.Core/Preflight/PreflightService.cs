@@ -15,7 +15,7 @@ namespace DbMigration.Preflight;
 public sealed class PreflightService
 {
     private const string Activity = "Pre-flight checks";
-    private const int TotalSteps = 7;
+    private const int TotalSteps = 8;
 
     public async Task<IReadOnlyList<PreflightCheck>> RunAsync(PreflightRequest request, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
@@ -46,6 +46,7 @@ public sealed class PreflightService
         Report("Connecting");
         DbConnection? connection = null;
         long? databaseSize = null;
+        PreflightCheck? leftovers = null;
         try
         {
             var stopwatch = Stopwatch.StartNew();
@@ -122,6 +123,16 @@ public sealed class PreflightService
                         string.Create(CultureInfo.InvariantCulture, $"{ByteSize.Format(databaseSize.Value)} in {counts.Count} table(s), {counts.Sum(c => c.Rows):N0} row(s)."), where,
                         new Dictionary<string, object?> { ["SizeBytes"] = databaseSize.Value, ["Tables"] = counts });
                 }, cancellationToken).ConfigureAwait(false));
+
+                Report(LeftoverCopiesName);
+                leftovers = await RunCheck(PreflightCodes.LeftoverCopies, LeftoverCopiesName, where, provider, target, async () =>
+                    LeftoverCopiesCheck(await provider.BackupStrategy.FindLeftoverCopiesAsync(target, connection, cancellationToken).ConfigureAwait(false), provider, where),
+                    cancellationToken).ConfigureAwait(false);
+                if (leftovers.Status == PreflightStatus.Failed)
+                {
+                    // Only advice: a user who may not list the server's databases is not stopped by it.
+                    leftovers = SkippedLeftoverCopies(where, leftovers.Message.TrimEnd('.'));
+                }
             }
         }
         finally
@@ -136,8 +147,46 @@ public sealed class PreflightService
         checks.Add(CheckBackupLocation(request.BackupPath));
         Report("Disk space");
         checks.Add(CheckDiskSpace(request.BackupPath, databaseSize, request.SafetyFactor));
+        checks.Add(leftovers ?? SkippedLeftoverCopies(where, "could not connect"));
         progress?.Report(new ProgressUpdate(2, Activity, "Done", 100, Completed: true));
         return checks;
+    }
+
+    private const string LeftoverCopiesName = "Leftover copies";
+
+    private static PreflightCheck SkippedLeftoverCopies(string where, string reason) =>
+        new(PreflightCodes.LeftoverCopies, LeftoverCopiesName, PreflightStatus.Skipped, $"Not run: {reason}.", where);
+
+    /// <summary>
+    /// Whole copies of the database that restores or verifications stopped before they cleaned up left behind: they
+    /// take space, and hold the data (decrypted, from an encrypted backup) where nobody looks after it.
+    /// </summary>
+    internal static PreflightCheck LeftoverCopiesCheck(IReadOnlyList<Backups.LeftoverCopy> copies, IDatabaseProvider provider, string where)
+    {
+        var details = new Dictionary<string, object?> { ["Copies"] = copies, ["Bytes"] = copies.Sum(c => c.Bytes ?? 0) };
+        if (copies.Count == 0)
+        {
+            return new PreflightCheck(PreflightCodes.LeftoverCopies, LeftoverCopiesName, PreflightStatus.Passed, "No copy of the database was left behind by a stopped restore or verification.", where, details);
+        }
+
+        static string Describe(Backups.LeftoverCopy copy) => copy.Kind switch
+        {
+            Backups.LeftoverCopyKind.Verification => "a verification's scratch copy",
+            Backups.LeftoverCopyKind.Restore => "a restored copy never swapped in",
+            _ => "the database as it was before a restore replaced it",
+        } + (copy.Bytes is { } bytes ? ", " + ByteSize.Format(bytes) : string.Empty) + (copy.InUse ? ", in use now" : string.Empty);
+
+        var list = string.Join("; ", copies.Select(c => $"{c.Name} ({Describe(c)})"));
+        var advice = provider.Engine == Targets.DatabaseEngine.Sqlite
+            ? "The next Restore-MigrationBackup of this database removes them, or delete the files."
+            : $"If no restore or verification of this database is running, drop them: {string.Join(" ", copies.Select(c => $"DROP DATABASE {provider.QuoteIdentifier(c.Name)};"))}";
+        if (copies.Any(c => c.Kind == Backups.LeftoverCopyKind.Replaced))
+        {
+            advice += " Drop the database as it was before a restore once that data is no longer needed: the restore's safety backup holds it too, unless it was skipped.";
+        }
+
+        return new PreflightCheck(PreflightCodes.LeftoverCopies, LeftoverCopiesName, PreflightStatus.Warning,
+            $"{copies.Count} copy(ies) of the database left behind by restores or verifications stopped before they finished: {list}. {advice}", where, details);
     }
 
     private static PreflightCheck SessionsCheck(IReadOnlyList<SessionInfo> sessions, IReadOnlyList<ProviderFinding> findings, string where)
@@ -269,6 +318,7 @@ public sealed class PreflightService
         AddSkipped(checks, where, reason, PreflightCodes.Integrity, PreflightCodes.Sessions, PreflightCodes.SchemaPrivileges, PreflightCodes.DatabaseSize);
         checks.Add(CheckBackupLocation(backupPath));
         checks.Add(new PreflightCheck(PreflightCodes.DiskSpace, "Disk space", PreflightStatus.Skipped, "Not run: the database size is unknown.", backupPath ?? where));
+        checks.Add(SkippedLeftoverCopies(where, reason));
         return checks;
     }
 

@@ -18,7 +18,7 @@ internal static class PreflightRun
         Assert.Empty(host.Errors);
         var checks = host.ObjectsOf<PreflightCheck>().ToList();
         Assert.Equal(
-            [PreflightCodes.Connectivity, PreflightCodes.Integrity, PreflightCodes.Sessions, PreflightCodes.SchemaPrivileges, PreflightCodes.DatabaseSize, PreflightCodes.BackupLocation, PreflightCodes.DiskSpace],
+            [PreflightCodes.Connectivity, PreflightCodes.Integrity, PreflightCodes.Sessions, PreflightCodes.SchemaPrivileges, PreflightCodes.DatabaseSize, PreflightCodes.BackupLocation, PreflightCodes.DiskSpace, PreflightCodes.LeftoverCopies],
             checks.Select(c => c.Code));
         return checks;
     }
@@ -218,6 +218,31 @@ public sealed class SqlitePreflightTests : IDisposable
         Assert.Equal(2048L, passed.Details["RequiredBytes"]);
     }
 
+    /// <summary>What a restore killed before its swap leaves beside the database: its copy, with a journal.</summary>
+    [Fact]
+    public async Task A_copy_left_by_a_stopped_restore_is_named_and_the_next_restore_removes_it()
+    {
+        var target = await EventsDatabaseAsync();
+        var backup = await new DbMigration.Backups.BackupService().CreateAsync(new DbMigration.Backups.BackupRequest { Source = target, Path = _backups.Path }, null, CancellationToken.None);
+        var copy = Path.Combine(Path.GetDirectoryName(target.FilePath)!, "." + Path.GetFileName(target.FilePath) + ".dbm-restore-" + backup.Id + "-0a1b2c3d");
+        File.Copy(target.FilePath!, copy);
+        File.WriteAllBytes(copy + "-journal", new byte[512]);
+
+        var found = PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies);
+        Assert.Equal(PreflightStatus.Warning, found.Status);
+        Assert.Contains(copy, found.Message, StringComparison.Ordinal);
+        Assert.Contains("a restored copy never swapped in", found.Message, StringComparison.Ordinal);
+        Assert.Contains("The next Restore-MigrationBackup of this database removes them", found.Message, StringComparison.Ordinal);
+        var listed = Assert.Single(Assert.IsAssignableFrom<IReadOnlyList<DbMigration.Backups.LeftoverCopy>>(found.Details["Copies"]));
+        Assert.Equal(new FileInfo(target.FilePath!).Length + 512, listed.Bytes);
+
+        await new DbMigration.Backups.RestoreService().RestoreAsync(new DbMigration.Backups.RestoreRequest { Target = target, Backup = backup, SkipSafetyBackup = true }, null, CancellationToken.None);
+
+        Assert.False(File.Exists(copy));
+        Assert.False(File.Exists(copy + "-journal"));
+        Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies).Status);
+    }
+
     [Fact]
     public async Task Progress_is_reported_and_completed()
     {
@@ -341,6 +366,49 @@ public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposabl
         Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges).Status);
         Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.SchemaPrivileges).Status);
     }
+
+    /// <summary>
+    /// A verification killed (or whose drop failed) leaves its scratch database: a whole copy of the data nobody looks
+    /// after. It is named with its size and the statement that drops it; another database's copy is not.
+    /// </summary>
+    [Fact]
+    public async Task A_scratch_copy_left_by_a_stopped_verification_is_named_with_the_statement_that_drops_it()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var copy = DbMigration.Backups.PostgreSqlBackupStrategy.ShortName("dbm_verify", target.Database!, "20261208T000000000Z-abcdef" + Guid.NewGuid().ToString("N"));
+        var elsewhere = DbMigration.Backups.PostgreSqlBackupStrategy.ShortName("dbm_verify", target.Database + "x", "20261208T000000000Z-abcdef");
+        await server.ExecuteAsync(target, $"CREATE DATABASE \"{copy}\"");
+        await server.ExecuteAsync(target, $"CREATE DATABASE \"{elsewhere}\"");
+        try
+        {
+            await server.ExecuteAsync(target.WithDatabase(copy), "CREATE TABLE events AS SELECT g AS id, repeat('x', 100) AS note FROM generate_series(1, 1000) g");
+
+            var found = PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies);
+            Assert.Equal(PreflightStatus.Warning, found.Status);
+            Assert.Contains($"{copy} (a verification's scratch copy, ", found.Message, StringComparison.Ordinal);
+            Assert.Contains($"DROP DATABASE \"{copy}\";", found.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(elsewhere, found.Message, StringComparison.Ordinal);
+            var listed = Assert.Single(Assert.IsAssignableFrom<IReadOnlyList<DbMigration.Backups.LeftoverCopy>>(found.Details["Copies"]));
+            Assert.Equal(DbMigration.Backups.LeftoverCopyKind.Verification, listed.Kind);
+            Assert.True(listed.Bytes > 100_000, $"size {listed.Bytes}");
+            Assert.False(listed.InUse);
+
+            await using (var running = new Npgsql.NpgsqlConnection(DbMigration.Providers.PostgreSql.PostgreSqlProvider.BuildConnectionString(target.WithDatabase(copy), TimeSpan.FromSeconds(10)) + ";Pooling=false"))
+            {
+                await running.OpenAsync();
+                var inUse = PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies);
+                Assert.Contains("in use now", inUse.Message, StringComparison.Ordinal);
+            }
+
+            await server.ExecuteAsync(target, $"DROP DATABASE \"{copy}\"");
+            Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies).Status);
+        }
+        finally
+        {
+            await server.ExecuteAsync(target, $"DROP DATABASE IF EXISTS \"{copy}\" WITH (FORCE)");
+            await server.ExecuteAsync(target, $"DROP DATABASE IF EXISTS \"{elsewhere}\"");
+        }
+    }
 }
 
 [Collection(MariaDbCollection.Name)]
@@ -403,6 +471,33 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
         var privileges = PreflightRun.Checks(target.WithCredential(user, "ro-pass")).Get(PreflightCodes.SchemaPrivileges);
         Assert.Equal(PreflightStatus.Failed, privileges.Status);
         Assert.Contains("denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>A restore stopped after its swap leaves the replaced database under a dbm_old name: it is named.</summary>
+    [Fact]
+    public async Task The_database_a_stopped_restore_replaced_is_named_with_the_statement_that_drops_it()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var copy = DbMigration.Backups.PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, "20261208T000000000Z-abcdef");
+        await server.RunSqlAsync($"CREATE DATABASE `{copy}`; CREATE TABLE `{copy}`.events (id INT PRIMARY KEY, note TEXT); INSERT INTO `{copy}`.events VALUES (1, REPEAT('x', 1000));");
+        try
+        {
+            var found = PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies);
+            Assert.True(found.Status == PreflightStatus.Warning, found.ToString());
+            Assert.Contains($"{copy} (the database as it was before a restore replaced it", found.Message, StringComparison.Ordinal);
+            Assert.Contains($"DROP DATABASE `{copy}`;", found.Message, StringComparison.Ordinal);
+            Assert.Contains("the restore's safety backup holds it too", found.Message, StringComparison.Ordinal);
+            var listed = Assert.Single(Assert.IsAssignableFrom<IReadOnlyList<DbMigration.Backups.LeftoverCopy>>(found.Details["Copies"]));
+            Assert.Equal(DbMigration.Backups.LeftoverCopyKind.Replaced, listed.Kind);
+            Assert.True(listed.Bytes > 0, $"size {listed.Bytes}");
+
+            await server.RunSqlAsync($"DROP DATABASE `{copy}`;");
+            Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies).Status);
+        }
+        finally
+        {
+            await server.RunSqlAsync($"DROP DATABASE IF EXISTS `{copy}`;");
+        }
     }
 }
 

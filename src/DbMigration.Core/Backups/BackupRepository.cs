@@ -105,7 +105,13 @@ public sealed class BackupRepository
         return final;
     }
 
-    /// <summary>Removes partial folders left by backups that were killed; they were never in the catalog.</summary>
+    /// <summary>
+    /// Removes partial folders left by backups that were killed; they were never in the catalog. A folder counts as
+    /// abandoned when nothing in it was written for <paramref name="olderThan"/>: a live backup of a large database
+    /// writes its snapshot for hours while the folder's own time stays at its start, and another backup of the same
+    /// database (the next night's, say) must not remove it. Times, not locks, so that it holds on a share another
+    /// host writes to.
+    /// </summary>
     internal static void RemoveStalePartials(string databaseFolder, TimeSpan olderThan)
     {
         if (!Directory.Exists(databaseFolder))
@@ -115,7 +121,7 @@ public sealed class BackupRepository
 
         foreach (var dir in Directory.EnumerateDirectories(databaseFolder, PartialPrefix + "*"))
         {
-            if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) > olderThan)
+            if (DateTime.UtcNow - LastWriteUtc(dir) > olderThan)
             {
                 try
                 {
@@ -126,6 +132,26 @@ public sealed class BackupRepository
                 }
             }
         }
+    }
+
+    /// <summary>The latest write to a folder or anything in it.</summary>
+    private static DateTime LastWriteUtc(string folder)
+    {
+        var latest = Directory.GetLastWriteTimeUtc(folder);
+        try
+        {
+            foreach (var entry in new DirectoryInfo(folder).EnumerateFileSystemInfos("*", SearchOption.AllDirectories))
+            {
+                latest = entry.LastWriteTimeUtc > latest ? entry.LastWriteTimeUtc : latest;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Being written or removed right now: not abandoned.
+            return DateTime.UtcNow;
+        }
+
+        return latest;
     }
 
     /// <summary>Every complete backup, oldest first; unreadable manifests are skipped and reported to <paramref name="onError"/>.</summary>

@@ -1114,4 +1114,37 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal([newest.Id], new BackupRepository(secondary).List().Select(b => b.Id));
         Assert.Equal([newest.Id], new BackupRepository(Repository).List().Select(b => b.Id));
     }
+
+    /// <summary>
+    /// A backup of a large database writes its snapshot for hours while its folder's own time stays at its start.
+    /// The next backup of the same database (the next night's) removed such a folder as left by a killed backup once
+    /// it was 12 hours old, so the running backup failed. What a killed backup left is still removed.
+    /// </summary>
+    [Fact]
+    public async Task A_backup_running_for_over_12_hours_keeps_its_folder_while_a_killed_ones_goes()
+    {
+        var target = await EventsAsync();
+        var folder = Path.Combine(Repository, "events");
+        Directory.CreateDirectory(folder);
+        var longAgo = DateTime.UtcNow.AddHours(-13);
+
+        var running = Path.Combine(folder, ".partial-20261207T120000000Z-aaaaaa");
+        Directory.CreateDirectory(running);
+        File.WriteAllText(Path.Combine(running, "backup.log"), "started 13 hours ago");
+        File.SetLastWriteTimeUtc(Path.Combine(running, "backup.log"), longAgo);
+        File.WriteAllText(Path.Combine(running, ".snapshot.raw"), "still being written");
+        Directory.SetLastWriteTimeUtc(running, longAgo);
+
+        var killed = Path.Combine(folder, ".partial-20261207T110000000Z-bbbbbb");
+        Directory.CreateDirectory(killed);
+        File.WriteAllText(Path.Combine(killed, ".snapshot.raw"), "left behind");
+        File.SetLastWriteTimeUtc(Path.Combine(killed, ".snapshot.raw"), longAgo);
+        Directory.SetLastWriteTimeUtc(killed, longAgo);
+
+        var next = Backup(target);
+
+        Assert.True(Directory.Exists(running), "the running backup's folder was removed");
+        Assert.False(Directory.Exists(killed), "the killed backup's folder was kept");
+        Assert.Equal(next.Id, Assert.Single(new BackupRepository(Repository).List()).Id);
+    }
 }

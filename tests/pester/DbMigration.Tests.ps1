@@ -138,6 +138,21 @@ Describe 'Test-MigrationPreflight on SQLite' {
         $checks.Status | Should -Not -Contain 'Failed'
     }
 
+    It 'names a copy a stopped restore left beside the database (PF008), as a warning' {
+        $copy = Join-Path (Split-Path $db) ('.' + (Split-Path $db -Leaf) + '.dbm-restore-20261208T000000000Z-abcdef-0a1b2c3d')
+        Copy-Item $db $copy
+        try {
+            $check = Test-MigrationPreflight -Database $db | Where-Object Code -EQ 'PF008'
+            $check.Status | Should -Be 'Warning'
+            $check.Message | Should -BeLike "*$copy*"
+            $check.Details['Copies'][0].Bytes | Should -Be (Get-Item $db).Length
+        }
+        finally {
+            Remove-Item $copy -Force
+        }
+        (Test-MigrationPreflight -Database $db | Where-Object Code -EQ 'PF008').Status | Should -Be 'Passed'
+    }
+
     It '-Quiet returns a single boolean' {
         Test-MigrationPreflight $db -Quiet | Should -BeTrue
         Test-MigrationPreflight (Join-Path $work 'nothing.db') -Quiet | Should -BeFalse

@@ -51,6 +51,15 @@ if (args.Length == 3 && args[0] == "restore")
     return 0;
 }
 
+// Usage: verify <backup folder>: Test-DatabaseBackup's verification, printing the verdict (Passed, Failed) at the end.
+if (args.Length == 2 && args[0] == "verify")
+{
+    Console.WriteLine("STARTED");
+    var verdict = await new DbMigration.Backups.BackupVerifier().VerifyAsync(DbMigration.Backups.BackupManifest.Read(args[1]), null, null, null, CancellationToken.None);
+    Console.WriteLine(verdict.Status);
+    return 0;
+}
+
 // Usage: migrate <target> <folder> [lockTimeoutSeconds]: applies pending migrations (no backup, no pre-flight),
 // printing LOCKED once the run holds the lock, APPLIED <version> per migration, then DONE.
 if (args.Length >= 3 && args[0] == "migrate")

@@ -288,7 +288,7 @@ public sealed class BackupVerifier
     /// Decrypts and decompresses the primary copy to a raw file in <paramref name="folder"/>, or returns a server
     /// engine's primary copy's own path when it is neither compressed nor encrypted. Callers only read the file.
     /// </summary>
-    internal static async Task<string> ExtractPrimaryAsync(BackupInfo backup, byte[]? key, string folder, CancellationToken cancellationToken)
+    internal static async Task<string> ExtractPrimaryAsync(BackupInfo backup, byte[]? key, string folder, CancellationToken cancellationToken, string fileName = "snapshot.raw")
     {
         var primary = backup.Files.Single(f => f.Kind == "primary");
         if (backup.Compression == BackupCompression.None && key is null && backup.Engine != DatabaseEngine.Sqlite)
@@ -298,7 +298,7 @@ public sealed class BackupVerifier
             return Path.Combine(backup.Path, primary.Name);
         }
 
-        var raw = Path.Combine(folder, "snapshot.raw");
+        var raw = Path.Combine(folder, fileName);
         try
         {
             await using var input = BackupStreams.OpenRead(Path.Combine(backup.Path, primary.Name), BackupStreams.MethodOf(backup), key);

@@ -77,7 +77,8 @@ public sealed class RestoreService
         var trusted = !request.Reverify && BackupVerifier.PassedAsIs(backup);
 
         // The verified copy is the one swapped in: restore once into a new database or file, verify it there.
-        using var work = TempWorkFolder.Create("dbm-restore-");
+        // SQLite expands the backup beside the database (below), so needs no temp folder.
+        using var work = target.Engine == DatabaseEngine.Sqlite ? null : TempWorkFolder.Create("dbm-restore-");
 
         // The sessions check and the checksums run beside the restore into a new database, which touches neither the
         // target nor its sessions. A failed check stops that restore at once, and is the error reported. Both start on
@@ -87,6 +88,7 @@ public sealed class RestoreService
         var sessions = Task.Run(() => EnsureNoOtherSessionsAsync(provider, target, request.Force, progress, cancellationToken), cancellationToken).StopOnFailure(abandon);
         RestoredDatabase? copy = null;
         DatabaseTarget? restored = null;
+        string? sqliteCopy = null;
         var swapped = false;
 
         // A trusted restore checks row counts: where the engine builds indexes after the rows, they are counted meanwhile,
@@ -109,9 +111,13 @@ public sealed class RestoreService
             var name = target.Engine == DatabaseEngine.Sqlite
                 ? SqliteBackupStrategy.CopyPrefix(target.FilePath!) + backup.Id + "-" + Guid.NewGuid().ToString("N")[..8]
                 : PostgreSqlBackupStrategy.ShortName(LeftoverCopies.RestorePrefix, target.Database!, backup.Id);
+            // SQLite: the backup expands straight into the copy beside the database. That disk must hold the copy
+            // anyway; going through the temp folder wrote it twice and needed room for it there too, in a /tmp that
+            // is often a tmpfs of half the memory.
+            sqliteCopy = target.Engine == DatabaseEngine.Sqlite ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(target.FilePath!))!, name) : null;
             try
             {
-                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), work.Path, abandon.Token).ConfigureAwait(false);
+                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), Path.GetDirectoryName(sqliteCopy) ?? work!.Path, abandon.Token, Path.GetFileName(sqliteCopy) ?? "snapshot.raw").ConfigureAwait(false);
                 copy = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, rowsLoaded, progress, abandon.Token).ConfigureAwait(false);
                 restored = copy.Target;
             }
@@ -123,7 +129,7 @@ public sealed class RestoreService
             }
 
             await Task.WhenAll(checksums, sessions).ConfigureAwait(false);
-            work.Dispose();
+            work?.Dispose();
             var exists = await sessions.ConfigureAwait(false);
             if (!exists)
             {
@@ -227,8 +233,20 @@ public sealed class RestoreService
                     progress.Warning($"The restored copy {restored} could not be removed ({ex.Message}); drop it by hand. The target was left as it was.");
                 }
             }
+            else if (restored is null && sqliteCopy is not null)
+            {
+                // Stopped while the backup expanded into it: what was written goes.
+                try
+                {
+                    File.Delete(sqliteCopy);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    progress.Warning($"The partly restored copy {sqliteCopy} could not be removed ({ex.Message}); delete it by hand. The target was left as it was.");
+                }
+            }
 
-            work.Dispose();
+            work?.Dispose();
         }
     }
 

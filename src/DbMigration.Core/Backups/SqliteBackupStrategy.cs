@@ -76,6 +76,12 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(like.FilePath!))!;
         var path = Path.Combine(directory, name);
+        if (string.Equals(Path.GetFullPath(rawPath), path, StringComparison.Ordinal))
+        {
+            // Expanded there already.
+            return RestoredDatabase.WithoutSettings(DatabaseTarget.FromFile(path));
+        }
+
         await using (var input = new FileStream(rawPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
         await using (var output = SecureFiles.Create(path, 1 << 20))
         {

@@ -91,9 +91,8 @@ public sealed class SqliteKillTests : IDisposable
         Assert.True(after == changed || after == backedUp, $"the database is neither the original ({changed}) nor the backup ({backedUp}): {after}");
         Assert.Equal(changed, after);
 
-        // The killed run left its copies behind: the extracted backup in the temp folder, the restored copy beside
-        // the database. Running the same emergency rollback again must work, and clear both away.
-        Assert.NotEmpty(Directory.EnumerateDirectories(temp, "dbm-restore-*"));
+        // The killed run left its copy beside the database. Running the same emergency rollback again must work,
+        // and clear it away. A SQLite restore writes nothing to the temp folder.
         Assert.NotEmpty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*"));
         await using (var again = TestHostProcess.StartWith(environment, "restore", database, backup.Path))
         {
@@ -116,5 +115,48 @@ public sealed class SqliteKillTests : IDisposable
         // (The .NET runtime keeps its diagnostic pipes there too.)
         Assert.Empty(Directory.EnumerateFileSystemEntries(temp, "dbm-*"));
         Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*"));
+    }
+
+    /// <summary>
+    /// A verification killed mid-way leaves the backup it expanded (decrypted, for an encrypted backup) in the temp
+    /// folder, where it cannot remove it. The next verification does.
+    /// </summary>
+    [Fact]
+    public async Task What_a_killed_verification_left_in_the_temp_folder_goes_with_the_next_one()
+    {
+        var database = _dir.File("events.db");
+        await EventsLoader.LoadSqliteAsync(database, new EventsDataGenerator().Generate(1_000_000));
+        var backup = await new BackupService().CreateAsync(new BackupRequest { Source = DatabaseTarget.FromFile(database), Path = _dir.File("backups"), Compression = BackupCompression.Small }, null, CancellationToken.None);
+        var temp = _dir.File("tmp");
+        Directory.CreateDirectory(temp);
+        var environment = new Dictionary<string, string> { ["TMPDIR"] = temp };
+
+        string? left = null;
+        await using (var host = TestHostProcess.StartWith(environment, "verify", backup.Path))
+        {
+            Assert.Equal("STARTED", await host.NextLineAsync(TimeSpan.FromSeconds(60)));
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (left is null && !host.HasExited && DateTime.UtcNow < deadline)
+            {
+                left = Directory.EnumerateDirectories(temp, "dbm-verify-*").FirstOrDefault(d => File.Exists(Path.Combine(d, "snapshot.raw")));
+                await Task.Delay(1);
+            }
+
+            Assert.False(host.HasExited, "the verification finished before it could be killed");
+            host.Kill();
+            await host.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.NotNull(left);
+        Assert.True(File.Exists(Path.Combine(left, "snapshot.raw")));
+
+        await using (var again = TestHostProcess.StartWith(environment, "verify", backup.Path))
+        {
+            Assert.Equal("STARTED", await again.NextLineAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal("Passed", await again.NextLineAsync(TimeSpan.FromSeconds(120)));
+        }
+
+        Assert.False(Directory.Exists(left));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp, "dbm-*"));
     }
 }

@@ -1147,4 +1147,39 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.False(Directory.Exists(killed), "the killed backup's folder was kept");
         Assert.Equal(next.Id, Assert.Single(new BackupRepository(Repository).List()).Id);
     }
+
+    /// <summary>
+    /// A SQLite restore expands the backup straight into its copy beside the database. Through the temp folder it
+    /// wrote the database twice and needed room for it in /tmp, often a tmpfs of half the memory; here the temp
+    /// folder cannot be written at all.
+    /// </summary>
+    [Fact]
+    public async Task A_restore_needs_no_room_in_the_temp_folder()
+    {
+        var target = await EventsAsync(20_000);
+        var backup = Backup(target, c => c.Compress = BackupCompression.Small);
+        Migrate(target);
+        var notAFolder = _dir.File("tmp-is-a-file");
+        File.WriteAllText(notAFolder, string.Empty);
+
+        await using (var host = TestHostProcess.StartWith(new Dictionary<string, string> { ["TMPDIR"] = notAFolder }, "restore", target.FilePath!, backup.Path))
+        {
+            Assert.Equal("STARTED", await host.NextLineAsync(TimeSpan.FromSeconds(60)));
+            string? done;
+            try
+            {
+                done = await host.NextLineAsync(TimeSpan.FromSeconds(120));
+            }
+            catch (InvalidOperationException)
+            {
+                await host.WaitForExitAsync(TimeSpan.FromSeconds(30));
+                done = null;
+            }
+
+            Assert.True(done == "DONE", "the restore failed: " + host.Errors);
+        }
+
+        Assert.Equal(20_000, Count(target));
+        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*"));
+    }
 }

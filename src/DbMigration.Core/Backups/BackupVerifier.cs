@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DbMigration.Errors;
+using DbMigration.IO;
 using DbMigration.Operations;
 using DbMigration.Providers;
 using DbMigration.Targets;
@@ -13,6 +14,9 @@ namespace DbMigration.Backups;
 /// </summary>
 public sealed class BackupVerifier
 {
+    /// <summary>Wraps the file the backup expands into, so tests can fail it like a full disk.</summary>
+    internal Func<Stream, Stream>? WrapExpandedOutput { get; init; }
+
     /// <param name="scratchServer">Where to create the scratch database for server engines (defaults to the backup's source).</param>
     public async Task<BackupVerification> VerifyAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
@@ -23,12 +27,12 @@ public sealed class BackupVerifier
         string message;
         try
         {
-            message = await RunAsync(backup, passphrase, scratchServer, checks, progress, cancellationToken).ConfigureAwait(false);
+            message = await RunAsync(backup, passphrase, scratchServer, checks, WrapExpandedOutput, progress, cancellationToken).ConfigureAwait(false);
         }
-        catch (DbMigrationException ex) when (ex.Kind is ErrorKind.ConnectionError or ErrorKind.AuthenticationError or ErrorKind.PermissionDenied or ErrorKind.OperationTimeout or ErrorKind.NotInstalled)
+        catch (DbMigrationException ex) when (ex.Kind is ErrorKind.ConnectionError or ErrorKind.AuthenticationError or ErrorKind.PermissionDenied or ErrorKind.OperationTimeout or ErrorKind.NotInstalled or ErrorKind.ResourceUnavailable)
         {
-            // The server could not be reached, or would not let the scratch restore run: that says nothing about the
-            // backup, so its recorded verdict stays as it was.
+            // The server could not be reached, or would not let the scratch restore run, or there was no room for the
+            // scratch copy: that says nothing about the backup, so its recorded verdict stays as it was.
             progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Done", 100, Completed: true));
             return new BackupVerification
             {
@@ -102,7 +106,7 @@ public sealed class BackupVerifier
         return (integrity, await hashing.ConfigureAwait(false));
     }
 
-    private static async Task<string> RunAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, List<BackupCheck> checks, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
+    private static async Task<string> RunAsync(BackupInfo backup, string? passphrase, DatabaseTarget? scratchServer, List<BackupCheck> checks, Func<Stream, Stream>? wrapExpanded, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", $"Checksums of {backup.Id}", 5));
         // The checksums run beside the scratch restore: the restore only reads the files, and a mismatch still
@@ -121,7 +125,8 @@ public sealed class BackupVerifier
             {
                 key = Key(backup, passphrase);
                 progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Decrypting and decompressing", 20));
-                raw = await ExtractPrimaryAsync(backup, key, work.Path, cancellationToken).ConfigureAwait(false);
+                // SQLite expands straight into its scratch file: one copy of the database in the temp folder, not two.
+                raw = await ExtractPrimaryAsync(backup, key, work.Path, cancellationToken, backup.Engine == DatabaseEngine.Sqlite ? ScratchName(backup) : "snapshot.raw", wrapOutput: wrapExpanded).ConfigureAwait(false);
 
                 progress?.Report(new ProgressUpdate(4, "Test-DatabaseBackup", "Restoring into a scratch database", 40));
                 var like = backup.Engine == DatabaseEngine.Sqlite
@@ -288,7 +293,9 @@ public sealed class BackupVerifier
     /// Decrypts and decompresses the primary copy to a raw file in <paramref name="folder"/>, or returns a server
     /// engine's primary copy's own path when it is neither compressed nor encrypted. Callers only read the file.
     /// </summary>
-    internal static async Task<string> ExtractPrimaryAsync(BackupInfo backup, byte[]? key, string folder, CancellationToken cancellationToken, string fileName = "snapshot.raw")
+    /// <param name="besideDatabase">The folder is the restored database's, not a temp folder: a full disk there needs other advice.</param>
+    /// <param name="wrapOutput">Wraps the file written, so tests can fail it like a full disk.</param>
+    internal static async Task<string> ExtractPrimaryAsync(BackupInfo backup, byte[]? key, string folder, CancellationToken cancellationToken, string fileName = "snapshot.raw", bool besideDatabase = false, Func<Stream, Stream>? wrapOutput = null)
     {
         var primary = backup.Files.Single(f => f.Kind == "primary");
         if (backup.Compression == BackupCompression.None && key is null && backup.Engine != DatabaseEngine.Sqlite)
@@ -302,9 +309,15 @@ public sealed class BackupVerifier
         try
         {
             await using var input = BackupStreams.OpenRead(Path.Combine(backup.Path, primary.Name), BackupStreams.MethodOf(backup), key);
-            await using var output = SecureFiles.Create(raw, 1 << 20);
+            await using var file = SecureFiles.Create(raw, 1 << 20);
+            var output = wrapOutput?.Invoke(file) ?? file;
             await input.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
-            output.Flush(flushToDisk: true);
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            file.Flush(flushToDisk: true);
+        }
+        catch (IOException ex) when (BackupService.IsDiskFull(ex))
+        {
+            throw new DbMigrationException(ErrorIds.BackupDiskFull, ErrorKind.ResourceUnavailable, ExpandedRoomMessage(backup, folder, besideDatabase), ex) { Target = folder };
         }
         catch (Exception ex) when (ex is InvalidDataException or ZstdSharp.ZstdException)
         {
@@ -313,6 +326,11 @@ public sealed class BackupVerifier
 
         return raw;
     }
+
+    private static string ExpandedRoomMessage(BackupInfo backup, string folder, bool besideDatabase) =>
+        $"The disk holding '{folder}' filled up while backup {backup.Id} was expanded into it ({ByteSize.Format(DiskSpace.AvailableBytes(folder))} free now); what was written is removed. " + (besideDatabase
+            ? "A restore writes its copy beside the database before the copy replaces it: that disk needs room for a second copy of the database."
+            : "It is a temp folder: point TMPDIR (TEMP on Windows) at a folder with room for the whole database, and run again.");
 
     internal static void Record(BackupInfo backup, VerificationStatus status, string message)
     {

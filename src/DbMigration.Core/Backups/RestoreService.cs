@@ -117,7 +117,7 @@ public sealed class RestoreService
             sqliteCopy = target.Engine == DatabaseEngine.Sqlite ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(target.FilePath!))!, name) : null;
             try
             {
-                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), Path.GetDirectoryName(sqliteCopy) ?? work!.Path, abandon.Token, Path.GetFileName(sqliteCopy) ?? "snapshot.raw").ConfigureAwait(false);
+                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), Path.GetDirectoryName(sqliteCopy) ?? work!.Path, abandon.Token, Path.GetFileName(sqliteCopy) ?? "snapshot.raw", besideDatabase: sqliteCopy is not null).ConfigureAwait(false);
                 copy = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, rowsLoaded, progress, abandon.Token).ConfigureAwait(false);
                 restored = copy.Target;
             }

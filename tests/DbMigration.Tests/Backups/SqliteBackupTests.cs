@@ -1182,4 +1182,40 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal(20_000, Count(target));
         Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.dbm-restore-*"));
     }
+
+    /// <summary>
+    /// No room in the temp folder for the scratch copy says nothing about the backup: the verification is not
+    /// judged, its recorded verdict stays, and the error says where the room ran out and how to point elsewhere.
+    /// </summary>
+    [Fact]
+    public async Task A_verification_with_no_room_for_its_scratch_copy_leaves_the_verdict_and_names_TMPDIR()
+    {
+        var target = await EventsAsync(20_000);
+        var backup = Backup(target, c => c.Compress = BackupCompression.Small);
+        Assert.Equal(VerificationStatus.Passed, Verify(backup).Status);
+
+        var full = await new BackupVerifier { WrapExpandedOutput = file => new FillingDisk(file, 100_000) }.VerifyAsync(backup, null, null, null, CancellationToken.None);
+
+        Assert.Equal(VerificationStatus.NotVerified, full.Status);
+        Assert.Equal(ErrorIds.BackupDiskFull, full.ErrorId);
+        Assert.Contains("filled up while backup " + backup.Id + " was expanded into it", full.Message, StringComparison.Ordinal);
+        Assert.Contains("point TMPDIR (TEMP on Windows) at a folder with room for the whole database", full.Message, StringComparison.Ordinal);
+        Assert.Equal(VerificationStatus.Passed, BackupManifest.Read(backup.Path).Verification.Status);
+    }
+
+    /// <summary>A restore's copy goes beside the database: no room there gets advice about that disk, not TMPDIR.</summary>
+    [Fact]
+    public async Task No_room_for_a_restores_copy_beside_the_database_says_that_disk_needs_a_second_copy()
+    {
+        var target = await EventsAsync(20_000);
+        var backup = Backup(target, c => c.Compress = BackupCompression.Small);
+        var folder = _dir.File("beside");
+        Directory.CreateDirectory(folder);
+
+        var ex = await Assert.ThrowsAsync<DbMigrationException>(() => BackupVerifier.ExtractPrimaryAsync(backup, null, folder, CancellationToken.None, "copy.db", besideDatabase: true, wrapOutput: file => new FillingDisk(file, 100_000)));
+
+        Assert.Equal(ErrorIds.BackupDiskFull, ex.ErrorId);
+        Assert.Equal(folder, ex.Target);
+        Assert.Contains("that disk needs room for a second copy of the database", ex.Message, StringComparison.Ordinal);
+    }
 }

@@ -84,6 +84,12 @@ public sealed class BackupService
         }
 
         secondaryRepository?.EnsureWritable(database);
+        if (secondaryRepository is not null)
+        {
+            // A backup killed while copying to the secondary leaves its partial copy there.
+            BackupRepository.RemoveStalePartials(secondaryRepository.DatabaseFolder(database), TimeSpan.FromHours(12));
+        }
+
         var partial = repository.BeginPartial(database, id);
         // -Verbose tells the same story as backup.log.
         var log = new BackupLog(Path.Combine(partial, "backup.log"), progress.Verbose);

@@ -1218,4 +1218,24 @@ public sealed class SqliteBackupTests : IDisposable
         Assert.Equal(folder, ex.Target);
         Assert.Contains("that disk needs room for a second copy of the database", ex.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>A backup killed while copying to the secondary left its partial copy there for good.</summary>
+    [Fact]
+    public async Task A_partial_copy_a_killed_backup_left_in_the_secondary_goes_with_the_next_backup()
+    {
+        var target = await EventsAsync();
+        var secondary = _dir.File("secondary");
+        var folder = Path.Combine(secondary, "events");
+        Directory.CreateDirectory(folder);
+        var killed = Path.Combine(folder, ".partial-20261207T110000000Z-bbbbbb");
+        Directory.CreateDirectory(killed);
+        File.WriteAllText(Path.Combine(killed, "database.sqlite"), "half a copy");
+        File.SetLastWriteTimeUtc(Path.Combine(killed, "database.sqlite"), DateTime.UtcNow.AddHours(-13));
+        Directory.SetLastWriteTimeUtc(killed, DateTime.UtcNow.AddHours(-13));
+
+        var next = Backup(target, c => c.SecondaryPath = secondary);
+
+        Assert.False(Directory.Exists(killed), "the killed backup's partial copy was kept");
+        Assert.Equal(next.Id, Assert.Single(new BackupRepository(secondary).List()).Id);
+    }
 }

@@ -211,7 +211,7 @@ public sealed class BackupVerifier
 
     internal static string ScratchName(BackupInfo backup) => backup.Engine == DatabaseEngine.Sqlite
         ? "scratch-" + backup.Id + ".db"
-        : PostgreSqlBackupStrategy.ShortName(LeftoverCopies.VerifyPrefix, backup.Database, backup.Id + Guid.NewGuid().ToString("N"));
+        : PostgreSqlBackupStrategy.ShortName(LeftoverCopies.VerifyPrefix, backup.Database, LeftoverCopies.RunId(backup));
 
     /// <summary>A digest of the files backup.json lists, with their sizes and SHA-256 values.</summary>
     internal static string FilesDigest(BackupInfo backup) =>

@@ -30,6 +30,12 @@ internal static partial class LeftoverCopies
     internal const string RestorePrefix = "dbm_restore";
     internal const string ReplacedPrefix = "dbm_old";
 
+    /// <summary>
+    /// What a run's copy names are hashed from: the backup and the run. Names from the backup alone made restoring the
+    /// same backup again, after a restore that was stopped and left its copy, fail on "database exists".
+    /// </summary>
+    internal static string RunId(BackupInfo backup) => backup.Id + Guid.NewGuid().ToString("N");
+
     /// <summary>The kind of copy <paramref name="name"/> is of <paramref name="database"/>, or null for any other database.</summary>
     internal static LeftoverCopyKind? KindOf(string name, string database)
     {

@@ -451,7 +451,7 @@ internal sealed class MySqlBackupStrategy(IDatabaseProvider provider) : IBackupS
     public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
-        var old = PostgreSqlBackupStrategy.ShortName(LeftoverCopies.ReplacedPrefix, target.Database!, backup.Id);
+        var old = PostgreSqlBackupStrategy.ShortName(LeftoverCopies.ReplacedPrefix, target.Database!, LeftoverCopies.RunId(backup));
         await CreateIfMissingAsync(target, restored, cancellationToken).ConfigureAwait(false);
         await using var connection = await provider.OpenConnectionAsync(target, ConnectTimeout, cancellationToken).ConfigureAwait(false);
         var current = await TablesAndSequencesAsync(connection, cancellationToken).ConfigureAwait(false);

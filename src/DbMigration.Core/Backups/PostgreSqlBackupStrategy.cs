@@ -392,7 +392,7 @@ internal sealed partial class PostgreSqlBackupStrategy(IDatabaseProvider provide
     public async Task SwapAsync(DatabaseTarget target, RestoredDatabase copy, BackupInfo backup, IProgress<OperationUpdate>? progress, CancellationToken cancellationToken)
     {
         var restored = copy.Target;
-        var old = ShortName(LeftoverCopies.ReplacedPrefix, target.Database!, backup.Id);
+        var old = ShortName(LeftoverCopies.ReplacedPrefix, target.Database!, LeftoverCopies.RunId(backup));
         await using var connection = await OpenMaintenanceAsync(target, cancellationToken).ConfigureAwait(false);
         bool exists;
         await using (var count = connection.CreateCommand("SELECT COUNT(*) FROM pg_database WHERE datname = @database").AddParameter("@database", target.Database!))

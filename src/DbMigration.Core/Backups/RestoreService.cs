@@ -110,7 +110,7 @@ public sealed class RestoreService
             progress?.Report(new ProgressUpdate(5, "Restore-MigrationBackup", "Restoring into a new database", 20));
             var name = target.Engine == DatabaseEngine.Sqlite
                 ? SqliteBackupStrategy.CopyPrefix(target.FilePath!) + backup.Id + "-" + Guid.NewGuid().ToString("N")[..8]
-                : PostgreSqlBackupStrategy.ShortName(LeftoverCopies.RestorePrefix, target.Database!, backup.Id);
+                : PostgreSqlBackupStrategy.ShortName(LeftoverCopies.RestorePrefix, target.Database!, LeftoverCopies.RunId(backup));
             // SQLite: the backup expands straight into the copy beside the database. That disk must hold the copy
             // anyway; going through the temp folder wrote it twice and needed room for it there too, in a /tmp that
             // is often a tmpfs of half the memory.

@@ -108,6 +108,46 @@ public abstract class ServerBackupTests(IEngineUnderTest engine) : IDisposable
         Assert.DoesNotContain(password, backup.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A restore stopped midway (killed, or its server connection lost) leaves its copy, or after the swap the
+    /// replaced database, on the server. Their names came from the backup's id alone, so restoring the same backup
+    /// again, the obvious next step in an emergency, failed on "database exists". Pre-flight names what was left.
+    /// </summary>
+    [Fact]
+    public async Task Restoring_a_backup_again_after_a_stopped_restore_works_and_preflight_names_what_that_left()
+    {
+        var target = await SeededAsync();
+        var backup = Backup(target);
+        Query(target, "DELETE FROM child");
+        var provider = DatabaseProviders.For(Engine.Engine);
+        string[] left = [PostgreSqlBackupStrategy.ShortName("dbm_restore", target.Database!, backup.Id), PostgreSqlBackupStrategy.ShortName("dbm_old", target.Database!, backup.Id)];
+        foreach (var name in left)
+        {
+            Query(target, $"CREATE DATABASE {provider.QuoteIdentifier(name)}");
+        }
+
+        try
+        {
+            var host = new RecordingHost(_dir.Path);
+            new RestoreMigrationBackupCommand { Database = target, BackupPath = backup.Path, SkipSafetyBackupMode = true }.Invoke(host, CancellationToken.None);
+
+            Assert.True(host.Errors.Count == 0, string.Join("\n", host.Errors.Select(e => e.Message)));
+            Assert.True(Assert.Single(host.ObjectsOf<RestoreResult>()).RowCountsMatch);
+            Assert.Equal(3, Scalar(target, "SELECT COUNT(*) FROM child"));
+            Assert.Equal(2, Scalar(target, CountDatabasesLike("dbm_")));
+            var check = Preflight.PreflightRun.Checks(target).Single(c => c.Code == DbMigration.Preflight.PreflightCodes.LeftoverCopies);
+            Assert.Equal(DbMigration.Preflight.PreflightStatus.Warning, check.Status);
+            Assert.All(left, name => Assert.Contains($"DROP DATABASE {provider.QuoteIdentifier(name)};", check.Message, StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var name in left)
+            {
+                Query(target, $"DROP DATABASE IF EXISTS {provider.QuoteIdentifier(name)}");
+            }
+        }
+    }
+
     [Fact]
     public async Task Restore_replaces_the_database_with_the_backup_and_keeps_a_safety_backup()
     {

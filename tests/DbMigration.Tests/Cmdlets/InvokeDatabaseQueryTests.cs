@@ -478,6 +478,22 @@ public sealed class MariaDbInvokeDatabaseQueryTests(MariaDbServer server) : Invo
 {
     protected override string SleepQuery => "SELECT SLEEP(10)";
 
+    /// <summary>
+    /// BOOLEAN is TINYINT(1), which holds any number from -128 to 127: an application's status codes in one came back
+    /// as $true, so 2 and 1 looked the same. 0 and 1 stay booleans; other values come back as they are.
+    /// </summary>
+    [Fact]
+    public async Task A_TINYINT_1_column_reads_0_and_1_as_booleans_and_any_other_value_as_itself()
+    {
+        var target = await server.CreateDatabaseAsync();
+        Run(target, "CREATE TABLE flags (id INT PRIMARY KEY, flag BOOLEAN, code TINYINT(1) UNSIGNED); INSERT INTO flags VALUES (1, 0, 0), (2, 1, 1), (3, 2, 200), (4, -1, NULL), (5, NULL, 9)");
+
+        var rows = Run(target, "SELECT flag, code FROM flags ORDER BY id").ObjectsOf<QueryRow>().ToList();
+
+        Assert.Equal([false, true, 2, -1, null], rows.Select(r => r["flag"]));
+        Assert.Equal([false, true, 200, null, 9], rows.Select(r => r["code"]));
+    }
+
     [Fact]
     public async Task SingleTransaction_refuses_DDL_that_MariaDB_would_commit_at_once()
     {

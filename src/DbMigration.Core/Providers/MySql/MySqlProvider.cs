@@ -185,9 +185,23 @@ internal sealed class MySqlProvider : IDatabaseProvider
     {
     }
 
-    // The client kills the running statement itself when a command's token fires.
-    public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) => null;
+    // TINYINT(1), BOOLEAN's type, holds any number from -128 to 255: 0 and 1 read as booleans, any other value as
+    // the number it is, not as $true.
+    public Func<DbDataReader, int, object>? ColumnReader(DbDataReader reader, int ordinal) =>
+        reader is MySqlDataReader && reader.GetFieldType(ordinal) == typeof(bool) ? ReadTinyInt : null;
 
+    private static object ReadTinyInt(DbDataReader reader, int ordinal)
+    {
+        var number = int.Parse(((MySqlDataReader)reader).GetRawValue(ordinal), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        return number switch
+        {
+            0 => false,
+            1 => true,
+            _ => number,
+        };
+    }
+
+    // The client kills the running statement itself when a command's token fires.
     public IDisposable InterruptOn(DbConnection connection, CancellationToken cancellationToken) => NoOpDisposable.Instance;
 
     public async Task<string?> ReadSessionStateAsync(DbConnection connection, CancellationToken cancellationToken)

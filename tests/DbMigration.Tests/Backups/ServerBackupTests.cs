@@ -1114,17 +1114,32 @@ public sealed class MariaDbBackupTests(MariaDbServer server) : ServerBackupTests
         Assert.Contains("-Server", error.Message, StringComparison.Ordinal);
         Assert.Equal(VerificationStatus.NotVerified, BackupManifest.Read(backup.Path).Verification.Status);
 
-        // The restore cannot see other users' sessions without PROCESS: it says so instead of restoring blind.
+        // The restore loads into a new database, which this user may not create: known from the grants, it refuses
+        // before anything is done, -Force or not, naming the grant.
         string Rows() => string.Join("|", Query(target, "SELECT id, note FROM child ORDER BY id").Select(r => string.Join(",", r.Values)));
+        Query(target, "DELETE FROM child WHERE id = 10");
         var before = Rows();
+        foreach (var force in new[] { false, true })
+        {
+            var refused = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = force }.Invoke(new RecordingHost(Folder), CancellationToken.None));
+            Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (refused.ErrorId, refused.Kind));
+            Assert.Contains("may not create and drop databases such as dbm_restore_", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("GRANT ALL ON `dbm\\_%`.*", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Rows());
+        }
+
+        // Granted that, it cannot see other users' sessions without PROCESS: it says so instead of restoring blind,
+        // and -Force restores anyway, with a warning.
+        await server.RunSqlAsync($"GRANT ALL ON `dbm\\_%`.* TO '{user}'@'%';");
         var blind = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true }.Invoke(new RecordingHost(Folder), CancellationToken.None));
         Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (blind.ErrorId, blind.Kind));
         Assert.Contains("PROCESS", blind.Message, StringComparison.Ordinal);
-        var forced = new RecordingHost(Folder);
-        var create = Assert.Throws<DbMigrationException>(() => new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(forced, CancellationToken.None));
-        Assert.Contains(forced.Warnings, w => w.Contains("without knowing who else is connected", StringComparison.Ordinal));
-        Assert.Equal((ErrorIds.RestoreFailed, ErrorKind.PermissionDenied), (create.ErrorId, create.Kind));
         Assert.Equal(before, Rows());
+        var forced = new RecordingHost(Folder);
+        new RestoreMigrationBackupCommand { Database = asApp, InputObject = backup, SkipSafetyBackupMode = true, ForceMode = true }.Invoke(forced, CancellationToken.None);
+        Assert.Contains(forced.Warnings, w => w.Contains("without knowing who else is connected", StringComparison.Ordinal));
+        Assert.True(Assert.Single(forced.ObjectsOf<RestoreResult>()).RowCountsMatch);
+        Assert.NotEqual(before, Rows());
 
         // With a server connection that may, the same backup verifies.
         new TestDatabaseBackupCommand { InputObject = backup, Server = target }.Invoke(new RecordingHost(), CancellationToken.None);

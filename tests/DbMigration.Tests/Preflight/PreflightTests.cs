@@ -473,6 +473,43 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
         Assert.Contains("denied", privileges.Message, StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>
+    /// An application user with rights on its own database only may migrate it, but the rollback (a restore, which
+    /// loads into a new dbm_restore_… database) would be refused at the worst moment: better known before migrating.
+    /// </summary>
+    [Fact]
+    public async Task A_user_who_could_migrate_but_not_restore_gets_a_warning_naming_the_grant()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var user = "app_" + Guid.NewGuid().ToString("N")[..8];
+        await server.RunSqlAsync($"CREATE USER '{user}'@'%' IDENTIFIED BY 'app-pass'; GRANT ALL ON `{target.Database}`.* TO '{user}'@'%';");
+        var app = target.WithCredential(user, "app-pass");
+
+        var ownOnly = PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges);
+        Assert.True(ownOnly.Status == PreflightStatus.Warning, ownOnly.ToString());
+        Assert.Contains("May create and alter tables", ownOnly.Message, StringComparison.Ordinal);
+        Assert.Contains($"user {user}@% may not create and drop databases such as dbm_restore_", ownOnly.Message, StringComparison.Ordinal);
+        Assert.Contains("GRANT ALL ON `dbm\\_%`.*", ownOnly.Message, StringComparison.Ordinal);
+        Assert.Equal(true, ownOnly.Details["RestoreBlocked"]);
+
+        // Only CREATE is not enough: the copy is dropped afterwards.
+        await server.RunSqlAsync($"GRANT CREATE ON `dbm\\_%`.* TO '{user}'@'%';");
+        Assert.Equal(PreflightStatus.Warning, PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges).Status);
+
+        await server.RunSqlAsync($"GRANT ALL ON `dbm\\_%`.* TO '{user}'@'%';");
+        var granted = PreflightRun.Checks(app);
+        Assert.Equal(PreflightStatus.Passed, granted.Get(PreflightCodes.SchemaPrivileges).Status);
+        Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.SchemaPrivileges).Status);
+
+        // Seeing who else is connected needs PROCESS, which the sessions check names (-Force goes ahead without it).
+        Assert.Contains("PROCESS", granted.Get(PreflightCodes.Sessions).Message, StringComparison.Ordinal);
+
+        // And the grant named is the one a restore needs: it now runs as this user.
+        var backup = await new DbMigration.Backups.BackupService().CreateAsync(new DbMigration.Backups.BackupRequest { Source = app, Path = _backups.Path }, null, CancellationToken.None);
+        var restored = await new DbMigration.Backups.RestoreService().RestoreAsync(new DbMigration.Backups.RestoreRequest { Target = app, Backup = backup, SkipSafetyBackup = true, Force = true }, null, CancellationToken.None);
+        Assert.True(restored.RowCountsMatch);
+    }
+
     /// <summary>A restore stopped after its swap leaves the replaced database under a dbm_old name: it is named.</summary>
     [Fact]
     public async Task The_database_a_stopped_restore_replaced_is_named_with_the_statement_that_drops_it()

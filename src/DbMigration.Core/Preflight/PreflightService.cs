@@ -100,7 +100,8 @@ public sealed class PreflightService
                 checks.Add(await RunCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", where, provider, target, async () =>
                 {
                     await provider.ProbeSchemaPrivilegesAsync(connection, cancellationToken).ConfigureAwait(false);
-                    const string mayAlter = "May create and alter tables (tried in a transaction that was rolled back)";
+                    // PostgreSQL and SQLite roll the probe table back; MariaDB, whose DDL commits at once, drops it.
+                    var mayAlter = "May create and alter tables (tried on a probe table, " + (provider.Engine == Targets.DatabaseEngine.MySql ? "which was dropped again)" : "in a transaction that was rolled back)");
                     // The rollback after a failed migration is a restore: better known now than when it is needed.
                     return await provider.RestoreBlockerAsync(connection, cancellationToken).ConfigureAwait(false) is { } blocker
                         ? new PreflightCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", PreflightStatus.Warning, $"{mayAlter}, but {blocker}.", where,

@@ -110,8 +110,9 @@ public interface IDatabaseProvider
 
     /// <summary>
     /// Why a restore onto this database as the connecting user would be refused by the server (it loads into a new
-    /// database and swaps it in), read from the catalog without changing anything; null when it would not, or when
-    /// the engine cannot tell beforehand.
+    /// database and swaps it in): read from the catalog, or (MariaDB, whose catalog does not show a role's grants)
+    /// tried with an empty database created and dropped; null when it would not, or when the engine cannot tell
+    /// beforehand.
     /// </summary>
     Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken);
 

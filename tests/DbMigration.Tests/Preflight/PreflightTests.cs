@@ -488,13 +488,18 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
         var ownOnly = PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges);
         Assert.True(ownOnly.Status == PreflightStatus.Warning, ownOnly.ToString());
         Assert.Contains("May create and alter tables", ownOnly.Message, StringComparison.Ordinal);
-        Assert.Contains($"user {user}@% may not create and drop databases such as dbm_restore_", ownOnly.Message, StringComparison.Ordinal);
+        Assert.Contains($"user {user}@% may not create databases such as dbm_restore_", ownOnly.Message, StringComparison.Ordinal);
         Assert.Contains("GRANT ALL ON `dbm\\_%`.*", ownOnly.Message, StringComparison.Ordinal);
         Assert.Equal(true, ownOnly.Details["RestoreBlocked"]);
 
-        // Only CREATE is not enough: the copy is dropped afterwards.
+        // Only CREATE is not enough: the copy is dropped afterwards. The check's own empty database is then left,
+        // and named as a leftover copy.
         await server.RunSqlAsync($"GRANT CREATE ON `dbm\\_%`.* TO '{user}'@'%';");
-        Assert.Equal(PreflightStatus.Warning, PreflightRun.Checks(app).Get(PreflightCodes.SchemaPrivileges).Status);
+        var createOnly = PreflightRun.Checks(app);
+        Assert.Contains("may create but not drop databases such as dbm_restore_", createOnly.Get(PreflightCodes.SchemaPrivileges).Message, StringComparison.Ordinal);
+        var probe = Assert.Single(Assert.IsAssignableFrom<IReadOnlyList<DbMigration.Backups.LeftoverCopy>>(PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies).Details["Copies"])).Name;
+        Assert.Contains(probe, createOnly.Get(PreflightCodes.SchemaPrivileges).Message, StringComparison.Ordinal);
+        await server.RunSqlAsync($"DROP DATABASE `{probe}`;");
 
         await server.RunSqlAsync($"GRANT ALL ON `dbm\\_%`.* TO '{user}'@'%';");
         var granted = PreflightRun.Checks(app);
@@ -508,6 +513,21 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
         var backup = await new DbMigration.Backups.BackupService().CreateAsync(new DbMigration.Backups.BackupRequest { Source = app, Path = _backups.Path }, null, CancellationToken.None);
         var restored = await new DbMigration.Backups.RestoreService().RestoreAsync(new DbMigration.Backups.RestoreRequest { Target = app, Backup = backup, SkipSafetyBackup = true, Force = true }, null, CancellationToken.None);
         Assert.True(restored.RowCountsMatch);
+    }
+
+    /// <summary>The privileges a restore needs may come with a role, which information_schema does not show.</summary>
+    [Fact]
+    public async Task A_user_granted_what_a_restore_needs_through_a_role_passes()
+    {
+        var target = await server.CreateDatabaseAsync();
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var (user, role) = ("app_" + suffix, "restorer_" + suffix);
+        await server.RunSqlAsync($"CREATE ROLE {role}; GRANT ALL ON `dbm\\_%`.* TO {role}; CREATE USER '{user}'@'%' IDENTIFIED BY 'app-pass'; GRANT ALL ON `{target.Database}`.* TO '{user}'@'%'; GRANT {role} TO '{user}'@'%'; SET DEFAULT ROLE {role} FOR '{user}'@'%';");
+
+        var privileges = PreflightRun.Checks(target.WithCredential(user, "app-pass")).Get(PreflightCodes.SchemaPrivileges);
+
+        Assert.True(privileges.Status == PreflightStatus.Passed, privileges.ToString());
+        Assert.Equal(PreflightStatus.Passed, PreflightRun.Checks(target).Get(PreflightCodes.LeftoverCopies).Status);
     }
 
     /// <summary>A restore stopped after its swap leaves the replaced database under a dbm_old name: it is named.</summary>

@@ -489,9 +489,10 @@ internal sealed class MySqlProvider : IDatabaseProvider
     /// which the catalog does not resolve for the session. The restore names a refusal when it meets one.
     /// </summary>
     /// <summary>
-    /// A restore creates (and later drops) two databases beside this one, named dbm_restore_… and dbm_old_…. An
-    /// application user often holds privileges on its own database only. Read from information_schema, which shows
-    /// the current user's grants (and its role's), database-level grants by their LIKE patterns.
+    /// A restore creates (and later drops) two databases beside this one, named dbm_restore_… and dbm_old_…, and an
+    /// application user often holds privileges on its own database only. The grants cannot be read reliably (those a
+    /// role brings are not in information_schema), so an empty database of that name is created and dropped, as the
+    /// restore would.
     /// </summary>
     public async Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken)
     {
@@ -501,35 +502,32 @@ internal sealed class MySqlProvider : IDatabaseProvider
             return null;
         }
 
-        var copy = Backups.PostgreSqlBackupStrategy.ShortName(Backups.LeftoverCopies.RestorePrefix, database, "0");
-        var user = await connection.ScalarAsync<string>("SELECT CURRENT_USER()", cancellationToken).ConfigureAwait(false) ?? string.Empty;
-        var role = await connection.ScalarAsync<string?>("SELECT CURRENT_ROLE()", cancellationToken).ConfigureAwait(false);
-        var at = user.LastIndexOf('@');
-        static string Grantee(string name, string? host) => host is null ? $"'{name}'" : $"'{name}'@'{host}'";
-        // CREATE and DROP, each from the global grants or from a database grant whose pattern takes the copy's name.
-        // (PROCESS, to see who else is connected, is the sessions check's to name: -Force goes ahead without it.)
-        await using var command = connection.CreateCommand("""
-            SELECT DISTINCT p FROM (
-                SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES
-                 WHERE GRANTEE IN (@grantee, @role) AND PRIVILEGE_TYPE IN ('CREATE', 'DROP')
-                UNION ALL
-                SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES
-                 WHERE GRANTEE IN (@grantee, @role) AND PRIVILEGE_TYPE IN ('CREATE', 'DROP') AND @copy LIKE TABLE_SCHEMA ESCAPE CHAR(92)) AS granted
-            """);
-        command.AddParameter("@grantee", at < 0 ? Grantee(user, null) : Grantee(user[..at], user[(at + 1)..]))
-            .AddParameter("@role", role is null ? string.Empty : Grantee(role, null))
-            .AddParameter("@copy", copy);
-        var granted = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        var copy = Backups.PostgreSqlBackupStrategy.ShortName(Backups.LeftoverCopies.RestorePrefix, database, "probe" + Guid.NewGuid().ToString("N"));
+        var user = await connection.ScalarAsync<string>("SELECT CURRENT_USER()", cancellationToken).ConfigureAwait(false);
+        string Blocked(string why) =>
+            $"user {user} {why}: Restore-MigrationBackup, the rollback from a PreMigration backup included, loads into a new database and moves its tables into place, so it cannot restore here as this user";
+        try
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                granted.Add(reader.GetString(0));
-            }
+            await connection.ExecuteAsync($"CREATE DATABASE {QuoteIdentifier(copy)}", cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlException ex) when (ex.Number is 1044 or 1227)
+        {
+            return Blocked($"may not create databases such as {copy} ({ex.Message}; GRANT ALL ON `dbm\\_%`.* TO the user grants it)");
+        }
+        catch (MySqlException ex) when (ex.Number == 1290)
+        {
+            return Blocked($"cannot create databases on a server that accepts no writes ({ex.Message})");
         }
 
-        return granted.Contains("CREATE") && granted.Contains("DROP") ? null
-            : $"user {user} may not create and drop databases such as {copy} (GRANT ALL ON `dbm\\_%`.* TO the user grants it): Restore-MigrationBackup, the rollback from a PreMigration backup included, loads into a new database and moves its tables into place, so it cannot restore here as this user";
+        try
+        {
+            await connection.ExecuteAsync($"DROP DATABASE {QuoteIdentifier(copy)}", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (MySqlException ex) when (ex.Number is 1044 or 1227)
+        {
+            return Blocked($"may create but not drop databases such as {copy}, left empty by this check ({ex.Message}; GRANT ALL ON `dbm\\_%`.* TO the user grants it)");
+        }
     }
 
     public async Task ProbeSchemaPrivilegesAsync(DbConnection connection, CancellationToken cancellationToken)

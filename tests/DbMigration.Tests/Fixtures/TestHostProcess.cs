@@ -97,6 +97,23 @@ internal sealed class TestHostProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The host's next line, or, when it exits without one (an unhandled exception), null once it has exited and its
+    /// stderr is all in <see cref="Errors"/>.
+    /// </summary>
+    public async Task<string?> LastLineAsync(TimeSpan timeout)
+    {
+        try
+        {
+            return await NextLineAsync(timeout);
+        }
+        catch (InvalidOperationException)
+        {
+            await WaitForExitAsync(TimeSpan.FromSeconds(30));
+            return null;
+        }
+    }
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

@@ -981,11 +981,24 @@ public sealed partial class TimezoneMigrationService
         var tables = allTables.Where(t => !MigrationJournal.IsJournalTable(t.Name.Name)).ToList();
         var parents = engine == DatabaseEngine.PostgreSql ? await ParentTablesAsync(connection, cancellationToken).ConfigureAwait(false) : [];
         var localDomains = engine == DatabaseEngine.PostgreSql && request.Columns.Count == 0 ? await LocalTimeDomainsAsync(connection, cancellationToken).ConfigureAwait(false) : [];
+        bool IsTable(TableSchema t, string name) => string.Equals(t.Name.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(t.Name.ToString(), name, StringComparison.OrdinalIgnoreCase);
+
+        // A view named where a table belongs gets said so, rather than "does not exist".
+        var named = request.Tables.Concat(request.Columns.Where(c => c.LastIndexOf('.') > 0).Select(c => c[..c.LastIndexOf('.')]));
+        var views = named.Any(n => !tables.Any(t => IsTable(t, n)))
+            ? (await provider.GetDefinitionsAsync(connection, cancellationToken).ConfigureAwait(false)).Where(d => d.Kind == DefinitionKind.View).Select(d => d.Name).ToList()
+            : [];
         TableSchema FindTable(string name)
         {
-            var table = tables.FirstOrDefault(t => string.Equals(t.Name.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(t.Name.ToString(), name, StringComparison.OrdinalIgnoreCase))
-                ?? throw new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.ObjectNotFound,
-                    $"Table '{name}' does not exist. Tables: {string.Join(", ", tables.Select(t => t.Name.Name))}.") { Target = request.Target.ToString() };
+            if (tables.FirstOrDefault(t => IsTable(t, name)) is not { } table)
+            {
+                throw views.Any(v => string.Equals(v, name, StringComparison.OrdinalIgnoreCase) || string.Equals(v[(v.LastIndexOf('.') + 1)..], name, StringComparison.OrdinalIgnoreCase))
+                    ? new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.InvalidArgument,
+                        $"'{name}' is a view, not a table: its values are the tables' it reads. Convert those tables; a view over a converted column is kept and shows the converted values.") { Target = request.Target.ToString() }
+                    : new DbMigrationException(ErrorIds.TimezoneTableNotFound, ErrorKind.ObjectNotFound,
+                        $"Table '{name}' does not exist. Tables: {string.Join(", ", tables.Select(t => t.Name.Name))}.") { Target = request.Target.ToString() };
+            }
+
             return parents.TryGetValue(table.Name.ToString(), out var parent)
                 ? throw new DbMigrationException(ErrorIds.TimezoneColumnNotConvertible, ErrorKind.InvalidArgument,
                     $"{table.Name} is a partition (or child) of {parent}: converting {parent} converts its rows too, and PostgreSQL changes a column's type only there. Name {parent}.") { Target = request.Target.ToString() }

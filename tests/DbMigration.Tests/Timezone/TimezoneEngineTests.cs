@@ -712,6 +712,14 @@ public abstract class TimezoneEngineTests(IEngineUnderTest engine, string? passw
         Assert.Contains("created_at", column.Message, StringComparison.Ordinal);
         var zone = await Assert.ThrowsAsync<DbMigrationException>(() => service.AnalyzeAsync(Request() with { SourceTimeZone = "Europe/Londn" }, null, CancellationToken.None));
         Assert.Contains("Europe/London", zone.Message, StringComparison.Ordinal);
+
+        // A view is not "missing": it is not what gets converted.
+        foreach (var request in new[] { Request() with { Tables = ["recent_events"] }, Request() with { Columns = ["recent_events.created_at"] } })
+        {
+            var view = await Assert.ThrowsAsync<DbMigrationException>(() => service.AnalyzeAsync(request, null, CancellationToken.None));
+            Assert.Equal(ErrorIds.TimezoneTableNotFound, view.ErrorId);
+            Assert.Contains("'recent_events' is a view, not a table", view.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -115,9 +115,10 @@ public sealed class RestoreService
             // anyway; going through the temp folder wrote it twice and needed room for it there too, in a /tmp that
             // is often a tmpfs of half the memory.
             sqliteCopy = target.Engine == DatabaseEngine.Sqlite ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(target.FilePath!))!, name) : null;
+            var (folder, file) = sqliteCopy is null ? (work!.Path, "snapshot.raw") : (Path.GetDirectoryName(sqliteCopy)!, name);
             try
             {
-                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), Path.GetDirectoryName(sqliteCopy) ?? work!.Path, abandon.Token, Path.GetFileName(sqliteCopy) ?? "snapshot.raw", besideDatabase: sqliteCopy is not null).ConfigureAwait(false);
+                var raw = await BackupVerifier.ExtractPrimaryAsync(backup, BackupVerifier.Key(backup, request.Passphrase), folder, abandon.Token, file, besideDatabase: sqliteCopy is not null).ConfigureAwait(false);
                 copy = await strategy.RestoreToNewAsync(raw, backup.Format, target, name, rowsLoaded, progress, abandon.Token).ConfigureAwait(false);
                 restored = copy.Target;
             }
@@ -222,27 +223,16 @@ public sealed class RestoreService
         }
         finally
         {
-            if (restored is not null && !swapped)
+            // A SQLite copy is there from the moment the backup starts expanding into it.
+            if ((restored ?? (sqliteCopy is null ? null : DatabaseTarget.FromFile(sqliteCopy))) is { } leftover && !swapped)
             {
                 try
                 {
-                    await strategy.DropAsync(restored, CancellationToken.None).ConfigureAwait(false);
+                    await strategy.DropAsync(leftover, CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (DbMigrationException ex)
+                catch (Exception ex) when (ex is DbMigrationException or IOException or UnauthorizedAccessException)
                 {
-                    progress.Warning($"The restored copy {restored} could not be removed ({ex.Message}); drop it by hand. The target was left as it was.");
-                }
-            }
-            else if (restored is null && sqliteCopy is not null)
-            {
-                // Stopped while the backup expanded into it: what was written goes.
-                try
-                {
-                    File.Delete(sqliteCopy);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    progress.Warning($"The partly restored copy {sqliteCopy} could not be removed ({ex.Message}); delete it by hand. The target was left as it was.");
+                    progress.Warning($"The restored copy {leftover} could not be removed ({ex.Message}); drop it by hand. The target was left as it was.");
                 }
             }
 

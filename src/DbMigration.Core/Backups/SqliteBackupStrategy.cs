@@ -116,11 +116,12 @@ internal sealed class SqliteBackupStrategy(IDatabaseProvider provider) : IBackup
         return Task.FromResult(copies);
     }
 
+    /// <summary>The files SQLite keeps beside a database while it is open or was left mid-write.</summary>
     private static readonly string[] Sidecars = ["-journal", "-wal", "-shm"];
 
     public Task DropAsync(DatabaseTarget scratch, CancellationToken cancellationToken)
     {
-        foreach (var suffix in new[] { string.Empty, "-wal", "-shm", "-journal" })
+        foreach (var suffix in Sidecars.Prepend(string.Empty))
         {
             File.Delete(scratch.FilePath + suffix);
         }

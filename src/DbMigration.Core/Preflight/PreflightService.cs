@@ -47,6 +47,7 @@ public sealed class PreflightService
         DbConnection? connection = null;
         long? databaseSize = null;
         PreflightCheck? leftovers = null;
+        ProviderCapabilities? capabilities = null;
         try
         {
             var stopwatch = Stopwatch.StartNew();
@@ -54,7 +55,7 @@ public sealed class PreflightService
             {
                 connection = await provider.OpenConnectionAsync(target, request.ConnectTimeout, cancellationToken).ConfigureAwait(false);
                 var server = await provider.GetServerInfoAsync(connection, cancellationToken).ConfigureAwait(false);
-                var capabilities = provider.GetCapabilities(server);
+                capabilities = provider.GetCapabilities(server);
                 checks.Add(new PreflightCheck(PreflightCodes.Connectivity, "Connectivity", PreflightStatus.Passed,
                     string.Create(CultureInfo.InvariantCulture, $"Connected to {server} in {stopwatch.ElapsedMilliseconds} ms."), where,
                     new Dictionary<string, object?>
@@ -100,8 +101,8 @@ public sealed class PreflightService
                 checks.Add(await RunCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", where, provider, target, async () =>
                 {
                     await provider.ProbeSchemaPrivilegesAsync(connection, cancellationToken).ConfigureAwait(false);
-                    // PostgreSQL and SQLite roll the probe table back; MariaDB, whose DDL commits at once, drops it.
-                    var mayAlter = "May create and alter tables (tried on a probe table, " + (provider.Engine == Targets.DatabaseEngine.MySql ? "which was dropped again)" : "in a transaction that was rolled back)");
+                    // Without transactional DDL (MariaDB) the probe table cannot be rolled back: it is dropped.
+                    var mayAlter = "May create and alter tables (tried on a probe table, " + (capabilities?.TransactionalDdl == false ? "which was dropped again)" : "in a transaction that was rolled back)");
                     // The rollback after a failed migration is a restore: better known now than when it is needed.
                     return await provider.RestoreBlockerAsync(connection, cancellationToken).ConfigureAwait(false) is { } blocker
                         ? new PreflightCheck(PreflightCodes.SchemaPrivileges, "Schema privileges", PreflightStatus.Warning, $"{mayAlter}, but {blocker}.", where,

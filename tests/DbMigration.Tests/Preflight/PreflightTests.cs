@@ -278,6 +278,7 @@ public sealed class PostgreSqlPreflightTests(PostgresServer server) : IDisposabl
 
         Assert.True(checks.All(c => c.Status == PreflightStatus.Passed), checks.Describe());
         Assert.Contains("amcheck", checks.Get(PreflightCodes.Integrity).Message, StringComparison.Ordinal);
+        Assert.Contains("tried on a probe table, in a transaction that was rolled back", checks.Get(PreflightCodes.SchemaPrivileges).Message, StringComparison.Ordinal);
         Assert.Contains("PostgreSQL 15", checks.Get(PreflightCodes.Connectivity).Message, StringComparison.Ordinal);
         var tables = (IEnumerable<TableRowCount>)checks.Get(PreflightCodes.DatabaseSize).Details["Tables"]!;
         Assert.Equal(300, tables.Single(t => t.Table == "public.events").Rows);
@@ -430,6 +431,8 @@ public sealed class MariaDbPreflightTests(MariaDbServer server) : IDisposable
 
         Assert.True(checks.All(c => c.Status == PreflightStatus.Passed), checks.Describe());
         Assert.Contains("CHECK TABLE", checks.Get(PreflightCodes.Integrity).Message, StringComparison.Ordinal);
+        // MariaDB DDL commits at once: the probe table is dropped, not rolled back.
+        Assert.Contains("tried on a probe table, which was dropped again", checks.Get(PreflightCodes.SchemaPrivileges).Message, StringComparison.Ordinal);
         Assert.Contains("MariaDB", checks.Get(PreflightCodes.Connectivity).Message, StringComparison.Ordinal);
         Assert.Equal(false, checks.Get(PreflightCodes.Connectivity).Details["TransactionalDdl"]);
         var tables = (IEnumerable<TableRowCount>)checks.Get(PreflightCodes.DatabaseSize).Details["Tables"]!;

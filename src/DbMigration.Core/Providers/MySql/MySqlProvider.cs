@@ -496,14 +496,20 @@ internal sealed class MySqlProvider : IDatabaseProvider
     /// </summary>
     public async Task<string?> RestoreBlockerAsync(DbConnection connection, CancellationToken cancellationToken)
     {
-        var database = await connection.ScalarAsync<string?>("SELECT DATABASE()", cancellationToken).ConfigureAwait(false);
+        string? database, user;
+        await using (var who = connection.CreateCommand("SELECT DATABASE(), CURRENT_USER()"))
+        await using (var reader = await who.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            (database, user) = (reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetString(1));
+        }
+
         if (database is null)
         {
             return null;
         }
 
         var copy = Backups.PostgreSqlBackupStrategy.ShortName(Backups.LeftoverCopies.RestorePrefix, database, "probe" + Guid.NewGuid().ToString("N"));
-        var user = await connection.ScalarAsync<string>("SELECT CURRENT_USER()", cancellationToken).ConfigureAwait(false);
         string Blocked(string why) =>
             $"user {user} {why}: Restore-MigrationBackup, the rollback from a PreMigration backup included, loads into a new database and moves its tables into place, so it cannot restore here as this user";
         try
